@@ -1,0 +1,133 @@
+"""The custom-resource provider's Lambda entry: ``on_event`` dispatches, lifecycle.py does the work.
+
+Contract (relied on by the tests and the local deploy runner):
+- ``on_event(event, context)`` receives the Provider framework's event and returns
+  ``{"PhysicalResourceId": <ARN>, "Data": {...}}``; a failure raises with a one-line message.
+- The IVS endpoint is the standard ``AWS_ENDPOINT_URL_IVS_REALTIME`` when set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping, TypedDict
+
+# The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
+# ship first on botocore's search path, before the first session reads it. A value the operator
+# set is kept, with ours after it.
+_MODEL_DIR = str(Path(__file__).resolve().parent / "models")
+_existing_data_path = os.environ.get("AWS_DATA_PATH")
+if not _existing_data_path or _MODEL_DIR not in _existing_data_path.split(os.pathsep):
+    os.environ["AWS_DATA_PATH"] = os.pathsep.join(p for p in (_existing_data_path, _MODEL_DIR) if p)
+
+import lifecycle  # noqa: E402  (after AWS_DATA_PATH, on purpose)
+from rules import RESOURCES, ResourceRules  # noqa: E402
+
+LOG = logging.getLogger("constructs_ivsrt.handler")
+LOG.setLevel(logging.INFO)
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
+
+RequestType = Literal["Create", "Update", "Delete"]
+
+
+class ProviderEvent(TypedDict, total=False):
+    RequestType: RequestType
+    ResourceType: str
+    LogicalResourceId: str
+    PhysicalResourceId: str
+    ResourceProperties: dict[str, Any]
+    OldResourceProperties: dict[str, Any]
+    RequestId: str
+    StackId: str
+    ResponseURL: str  # never logged
+
+
+_clients: dict[str | None, Any] = {}
+
+
+def ivs_client(endpoint_url: str | None = None) -> Any:
+    """The one place a client is built: botocore's ``standard`` retries, bounded timeouts.
+
+    Built lazily (the first request pays for boto3, not the import) and cached per endpoint.
+    The endpoint variable is read explicitly as well because the runtime's botocore may be too
+    old to honour service-specific endpoint variables by itself.
+    """
+    endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
+    if endpoint_url not in _clients:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=5,
+            read_timeout=30,
+            user_agent_extra="constructs-ivsrt",
+        )
+        _clients[endpoint_url] = boto3.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
+    return _clients[endpoint_url]
+
+
+def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
+    physical = event.get("PhysicalResourceId")
+    name = f"{rules.resource_type} {event.get('LogicalResourceId', '?')}"
+    return f"{name} ({physical})" if physical else name
+
+
+def _on_create(client: Any, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.create(client, rules, event.get("ResourceProperties", {}), _subject(event, rules))
+
+
+def _on_update(client: Any, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.update(
+        client,
+        rules,
+        event["PhysicalResourceId"],
+        event.get("OldResourceProperties", {}),
+        event.get("ResourceProperties", {}),
+        _subject(event, rules),
+    )
+
+
+def _on_delete(client: Any, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.delete(client, rules, event.get("PhysicalResourceId", ""), _subject(event, rules))
+
+
+HANDLERS: dict[str, Callable[[Any, ResourceRules, ProviderEvent], lifecycle.Result]] = {
+    "Create": _on_create,
+    "Update": _on_update,
+    "Delete": _on_delete,
+}
+
+
+def _log(event: Mapping[str, Any], outcome: str, **extra: Any) -> None:
+    line = {
+        "requestType": event.get("RequestType"),
+        "resourceType": event.get("ResourceType"),
+        "logicalId": event.get("LogicalResourceId"),
+        "physicalId": event.get("PhysicalResourceId"),
+        "outcome": outcome,
+        **extra,
+    }
+    LOG.info(json.dumps(line, sort_keys=True))
+
+
+def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
+    """The Provider framework's onEvent: resource type -> request type -> one function."""
+    rules = RESOURCES.get(event.get("ResourceType", ""))
+    handler = HANDLERS.get(event.get("RequestType", ""))
+    if rules is None or handler is None:
+        reason = f"Unsupported request {event.get('RequestType')!r} for resource type {event.get('ResourceType')!r}"
+        _log(event, "FAILED", reason=reason)
+        raise lifecycle.ProvisioningError(reason)
+    _log(event, "STARTED")
+    try:
+        result = handler(ivs_client(), rules, event)
+    except lifecycle.ProvisioningError as error:
+        _log(event, "FAILED", reason=str(error))
+        # `from None`: CloudFormation shows the message; the chained traceback adds nothing.
+        raise lifecycle.ProvisioningError(str(error)) from None
+    _log(event, "SUCCESS", newPhysicalId=result.physical_id)
+    return {"PhysicalResourceId": result.physical_id, "Data": result.data}

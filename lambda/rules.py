@@ -1,0 +1,336 @@
+"""The IVS Real-Time resource rules: one source of truth for constructs, handler, endpoint and tests.
+
+Every constraint (pattern, length, range, enum, required member, type) is read from the
+botocore service model shipped beside this file (``models/``), never restated by hand. The
+constructs validate props with it at synth time, the handler converts CloudFormation's strings
+with it, and the local endpoint validates requests with it.
+
+This module runs inside Lambda, so it imports only the standard library and botocore.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from botocore.loaders import Loader
+from botocore.model import OperationModel, ServiceModel, Shape
+
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+SERVICE_NAME = "ivs-realtime"
+API_VERSION = "2020-07-14"
+
+# AWS tag rules beyond the model's lengths and count (IAM/Tagging "Tag naming limits and
+# requirements"): the `aws:` prefix is reserved, and only letters, numbers, spaces and
+# `_ . : / = + - @` are allowed. Python's `\w` is the closest stdlib class to `\p{L}\p{N}`.
+TAG_CHARACTERS = re.compile(r"[\w\s.:/=+\-@]*")
+RESERVED_TAG_PREFIX = "aws:"
+
+# Where the published model is wrong, by shape name. Keep this short and say why for each.
+# - ResourceArn: "[a-z-]/" allows a one-letter resource type, so no real ARN ("stage/...") would
+#   match; the service accepts every IVS Real-Time ARN on the tagging operations.
+PATTERN_ERRATA: dict[str, str] = {
+    "ResourceArn": r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def service_model() -> ServiceModel:
+    """The ivs-realtime model this project ships, whatever botocore version is installed."""
+    loader = Loader(extra_search_paths=[str(MODEL_DIR)], include_default_search_paths=False)
+    return ServiceModel(loader.load_service_model(SERVICE_NAME, "service-2", API_VERSION), SERVICE_NAME)
+
+
+def operation(name: str) -> OperationModel:
+    return service_model().operation_model(name)
+
+
+@dataclass(frozen=True)
+class ResourceRules:
+    """How one custom resource type maps onto the API.
+
+    The properties a resource accepts are the members of its Create operation's input that we
+    expose (``properties``); those the Update operation also accepts change in place, the others
+    force a replacement. Both sets are derived from the model, not listed by hand.
+    """
+
+    resource_type: str
+    noun: str  # the API's noun, e.g. "Stage" -> CreateStage, GetStage, DeleteStage
+    response_key: str  # the output member holding the resource, e.g. "stage"
+    properties: tuple[str, ...]  # Create input members the construct exposes, tags excluded
+    updatable: bool = False  # True when the API has an Update<noun> operation
+
+    @property
+    def create_operation(self) -> str:
+        return f"Create{self.noun}"
+
+    @property
+    def get_operation(self) -> str:
+        return f"Get{self.noun}"
+
+    @property
+    def delete_operation(self) -> str:
+        return f"Delete{self.noun}"
+
+    @property
+    def update_operation(self) -> str | None:
+        return f"Update{self.noun}" if self.updatable else None
+
+    @property
+    def arn_shape(self) -> Shape:
+        return operation(self.get_operation).input_shape.members["arn"]
+
+    @property
+    def create_input(self) -> Shape:
+        return operation(self.create_operation).input_shape
+
+    @functools.cached_property
+    def in_place_properties(self) -> frozenset[str]:
+        if not self.update_operation:
+            return frozenset()
+        members = operation(self.update_operation).input_shape.members
+        return frozenset(p for p in self.properties if p in members)
+
+    @functools.cached_property
+    def replacing_properties(self) -> frozenset[str]:
+        return frozenset(self.properties) - self.in_place_properties
+
+    @functools.cached_property
+    def endpoint_names(self) -> tuple[str, ...]:
+        """The endpoints the resource's output shape declares (a stage's WHIP, events, RTMP(S))."""
+        output = operation(self.get_operation).output_shape.members[self.response_key]
+        endpoints = output.members.get("endpoints")
+        return tuple(endpoints.members) if endpoints is not None else ()
+
+    def owns(self, physical_id: str) -> bool:
+        """Whether a physical id is an ARN of this resource type (and so one we may have made)."""
+        return not check(self.arn_shape, physical_id, "arn")
+
+    def member(self, prop: str) -> Shape:
+        return self.create_input.members[prop]
+
+
+STAGE = ResourceRules(
+    resource_type="Custom::IvsRealtimeStage",
+    noun="Stage",
+    response_key="stage",
+    properties=("name", "autoParticipantRecordingConfiguration"),
+    updatable=True,
+)
+ENCODER_CONFIGURATION = ResourceRules(
+    resource_type="Custom::IvsRealtimeEncoderConfiguration",
+    noun="EncoderConfiguration",
+    response_key="encoderConfiguration",
+    properties=("name", "video"),
+)
+STORAGE_CONFIGURATION = ResourceRules(
+    resource_type="Custom::IvsRealtimeStorageConfiguration",
+    noun="StorageConfiguration",
+    response_key="storageConfiguration",
+    properties=("name", "s3"),
+)
+
+RESOURCES: dict[str, ResourceRules] = {
+    r.resource_type: r for r in (STAGE, ENCODER_CONFIGURATION, STORAGE_CONFIGURATION)
+}
+TAGS_PROPERTY = "tags"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: one walker over a model shape, returning readable violations.
+# ---------------------------------------------------------------------------------------------
+
+def _never_unresolved(_value: Any) -> bool:
+    return False
+
+
+def check(
+    shape: Shape,
+    value: Any,
+    label: str,
+    *,
+    is_unresolved: Callable[[Any], bool] = _never_unresolved,
+) -> list[str]:
+    """Every way ``value`` breaks ``shape``, as "<label> must <rule>, got: <value>" lines.
+
+    ``is_unresolved`` lets the constructs skip CDK tokens, whose values are unknown at synth.
+    """
+    return list(_violations(shape, value, label, is_unresolved))
+
+
+def _violations(shape: Shape, value: Any, label: str, unresolved: Callable[[Any], bool]) -> Iterator[str]:
+    if unresolved(value):
+        return
+    kind = shape.type_name
+    checker = _TYPE_CHECKS.get(kind)
+    if checker is None:  # blobs, timestamps, documents: not used by any resource property
+        return
+    yield from checker(shape, value, label, unresolved)
+
+
+def _got(value: Any) -> str:
+    return f"got: {value!r}"
+
+
+def _check_string(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
+    if not isinstance(value, str):
+        yield f"{label} must be a string, {_got(value)}"
+        return
+    enum = shape.enum
+    if enum and value not in enum:
+        yield f"{label} must be one of {', '.join(enum)}, {_got(value)}"
+    yield from _check_size(shape, len(value), "characters", label, value)
+    # Patterns are matched whole: the model's are unanchored, but a partial match of
+    # "[a-zA-Z0-9-_]*" would accept any name at all.
+    pattern = PATTERN_ERRATA.get(shape.name, shape.metadata.get("pattern"))
+    if pattern and not re.fullmatch(pattern, value):
+        yield f"{label} must match the pattern {pattern}, {_got(value)}"
+
+
+def _check_number(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
+    integral = shape.type_name in ("integer", "long")
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or (integral and not float(value).is_integer()) or not math.isfinite(value):
+        yield f"{label} must be {'a whole number' if integral else 'a number'}, {_got(value)}"
+        return
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if (low is not None and value < low) or (high is not None and value > high):
+        yield f"{label} must be between {low} and {high}, {_got(value)}"
+
+
+def _check_boolean(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
+    if not isinstance(value, bool):
+        yield f"{label} must be true or false, {_got(value)}"
+
+
+def _check_list(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:
+    if not isinstance(value, (list, tuple)):
+        yield f"{label} must be a list, {_got(value)}"
+        return
+    yield from _check_size(shape, len(value), "items", label, value)
+    for index, item in enumerate(value):
+        yield from _violations(shape.member, item, f"{label}[{index}]", unresolved)
+
+
+def _check_map(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:
+    if not isinstance(value, Mapping):
+        yield f"{label} must be a map, {_got(value)}"
+        return
+    yield from _check_size(shape, len(value), "entries", label, dict(value))
+    for key, item in value.items():
+        yield from _violations(shape.key, key, f"{label} key", unresolved)
+        yield from _violations(shape.value, item, f"{label}[{key!r}]", unresolved)
+
+
+def _check_structure(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:
+    if not isinstance(value, Mapping):
+        yield f"{label} must be an object, {_got(value)}"
+        return
+    for required in shape.required_members:
+        if value.get(required) is None:
+            yield f"{label}.{required} is required, got: {dict(value)!r}"
+    for key, item in value.items():
+        member = shape.members.get(key)
+        if member is None:
+            yield f"{label} must have only the fields {', '.join(shape.members)}, got: {key!r}"
+        elif item is not None:
+            yield from _violations(member, item, f"{label}.{key}", unresolved)
+
+
+def _check_size(shape: Shape, size: int, unit: str, label: str, value: Any) -> Iterator[str]:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and size < low:
+        yield f"{label} must have at least {low} {unit}, {_got(value)}"
+    if high is not None and size > high:
+        yield f"{label} must have at most {high} {unit}, {_got(value)}"
+
+
+_TYPE_CHECKS: dict[str, Callable[..., Iterator[str]]] = {
+    "string": _check_string,
+    "integer": _check_number,
+    "long": _check_number,
+    "float": _check_number,
+    "double": _check_number,
+    "boolean": _check_boolean,
+    "list": _check_list,
+    "map": _check_map,
+    "structure": _check_structure,
+}
+
+
+def check_tags(tags: Mapping[str, str], label: str = "tags") -> list[str]:
+    """The model's tag rules (count, lengths) plus AWS's reserved prefix and character set."""
+    problems = check(STAGE.member(TAGS_PROPERTY), dict(tags), label)
+    for key, value in tags.items():
+        if key.lower().startswith(RESERVED_TAG_PREFIX):
+            problems.append(f"{label} key must not start with the reserved prefix 'aws:', got: {key!r}")
+        for text, what in ((key, "key"), (value, "value")):
+            if isinstance(text, str) and not TAG_CHARACTERS.fullmatch(text):
+                problems.append(
+                    f"{label} {what} must contain only letters, numbers, spaces and _ . : / = + - @, got: {text!r}"
+                )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion: CloudFormation hands every scalar over as a string; the model says what it was.
+# ---------------------------------------------------------------------------------------------
+
+def _to_bool(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _to_number(kind: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return kind(value)
+            except ValueError:
+                return value  # left as it is, so validation names the bad value
+        return value
+
+    return convert
+
+
+_SCALAR_CONVERSIONS: dict[str, Callable[[Any], Any]] = {
+    "boolean": _to_bool,
+    "integer": _to_number(int),
+    "long": _to_number(int),
+    "float": _to_number(float),
+    "double": _to_number(float),
+}
+
+
+def from_cloudformation(shape: Shape, value: Any) -> Any:
+    """``value`` with CloudFormation's strings turned back into the types ``shape`` declares."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        return {
+            key: from_cloudformation(shape.members[key], item) if key in shape.members else item
+            for key, item in value.items()
+        }
+    if kind == "list" and isinstance(value, list):
+        return [from_cloudformation(shape.member, item) for item in value]
+    if kind == "map" and isinstance(value, Mapping):
+        return {key: from_cloudformation(shape.value, item) for key, item in value.items()}
+    return _SCALAR_CONVERSIONS.get(kind, lambda v: v)(value)
+
+
+def project(shape: Shape, value: Any) -> Any:
+    """Only the parts of ``value`` that ``shape`` declares (used to shape API outputs)."""
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, Mapping):
+        return {
+            key: project(member, value[key])
+            for key, member in shape.members.items()
+            if value.get(key) is not None
+        }
+    if kind == "list" and isinstance(value, list):
+        return [project(shape.member, item) for item in value]
+    return value
