@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rules import TAGS_PROPERTY, ResourceRules, check, check_tags, from_cloudformation
+from rules import TAGS_PROPERTY, ResourceRules, check, check_tags, endpoint_attribute, from_cloudformation
 
 NOT_FOUND = "ResourceNotFoundException"
 
@@ -96,11 +96,6 @@ def attributes(rules: ResourceRules, resource: Mapping[str, Any]) -> dict[str, s
     for endpoint in rules.endpoint_names:  # every one the model declares, present or not
         data[endpoint_attribute(endpoint)] = endpoints.get(endpoint) or ""
     return data
-
-
-def endpoint_attribute(endpoint: str) -> str:
-    """The Data key of a stage endpoint: ``whip`` -> ``WhipEndpoint``."""
-    return f"{endpoint[0].upper()}{endpoint[1:]}Endpoint"
 
 
 # ---------------------------------------------------------------------------------------------

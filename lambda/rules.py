@@ -140,6 +140,18 @@ RESOURCES: dict[str, ResourceRules] = {
 TAGS_PROPERTY = "tags"
 
 
+def endpoint_attribute(endpoint: str) -> str:
+    """The ``Data`` key (Fn::GetAtt name) of a stage endpoint: ``whip`` -> ``WhipEndpoint``."""
+    return f"{endpoint[0].upper()}{endpoint[1:]}Endpoint"
+
+
+def shape_at(shape: Shape, *path: str) -> Shape:
+    """The shape of a nested member: ``shape_at(video, "width")``."""
+    for name in path:
+        shape = shape.members[name]
+    return shape
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation: one walker over a model shape, returning readable violations.
 # ---------------------------------------------------------------------------------------------

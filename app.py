@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Sample app: a stage that records every participant to S3, plus an encoder configuration.
+
+Deploy to AWS with ``npx cdk deploy``; deploy locally with ``make demo`` (see README).
+Context ``environment`` (default ``demo``) is applied as a stack-level tag, so
+``-c environment=staging`` shows an in-place tag update.
+"""
+
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+
+from constructs_ivsrt import (
+    AutoParticipantRecording,
+    EncoderConfiguration,
+    RecordingMediaType,
+    Stage,
+    StorageConfiguration,
+    ThumbnailConfiguration,
+    ThumbnailStorage,
+    Video,
+)
+
+
+class RealtimeVideoStack(cdk.Stack):
+    def __init__(self, scope, id, **kwargs):
+        super().__init__(scope, id, **kwargs)
+
+        recordings = s3.Bucket(
+            self,
+            "Recordings",
+            encryption=s3.BucketEncryption.S3_MANAGED,  # IVS cannot write to KMS-encrypted buckets
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        storage = StorageConfiguration(self, "RecordingStorage", bucket=recordings)
+
+        stage = Stage(
+            self,
+            "Stage",
+            stage_name="town-hall",
+            auto_participant_recording=AutoParticipantRecording(
+                storage_configuration=storage,
+                media_types=[RecordingMediaType.AUDIO_VIDEO],
+                thumbnails=ThumbnailConfiguration(
+                    target_interval=cdk.Duration.seconds(30), storage=[ThumbnailStorage.LATEST]
+                ),
+                reconnect_window=cdk.Duration.seconds(60),
+                hls_target_segment_duration=cdk.Duration.seconds(6),
+            ),
+            tags={"team": "live-events"},
+        )
+        encoder = EncoderConfiguration(
+            self,
+            "Encoder720p",
+            video=Video(width=1280, height=720, framerate=30, bitrate=2_500_000),
+        )
+
+        cdk.CfnOutput(self, "StageArn", value=stage.stage_arn)
+        cdk.CfnOutput(self, "StageWhipEndpoint", value=stage.endpoints.whip)
+        cdk.CfnOutput(self, "StageEventsEndpoint", value=stage.endpoints.events)
+        cdk.CfnOutput(self, "StageRtmpsEndpoint", value=stage.endpoints.rtmps)
+        cdk.CfnOutput(self, "StorageConfigurationArn", value=storage.storage_configuration_arn)
+        cdk.CfnOutput(self, "EncoderConfigurationArn", value=encoder.encoder_configuration_arn)
+        cdk.CfnOutput(self, "RecordingsBucket", value=recordings.bucket_name)
+
+
+app = cdk.App()
+stack = RealtimeVideoStack(app, "IvsRealtimeSample")
+cdk.Tags.of(stack).add("project", "constructs-ivsrt-sample")
+cdk.Tags.of(app).add("environment", app.node.try_get_context("environment") or "demo")
+app.synth()

@@ -1,0 +1,133 @@
+"""What every IVS Real-Time L2 shares: the custom resource, tags, removal policy, validation."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import jsii
+from aws_cdk import (
+    Arn,
+    ArnFormat,
+    CustomResource,
+    RemovalPolicy,
+    Resource,
+    Stack,
+    TagManager,
+    TagType,
+    Token,
+)
+from aws_cdk import aws_iam as iam
+from botocore.model import Shape
+from constructs import Construct, IValidation
+
+from constructs_ivsrt._handler_code import rules
+from constructs_ivsrt._provider import IvsRealtimeProvider
+
+
+class IvsRealtimeValidationError(ValueError):
+    """A prop breaks a rule of the IVS Real-Time API; the message names path, prop, rule, value."""
+
+
+def is_unresolved(value: Any) -> bool:
+    """True for CDK tokens (strings, numbers, lists), whose value is unknown until deployment."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and Token.is_unresolved(value)
+
+
+class PropChecker:
+    """Collects rule violations for one construct, then raises them as one error."""
+
+    def __init__(self, scope: Construct) -> None:
+        self._scope = scope
+        self.problems: list[str] = []
+
+    def check(self, label: str, value: Any, shape: Shape) -> "PropChecker":
+        if value is not None:
+            self.problems += rules.check(shape, value, label, is_unresolved=is_unresolved)
+        return self
+
+    def require(self, condition: bool, problem: str) -> "PropChecker":
+        if not condition:
+            self.problems.append(problem)
+        return self
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise IvsRealtimeValidationError(format_problems(self._scope, self.problems))
+
+
+def format_problems(scope: Construct, problems: list[str]) -> str:
+    return "\n".join(f"{scope.node.path}: {problem}" for problem in problems)
+
+
+def seconds(duration: Any) -> Any:
+    """A Duration in whole seconds (None stays None); tokens pass through to be skipped."""
+    return None if duration is None else duration.to_seconds()
+
+
+class IvsRealtimeResourceBase(Resource):
+    """An imported or managed IVS Real-Time resource: ARN, environment and grants."""
+
+    _arn: str
+
+    def _grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
+
+
+class ManagedResource:
+    """The custom resource behind a managed L2, with its tags and removal policy.
+
+    Tags: the owner is ITaggable with a MAP TagManager; ``Tags.of(scope).add(...)`` on any scope
+    above it lands in that manager, and its rendered tags are the resource's ``tags`` property.
+    """
+
+    def __init__(
+        self,
+        owner: Resource,
+        rules_: Any,
+        properties: Mapping[str, Any],
+        tags: Mapping[str, str] | None,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        self.tags = TagManager(TagType.MAP, rules_.resource_type, dict(tags or {}))
+        provider = IvsRealtimeProvider.of(owner)
+        self.resource = CustomResource(
+            owner,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type=rules_.resource_type,
+            properties={**{k: v for k, v in properties.items() if v is not None},
+                        rules.TAGS_PROPERTY: self.tags.rendered_tags},
+            removal_policy=removal_policy,
+        )
+        # The handler's IAM policy must exist before CloudFormation asks it to do anything.
+        self.resource.node.add_dependency(provider.role)
+        self.provider = provider
+        owner.node.add_validation(_TagValidation(owner, self.tags))
+
+    def attribute(self, name: str) -> str:
+        return self.resource.get_att_string(name)
+
+
+@jsii.implements(IValidation)
+class _TagValidation:
+    """Tags arrive through Aspects after construction, so they are checked at synth instead."""
+
+    def __init__(self, owner: Construct, tags: TagManager) -> None:
+        self._owner, self._tags = owner, tags
+
+    def validate(self) -> list[str]:
+        rendered = Stack.of(self._owner).resolve(self._tags.rendered_tags) or {}
+        concrete = {k: v for k, v in rendered.items() if not is_unresolved(k) and not is_unresolved(v)}
+        return [f"{self._owner.node.path}: {p}" for p in rules.check_tags(concrete, "tags")]
+
+
+def arn_for(scope: Construct, resource: str, name: str) -> str:
+    return Stack.of(scope).format_arn(
+        service="ivs", resource=resource, resource_name=name, arn_format=ArnFormat.SLASH_RESOURCE_NAME
+    )
+
+
+def resource_id_of(arn: str) -> str:
+    """The id after the slash of an IVS ARN (a token stays a token)."""
+    return Arn.split(arn, ArnFormat.SLASH_RESOURCE_NAME).resource_name
+

@@ -1,0 +1,113 @@
+"""``EncoderConfiguration``: how a composition renders video (size, frame rate, bitrate)."""
+
+from __future__ import annotations
+
+import jsii
+
+from dataclasses import dataclass
+from typing import Mapping, Protocol, runtime_checkable
+
+from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, TagManager
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedResource, PropChecker
+from constructs_ivsrt._handler_code import rules
+
+RULES = rules.ENCODER_CONFIGURATION
+
+
+@dataclass(frozen=True, kw_only=True)
+class Video:
+    """Video settings; ranges come from the API model (checked at synth)."""
+
+    width: int | None = None
+    """Width in pixels, 2 to 1920. :default: - 1280 (the service's default)"""
+    height: int | None = None
+    """Height in pixels, 2 to 1920. :default: - 720 (the service's default)"""
+    framerate: float | None = None
+    """Frames per second, 1 to 60. :default: - 30 (the service's default)"""
+    bitrate: int | None = None
+    """Bits per second, 1 to 8,500,000. :default: - 2,500,000 (the service's default)"""
+
+    def to_api(self) -> dict[str, float]:
+        fields = {"width": self.width, "height": self.height, "framerate": self.framerate, "bitrate": self.bitrate}
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+@runtime_checkable
+class IEncoderConfiguration(IResource, Protocol):
+    """An encoder configuration, managed here or imported by ARN."""
+
+    @property
+    def encoder_configuration_arn(self) -> str:
+        ...
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        ...
+
+
+class EncoderConfigurationBase(IvsRealtimeResourceBase):
+    @property
+    def encoder_configuration_arn(self) -> str:
+        return self._arn
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``ivs:GetEncoderConfiguration`` on this encoder configuration."""
+        return self._grant(grantee, "ivs:GetEncoderConfiguration")
+
+
+class _ImportedEncoderConfiguration(EncoderConfigurationBase):
+    def __init__(self, scope: Construct, id: str, arn: str) -> None:
+        super().__init__(scope, id, environment_from_arn=arn)
+        self._arn = arn
+
+
+@jsii.implements(ITaggable)
+class EncoderConfiguration(EncoderConfigurationBase):
+    """An IVS Real-Time encoder configuration (``CreateEncoderConfiguration``).
+
+    The API cannot change one in place: a new name or video replaces it (as
+    ``AWS::IVS::EncoderConfiguration`` does); a tag change never does.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        encoder_configuration_name: str | None = None,
+        video: Video | None = None,
+        tags: Mapping[str, str] | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        """
+        :param encoder_configuration_name: The name (letters, digits, ``-``, ``_``; at most 128).
+            :default: - generated from the construct path
+        :param video: Video settings. :default: - the service's defaults (1280x720, 30 fps, 2.5 Mbps)
+        :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
+        :param removal_policy: :default: RemovalPolicy.DESTROY
+        """
+        super().__init__(scope, id)
+        name = encoder_configuration_name or Names.unique_resource_name(self, max_length=128, separator="-")
+        video_api = video.to_api() if video else None
+        checker = PropChecker(self).check("encoder_configuration_name", name, RULES.member("name"))
+        for field, value in (video_api or {}).items():
+            checker.check(f"video.{field}", value, rules.shape_at(RULES.member("video"), field))
+        checker.raise_if_any()
+        self._managed = ManagedResource(self, RULES, {"name": name, "video": video_api}, tags, removal_policy)
+        self._arn = self._managed.resource.ref
+        self.encoder_configuration_name = name
+
+    @staticmethod
+    def from_encoder_configuration_arn(scope: Construct, id: str, encoder_configuration_arn: str) -> IEncoderConfiguration:
+        """Import an existing encoder configuration by ARN."""
+        PropChecker(scope).check("encoder_configuration_arn", encoder_configuration_arn, RULES.arn_shape).raise_if_any()
+        return _ImportedEncoderConfiguration(scope, id, encoder_configuration_arn)
+
+    @property
+    def tags(self) -> TagManager:
+        return self._managed.tags
+
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        self._managed.resource.apply_removal_policy(policy)

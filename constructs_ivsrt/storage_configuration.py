@@ -1,0 +1,189 @@
+"""``StorageConfiguration``: where IVS Real-Time writes recordings (an S3 bucket)."""
+
+from __future__ import annotations
+
+import jsii
+
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, Stack, TagManager, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from constructs_ivsrt._base import (
+    IvsRealtimeResourceBase,
+    IvsRealtimeValidationError,
+    ManagedResource,
+    PropChecker,
+    format_problems,
+)
+from constructs_ivsrt._handler_code import rules
+
+RULES = rules.STORAGE_CONFIGURATION
+
+# Server-side encryption IVS can write with: SSE-S3 only (KMS keys are not supported).
+SUPPORTED_SSE_ALGORITHMS = ("AES256",)
+# Object ownership IVS needs so the bucket owner owns the recordings.
+SUPPORTED_OBJECT_OWNERSHIP = ("BucketOwnerEnforced", "BucketOwnerPreferred")
+
+
+@runtime_checkable
+class IStorageConfiguration(IResource, Protocol):
+    """A storage configuration, managed here or imported by ARN."""
+
+    @property
+    def storage_configuration_arn(self) -> str:
+        """The ARN, e.g. ``arn:aws:ivs:us-east-1:123456789012:storage-configuration/abcd``."""
+        ...
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        ...
+
+
+class StorageConfigurationBase(IvsRealtimeResourceBase):
+    """What managed and imported storage configurations share: the ARN and the grants."""
+
+    @property
+    def storage_configuration_arn(self) -> str:
+        return self._arn
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``ivs:GetStorageConfiguration`` on this storage configuration."""
+        return self._grant(grantee, "ivs:GetStorageConfiguration")
+
+
+class _ImportedStorageConfiguration(StorageConfigurationBase):
+    def __init__(self, scope: Construct, id: str, arn: str) -> None:
+        super().__init__(scope, id, environment_from_arn=arn)
+        self._arn = arn
+
+
+@jsii.implements(ITaggable)
+class StorageConfiguration(StorageConfigurationBase):
+    """An IVS Real-Time storage configuration (``CreateStorageConfiguration``).
+
+    IVS requires the bucket to be in the stack's region, encrypted with SSE-S3 (not KMS), and
+    with bucket-owner object ownership; a bucket defined in the same stack is checked at synth.
+    When the storage configuration is created, the service adds a statement to the bucket's
+    policy. A bucket policy managed by CloudFormation is replaced whole on each update, which
+    would remove that statement; so for a bucket in the same stack the construct adds an
+    equivalent statement (``ivs-composite.<region>.amazonaws.com`` may ``s3:PutObject`` into
+    this account's bucket) to the CDK-managed policy, and creates the storage configuration after
+    the policy. An imported bucket's policy is the owner's to manage.
+
+    Changing the name or the bucket replaces the storage configuration (as ``AWS::IVS::StorageConfiguration`` does).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        bucket: s3.IBucket,
+        storage_configuration_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        """
+        :param bucket: The S3 bucket recordings are written to.
+        :param storage_configuration_name: The name (letters, digits, ``-``, ``_``; at most 128).
+            :default: - generated from the construct path
+        :param tags: Tags for the storage configuration (``Tags.of(scope)`` adds to them).
+            :default: - no tags besides those added with ``Tags.of``
+        :param removal_policy: What happens on stack delete or replacement.
+            :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
+        """
+        super().__init__(scope, id)
+        name = storage_configuration_name or _generated_name(self)
+        PropChecker(self).check("storage_configuration_name", name, RULES.member("name")).check(
+            "bucket.bucket_name", bucket.bucket_name, rules.shape_at(RULES.member("s3"), "bucketName")
+        ).raise_if_any()
+        _check_bucket(self, bucket)
+        self._managed = ManagedResource(
+            self, RULES, {"name": name, "s3": {"bucketName": bucket.bucket_name}}, tags, removal_policy
+        )
+        self._managed.provider.allow_bucket_policy_edits(bucket.bucket_arn)
+        _share_bucket_policy(self, bucket)
+        self._arn = self._managed.resource.ref
+        self.storage_configuration_name = name
+        self.bucket = bucket
+
+    @staticmethod
+    def from_storage_configuration_arn(scope: Construct, id: str, storage_configuration_arn: str) -> IStorageConfiguration:
+        """Import an existing storage configuration by ARN."""
+        PropChecker(scope).check("storage_configuration_arn", storage_configuration_arn, RULES.arn_shape).raise_if_any()
+        return _ImportedStorageConfiguration(scope, id, storage_configuration_arn)
+
+    @property
+    def tags(self) -> TagManager:
+        return self._managed.tags
+
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        self._managed.resource.apply_removal_policy(policy)
+
+
+def _generated_name(scope: Construct) -> str:
+    return Names.unique_resource_name(scope, max_length=128, separator="-")
+
+
+def _check_bucket(scope: Construct, bucket: s3.IBucket) -> None:
+    """What can be known at synth about a bucket made in this app: region, encryption, ownership."""
+    cfn = bucket.node.default_child
+    if not isinstance(cfn, s3.CfnBucket):
+        return  # imported: nothing to inspect; the README lists the requirements
+    problems: list[str] = []
+    ours, theirs = Stack.of(scope).region, Stack.of(bucket).region
+    if not Token.is_unresolved(ours) and not Token.is_unresolved(theirs) and ours != theirs:
+        problems.append(f"bucket must be in the stack's region {ours} (IVS writes only to same-region buckets), got: {theirs!r}")
+    # The rendered properties, not the getters: jsii cannot hand a lazily rendered struct
+    # (ownershipControls) across, while the resolved property map is plain data.
+    properties = _lower_keys(Stack.of(bucket).resolve(cfn._cfn_properties)) or {}
+    for algorithm in _sse_algorithms(properties.get("bucketencryption")):
+        if algorithm not in SUPPORTED_SSE_ALGORITHMS:
+            problems.append(
+                "bucket encryption must be SSE-S3 (BucketEncryption.S3_MANAGED): IVS cannot write "
+                f"to KMS-encrypted buckets, got: {algorithm!r}"
+            )
+    for ownership in _ownerships(properties.get("ownershipcontrols")):
+        if ownership not in SUPPORTED_OBJECT_OWNERSHIP:
+            problems.append(
+                "bucket object ownership must be BucketOwnerEnforced or BucketOwnerPreferred so "
+                f"recordings belong to the bucket owner, got: {ownership!r}"
+            )
+    if problems:
+        raise IvsRealtimeValidationError(format_problems(scope, problems))
+
+
+def _lower_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k.lower(): _lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(v) for v in value]
+    return value
+
+
+def _sse_algorithms(encryption: Any) -> list[str]:
+    rules_ = (encryption or {}).get("serversideencryptionconfiguration") or []
+    return [r.get("serversideencryptionbydefault", {}).get("ssealgorithm") for r in rules_ if isinstance(r, dict)]
+
+
+def _ownerships(controls: Any) -> list[str]:
+    rules_ = (controls or {}).get("rules") or []
+    return [r.get("objectownership") for r in rules_ if isinstance(r, dict)]
+
+
+def _share_bucket_policy(owner: StorageConfiguration, bucket: s3.IBucket) -> None:
+    """Put IVS's write permission in a CDK-managed bucket policy, and create after the policy."""
+    stack = Stack.of(owner)
+    result = bucket.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="IvsRealtimeRecordingWrite",
+            principals=[iam.ServicePrincipal(f"ivs-composite.{stack.region}.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects("*")],
+            conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+        )
+    )
+    if result.statement_added and result.policy_dependable is not None:
+        owner.node.add_dependency(result.policy_dependable)
