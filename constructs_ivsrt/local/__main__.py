@@ -1,0 +1,154 @@
+"""``python -m constructs_ivsrt.local``: the local endpoint, a local deploy, and the demo.
+
+    python -m constructs_ivsrt.local demo                # synth with the CDK CLI, deploy, update, destroy
+    python -m constructs_ivsrt.local endpoint --port 4599
+    python -m constructs_ivsrt.local deploy  --assembly cdk.out --stack NAME   (AWS_ENDPOINT_URL_IVS_REALTIME set)
+    python -m constructs_ivsrt.local destroy --stack NAME
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from constructs_ivsrt.local import endpoint as endpoint_module
+from constructs_ivsrt.local.deploy import (
+    Change,
+    DeployError,
+    LocalDeployer,
+    StackState,
+    default_state_path,
+    read_template,
+)
+
+DEMO_STACK = "IvsRealtimeSample"
+# The CLI is kept offline and quiet: no version check, no telemetry (notices are off in cdk.json).
+QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def cdk_synth(project: Path, output: Path, context: dict[str, str]) -> float:
+    """Run the real CDK CLI (the project's pinned ``node_modules/.bin/cdk``); return seconds taken."""
+    cli = project / "node_modules" / ".bin" / "cdk"
+    if not cli.exists():
+        raise SystemExit(f"no CDK CLI at {cli}: run `make install` (or `npm ci`) first")
+    command = [str(cli), "synth", "--quiet", "--output", str(output)]
+    for key, value in context.items():
+        command += ["--context", f"{key}={value}"]
+    started = time.perf_counter()
+    env = {**os.environ, **QUIET_CDK_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    completed = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stdout + completed.stderr)
+        raise SystemExit(f"cdk synth failed ({completed.returncode})")
+    return time.perf_counter() - started
+
+
+def describe_endpoint(client: Any) -> list[tuple[str, str, str, dict[str, str]]]:
+    """(type, name, ARN, tags) of everything at the endpoint, read through the public API."""
+    rows = []
+    for noun, key in (("StorageConfiguration", "storageConfigurations"), ("Stage", "stages"),
+                      ("EncoderConfiguration", "encoderConfigurations")):
+        listing = getattr(client, f"list_{_snake(noun)}s")()
+        for summary in listing[key]:
+            tags = client.list_tags_for_resource(resourceArn=summary["arn"])["tags"]
+            rows.append((noun, summary.get("name", ""), summary["arn"], tags))
+    return rows
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def print_changes(title: str, changes: list[Change]) -> None:
+    print(f"\n== {title}: {len(changes)} change(s)")
+    for change in changes:
+        detail = f"  ({change.detail})" if change.detail else ""
+        print(f"  {change.action:<8} {change.resource_type:<42} {change.logical_id:<28} {change.physical_id}{detail}")
+
+
+def print_endpoint(client: Any) -> None:
+    rows = describe_endpoint(client)
+    print(f"-- at the endpoint: {len(rows)} resource(s)")
+    for noun, name, arn, tags in rows:
+        print(f"  {noun:<22} {name:<45} {arn}")
+        print(f"  {'':<22} tags: {', '.join(f'{k}={v}' for k, v in sorted(tags.items())) or '-'}")
+
+
+def demo(project: Path) -> None:
+    """Synthesize the sample app with the CDK CLI, then create, update and destroy it locally."""
+    for key, value in {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(key, value)
+    output = project / "cdk.out" / "demo"
+    shutil.rmtree(output, ignore_errors=True)
+    with endpoint_module.LocalIvsRealtime() as ivs:
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        print(f"local IVS Real-Time endpoint: {ivs.url}")
+        from constructs_ivsrt.local.deploy import load_handler
+
+        handler = load_handler()
+        client = handler.ivs_client()
+        state = StackState(DEMO_STACK, os.environ["AWS_DEFAULT_REGION"])
+        deployer = LocalDeployer(state, handler)
+
+        seconds = cdk_synth(project, output / "v1", {"environment": "demo"})
+        print(f"cdk synth (environment=demo): {seconds:.1f}s -> {output / 'v1'}")
+        print_changes("deploy", deployer.deploy(read_template(output / "v1", DEMO_STACK)))
+        print_endpoint(client)
+
+        seconds = cdk_synth(project, output / "v2", {"environment": "staging"})
+        print(f"\ncdk synth (environment=staging): {seconds:.1f}s -> {output / 'v2'}")
+        print_changes("update (tag environment: demo -> staging)", deployer.deploy(read_template(output / "v2", DEMO_STACK)))
+        print_endpoint(client)
+
+        print_changes("destroy", deployer.destroy())
+        print_endpoint(client)
+        print(f"\nAPI calls received by the endpoint: {len(ivs.state.calls)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m constructs_ivsrt.local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="synth the sample app with the CDK CLI, deploy, update and destroy it locally")
+    serve = commands.add_parser("endpoint", help="run the local IVS Real-Time endpoint")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4599)
+    for name in ("deploy", "destroy"):
+        command = commands.add_parser(name, help=f"{name} a stack's IVS resources at $AWS_ENDPOINT_URL_IVS_REALTIME")
+        command.add_argument("--stack", required=True)
+        command.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+        command.add_argument("--state", type=Path, help="state file (default: .local-deploy/<stack>.json)")
+        if name == "deploy":
+            command.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        demo(Path.cwd())
+    elif args.command == "endpoint":
+        endpoint_module.main(["--host", args.host, "--port", str(args.port)])
+    else:
+        if not os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
+            raise SystemExit("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to")
+        state_path = args.state or default_state_path(args.stack)
+        state = StackState.load(state_path, args.stack, args.region)
+        deployer = LocalDeployer(state)
+        try:
+            if args.command == "deploy":
+                print_changes("deploy", deployer.deploy(read_template(args.assembly, args.stack)))
+            else:
+                print_changes("destroy", deployer.destroy())
+        except DeployError as error:
+            raise SystemExit(str(error)) from None
+        finally:
+            state.save(state_path)
+
+
+if __name__ == "__main__":
+    main()

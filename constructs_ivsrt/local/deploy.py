@@ -1,0 +1,350 @@
+"""Deploy a synthesized stack's IVS Real-Time resources to an IVS-compatible endpoint, locally.
+
+A small stand-in for CloudFormation, for the custom resources only: it reads the template the
+CDK CLI wrote, resolves the intrinsics those resources use, orders them by their references,
+and sends the same Create / Update / Delete events CloudFormation would (scalars as strings,
+old properties on Update, Delete of the old physical id after a replacement, rollback of a
+failed deployment) to the real handler, which calls the endpoint through real boto3.
+
+Everything else in the template (bucket, roles, functions) is not deployed: those resources get
+stable made-up physical ids, so references to them resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from constructs_ivsrt._handler_code import HANDLER_DIR, rules
+from constructs_ivsrt.local.endpoint import ACCOUNT_ID
+
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
+
+
+def load_handler() -> Any:
+    """The real Lambda handler module, imported from the handler folder."""
+    if str(HANDLER_DIR) not in sys.path:
+        sys.path.insert(0, str(HANDLER_DIR))
+    import handler  # noqa: PLC0415  (the Lambda folder is only importable once on sys.path)
+
+    return handler
+
+
+@dataclass
+class DeployedResource:
+    logical_id: str
+    resource_type: str
+    physical_id: str
+    properties: dict[str, Any]
+    data: dict[str, str] = field(default_factory=dict)
+    dependencies: list[str] = field(default_factory=list)  # managed logical ids it refers to
+    deletion_policy: str = "Delete"
+
+
+@dataclass
+class Change:
+    action: str  # "create", "update", "replace", "delete", "retain"
+    logical_id: str
+    resource_type: str
+    physical_id: str
+    detail: str = ""
+
+
+class DeployError(Exception):
+    pass
+
+
+@dataclass
+class StackState:
+    """What is deployed, by logical id (the runner's equivalent of a CloudFormation stack)."""
+
+    stack_name: str
+    region: str
+    resources: dict[str, DeployedResource] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"stackName": self.stack_name, "region": self.region,
+                   "resources": {k: vars(v) for k, v in self.resources.items()}}
+        path.write_text(json.dumps(payload, indent=1, sort_keys=True))
+
+    @classmethod
+    def load(cls, path: Path, stack_name: str, region: str) -> "StackState":
+        if not path.exists():
+            return cls(stack_name, region)
+        payload = json.loads(path.read_text())
+        resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
+        return cls(payload["stackName"], payload["region"], resources)
+
+
+def read_template(assembly: Path, stack_name: str) -> dict[str, Any]:
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    artifact = manifest["artifacts"].get(stack_name)
+    if artifact is None or artifact.get("type") != "aws:cloudformation:stack":
+        stacks = [k for k, v in manifest["artifacts"].items() if v.get("type") == "aws:cloudformation:stack"]
+        raise DeployError(f"no stack {stack_name!r} in {assembly}; stacks: {', '.join(stacks)}")
+    return json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
+
+
+def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The template's IVS Real-Time custom resources."""
+    return {k: v for k, v in template.get("Resources", {}).items() if v.get("Type") in rules.RESOURCES}
+
+
+def references(value: Any) -> set[str]:
+    """Logical ids a template value refers to (Ref, Fn::GetAtt, Fn::Sub's ${Name})."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value:
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+        for item in value.values():
+            found |= references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found
+
+
+def dependencies(definition: dict[str, Any], managed_ids: set[str]) -> list[str]:
+    """The managed resources a definition refers to or names in DependsOn."""
+    depends_on = definition.get("DependsOn") or []
+    depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+    return sorted((references(definition.get("Properties", {})) | set(depends_on)) & managed_ids)
+
+
+def creation_order(graph: dict[str, list[str]]) -> list[str]:
+    """Logical ids so that each comes after those it depends on (``graph``: id -> dependencies)."""
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(logical_id: str) -> None:
+        if logical_id in order:
+            return
+        if logical_id in visiting:
+            raise DeployError(f"circular reference through {logical_id}")
+        visiting.add(logical_id)
+        for dependency in graph.get(logical_id, []):
+            visit(dependency)
+        visiting.discard(logical_id)
+        order.append(logical_id)
+
+    for logical_id in sorted(graph):
+        visit(logical_id)
+    return order
+
+
+class Resolver:
+    """Resolves the intrinsics a CDK template uses in custom resource properties."""
+
+    def __init__(self, state: StackState) -> None:
+        self.state = state
+
+    def _physical_id(self, logical_id: str) -> str:
+        if logical_id in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[logical_id]
+        if logical_id == "AWS::Region":
+            return self.state.region
+        if logical_id == "AWS::AccountId":
+            return ACCOUNT_ID
+        if logical_id == "AWS::StackName":
+            return self.state.stack_name
+        deployed = self.state.resources.get(logical_id)
+        if deployed is not None:
+            return deployed.physical_id
+        # Not an IVS resource: not deployed here, so a stable stand-in name.
+        return f"{self.state.stack_name}-{logical_id}".lower()[:63]
+
+    def _attribute(self, logical_id: str, attribute: str) -> str:
+        deployed = self.state.resources.get(logical_id)
+        if deployed is not None:
+            if attribute not in deployed.data:
+                raise DeployError(f"{logical_id} has no attribute {attribute!r}")
+            return deployed.data[attribute]
+        if attribute == "Arn":  # an S3 bucket, role or function ARN stand-in
+            return f"arn:aws:local:{self.state.region}:{ACCOUNT_ID}:{self._physical_id(logical_id)}"
+        return f"{self._physical_id(logical_id)}.{attribute}"
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, argument), = value.items()
+            intrinsic = self._intrinsics.get(key)
+            if intrinsic is not None:
+                return intrinsic(self, argument)
+            if key.startswith("Fn::"):
+                raise DeployError(f"the local deploy runner does not support {key}")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> Any:
+        return self._physical_id(name)
+
+    def _get_att(self, argument: Any) -> Any:
+        logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+        return self._attribute(logical_id, self.resolve(attribute))
+
+    def _join(self, argument: list[Any]) -> str:
+        separator, parts = argument
+        return separator.join(str(self.resolve(p)) for p in self.resolve(parts))
+
+    def _select(self, argument: list[Any]) -> Any:
+        index, items = argument
+        return self.resolve(items)[int(self.resolve(index))]
+
+    def _split(self, argument: list[Any]) -> list[str]:
+        separator, text = argument
+        return str(self.resolve(text)).split(separator)
+
+    _intrinsics: dict[str, Callable[["Resolver", Any], Any]] = {
+        "Ref": _ref,
+        "Fn::GetAtt": _get_att,
+        "Fn::Join": _join,
+        "Fn::Select": _select,
+        "Fn::Split": _split,
+    }
+
+
+def as_cloudformation_sends(value: Any) -> Any:
+    """CloudFormation hands custom resources every number and boolean as a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: as_cloudformation_sends(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [as_cloudformation_sends(v) for v in value]
+    return value
+
+
+class LocalDeployer:
+    """Create / update / delete a stack's IVS resources through the real handler."""
+
+    def __init__(self, state: StackState, handler: Any | None = None) -> None:
+        self.state = state
+        self.handler = handler or load_handler()
+        self.changes: list[Change] = []
+
+    def _event(self, request: str, logical_id: str, resource_type: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "RequestType": request,
+            "ResourceType": resource_type,
+            "LogicalResourceId": logical_id,
+            "StackId": f"arn:aws:cloudformation:{self.state.region}:{ACCOUNT_ID}:stack/{self.state.stack_name}/local",
+            "RequestId": str(uuid.uuid4()),
+            "ServiceToken": "local",
+            **fields,
+        }
+
+    def _send(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.handler.on_event(event, None)
+
+    def deploy(self, template: dict[str, Any]) -> list[Change]:
+        """Bring the state to the template; on failure roll back to where it was, then raise."""
+        wanted = managed(template)
+        graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
+        before = {k: DeployedResource(**vars(v)) for k, v in self.state.resources.items()}
+        done: list[Change] = []
+        replaced: list[DeployedResource] = []
+        try:
+            for logical_id in creation_order(graph):
+                change, old = self._create_or_update(logical_id, wanted[logical_id], graph[logical_id])
+                if change:
+                    done.append(change)
+                if old:
+                    replaced.append(old)
+        except Exception as error:
+            self._roll_back(done, before)
+            raise DeployError(f"deployment failed and was rolled back: {error}") from None
+        # Cleanup phase, as CloudFormation's: replaced resources, then removed ones.
+        self.changes += done
+        for old in replaced:
+            self._remove(old)
+        removed = [k for k in reversed(self._order()) if k not in wanted]
+        for logical_id in removed:
+            self._remove(self.state.resources.pop(logical_id))
+        return done
+
+    def _order(self) -> list[str]:
+        return creation_order({k: r.dependencies for k, r in self.state.resources.items()})
+
+    def _create_or_update(
+        self, logical_id: str, definition: dict[str, Any], graph_dependencies: list[str]
+    ) -> tuple[Change | None, DeployedResource | None]:
+        resolver = Resolver(self.state)
+        properties = resolver.resolve({k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
+        resource_type = definition["Type"]
+        current = self.state.resources.get(logical_id)
+        if current is None:
+            result = self._send(self._event("Create", logical_id, resource_type,
+                                            ResourceProperties=as_cloudformation_sends(properties)))
+            self.state.resources[logical_id] = DeployedResource(
+                logical_id, resource_type, result["PhysicalResourceId"], properties, result.get("Data", {}),
+                graph_dependencies, definition.get("DeletionPolicy", "Delete"))
+            return Change("create", logical_id, resource_type, result["PhysicalResourceId"]), None
+        if current.properties == properties:
+            return None, None
+        result = self._send(self._event(
+            "Update", logical_id, resource_type, PhysicalResourceId=current.physical_id,
+            ResourceProperties=as_cloudformation_sends(properties),
+            OldResourceProperties=as_cloudformation_sends(current.properties)))
+        new_id = result["PhysicalResourceId"]
+        self.state.resources[logical_id] = DeployedResource(
+            logical_id, resource_type, new_id, properties, result.get("Data", {}),
+            graph_dependencies, definition.get("DeletionPolicy", "Delete"))
+        if new_id != current.physical_id:
+            return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}"), current
+        return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties)), None
+
+    def _remove(self, resource: DeployedResource) -> None:
+        """Delete, unless its DeletionPolicy keeps it (then it only leaves the stack)."""
+        if resource.deletion_policy == "Retain":
+            self.changes.append(Change("retain", resource.logical_id, resource.resource_type, resource.physical_id))
+        else:
+            self._delete(resource)
+
+    def _delete(self, resource: DeployedResource) -> None:
+        self._send(self._event("Delete", resource.logical_id, resource.resource_type,
+                               PhysicalResourceId=resource.physical_id,
+                               ResourceProperties=as_cloudformation_sends(resource.properties)))
+        self.changes.append(Change("delete", resource.logical_id, resource.resource_type, resource.physical_id))
+
+    def _roll_back(self, done: list[Change], before: dict[str, DeployedResource]) -> None:
+        """Undo in reverse: delete what was created, update back what was changed."""
+        for change in reversed(done):
+            current = self.state.resources[change.logical_id]
+            previous = before.get(change.logical_id)
+            if previous is None or change.action == "replace":
+                self._delete(current)
+            else:
+                self._send(self._event(
+                    "Update", change.logical_id, change.resource_type, PhysicalResourceId=current.physical_id,
+                    ResourceProperties=as_cloudformation_sends(previous.properties),
+                    OldResourceProperties=as_cloudformation_sends(current.properties)))
+        self.state.resources = before
+
+    def destroy(self) -> list[Change]:
+        """Delete every resource in reverse dependency order; ``DeletionPolicy: Retain`` is kept."""
+        first = len(self.changes)
+        for logical_id in reversed(self._order()):
+            self._remove(self.state.resources.pop(logical_id))
+        return self.changes[first:]
+
+
+def _describe_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return "changed: " + ", ".join(keys)
+
+
+def default_state_path(stack_name: str) -> Path:
+    return Path(os.environ.get("IVSRT_LOCAL_STATE_DIR", ".local-deploy")) / f"{stack_name}.json"
