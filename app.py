@@ -66,8 +66,14 @@ class RealtimeVideoStack(cdk.Stack):
         cdk.CfnOutput(self, "RecordingsBucket", value=recordings.bucket_name)
 
 
-app = cdk.App()
-stack = RealtimeVideoStack(app, "IvsRealtimeSample")
-cdk.Tags.of(stack).add("project", "constructs-ivsrt-sample")
-cdk.Tags.of(app).add("environment", app.node.try_get_context("environment") or "demo")
-app.synth()
+def build(app: cdk.App) -> RealtimeVideoStack:
+    stack = RealtimeVideoStack(app, "IvsRealtimeSample")
+    cdk.Tags.of(stack).add("project", "constructs-ivsrt-sample")
+    cdk.Tags.of(app).add("environment", app.node.try_get_context("environment") or "demo")
+    return stack
+
+
+if __name__ == "__main__":
+    app = cdk.App()
+    build(app)
+    app.synth()

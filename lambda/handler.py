@@ -29,6 +29,7 @@ LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
+TOTAL_ATTEMPTS = 5  # per API call, with botocore's standard-mode backoff and retry quota
 
 RequestType = Literal["Create", "Update", "Delete"]
 
@@ -61,7 +62,9 @@ def ivs_client(endpoint_url: str | None = None) -> Any:
         from botocore.config import Config
 
         config = Config(
-            retries={"mode": "standard", "max_attempts": 5},
+            # total_max_attempts counts the first call; the legacy "max_attempts" key would mean
+            # 5 retries (6 calls).
+            retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
             connect_timeout=5,
             read_timeout=30,
             user_agent_extra="constructs-ivsrt",

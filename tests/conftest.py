@@ -1,0 +1,103 @@
+"""Shared fixtures: one local IVS Real-Time endpoint per session, the real handler, CFN-like events."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "lambda"))  # the handler's own modules, as Lambda imports them
+
+# Never reach a real account from the tests: fixed fake credentials and region.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+)
+os.environ.pop("AWS_PROFILE", None)
+
+from constructs_ivsrt.local.deploy import as_cloudformation_sends  # noqa: E402
+from constructs_ivsrt.local.endpoint import Fault, LocalIvsRealtime  # noqa: E402
+
+STAGE = "Custom::IvsRealtimeStage"
+ENCODER = "Custom::IvsRealtimeEncoderConfiguration"
+STORAGE = "Custom::IvsRealtimeStorageConfiguration"
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> LocalIvsRealtime:
+    with LocalIvsRealtime() as server:
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = server.url
+        yield server
+
+
+@pytest.fixture
+def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
+    """The session's endpoint, emptied: no resources, no calls, no faults."""
+    endpoint.clear_faults()
+    with endpoint.state.lock:
+        endpoint.state.resources.clear()
+        endpoint.state.calls.clear()
+    yield endpoint
+    endpoint.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def handler(endpoint: LocalIvsRealtime) -> Any:
+    import handler as module  # lambda/handler.py, imported as the Lambda runtime does
+
+    return module
+
+
+class CloudFormation:
+    """Sends events to the handler the way CloudFormation (through the Provider framework) does."""
+
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,
+             physical_id: str | None = None, old: dict[str, Any] | None = None,
+             logical_id: str = "Resource") -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "RequestType": request,
+            "ResourceType": resource_type,
+            "LogicalResourceId": logical_id,
+            "RequestId": str(uuid.uuid4()),
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/Test/1",
+            "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned-url",
+            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
+                                   **as_cloudformation_sends(properties or {})},
+        }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old is not None:
+            event["OldResourceProperties"] = {"ServiceToken": event["ResourceProperties"]["ServiceToken"],
+                                              **as_cloudformation_sends(old)}
+        return self.handler.on_event(event, None)
+
+    def create(self, resource_type: str, properties: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        return self.send("Create", resource_type, properties, **kw)
+
+    def update(self, resource_type: str, physical_id: str, old: dict[str, Any], new: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        return self.send("Update", resource_type, new, physical_id=physical_id, old=old, **kw)
+
+    def delete(self, resource_type: str, physical_id: str, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.send("Delete", resource_type, properties, physical_id=physical_id)
+
+
+@pytest.fixture
+def cfn(handler: Any, ivs: LocalIvsRealtime) -> CloudFormation:
+    return CloudFormation(handler)
+
+
+def resources(ivs: LocalIvsRealtime, noun: str | None = None) -> list[dict[str, Any]]:
+    return [r for r in ivs.state.snapshot() if noun is None or r["_noun"] == noun]
+
+
+__all__ = ["Fault", "resources", "STAGE", "ENCODER", "STORAGE"]

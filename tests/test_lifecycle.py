@@ -1,0 +1,211 @@
+"""Create -> update in place -> replace -> rollback -> delete -> delete again, for each type.
+
+The real handler, real boto3 over HTTP, the local endpoint; after each step the endpoint's whole
+state is compared with what should be there: nothing leaked, tags exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ENCODER, STAGE, STORAGE, resources
+
+
+def only(ivs, noun):
+    found = resources(ivs, noun)
+    assert len(found) == 1, f"expected exactly one {noun}, found {found}"
+    return found[0]
+
+
+def make_storage(cfn, name="recordings", bucket="my-bucket", tags=None):
+    props = {"name": name, "s3": {"bucketName": bucket}, "tags": tags or {}}
+    return cfn.create(STORAGE, props)["PhysicalResourceId"], props
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage: everything changes in place.
+# ---------------------------------------------------------------------------------------------
+
+def test_stage_lifecycle(cfn, ivs):
+    storage_a, _ = make_storage(cfn, "a")
+    storage_b, _ = make_storage(cfn, "b")
+    v1 = {
+        "name": "town-hall",
+        "autoParticipantRecordingConfiguration": {
+            "storageConfigurationArn": storage_a,
+            "mediaTypes": ["AUDIO_VIDEO"],
+            "recordingReconnectWindowSeconds": 60,
+            "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
+            "recordParticipantReplicas": True,
+        },
+        "tags": {"team": "live", "env": "dev"},
+    }
+    created = cfn.create(STAGE, v1)
+    arn = created["PhysicalResourceId"]
+    stage = only(ivs, "Stage")
+    assert stage["arn"] == arn and stage["name"] == "town-hall"
+    assert stage["tags"] == {"team": "live", "env": "dev"}
+    # Strings from CloudFormation arrived as the model's types.
+    assert stage["autoParticipantRecordingConfiguration"]["recordingReconnectWindowSeconds"] == 60
+    assert stage["autoParticipantRecordingConfiguration"]["recordParticipantReplicas"] is True
+    assert created["Data"]["Arn"] == arn
+    assert set(created["Data"]) == {"Arn", "Name", "WhipEndpoint", "EventsEndpoint", "RtmpEndpoint", "RtmpsEndpoint"}
+    assert all(created["Data"].values())
+
+    # Tags: one added, one changed, one removed; the ARN stays.
+    v2 = {**v1, "tags": {"team": "broadcast", "cost-center": "42"}}
+    updated = cfn.update(STAGE, arn, v1, v2)
+    assert updated["PhysicalResourceId"] == arn
+    assert only(ivs, "Stage")["tags"] == {"team": "broadcast", "cost-center": "42"}
+    assert updated["Data"]["WhipEndpoint"] == created["Data"]["WhipEndpoint"]
+
+    # Rename and a new recording configuration: in place.
+    v3 = {**v2, "name": "town-hall-2",
+          "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage_b, "mediaTypes": ["AUDIO_ONLY"]}}
+    assert cfn.update(STAGE, arn, v2, v3)["PhysicalResourceId"] == arn
+    stage = only(ivs, "Stage")
+    assert stage["name"] == "town-hall-2"
+    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_b
+    assert stage["autoParticipantRecordingConfiguration"]["mediaTypes"] == ["AUDIO_ONLY"]
+
+    # Rollback: the same update with old and new swapped restores v2 exactly.
+    assert cfn.update(STAGE, arn, v3, v2)["PhysicalResourceId"] == arn
+    stage = only(ivs, "Stage")
+    assert stage["name"] == "town-hall"
+    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_a
+    assert stage["tags"] == v2["tags"]
+
+    # Recording removed: turned off in place (the API's empty storage configuration ARN).
+    v4 = {"name": "town-hall", "tags": v2["tags"]}
+    cfn.update(STAGE, arn, v2, v4)
+    assert only(ivs, "Stage")["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == ""
+
+    cfn.delete(STAGE, arn, v4)
+    assert resources(ivs, "Stage") == []
+    cfn.delete(STAGE, arn, v4)  # already gone: still a success
+    assert len(resources(ivs, "StorageConfiguration")) == 2
+
+
+def test_stage_tag_only_update_makes_no_update_call(cfn, ivs):
+    props = {"name": "s", "tags": {"a": "1"}}
+    arn = cfn.create(STAGE, props)["PhysicalResourceId"]
+    ivs.state.calls.clear()
+    cfn.update(STAGE, arn, props, {"name": "s", "tags": {"a": "2"}})
+    assert "UpdateStage" not in ivs.state.calls and "CreateStage" not in ivs.state.calls
+    assert ivs.state.calls.count("TagResource") == 1
+
+
+def test_unchanged_update_only_reads(cfn, ivs):
+    props = {"name": "s", "tags": {"a": "1"}}
+    arn = cfn.create(STAGE, props)["PhysicalResourceId"]
+    ivs.state.calls.clear()
+    result = cfn.update(STAGE, arn, props, props)
+    assert result["PhysicalResourceId"] == arn
+    assert ivs.state.calls == ["GetStage"]  # Data must still be returned; nothing is changed
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoder and storage configurations: name and body replace, tags do not.
+# ---------------------------------------------------------------------------------------------
+
+REPLACING = [
+    pytest.param(ENCODER, "EncoderConfiguration",
+                 {"name": "enc", "video": {"width": 1280, "height": 720, "framerate": 30, "bitrate": 2500000}},
+                 {"name": "enc", "video": {"width": 1920, "height": 1080, "framerate": 30, "bitrate": 6000000}},
+                 id="encoder-configuration"),
+    pytest.param(STORAGE, "StorageConfiguration",
+                 {"name": "rec", "s3": {"bucketName": "bucket-one"}},
+                 {"name": "rec", "s3": {"bucketName": "bucket-two"}},
+                 id="storage-configuration"),
+]
+
+
+@pytest.mark.parametrize("resource_type, noun, v1_body, v2_body", REPLACING)
+def test_replacing_type_lifecycle(cfn, ivs, resource_type, noun, v1_body, v2_body):
+    v1 = {**v1_body, "tags": {"team": "live", "env": "dev"}}
+    arn = cfn.create(resource_type, v1)["PhysicalResourceId"]
+    assert only(ivs, noun)["tags"] == v1["tags"]
+
+    # Tag-only change: in place.
+    v2 = {**v1, "tags": {"team": "broadcast", "new": "x"}}
+    assert cfn.update(resource_type, arn, v1, v2)["PhysicalResourceId"] == arn
+    assert only(ivs, noun)["tags"] == {"team": "broadcast", "new": "x"}
+
+    # Body change: a new resource with a new ARN; the old stays until CloudFormation deletes it.
+    v3 = {**v2_body, "tags": v2["tags"]}
+    new_arn = cfn.update(resource_type, arn, v2, v3)["PhysicalResourceId"]
+    assert new_arn != arn
+    assert {r["arn"] for r in resources(ivs, noun)} == {arn, new_arn}
+    replacement = next(r for r in resources(ivs, noun) if r["arn"] == new_arn)
+    assert replacement["tags"] == v2["tags"]
+
+    # Rollback of that update: CloudFormation sends the swapped Update to the resource it now
+    # tracks (the replacement). It must succeed and yield a resource with the old body and tags.
+    # (Which copies CloudFormation then deletes is issue 4's subject: adoption by request id.)
+    rolled_back = cfn.update(resource_type, new_arn, v3, v2)["PhysicalResourceId"]
+    restored = next(r for r in resources(ivs, noun) if r["arn"] == rolled_back)
+    for key, value in v1_body.items():
+        if key != "video":  # the endpoint fills in video defaults
+            assert restored[key] == value
+    assert restored["tags"] == v2["tags"]
+    for leftover in {new_arn, rolled_back} - {arn}:
+        cfn.delete(resource_type, leftover, v3)
+    assert [r["arn"] for r in resources(ivs, noun)] == [arn]
+
+    cfn.delete(resource_type, arn, v2)
+    assert resources(ivs) == []
+    cfn.delete(resource_type, arn, v2)  # already gone
+    assert resources(ivs) == []
+
+
+def test_replacing_name_change(cfn, ivs):
+    v1 = {"name": "one", "video": {"width": 640, "height": 360}}
+    arn = cfn.create(ENCODER, v1)["PhysicalResourceId"]
+    new_arn = cfn.update(ENCODER, arn, v1, {**v1, "name": "two"})["PhysicalResourceId"]
+    assert new_arn != arn
+    assert next(r for r in resources(ivs) if r["arn"] == new_arn)["name"] == "two"
+
+
+def test_service_token_change_is_not_a_change(cfn, ivs, handler):
+    props = {"name": "x", "s3": {"bucketName": "b-1"}}
+    arn = cfn.create(STORAGE, props)["PhysicalResourceId"]
+    event = {
+        "RequestType": "Update", "ResourceType": STORAGE, "LogicalResourceId": "R", "PhysicalResourceId": arn,
+        "ResourceProperties": {"ServiceToken": "new-token", **props},
+        "OldResourceProperties": {"ServiceToken": "old-token", **props},
+    }
+    assert handler.on_event(event, None)["PhysicalResourceId"] == arn
+    assert len(resources(ivs)) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Delete edge cases.
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("physical_id", [
+    "",
+    "IvsRealtimeStage-create-failed",
+    "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/abc",  # another type's ARN
+])
+def test_delete_of_an_id_we_never_made_is_a_no_op(cfn, ivs, physical_id):
+    cfn.delete(STAGE, physical_id)
+    assert ivs.state.calls == []
+
+
+def test_update_of_resource_deleted_outside_cloudformation_fails_in_one_line(cfn, ivs):
+    props = {"name": "s", "tags": {"a": "1"}}
+    arn = cfn.create(STAGE, props)["PhysicalResourceId"]
+    cfn.delete(STAGE, arn)
+    with pytest.raises(Exception) as caught:
+        cfn.update(STAGE, arn, props, {**props, "name": "t"})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"UpdateStage failed for {STAGE} Resource ({arn}): ResourceNotFoundException")
+
+
+def test_storage_in_use_cannot_be_deleted(cfn, ivs):
+    storage, _ = make_storage(cfn)
+    cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})
+    with pytest.raises(Exception, match="DeleteStorageConfiguration failed .*ConflictException: .*in use by"):
+        cfn.delete(STORAGE, storage)
+    assert len(resources(ivs, "StorageConfiguration")) == 1

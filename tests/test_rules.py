@@ -1,0 +1,84 @@
+"""The resource rules: derived from the shipped model, used by constructs, handler and endpoint."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import botocore
+import pytest
+
+import rules
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_model_is_the_model_we_build_against():
+    """lambda/models must be botocore's own model (scripts/vendor_model.py refreshes it)."""
+    source = Path(botocore.__file__).parent / "data" / "ivs-realtime" / "2020-07-14" / "service-2.json"
+    installed = json.loads(gzip.decompress(source.with_suffix(".json.gz").read_bytes())
+                           if source.with_suffix(".json.gz").exists() else source.read_text())
+    shipped = json.loads((rules.MODEL_DIR / "ivs-realtime" / "2020-07-14" / "service-2.json").read_text())
+    assert shipped == installed
+
+
+def test_replacement_rules_match_the_native_types():
+    assert rules.STAGE.replacing_properties == frozenset()
+    assert rules.STAGE.in_place_properties == {"name", "autoParticipantRecordingConfiguration"}
+    assert rules.ENCODER_CONFIGURATION.replacing_properties == {"name", "video"}
+    assert rules.STORAGE_CONFIGURATION.replacing_properties == {"name", "s3"}
+
+
+def test_conversion_follows_shape_types():
+    shape = rules.STAGE.create_input
+    converted = rules.from_cloudformation(shape, {
+        "autoParticipantRecordingConfiguration": {
+            "recordingReconnectWindowSeconds": "30", "recordParticipantReplicas": "false",
+            "thumbnailConfiguration": {"targetIntervalSeconds": "5", "storage": ["LATEST"]},
+        },
+        "tags": {"n": "123"},  # a string map stays strings
+    })
+    assert converted["autoParticipantRecordingConfiguration"] == {
+        "recordingReconnectWindowSeconds": 30, "recordParticipantReplicas": False,
+        "thumbnailConfiguration": {"targetIntervalSeconds": 5, "storage": ["LATEST"]},
+    }
+    assert converted["tags"] == {"n": "123"}
+    video = rules.from_cloudformation(rules.ENCODER_CONFIGURATION.create_input, {"video": {"framerate": "29.97"}})
+    assert video == {"video": {"framerate": 29.97}}
+
+
+def test_unconvertible_value_is_left_for_validation_to_name():
+    converted = rules.from_cloudformation(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": "wide"}})
+    assert rules.check(rules.ENCODER_CONFIGURATION.create_input, converted, "E") == [
+        "E.video.width must be a whole number, got: 'wide'"
+    ]
+
+
+@pytest.mark.parametrize("tags, message", [
+    ({"aws:owner": "x"}, "tags key must not start with the reserved prefix 'aws:', got: 'aws:owner'"),
+    ({"k": "v#"}, "tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'v#'"),
+    ({"": "v"}, "tags key must have at least 1 characters, got: ''"),
+    ({"k" * 129: "v"}, f"tags key must have at most 128 characters, got: {'k' * 129!r}"),
+    ({"k": "v" * 257}, f"tags['k'] must have at most 256 characters, got: {'v' * 257!r}"),
+])
+def test_tag_rules(tags, message):
+    assert rules.check_tags(tags) == [message]
+
+
+def test_at_most_50_tags():
+    problems = rules.check_tags({f"k{i}": "v" for i in range(51)})
+    assert len(problems) == 1 and problems[0].startswith("tags must have at most 50 entries, got: ")
+
+
+def test_model_errata_are_still_needed():
+    """When botocore fixes ResourceArn's pattern, drop the erratum."""
+    shape = rules.operation("TagResource").input_shape.members["resourceArn"]
+    assert shape.metadata["pattern"] != rules.PATTERN_ERRATA["ResourceArn"]
+    assert rules.check(shape, "arn:aws:ivs:us-east-1:123456789012:stage/abcd", "arn") == []
+
+
+def test_owns_recognises_only_its_own_arns():
+    assert rules.STAGE.owns("arn:aws:ivs:us-east-1:123456789012:stage/AbC-1")
+    assert not rules.STAGE.owns("arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbC")
+    assert not rules.STAGE.owns("")

@@ -1,0 +1,59 @@
+"""The deployed handler must work with a botocore older than the model we build against.
+
+The test runs the real handler in a fresh interpreter whose botocore has *no* ivs-realtime model
+at all (a copy of botocore with that folder removed, first on sys.path): every call can only
+succeed through the model the function ships on AWS_DATA_PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import botocore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import sys, json
+import botocore
+assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__
+sys.path.insert(0, sys.argv[2])
+import handler
+props = {"name": "old-runtime", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": "",
+         "recordParticipantReplicas": "true"}, "tags": {"k": "v"}}
+event = {"RequestType": "Create", "ResourceType": "Custom::IvsRealtimeStage", "LogicalResourceId": "S",
+         "ResourceProperties": props}
+created = handler.on_event(event, None)
+handler.on_event({**event, "RequestType": "Delete", "PhysicalResourceId": created["PhysicalResourceId"]}, None)
+print(json.dumps(created))
+"""
+
+
+def test_handler_uses_the_model_it_ships(tmp_path, endpoint):
+    stripped = tmp_path / "site" / "botocore"
+    source = Path(botocore.__file__).parent
+    shutil.copytree(source, stripped, ignore=shutil.ignore_patterns("ivs-realtime", "__pycache__"),
+                    symlinks=True)
+    assert not (stripped / "data" / "ivs-realtime").exists()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "AWS_ENDPOINT_URL_IVS_REALTIME": endpoint.url}
+    env.pop("AWS_DATA_PATH", None)
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(stripped.parent), str(ROOT / "lambda")],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert '"PhysicalResourceId": "arn:aws:ivs:' in result.stdout
+
+
+def test_without_the_shipped_model_it_would_not_work(tmp_path):
+    """The control: the stripped botocore really lacks the service."""
+    stripped = tmp_path / "site" / "botocore"
+    shutil.copytree(Path(botocore.__file__).parent, stripped,
+                    ignore=shutil.ignore_patterns("ivs-realtime", "__pycache__"), symlinks=True)
+    script = "import boto3; boto3.client('ivs-realtime', region_name='us-east-1')"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    env.pop("AWS_DATA_PATH", None)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "UnknownServiceError" in result.stderr
