@@ -1,0 +1,337 @@
+"""What the constructs put in the template: properties, one provider, IAM, removal, tags, grants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Capture, Match, Template
+from constructs import Construct
+
+import app as sample_app
+from constructs_ivsrt import (
+    AutoParticipantRecording,
+    EncoderConfiguration,
+    RecordingMediaType,
+    Stage,
+    StorageConfiguration,
+    ThumbnailConfiguration,
+    ThumbnailRecordingMode,
+    ThumbnailStorage,
+    Video,
+)
+from constructs_ivsrt._handler_code import HANDLER_DIR
+from constructs_ivsrt._provider import HANDLER_ACTIONS
+
+STAGE, ENCODER, STORAGE = (
+    "Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration", "Custom::IvsRealtimeStorageConfiguration")
+ENV = cdk.Environment(account="123456789012", region="eu-west-1")
+
+
+def render(value) -> str:
+    """A template string value with its Fn::Join / Ref written out, for readable assertions."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return "${" + value["Ref"] + "}"
+    separator, parts = value["Fn::Join"]
+    return separator.join(render(p) for p in parts)
+
+
+def new_stack(name: str = "Test") -> cdk.Stack:
+    return cdk.Stack(cdk.App(), name, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def sample() -> Template:
+    app = cdk.App(context={"environment": "test"})
+    return Template.from_stack(sample_app.build(app))
+
+
+def test_sample_app_stage_properties(sample):
+    storage_arn = Capture()
+    sample.has_resource_properties(STAGE, {
+        "name": "town-hall",
+        "autoParticipantRecordingConfiguration": {
+            "storageConfigurationArn": {"Ref": storage_arn},
+            "mediaTypes": ["AUDIO_VIDEO"],
+            "thumbnailConfiguration": {"targetIntervalSeconds": 30, "storage": ["LATEST"]},
+            "recordingReconnectWindowSeconds": 60,
+            "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
+        },
+        "tags": {"team": "live-events", "project": "constructs-ivsrt-sample", "environment": "test"},
+    })
+    assert storage_arn.as_string().startswith("RecordingStorage")
+
+
+def test_sample_app_storage_and_encoder_properties(sample):
+    sample.has_resource_properties(STORAGE, {
+        "name": Match.string_like_regexp("^IvsRealtimeSample-RecordingStorage-[0-9A-F]{8}$"),
+        "s3": {"bucketName": {"Ref": Match.string_like_regexp("^Recordings")}},
+        "tags": {"project": "constructs-ivsrt-sample", "environment": "test"},
+    })
+    sample.has_resource_properties(ENCODER, {
+        "video": {"width": 1280, "height": 720, "framerate": 30, "bitrate": 2500000},
+        "tags": {"project": "constructs-ivsrt-sample", "environment": "test"},
+    })
+
+
+def test_sample_app_outputs_the_arns_and_endpoints(sample):
+    outputs = sample.find_outputs("*")
+    for name in ("StageArn", "StageWhipEndpoint", "StageEventsEndpoint", "StageRtmpsEndpoint",
+                 "StorageConfigurationArn", "EncoderConfigurationArn"):
+        assert name in outputs
+    stage_id = outputs["StageArn"]["Value"]["Ref"]
+    assert outputs["StageWhipEndpoint"]["Value"] == {"Fn::GetAtt": [stage_id, "WhipEndpoint"]}
+
+
+def test_one_provider_per_stack_however_many_resources():
+    stack = new_stack()
+    bucket = s3.Bucket(stack, "Bucket")
+    storage = StorageConfiguration(stack, "Storage", bucket=bucket)
+    for i in range(3):
+        Stage(stack, f"Stage{i}", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    EncoderConfiguration(stack, "Encoder1")
+    EncoderConfiguration(stack, "Encoder2")
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::Lambda::Function", 2)  # our handler + the framework's onEvent
+    tokens = {str(r["Properties"]["ServiceToken"]) for t in (STAGE, ENCODER, STORAGE)
+              for r in template.find_resources(t).values()}
+    assert len(tokens) == 1
+    handler = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}})
+    assert len(handler) == 1
+    assert next(iter(handler.values()))["Properties"]["Runtime"] == "python3.13"
+
+
+def test_handler_policy_names_exactly_the_calls_it_makes():
+    stack = new_stack()
+    Stage(stack, "Stage")
+    template = Template.from_stack(stack)
+    actions, arns = Capture(), Capture()
+    template.has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": [{"Action": actions, "Effect": "Allow", "Resource": arns}]},
+        "Roles": [{"Ref": Match.string_like_regexp("^IvsRealtimeProviderOnEventServiceRole")}],
+    })
+    assert [render(arn) for arn in arns.as_array()] == [
+        "arn:${AWS::Partition}:ivs:eu-west-1:123456789012:stage/*",
+        "arn:${AWS::Partition}:ivs:eu-west-1:123456789012:encoder-configuration/*",
+        "arn:${AWS::Partition}:ivs:eu-west-1:123456789012:storage-configuration/*",
+    ]
+    assert sorted(actions.as_array()) == sorted(HANDLER_ACTIONS) == sorted([
+        "ivs:CreateStage", "ivs:GetStage", "ivs:UpdateStage", "ivs:DeleteStage",
+        "ivs:CreateEncoderConfiguration", "ivs:GetEncoderConfiguration", "ivs:DeleteEncoderConfiguration",
+        "ivs:CreateStorageConfiguration", "ivs:GetStorageConfiguration", "ivs:DeleteStorageConfiguration",
+        "ivs:TagResource", "ivs:UntagResource",
+    ])
+
+
+def test_storage_configuration_may_edit_only_its_bucket_policy():
+    stack = new_stack()
+    bucket = s3.Bucket(stack, "Bucket")
+    StorageConfiguration(stack, "Storage", bucket=bucket)
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([{
+        "Action": ["s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy"],
+        "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^Bucket"), "Arn"]},
+    }])}})
+
+
+def test_custom_resources_wait_for_the_handler_policy():
+    stack = new_stack()
+    Stage(stack, "Stage")
+    stage = next(iter(Template.from_stack(stack).find_resources(STAGE).values()))
+    assert any(d.startswith("IvsRealtimeProviderOnEventServiceRoleDefaultPolicy") for d in stage["DependsOn"])
+
+
+def test_bucket_policy_carries_the_ivs_statement_and_comes_first():
+    stack = new_stack()
+    bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True)
+    StorageConfiguration(stack, "Storage", bucket=bucket)
+    template = Template.from_stack(stack)
+    template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([{
+        "Sid": "IvsRealtimeRecordingWrite",
+        "Action": "s3:PutObject",
+        "Effect": "Allow",
+        "Principal": {"Service": "ivs-composite.eu-west-1.amazonaws.com"},
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+        "Resource": Match.any_value(),
+    }])}})
+    storage = next(iter(template.find_resources(STORAGE).values()))
+    assert any(d.startswith("BucketPolicy") for d in storage["DependsOn"])
+
+
+def test_imported_bucket_policy_is_left_alone():
+    stack = new_stack()
+    StorageConfiguration(stack, "Storage", bucket=s3.Bucket.from_bucket_name(stack, "B", "existing-bucket"))
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::S3::BucketPolicy", 0)
+    template.has_resource_properties(STORAGE, {"s3": {"bucketName": "existing-bucket"}})
+
+
+@pytest.mark.parametrize("factory, resource_type", [
+    (lambda s: Stage(s, "R"), STAGE),
+    (lambda s: EncoderConfiguration(s, "R"), ENCODER),
+    (lambda s: StorageConfiguration(s, "R", bucket=s3.Bucket.from_bucket_name(s, "B", "bucket-x")), STORAGE),
+])
+def test_removal_policy_defaults_to_destroy_and_can_retain(factory, resource_type):
+    stack = new_stack()
+    factory(stack)
+    Template.from_stack(stack).has_resource(resource_type, {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"})
+
+    stack = new_stack()
+    factory(stack).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    Template.from_stack(stack).has_resource(resource_type, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+
+
+def test_removal_policy_prop():
+    stack = new_stack()
+    Stage(stack, "S", removal_policy=cdk.RemovalPolicy.RETAIN)
+    Template.from_stack(stack).has_resource(STAGE, {"DeletionPolicy": "Retain"})
+
+
+@pytest.mark.parametrize("scope_of_tag", ["app", "stack", "parent"])
+def test_tags_of_any_enclosing_scope_reach_every_resource(scope_of_tag):
+    app = cdk.App()
+    stack = cdk.Stack(app, "Tagged", env=ENV)
+    group = Construct(stack, "Group")
+    storage = StorageConfiguration(group, "Storage", bucket=s3.Bucket(stack, "Bucket"), tags={"own": "s"})
+    Stage(group, "Stage", tags={"own": "t"},
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    EncoderConfiguration(group, "Encoder")
+    target = {"app": app, "stack": stack, "parent": group}[scope_of_tag]
+    cdk.Tags.of(target).add("cost-center", "42")
+    template = Template.from_stack(stack)
+    for resource_type in (STAGE, ENCODER, STORAGE):
+        template.has_resource_properties(resource_type, {"tags": Match.object_like({"cost-center": "42"})})
+    template.has_resource_properties(STAGE, {"tags": {"own": "t", "cost-center": "42"}})
+
+
+def test_no_tags_means_no_tags_property_and_no_recording():
+    stack = new_stack()
+    Stage(stack, "Plain", stage_name="plain")
+    Template.from_stack(stack).has_resource_properties(STAGE, {
+        "name": "plain", "tags": Match.absent(), "autoParticipantRecordingConfiguration": Match.absent()})
+
+
+def test_tags_removed_with_tags_of_remove():
+    stack = new_stack()
+    Stage(stack, "S", tags={"keep": "1", "drop": "2"})
+    cdk.Tags.of(stack).remove("drop")
+    Template.from_stack(stack).has_resource_properties(STAGE, {"tags": {"keep": "1"}})
+
+
+def test_generated_names_come_from_the_construct_path_and_differ_per_stack():
+    names = []
+    for stack_name in ("One", "Two"):
+        stack = new_stack(stack_name)
+        names.append(Stage(stack, "Stage").stage_name)
+    assert names[0] != names[1]
+    assert names[0].startswith("One-Stage-")
+
+
+def test_full_recording_configuration_renders_every_field():
+    stack = new_stack()
+    storage = StorageConfiguration.from_storage_configuration_arn(
+        stack, "Imported", "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCdEf")
+    Stage(stack, "S", auto_participant_recording=AutoParticipantRecording(
+        storage_configuration=storage,
+        media_types=[RecordingMediaType.AUDIO_ONLY],
+        thumbnails=ThumbnailConfiguration(recording_mode=ThumbnailRecordingMode.INTERVAL,
+                                          target_interval=cdk.Duration.minutes(2),
+                                          storage=[ThumbnailStorage.SEQUENTIAL, ThumbnailStorage.LATEST]),
+        reconnect_window=cdk.Duration.seconds(0),
+        hls_target_segment_duration=cdk.Duration.seconds(2),
+        record_participant_replicas=False,
+    ))
+    Template.from_stack(stack).has_resource_properties(STAGE, {"autoParticipantRecordingConfiguration": {
+        "storageConfigurationArn": "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCdEf",
+        "mediaTypes": ["AUDIO_ONLY"],
+        "thumbnailConfiguration": {"recordingMode": "INTERVAL", "targetIntervalSeconds": 120,
+                                   "storage": ["SEQUENTIAL", "LATEST"]},
+        "recordingReconnectWindowSeconds": 0,
+        "hlsConfiguration": {"targetSegmentDurationSeconds": 2},
+        "recordParticipantReplicas": False,
+    }})
+
+
+def test_stage_attributes_are_tokens_for_the_arn_and_endpoints():
+    stack = new_stack()
+    stage = Stage(stack, "S")
+    logical_id = stack.get_logical_id(stage.node.find_child("Resource").node.default_child)
+    assert stack.resolve(stage.stage_arn) == {"Ref": logical_id}
+    for name, attribute in (("whip", "WhipEndpoint"), ("events", "EventsEndpoint"),
+                            ("rtmp", "RtmpEndpoint"), ("rtmps", "RtmpsEndpoint")):
+        assert stack.resolve(getattr(stage.endpoints, name)) == {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def test_import_by_arn_and_grants():
+    stack = new_stack()
+    arn = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCdEf12"
+    stage = Stage.from_stage_arn(stack, "Imported", arn)
+    assert stage.stage_arn == arn
+    assert stage.env.region == "eu-west-1" and stage.env.account == "123456789012"
+    role = iam.Role(stack, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    grant = stage.grant_create_participant_token(role)
+    assert isinstance(grant, iam.Grant)
+    encoder = EncoderConfiguration.from_encoder_configuration_arn(
+        stack, "Enc", "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/Xy")
+    encoder.grant_read(role)
+    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [
+        {"Action": "ivs:CreateParticipantToken", "Effect": "Allow", "Resource": arn},
+        {"Action": "ivs:GetEncoderConfiguration", "Effect": "Allow",
+         "Resource": "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/Xy"},
+    ]}})
+
+
+def test_grant_read_on_a_managed_stage_names_its_actions():
+    stack = new_stack()
+    stage = Stage(stack, "S")
+    role = iam.Role(stack, "Reader", assumed_by=iam.AccountRootPrincipal())
+    stage.grant_read(role)
+    stage.grant_disconnect_participant(role)
+    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {
+        "Roles": [{"Ref": Match.string_like_regexp("^Reader")}],
+        "PolicyDocument": {"Statement": [
+            {"Action": ["ivs:GetStage", "ivs:GetStageSession", "ivs:ListStageSessions", "ivs:GetParticipant",
+                        "ivs:ListParticipants", "ivs:ListParticipantEvents"],
+             "Effect": "Allow", "Resource": {"Ref": Match.string_like_regexp("^S")}},
+            {"Action": "ivs:DisconnectParticipant", "Effect": "Allow",
+             "Resource": {"Ref": Match.string_like_regexp("^S")}},
+        ]}})
+
+
+def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
+    def asset_hash() -> str:
+        stack = new_stack()
+        Stage(stack, "S")
+        functions = Template.from_stack(stack).find_resources(
+            "AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}})
+        return next(iter(functions.values()))["Properties"]["Code"]["S3Key"]
+
+    before = asset_hash()
+    cache = HANDLER_DIR / "__pycache__"
+    created = not cache.exists()
+    cache.mkdir(exist_ok=True)
+    stray = cache / "stray-test-file.cpython-311.pyc"
+    stray.write_bytes(b"not code")
+    try:
+        assert asset_hash() == before
+    finally:
+        stray.unlink()
+        if created:
+            cache.rmdir()
+
+
+def test_enums_match_the_model():
+    from constructs_ivsrt._handler_code import rules
+
+    recording = rules.STAGE.member("autoParticipantRecordingConfiguration")
+    assert [m.value for m in RecordingMediaType] == rules.shape_at(recording, "mediaTypes").member.enum
+    thumbnails = rules.shape_at(recording, "thumbnailConfiguration")
+    assert [m.value for m in ThumbnailRecordingMode] == thumbnails.members["recordingMode"].enum
+    assert [m.value for m in ThumbnailStorage] == thumbnails.members["storage"].member.enum
+    assert set(Video.__dataclass_fields__) == set(rules.ENCODER_CONFIGURATION.member("video").members)
