@@ -118,7 +118,8 @@ class _TagValidation:
     def validate(self) -> list[str]:
         rendered = Stack.of(self._owner).resolve(self._tags.rendered_tags) or {}
         concrete = {k: v for k, v in rendered.items() if not is_unresolved(k) and not is_unresolved(v)}
-        return [f"{self._owner.node.path}: {p}" for p in rules.check_tags(concrete, "tags")]
+        # CDK prefixes each message with "[<construct path>]".
+        return rules.check_tags(concrete, "tags")
 
 
 def arn_for(scope: Construct, resource: str, name: str) -> str:
