@@ -1,0 +1,48 @@
+"""The README's two commands: the second is CI's; the first, run in a clean clone, does the main job."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```(?:bash|sh|shell|console)?\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    lines = [line.strip().lstrip("$ ").strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():
+    first, second = readme_commands()[:2]
+    assert (first, second) == ("make demo", "make test")
+    assert second in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.slow
+def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
+    """`make demo` in a fresh clone of what is committed. The install step is what this suite's own
+    `make test` just did (same Makefile), so the clone borrows its venv and node_modules and make
+    is told they are up to date; everything else (synth with the CDK CLI, deploy) runs for real."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    for installed in (".venv", "node_modules"):
+        (clone / installed).symlink_to(ROOT / installed)
+    result = subprocess.run(
+        ["make", "-o", ".venv/.installed", "-o", "node_modules/.installed", readme_commands()[0].split()[1]],
+        cwd=clone, capture_output=True, text=True, timeout=600, env={**os.environ},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "== deploy: 3 change(s)" in out
+    assert out.count("  create   ") == 3
+    assert "== update (tag environment: demo -> staging): 3 change(s)" in out
+    assert out.count("(changed: tags)") == 3
+    assert "environment=staging" in out
+    assert "== destroy: 3 change(s)" in out
+    assert out.rstrip().splitlines()[-2] == "-- at the endpoint: 0 resource(s)"
