@@ -45,4 +45,6 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
     assert out.count("(changed: tags)") == 3
     assert "environment=staging" in out
     assert "== destroy: 3 change(s)" in out
-    assert out.rstrip().splitlines()[-2] == "-- at the endpoint: 0 resource(s)"
+    after_destroy = out.split("== destroy: 3 change(s)")[1]
+    assert after_destroy.count("  delete   ") == 3
+    assert "-- at the endpoint: 0 resource(s)" in after_destroy
