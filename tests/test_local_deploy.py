@@ -1,0 +1,109 @@
+"""The local deploy runner: synthesized templates in, CloudFormation-like events to the real handler."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+
+from conftest import Fault, resources
+from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
+from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState, read_template
+
+ENV = cdk.Environment(account="123456789012", region="us-east-1")
+
+
+def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live", encoder: bool = True,
+          retain_stage: bool = False, tag: str = "a", recording: bool = True):
+    outdir = tmp_path / version
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Runner", env=ENV)
+    storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
+    Stage(stack, "Stage", stage_name=stage_name,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=storage) if recording else None,
+          removal_policy=cdk.RemovalPolicy.RETAIN if retain_stage else cdk.RemovalPolicy.DESTROY)
+    if encoder:
+        EncoderConfiguration(stack, "Encoder", video=Video(width=width, height=720))
+    cdk.Tags.of(app).add("version", tag)
+    app.synth()
+    return read_template(outdir, "Runner")
+
+
+@pytest.fixture
+def deployer(handler, ivs):
+    return LocalDeployer(StackState("Runner", "us-east-1"), handler)
+
+
+def by_noun(ivs):
+    found = {}
+    for resource in resources(ivs):
+        found.setdefault(resource["_noun"], []).append(resource)
+    return found
+
+
+def test_create_then_tag_update_then_destroy(tmp_path, deployer, ivs):
+    changes = deployer.deploy(synth(tmp_path, "v1"))
+    assert sorted(c.action for c in changes) == ["create"] * 3
+    stage = by_noun(ivs)["Stage"][0]
+    storage = by_noun(ivs)["StorageConfiguration"][0]
+    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage["arn"]
+    assert stage["tags"] == {"version": "a"}
+    assert storage["s3"]["bucketName"] == "runner-bucket83908e77"  # the stand-in name of the bucket
+
+    changes = deployer.deploy(synth(tmp_path, "v2", tag="b"))
+    assert sorted(c.action for c in changes) == ["update"] * 3
+    assert all(r["tags"] == {"version": "b"} for r in resources(ivs))
+
+    deployer.destroy()
+    assert resources(ivs) == []
+
+
+def test_replacement_deletes_the_old_resource_after_success(tmp_path, deployer, ivs):
+    deployer.deploy(synth(tmp_path, "v1"))
+    old = by_noun(ivs)["EncoderConfiguration"][0]["arn"]
+    changes = deployer.deploy(synth(tmp_path, "v2", width=1920))
+    assert [c.action for c in changes] == ["replace"]
+    encoders = by_noun(ivs)["EncoderConfiguration"]
+    assert len(encoders) == 1 and encoders[0]["arn"] != old and encoders[0]["video"]["width"] == 1920
+    assert deployer.changes[-1].action == "delete" and deployer.changes[-1].physical_id == old
+
+
+def test_failed_deployment_rolls_back_to_the_previous_state(tmp_path, deployer, ivs):
+    deployer.deploy(synth(tmp_path, "v1"))
+    before = sorted((r["arn"], r["name"]) for r in resources(ivs))
+    ivs.inject(Fault("error", "CreateEncoderConfiguration", code="ServiceQuotaExceededException"))
+    with pytest.raises(DeployError, match="rolled back: CreateEncoderConfiguration failed .*ServiceQuotaExceededException"):
+        deployer.deploy(synth(tmp_path, "v2", width=1920, stage_name="renamed"))
+    assert sorted((r["arn"], r["name"]) for r in resources(ivs)) == before
+    stage_state = next(r for r in deployer.state.resources.values() if r.resource_type == "Custom::IvsRealtimeStage")
+    assert stage_state.properties["name"] == "live"
+
+
+def test_removed_resource_is_deleted(tmp_path, deployer, ivs):
+    deployer.deploy(synth(tmp_path, "v1"))
+    changes = deployer.deploy(synth(tmp_path, "v2", encoder=False))
+    assert changes == []
+    assert "EncoderConfiguration" not in by_noun(ivs)
+    assert deployer.changes[-1].action == "delete"
+
+
+def test_retained_resource_survives_destroy(tmp_path, deployer, ivs):
+    deployer.deploy(synth(tmp_path, "v1", retain_stage=True, recording=False))
+    actions = {c.resource_type: c.action for c in deployer.destroy()}
+    assert actions == {"Custom::IvsRealtimeStage": "retain",
+                       "Custom::IvsRealtimeEncoderConfiguration": "delete",
+                       "Custom::IvsRealtimeStorageConfiguration": "delete"}
+    assert [r["_noun"] for r in resources(ivs)] == ["Stage"]
+
+
+def test_storage_used_by_a_retained_stage_cannot_be_destroyed(tmp_path, deployer, ivs):
+    """As on AWS: the service refuses (ConflictException), and says so in one line."""
+    deployer.deploy(synth(tmp_path, "v1", retain_stage=True))
+    with pytest.raises(Exception, match=r"^DeleteStorageConfiguration failed .*ConflictException: .* is in use by arn:aws:ivs:.*:stage/"):
+        deployer.destroy()
+
+
+def test_unknown_stack_is_a_clear_error(tmp_path):
+    synth(tmp_path, "v1")
+    with pytest.raises(DeployError, match="no stack 'Nope' in .*; stacks: Runner"):
+        read_template(tmp_path / "v1", "Nope")
