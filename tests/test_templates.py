@@ -335,3 +335,16 @@ def test_enums_match_the_model():
     assert [m.value for m in ThumbnailRecordingMode] == thumbnails.members["recordingMode"].enum
     assert [m.value for m in ThumbnailStorage] == thumbnails.members["storage"].member.enum
     assert set(Video.__dataclass_fields__) == set(rules.ENCODER_CONFIGURATION.member("video").members)
+
+
+def test_sample_template_passes_cfn_lint(sample):
+    """No errors. The only warnings allowed are W3005 on aws-cdk-lib's own lambda.Function, which
+    always adds DependsOn on its role besides the GetAtt (not ours to change)."""
+    import json
+
+    from cfnlint.api import lint_all
+
+    matches = lint_all(json.dumps(sample.to_json()))
+    unexpected = [str(m) for m in matches
+                  if not (m.rule.id == "W3005" and m.path[1].startswith("IvsRealtimeProvider"))]
+    assert unexpected == []

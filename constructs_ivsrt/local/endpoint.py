@@ -38,6 +38,9 @@ CONTROL_PREFIX = "/_local/"
 # Defaults the service fills in when a field is omitted (documented in the API reference).
 VIDEO_DEFAULTS = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 2500000}
 
+# The service's default quotas per account and region ("Amazon IVS service quotas").
+DEFAULT_QUOTAS = {"Stage": 1000, "EncoderConfiguration": 20, "StorageConfiguration": 20}
+
 # ARN resource segment per API noun.
 ARN_SEGMENTS = {"Stage": "stage", "EncoderConfiguration": "encoder-configuration",
                 "StorageConfiguration": "storage-configuration"}
@@ -84,7 +87,8 @@ class _DropConnection(Exception):
 class IvsRealtimeState:
     """The resources, and the operations on them, behind one lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, quotas: dict[str, int] | None = None) -> None:
+        self.quotas = {**DEFAULT_QUOTAS, **(quotas or {})}
         self.lock = threading.RLock()
         self.resources: dict[str, dict[str, Any]] = {}  # ARN -> resource (as the API returns it)
         self.calls: list[str] = []  # every operation received, retries included
@@ -123,6 +127,9 @@ class IvsRealtimeState:
         params = {k: v for k, v in params.items() if k != "participantTokenConfigurations"}
         if noun == "Stage":
             self._require_storage(params.get("autoParticipantRecordingConfiguration"))
+        if len(self.list(noun, params, region)) >= self.quotas[noun]:
+            raise ApiError("ServiceQuotaExceededException",
+                           f"Quota of {self.quotas[noun]} {noun} resources per account and region reached")
         arn = self._new_arn(noun, region)
         resource = {"_noun": noun, "arn": arn, "name": "", "tags": {}, **params}
         if noun == "Stage":
@@ -191,8 +198,8 @@ def _routes() -> list[tuple[str, re.Pattern[str], str]]:
 class LocalIvsRealtime:
     """The server: start/stop, state, injected faults. Use as a context manager in tests."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.state = IvsRealtimeState()
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, quotas: dict[str, int] | None = None) -> None:
+        self.state = IvsRealtimeState(quotas)
         self._faults: list[Fault] = []
         self._fault_lock = threading.Lock()
         self._routes = _routes()
