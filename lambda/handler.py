@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, TypedDict
 
@@ -29,7 +30,9 @@ LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
-TOTAL_ATTEMPTS = 5  # per API call, with botocore's standard-mode backoff and retry quota
+TOTAL_ATTEMPTS = lifecycle.TOTAL_ATTEMPTS
+# Answer CloudFormation this long before Lambda would stop the function.
+ANSWER_MARGIN_SECONDS = 20.0
 
 RequestType = Literal["Create", "Update", "Delete"]
 
@@ -46,31 +49,34 @@ class ProviderEvent(TypedDict, total=False):
     ResponseURL: str  # never logged
 
 
-_clients: dict[str | None, Any] = {}
+_clients: dict[tuple[str | None, int], Any] = {}
 
 
-def ivs_client(endpoint_url: str | None = None) -> Any:
+def ivs_client(endpoint_url: str | None = None, *, attempts: int = TOTAL_ATTEMPTS) -> Any:
     """The one place a client is built: botocore's ``standard`` retries, bounded timeouts.
 
+    ``attempts=1`` gives the client for calls that must not be repeated blindly (Create).
     Built lazily (the first request pays for boto3, not the import) and cached per endpoint.
     The endpoint variable is read explicitly as well because the runtime's botocore may be too
-    old to honour service-specific endpoint variables by itself.
+    old to honour service-specific endpoint variables by itself. Worst case per call: 5 attempts
+    x (5 s connect + 30 s read) + backoff, well inside the function's 5 minutes.
     """
     endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-    if endpoint_url not in _clients:
+    key = (endpoint_url, attempts)
+    if key not in _clients:
         import boto3
         from botocore.config import Config
 
         config = Config(
             # total_max_attempts counts the first call; the legacy "max_attempts" key would mean
-            # 5 retries (6 calls).
-            retries={"mode": "standard", "total_max_attempts": TOTAL_ATTEMPTS},
+            # that many retries (one call more).
+            retries={"mode": "standard", "total_max_attempts": attempts},
             connect_timeout=5,
             read_timeout=30,
             user_agent_extra="constructs-ivsrt",
         )
-        _clients[endpoint_url] = boto3.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
-    return _clients[endpoint_url]
+        _clients[key] = boto3.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
+    return _clients[key]
 
 
 def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
@@ -79,26 +85,33 @@ def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
     return f"{name} ({physical})" if physical else name
 
 
-def _on_create(client: Any, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.create(client, rules, event.get("ResourceProperties", {}), _subject(event, rules))
-
-
-def _on_update(client: Any, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.update(
-        client,
-        rules,
-        event["PhysicalResourceId"],
-        event.get("OldResourceProperties", {}),
-        event.get("ResourceProperties", {}),
-        _subject(event, rules),
+def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecycle.Request:
+    remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
+    return lifecycle.Request(
+        client=ivs_client(),
+        single_attempt_client=ivs_client(attempts=1),
+        subject=_subject(event, rules),
+        stack_id=event.get("StackId", ""),
+        logical_id=event.get("LogicalResourceId", ""),
+        request_id=event.get("RequestId", ""),
+        deadline=time.monotonic() + remaining - ANSWER_MARGIN_SECONDS,
     )
 
 
-def _on_delete(client: Any, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.delete(client, rules, event.get("PhysicalResourceId", ""), _subject(event, rules))
+def _on_create(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.create(request, rules, event.get("ResourceProperties", {}))
 
 
-HANDLERS: dict[str, Callable[[Any, ResourceRules, ProviderEvent], lifecycle.Result]] = {
+def _on_update(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.update(request, rules, event["PhysicalResourceId"],
+                            event.get("OldResourceProperties", {}), event.get("ResourceProperties", {}))
+
+
+def _on_delete(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""))
+
+
+HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {
     "Create": _on_create,
     "Update": _on_update,
     "Delete": _on_delete,
@@ -127,7 +140,7 @@ def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
         raise lifecycle.ProvisioningError(reason)
     _log(event, "STARTED")
     try:
-        result = handler(ivs_client(), rules, event)
+        result = handler(_request(event, rules, context), rules, event)
     except lifecycle.ProvisioningError as error:
         _log(event, "FAILED", reason=str(error))
         # `from None`: CloudFormation shows the message; the chained traceback adds nothing.

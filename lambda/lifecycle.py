@@ -6,18 +6,53 @@ so one set of small functions serves them all; the rules say what differs.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from types import SimpleNamespace
+from typing import Any, Callable, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.retries import standard
 
-from rules import TAGS_PROPERTY, ResourceRules, check, check_tags, endpoint_attribute, from_cloudformation
+from rules import (
+    IDENTITY_TAG,
+    QUOTAS,
+    TAGS_PROPERTY,
+    Identity,
+    ResourceRules,
+    check,
+    check_tags,
+    endpoint_attribute,
+    from_cloudformation,
+    operation,
+)
 
 NOT_FOUND = "ResourceNotFoundException"
+CONFLICT = "ConflictException"
+QUOTA_EXCEEDED = "ServiceQuotaExceededException"
+TOTAL_ATTEMPTS = 5  # per API call (botocore standard mode counts the first call)
+CONFLICT_WAIT_SECONDS = 120.0  # how long a Delete waits for a resource to stop being used
 
 
 class ProvisioningError(Exception):
     """A failure CloudFormation should show as one line (the message is the whole reason)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One CloudFormation request as the lifecycle functions need it."""
+
+    client: Any  # botocore standard retries: for calls that are safe to repeat
+    single_attempt_client: Any  # no automatic retries: for Create, which is not idempotent
+    subject: str  # "Custom::IvsRealtimeStage MyStage (arn...)": names the resource in errors
+    stack_id: str = ""
+    logical_id: str = ""
+    request_id: str = ""
+    deadline: float = math.inf  # time.monotonic() by which the handler must have answered
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -102,17 +137,17 @@ def attributes(rules: ResourceRules, resource: Mapping[str, Any]) -> dict[str, s
 # The calls: each wraps one API operation and turns its failures into one readable line.
 # ---------------------------------------------------------------------------------------------
 
-def call(client: Any, operation: str, subject: str, **params: Any) -> dict[str, Any]:
+def call(client: Any, operation_name: str, subject: str, **params: Any) -> dict[str, Any]:
     """``client.<operation>(**params)``; a failure becomes one line: operation, subject, code, message."""
-    method = getattr(client, _snake(operation))
+    method = getattr(client, _snake(operation_name))
     try:
         return method(**params)
     except ClientError as error:
         details = error.response.get("Error", {})
         code, message = details.get("Code", "Unknown"), details.get("Message", "")
-        raise ProvisioningError(f"{operation} failed for {subject}: {code}: {message}".rstrip(": ")) from error
+        raise ProvisioningError(f"{operation_name} failed for {subject}: {code}: {message}".rstrip(": ")) from error
     except BotoCoreError as error:
-        raise ProvisioningError(f"{operation} failed for {subject}: {error}") from error
+        raise ProvisioningError(f"{operation_name} failed for {subject}: {error}") from error
 
 
 def error_code(error: BaseException) -> str | None:
@@ -122,26 +157,131 @@ def error_code(error: BaseException) -> str | None:
     return None
 
 
-def _snake(operation: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
-def create(client: Any, rules: ResourceRules, properties: Mapping[str, Any], subject: str) -> Result:
-    """One Create call, tags included, so there is no partial work to clean up on failure."""
-    params = api_parameters(rules, properties)
-    response = call(client, rules.create_operation, subject, **params)
-    resource = response[rules.response_key]
+# botocore's own standard-mode rules decide what is transient and how long to wait, so the
+# Create loop below retries exactly what the client would have retried by itself.
+_RETRY_CONDITIONS = standard.StandardRetryConditions(max_attempts=TOTAL_ATTEMPTS)
+_BACKOFF = standard.ExponentialBackoff()
+
+
+def _retry_context(error: ProvisioningError, operation_name: str, attempt: int) -> standard.RetryContext:
+    cause = error.__cause__
+    parsed = http = None
+    if isinstance(cause, ClientError):
+        parsed = cause.response
+        metadata = cause.response.get("ResponseMetadata", {})
+        # What botocore's checkers read of an HTTP response.
+        http = SimpleNamespace(status_code=metadata.get("HTTPStatusCode"), headers=metadata.get("HTTPHeaders", {}))
+    return standard.RetryContext(
+        attempt_number=attempt, operation_model=operation(operation_name), parsed_response=parsed,
+        http_response=http, caught_exception=None if isinstance(cause, ClientError) else cause,
+    )
+
+
+def _with_quota(error: ProvisioningError, rules: ResourceRules) -> ProvisioningError:
+    if error_code(error) != QUOTA_EXCEEDED:
+        return error
+    what, default = QUOTAS[rules.noun]
+    return ProvisioningError(
+        f"{error} (quota: {what} per account and region, default {default}; request an increase in Service Quotas)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding our own resources: by the identity tag, never by name.
+# ---------------------------------------------------------------------------------------------
+
+def find_own(request: Request, rules: ResourceRules,
+             matches: Callable[[Identity, Mapping[str, Any]], bool]) -> dict[str, Any] | None:
+    """The first resource of this type whose identity tag ``matches`` (List pages, tags included)."""
+    token = None
+    while True:
+        page = call(request.client, rules.list_operation, request.subject, maxResults=100,
+                    **({"nextToken": token} if token else {}))
+        for summary in page.get(rules.list_key, []):
+            identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
+            if identity is not None and matches(identity, summary):
+                return summary
+        token = page.get("nextToken")
+        if not token:
+            return None
+
+
+def _get(request: Request, rules: ResourceRules, arn: str) -> dict[str, Any]:
+    return call(request.client, rules.get_operation, request.subject, arn=arn)[rules.response_key]
+
+
+def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[str, Any],
+                         identity: Identity) -> dict[str, Any]:
+    """Create; after a transient failure, adopt what the lost attempt made before trying again.
+
+    The happy path is one call. A failure botocore would retry (throttling, 5xx, a dropped
+    connection, a timeout) may have happened after the service acted, so before each retry the
+    resources carrying this request's identity tag are looked for and adopted.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = call(request.single_attempt_client, rules.create_operation, request.subject, **params)
+            return response[rules.response_key]
+        except ProvisioningError as error:
+            context = _retry_context(error, rules.create_operation, attempt)
+            delay = _BACKOFF.delay_amount(context)
+            if not _RETRY_CONDITIONS.is_retryable(context) or request.seconds_left() < delay:
+                raise _with_quota(error, rules) from None
+            time.sleep(delay)
+        made = find_own(request, rules, lambda found, _summary: found == identity)
+        if made is not None:
+            return _get(request, rules, made["arn"])
+
+
+def _with_identity(request: Request, rules: ResourceRules, params: dict[str, Any]) -> tuple[dict[str, Any], Identity]:
+    identity = Identity.of(rules, request.stack_id, request.logical_id, request.request_id, params)
+    tags = {**params.get(TAGS_PROPERTY, {}), IDENTITY_TAG: identity.tag_value}
+    return {**params, TAGS_PROPERTY: tags}, identity
+
+
+def create(request: Request, rules: ResourceRules, properties: Mapping[str, Any]) -> Result:
+    """One Create call, tags and identity included: there is no partial work to clean up."""
+    params, identity = _with_identity(request, rules, api_parameters(rules, properties))
+    resource = _create_exactly_once(request, rules, params, identity)
     return Result(resource["arn"], attributes(rules, resource))
 
 
-def update(
-    client: Any,
-    rules: ResourceRules,
-    physical_id: str,
-    old_properties: Mapping[str, Any],
-    new_properties: Mapping[str, Any],
-    subject: str,
-) -> Result:
+def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+    """Make the user tags ``wanted``; the identity tag is left alone."""
+    current = {k: v for k, v in current.items() if k != IDENTITY_TAG}
+    stale = sorted(set(current) - set(wanted))
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if stale:
+        call(request.client, "UntagResource", request.subject, resourceArn=arn, tagKeys=stale)
+    if changed:
+        call(request.client, "TagResource", request.subject, resourceArn=arn, tags=changed)
+
+
+def replace(request: Request, rules: ResourceRules, physical_id: str, properties: Mapping[str, Any]) -> Result:
+    """A new resource for new replacing properties, or, on a rollback, the original one back.
+
+    A rollback sends the old properties to the replacement; the original, with exactly those
+    immutable properties and this stack resource as owner, still exists (CloudFormation deletes it
+    only after a successful update), so it is adopted instead of making a third resource.
+    """
+    params = api_parameters(rules, properties)
+    _, identity = _with_identity(request, rules, params)
+    original = find_own(request, rules, lambda found, summary: (
+        found.owner == identity.owner and found.properties == identity.properties and summary["arn"] != physical_id))
+    if original is None:
+        return create(request, rules, properties)
+    _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
+    return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])))
+
+
+def update(request: Request, rules: ResourceRules, physical_id: str,
+           old_properties: Mapping[str, Any], new_properties: Mapping[str, Any]) -> Result:
     new = api_parameters(rules, new_properties)
     # Old properties were accepted once; a rollback may hand them back, so never reject them.
     old = {key: from_cloudformation(rules.member(key), value)
@@ -149,27 +289,61 @@ def update(
     plan = analyze_update(rules, old, new)
     if plan.replace:
         # The new resource gets a new ARN; CloudFormation then deletes the old one.
-        return create(client, rules, new_properties, subject)
-    resource = None
-    if plan.in_place:
-        resource = call(client, rules.update_operation, subject, arn=physical_id, **plan.in_place)[rules.response_key]
-    if plan.tag_keys_to_remove:
-        call(client, "UntagResource", subject, resourceArn=physical_id, tagKeys=plan.tag_keys_to_remove)
-    if plan.tags_to_set:
-        call(client, "TagResource", subject, resourceArn=physical_id, tags=plan.tags_to_set)
-    if resource is None:
-        # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return it.
-        resource = call(client, rules.get_operation, subject, arn=physical_id)[rules.response_key]
+        return replace(request, rules, physical_id, new_properties)
+    try:
+        resource = None
+        if plan.in_place:
+            resource = call(request.client, rules.update_operation, request.subject,
+                            arn=physical_id, **plan.in_place)[rules.response_key]
+        if plan.tag_keys_to_remove:
+            call(request.client, "UntagResource", request.subject, resourceArn=physical_id, tagKeys=plan.tag_keys_to_remove)
+        if plan.tags_to_set:
+            call(request.client, "TagResource", request.subject, resourceArn=physical_id, tags=plan.tags_to_set)
+        if resource is None:
+            # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return it.
+            resource = _get(request, rules, physical_id)
+    except ProvisioningError as error:
+        if error_code(error) == NOT_FOUND:
+            raise ProvisioningError(f"{error} (it was deleted outside CloudFormation)") from error
+        raise
     return Result(physical_id, attributes(rules, resource))
 
 
-def delete(client: Any, rules: ResourceRules, physical_id: str, subject: str) -> Result:
-    """Delete; a resource already gone, or an id that is not one of ours, is a success."""
+def delete(request: Request, rules: ResourceRules, physical_id: str) -> Result:
+    """Delete; gone already, or not an id of ours: success. In use: wait (bounded), then say by what."""
     if not rules.owns(physical_id):
         return Result(physical_id)
+    started, attempt = time.monotonic(), 0
+    while True:
+        try:
+            call(request.client, rules.delete_operation, request.subject, arn=physical_id)
+            return Result(physical_id)
+        except ProvisioningError as error:
+            code = error_code(error)
+            if code == NOT_FOUND:
+                return Result(physical_id)
+            if code != CONFLICT:
+                raise
+            attempt += 1
+            delay = min(2.0 ** attempt, 15.0)
+            waited = time.monotonic() - started
+            if waited + delay > CONFLICT_WAIT_SECONDS or request.seconds_left() < delay:
+                users = users_of(request, rules, physical_id)
+                still = f"; still used by {', '.join(users)}" if users else ""
+                raise ProvisioningError(f"{error} (gave up after {waited:.0f}s{still})") from error
+            time.sleep(delay)
+
+
+def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
+    """What keeps a storage configuration in use: stages recording to it (error path only)."""
+    if rules.noun != "StorageConfiguration":
+        return []
+    users = []
     try:
-        call(client, rules.delete_operation, subject, arn=physical_id)
-    except ProvisioningError as error:
-        if error_code(error) != NOT_FOUND:
-            raise
-    return Result(physical_id)
+        for summary in call(request.client, "ListStages", request.subject, maxResults=100).get("stages", []):
+            stage = call(request.client, "GetStage", request.subject, arn=summary["arn"])["stage"]
+            if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
+                users.append(stage["arn"])
+    except ProvisioningError:
+        pass  # naming the users is a courtesy; the ConflictException is the answer
+    return users

@@ -11,6 +11,8 @@ This module runs inside Lambda, so it imports only the standard library and boto
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -28,7 +30,6 @@ API_VERSION = "2020-07-14"
 # requirements"): the `aws:` prefix is reserved, and only letters, numbers, spaces and
 # `_ . : / = + - @` are allowed. Python's `\w` is the closest stdlib class to `\p{L}\p{N}`.
 TAG_CHARACTERS = re.compile(r"[\w\s.:/=+\-@]*")
-RESERVED_TAG_PREFIX = "aws:"
 
 # Where the published model is wrong, by shape name. Keep this short and say why for each.
 # - ResourceArn: "[a-z-]/" allows a one-letter resource type, so no real ARN ("stage/...") would
@@ -99,6 +100,16 @@ class ResourceRules:
     def replacing_properties(self) -> frozenset[str]:
         return frozenset(self.properties) - self.in_place_properties
 
+    @property
+    def list_operation(self) -> str:
+        return f"List{self.noun}s"
+
+    @functools.cached_property
+    def list_key(self) -> str:
+        """The member of the List output that holds the summaries (``stages``, ...)."""
+        output = operation(self.list_operation).output_shape
+        return next(name for name, shape in output.members.items() if shape.type_name == "list")
+
     @functools.cached_property
     def endpoint_names(self) -> tuple[str, ...]:
         """The endpoints the resource's output shape declares (a stage's WHIP, events, RTMP(S))."""
@@ -138,6 +149,51 @@ RESOURCES: dict[str, ResourceRules] = {
     r.resource_type: r for r in (STAGE, ENCODER_CONFIGURATION, STORAGE_CONFIGURATION)
 }
 TAGS_PROPERTY = "tags"
+
+# The service's default quotas per account and region ("Amazon IVS service quotas"), named in
+# errors so a ServiceQuotaExceededException says which limit to raise; the local endpoint
+# enforces the same numbers.
+QUOTAS: dict[str, tuple[str, int]] = {
+    "Stage": ("Stages", 1000),
+    "EncoderConfiguration": ("Encoder configurations", 20),
+    "StorageConfiguration": ("Storage configurations", 20),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Identity: every resource the provider creates carries one tag saying which stack resource
+# (owner), which immutable properties (those that force replacement) and which CloudFormation
+# request made it. IVS names are not unique, so this tag, never the name, is how the handler
+# recognises its own work: a Create whose response was lost, or the original resource a
+# rollback returns to.
+# ---------------------------------------------------------------------------------------------
+IDENTITY_TAG = "constructs-ivsrt:identity"
+RESERVED_TAG_PREFIXES = ("aws:", "constructs-ivsrt:")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Identity:
+    owner: str  # the stack resource: StackId + LogicalResourceId
+    properties: str  # the replacing properties' values
+    request: str  # the CloudFormation request
+
+    @classmethod
+    def of(cls, rules: "ResourceRules", stack_id: str, logical_id: str, request_id: str,
+           params: Mapping[str, Any]) -> "Identity":
+        immutable = {k: params.get(k) for k in sorted(rules.replacing_properties)}
+        return cls(_digest(stack_id, logical_id), _digest(json.dumps(immutable, sort_keys=True)), _digest(request_id))
+
+    @property
+    def tag_value(self) -> str:
+        return f"{self.owner}.{self.properties}.{self.request}"
+
+    @classmethod
+    def parse(cls, value: str | None) -> "Identity | None":
+        parts = (value or "").split(".")
+        return cls(*parts) if len(parts) == 3 else None
 
 
 def endpoint_attribute(endpoint: str) -> str:
@@ -275,11 +331,21 @@ _TYPE_CHECKS: dict[str, Callable[..., Iterator[str]]] = {
 
 
 def check_tags(tags: Mapping[str, str], label: str = "tags") -> list[str]:
-    """The model's tag rules (count, lengths) plus AWS's reserved prefix and character set."""
-    problems = check(STAGE.member(TAGS_PROPERTY), dict(tags), label)
+    """User tags: the model's key and value rules, the room left beside the identity tag, the
+    reserved prefixes and AWS's character set."""
+    shape = STAGE.member(TAGS_PROPERTY)
+    service_limit = shape.metadata["max"]
+    problems = []
+    if len(tags) > service_limit - 1:  # room for the identity tag
+        problems.append(
+            f"{label} must have at most {service_limit - 1} entries (IVS allows {service_limit} and the "
+            f"provider adds {IDENTITY_TAG}), got: {len(tags)} tags: {sorted(tags)!r}"
+        )
     for key, value in tags.items():
-        if key.lower().startswith(RESERVED_TAG_PREFIX):
-            problems.append(f"{label} key must not start with the reserved prefix 'aws:', got: {key!r}")
+        problems += check(shape.key, key, f"{label} key") + check(shape.value, value, f"{label}[{key!r}]")
+        prefix = next((p for p in RESERVED_TAG_PREFIXES if isinstance(key, str) and key.lower().startswith(p)), None)
+        if prefix:
+            problems.append(f"{label} key must not start with the reserved prefix {prefix!r}, got: {key!r}")
         for text, what in ((key, "key"), (value, "value")):
             if isinstance(text, str) and not TAG_CHARACTERS.fullmatch(text):
                 problems.append(

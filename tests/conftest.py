@@ -22,7 +22,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
-from constructs_ivsrt.local.deploy import as_cloudformation_sends  # noqa: E402
+from constructs_ivsrt.local.deploy import LambdaContext, as_cloudformation_sends  # noqa: E402
 from constructs_ivsrt.local.endpoint import Fault, LocalIvsRealtime  # noqa: E402
 
 STAGE = "Custom::IvsRealtimeStage"
@@ -60,15 +60,16 @@ class CloudFormation:
 
     def __init__(self, handler: Any) -> None:
         self.handler = handler
+        self.timeout_seconds = 300.0  # the provider function's timeout
 
     def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,
              physical_id: str | None = None, old: dict[str, Any] | None = None,
-             logical_id: str = "Resource") -> dict[str, Any]:
+             logical_id: str = "Resource", request_id: str | None = None) -> dict[str, Any]:
         event: dict[str, Any] = {
             "RequestType": request,
             "ResourceType": resource_type,
             "LogicalResourceId": logical_id,
-            "RequestId": str(uuid.uuid4()),
+            "RequestId": request_id or str(uuid.uuid4()),
             "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/Test/1",
             "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned-url",
             "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
@@ -79,7 +80,7 @@ class CloudFormation:
         if old is not None:
             event["OldResourceProperties"] = {"ServiceToken": event["ResourceProperties"]["ServiceToken"],
                                               **as_cloudformation_sends(old)}
-        return self.handler.on_event(event, None)
+        return self.handler.on_event(event, LambdaContext(self.timeout_seconds))
 
     def create(self, resource_type: str, properties: dict[str, Any], **kw: Any) -> dict[str, Any]:
         return self.send("Create", resource_type, properties, **kw)
@@ -100,4 +101,15 @@ def resources(ivs: LocalIvsRealtime, noun: str | None = None) -> list[dict[str, 
     return [r for r in ivs.state.snapshot() if noun is None or r["_noun"] == noun]
 
 
-__all__ = ["Fault", "resources", "STAGE", "ENCODER", "STORAGE"]
+IDENTITY_TAG = "constructs-ivsrt:identity"
+
+
+def user_tags(resource: dict[str, Any]) -> dict[str, str]:
+    """A resource's tags without the provider's identity tag, which must be there."""
+    tags = dict(resource["tags"])
+    assert IDENTITY_TAG in tags, f"{resource['arn']} has no identity tag"
+    del tags[IDENTITY_TAG]
+    return tags
+
+
+__all__ = ["Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE"]

@@ -50,7 +50,9 @@ def test_permanent_error_is_one_line_without_traceback(cfn, ivs, code):
     with pytest.raises(Exception) as caught:
         cfn.create(STAGE, PROPS[STAGE], logical_id="MyStage")
     message = str(caught.value)
-    assert message == f"CreateStage failed for {STAGE} MyStage: {code}: {code} (injected)"
+    quota = " (quota: Stages per account and region, default 1000; request an increase in Service Quotas)"
+    assert message == f"CreateStage failed for {STAGE} MyStage: {code}: {code} (injected)" + (
+        quota if code == "ServiceQuotaExceededException" else "")
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # `raise ... from None`
     assert ivs.state.calls.count("CreateStage") == 1  # not retried
     assert resources(ivs) == []

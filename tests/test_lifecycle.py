@@ -6,9 +6,12 @@ state is compared with what should be there: nothing leaked, tags exact.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
-from conftest import ENCODER, STAGE, STORAGE, resources
+from conftest import ENCODER, STAGE, STORAGE, resources, user_tags
 
 
 def only(ivs, noun):
@@ -44,7 +47,7 @@ def test_stage_lifecycle(cfn, ivs):
     arn = created["PhysicalResourceId"]
     stage = only(ivs, "Stage")
     assert stage["arn"] == arn and stage["name"] == "town-hall"
-    assert stage["tags"] == {"team": "live", "env": "dev"}
+    assert user_tags(stage) == {"team": "live", "env": "dev"}
     # Strings from CloudFormation arrived as the model's types.
     assert stage["autoParticipantRecordingConfiguration"]["recordingReconnectWindowSeconds"] == 60
     assert stage["autoParticipantRecordingConfiguration"]["recordParticipantReplicas"] is True
@@ -56,7 +59,7 @@ def test_stage_lifecycle(cfn, ivs):
     v2 = {**v1, "tags": {"team": "broadcast", "cost-center": "42"}}
     updated = cfn.update(STAGE, arn, v1, v2)
     assert updated["PhysicalResourceId"] == arn
-    assert only(ivs, "Stage")["tags"] == {"team": "broadcast", "cost-center": "42"}
+    assert user_tags(only(ivs, "Stage")) == {"team": "broadcast", "cost-center": "42"}
     assert updated["Data"]["WhipEndpoint"] == created["Data"]["WhipEndpoint"]
 
     # Rename and a new recording configuration: in place.
@@ -73,7 +76,7 @@ def test_stage_lifecycle(cfn, ivs):
     stage = only(ivs, "Stage")
     assert stage["name"] == "town-hall"
     assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_a
-    assert stage["tags"] == v2["tags"]
+    assert user_tags(stage) == v2["tags"]
 
     # Recording removed: turned off in place (the API's empty storage configuration ARN).
     v4 = {"name": "town-hall", "tags": v2["tags"]}
@@ -124,12 +127,12 @@ REPLACING = [
 def test_replacing_type_lifecycle(cfn, ivs, resource_type, noun, v1_body, v2_body):
     v1 = {**v1_body, "tags": {"team": "live", "env": "dev"}}
     arn = cfn.create(resource_type, v1)["PhysicalResourceId"]
-    assert only(ivs, noun)["tags"] == v1["tags"]
+    assert user_tags(only(ivs, noun)) == v1["tags"]
 
     # Tag-only change: in place.
     v2 = {**v1, "tags": {"team": "broadcast", "new": "x"}}
     assert cfn.update(resource_type, arn, v1, v2)["PhysicalResourceId"] == arn
-    assert only(ivs, noun)["tags"] == {"team": "broadcast", "new": "x"}
+    assert user_tags(only(ivs, noun)) == {"team": "broadcast", "new": "x"}
 
     # Body change: a new resource with a new ARN; the old stays until CloudFormation deletes it.
     v3 = {**v2_body, "tags": v2["tags"]}
@@ -137,7 +140,7 @@ def test_replacing_type_lifecycle(cfn, ivs, resource_type, noun, v1_body, v2_bod
     assert new_arn != arn
     assert {r["arn"] for r in resources(ivs, noun)} == {arn, new_arn}
     replacement = next(r for r in resources(ivs, noun) if r["arn"] == new_arn)
-    assert replacement["tags"] == v2["tags"]
+    assert user_tags(replacement) == v2["tags"]
 
     # Rollback of that update: CloudFormation sends the swapped Update to the resource it now
     # tracks (the replacement). It must succeed and yield a resource with the old body and tags.
@@ -147,7 +150,7 @@ def test_replacing_type_lifecycle(cfn, ivs, resource_type, noun, v1_body, v2_bod
     for key, value in v1_body.items():
         if key != "video":  # the endpoint fills in video defaults
             assert restored[key] == value
-    assert restored["tags"] == v2["tags"]
+    assert user_tags(restored) == v2["tags"]
     for leftover in {new_arn, rolled_back} - {arn}:
         cfn.delete(resource_type, leftover, v3)
     assert [r["arn"] for r in resources(ivs, noun)] == [arn]
@@ -203,9 +206,29 @@ def test_update_of_resource_deleted_outside_cloudformation_fails_in_one_line(cfn
     assert message.startswith(f"UpdateStage failed for {STAGE} Resource ({arn}): ResourceNotFoundException")
 
 
-def test_storage_in_use_cannot_be_deleted(cfn, ivs):
+def test_storage_in_use_is_waited_for_then_fails_naming_its_user(cfn, ivs, handler):
     storage, _ = make_storage(cfn)
-    cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})
-    with pytest.raises(Exception, match="DeleteStorageConfiguration failed .*ConflictException: .*in use by"):
+    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})
+    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 4  # the Lambda has ~4 s left to wait
+    started = time.monotonic()
+    with pytest.raises(Exception) as caught:
         cfn.delete(STORAGE, storage)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"DeleteStorageConfiguration failed for {STORAGE} Resource ({storage}): ConflictException: ")
+    assert message.endswith(f"; still used by {stage['PhysicalResourceId']})")
+    assert ivs.state.calls.count("DeleteStorageConfiguration") >= 2  # retried with backoff
+    assert time.monotonic() - started < 6  # and answered before the Lambda would have been stopped
     assert len(resources(ivs, "StorageConfiguration")) == 1
+
+
+def test_storage_in_use_is_deleted_once_its_user_goes(cfn, ivs):
+    storage, _ = make_storage(cfn)
+    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})
+    # CloudFormation may delete a storage configuration while a stage elsewhere is still going.
+    later = threading.Timer(1.5, lambda: cfn.delete(STAGE, stage["PhysicalResourceId"]))
+    later.start()
+    cfn.delete(STORAGE, storage)
+    later.join()
+    assert resources(ivs) == []
+    assert ivs.state.calls.count("DeleteStorageConfiguration") >= 2

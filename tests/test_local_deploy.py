@@ -6,7 +6,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
-from conftest import Fault, resources
+from conftest import Fault, resources, user_tags
 from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
 from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState, read_template
 
@@ -47,12 +47,12 @@ def test_create_then_tag_update_then_destroy(tmp_path, deployer, ivs):
     stage = by_noun(ivs)["Stage"][0]
     storage = by_noun(ivs)["StorageConfiguration"][0]
     assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage["arn"]
-    assert stage["tags"] == {"version": "a"}
+    assert user_tags(stage) == {"version": "a"}
     assert storage["s3"]["bucketName"] == "runner-bucket83908e77"  # the stand-in name of the bucket
 
     changes = deployer.deploy(synth(tmp_path, "v2", tag="b"))
     assert sorted(c.action for c in changes) == ["update"] * 3
-    assert all(r["tags"] == {"version": "b"} for r in resources(ivs))
+    assert all(user_tags(r) == {"version": "b"} for r in resources(ivs))
 
     deployer.destroy()
     assert resources(ivs) == []
@@ -96,9 +96,10 @@ def test_retained_resource_survives_destroy(tmp_path, deployer, ivs):
     assert [r["_noun"] for r in resources(ivs)] == ["Stage"]
 
 
-def test_storage_used_by_a_retained_stage_cannot_be_destroyed(tmp_path, deployer, ivs):
+def test_storage_used_by_a_retained_stage_cannot_be_destroyed(tmp_path, deployer, ivs, handler):
     """As on AWS: the service refuses (ConflictException), and says so in one line."""
     deployer.deploy(synth(tmp_path, "v1", retain_stage=True))
+    deployer.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
     with pytest.raises(Exception, match=r"^DeleteStorageConfiguration failed .*ConflictException: .* is in use by arn:aws:ivs:.*:stage/"):
         deployer.destroy()
 

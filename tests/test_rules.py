@@ -66,9 +66,19 @@ def test_tag_rules(tags, message):
     assert rules.check_tags(tags) == [message]
 
 
-def test_at_most_50_tags():
-    problems = rules.check_tags({f"k{i}": "v" for i in range(51)})
-    assert len(problems) == 1 and problems[0].startswith("tags must have at most 50 entries, got: ")
+def test_at_most_49_user_tags_leaving_room_for_the_identity_tag():
+    assert rules.check_tags({f"k{i:02}": "v" for i in range(49)}) == []
+    problems = rules.check_tags({f"k{i:02}": "v" for i in range(50)})
+    assert problems == [
+        "tags must have at most 49 entries (IVS allows 50 and the provider adds constructs-ivsrt:identity), "
+        f"got: 50 tags: {[f'k{i:02}' for i in range(50)]!r}"
+    ]
+
+
+def test_identity_tag_prefix_is_reserved():
+    assert rules.check_tags({"constructs-ivsrt:identity": "x"}) == [
+        "tags key must not start with the reserved prefix 'constructs-ivsrt:', got: 'constructs-ivsrt:identity'"
+    ]
 
 
 def test_model_errata_are_still_needed():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,19 @@ from typing import Any, Callable
 
 from constructs_ivsrt._handler_code import HANDLER_DIR, rules
 from constructs_ivsrt.local.endpoint import ACCOUNT_ID
+
+FUNCTION_TIMEOUT_SECONDS = 300  # the provider function's timeout (constructs_ivsrt/_provider.py)
+
+
+class LambdaContext:
+    """The part of Lambda's context object the handler uses: the time it has left."""
+
+    def __init__(self, timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS) -> None:
+        self._ends = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._ends - time.monotonic()) * 1000))
+
 
 PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
 
@@ -230,9 +244,11 @@ def as_cloudformation_sends(value: Any) -> Any:
 class LocalDeployer:
     """Create / update / delete a stack's IVS resources through the real handler."""
 
-    def __init__(self, state: StackState, handler: Any | None = None) -> None:
+    def __init__(self, state: StackState, handler: Any | None = None,
+                 timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS) -> None:
         self.state = state
         self.handler = handler or load_handler()
+        self.timeout_seconds = timeout_seconds
         self.changes: list[Change] = []
 
     def _event(self, request: str, logical_id: str, resource_type: str, **fields: Any) -> dict[str, Any]:
@@ -247,7 +263,7 @@ class LocalDeployer:
         }
 
     def _send(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self.handler.on_event(event, None)
+        return self.handler.on_event(event, LambdaContext(self.timeout_seconds))
 
     def deploy(self, template: dict[str, Any]) -> list[Change]:
         """Bring the state to the template; on failure roll back to where it was, then raise."""

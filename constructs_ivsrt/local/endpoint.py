@@ -38,8 +38,7 @@ CONTROL_PREFIX = "/_local/"
 # Defaults the service fills in when a field is omitted (documented in the API reference).
 VIDEO_DEFAULTS = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 2500000}
 
-# The service's default quotas per account and region ("Amazon IVS service quotas").
-DEFAULT_QUOTAS = {"Stage": 1000, "EncoderConfiguration": 20, "StorageConfiguration": 20}
+DEFAULT_QUOTAS = {noun: default for noun, (_, default) in rules.QUOTAS.items()}
 
 # ARN resource segment per API noun.
 ARN_SEGMENTS = {"Stage": "stage", "EncoderConfiguration": "encoder-configuration",
@@ -168,7 +167,7 @@ class IvsRealtimeState:
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])
         merged = {**resource["tags"], **params["tags"]}
-        problems = rules.check_tags(merged)
+        problems = rules.check(rules.STAGE.member(rules.TAGS_PROPERTY), merged, "tags")
         if problems:
             raise ApiError("ValidationException", "; ".join(problems))
         resource["tags"] = merged
