@@ -264,16 +264,17 @@ def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mappi
 
 
 def replace(request: Request, rules: ResourceRules, physical_id: str, properties: Mapping[str, Any]) -> Result:
-    """A new resource for new replacing properties, or, on a rollback, the original one back.
+    """A new resource for new replacing properties, or one of this stack resource's that has them.
 
     A rollback sends the old properties to the replacement; the original, with exactly those
     immutable properties and this stack resource as owner, still exists (CloudFormation deletes it
-    only after a successful update), so it is adopted instead of making a third resource.
+    only after a successful update), so it is adopted instead of making a third resource. The
+    current resource itself may match too: the rollback of a replacement whose Create failed.
     """
     params = api_parameters(rules, properties)
     _, identity = _with_identity(request, rules, params)
-    original = find_own(request, rules, lambda found, summary: (
-        found.owner == identity.owner and found.properties == identity.properties and summary["arn"] != physical_id))
+    original = find_own(request, rules, lambda found, _summary: (
+        found.owner == identity.owner and found.properties == identity.properties))
     if original is None:
         return create(request, rules, properties)
     _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ENCODER, STAGE, STORAGE, resources, user_tags
+from conftest import ENCODER, STAGE, STORAGE, Fault, resources, user_tags
 
 
 def only(ivs, noun):
@@ -142,23 +142,70 @@ def test_replacing_type_lifecycle(cfn, ivs, resource_type, noun, v1_body, v2_bod
     replacement = next(r for r in resources(ivs, noun) if r["arn"] == new_arn)
     assert user_tags(replacement) == v2["tags"]
 
-    # Rollback of that update: CloudFormation sends the swapped Update to the resource it now
-    # tracks (the replacement). It must succeed and yield a resource with the old body and tags.
-    # (Which copies CloudFormation then deletes is issue 4's subject: adoption by request id.)
+    # Rollback of that update: CloudFormation sends the swapped Update to the replacement. The
+    # original (same stack resource, the old immutable properties) still exists: it is adopted,
+    # with the old tags, and CloudFormation's cleanup then deletes the replacement.
     rolled_back = cfn.update(resource_type, new_arn, v3, v2)["PhysicalResourceId"]
-    restored = next(r for r in resources(ivs, noun) if r["arn"] == rolled_back)
+    assert rolled_back == arn
+    cfn.delete(resource_type, new_arn, v3)
+    original = only(ivs, noun)
+    assert original["arn"] == arn
     for key, value in v1_body.items():
         if key != "video":  # the endpoint fills in video defaults
-            assert restored[key] == value
-    assert user_tags(restored) == v2["tags"]
-    for leftover in {new_arn, rolled_back} - {arn}:
-        cfn.delete(resource_type, leftover, v3)
-    assert [r["arn"] for r in resources(ivs, noun)] == [arn]
+            assert original[key] == value
+    assert user_tags(original) == v2["tags"]
 
     cfn.delete(resource_type, arn, v2)
     assert resources(ivs) == []
     cfn.delete(resource_type, arn, v2)  # already gone
     assert resources(ivs) == []
+
+
+def test_rollback_adopts_the_original_even_when_tags_differ(cfn, ivs):
+    v1 = {"name": "one", "video": {"width": 640, "height": 360}, "tags": {"t": "1"}}
+    arn = cfn.create(ENCODER, v1)["PhysicalResourceId"]
+    v2 = {"name": "two", "video": {"width": 640, "height": 360}, "tags": {"t": "2", "extra": "x"}}
+    new_arn = cfn.update(ENCODER, arn, v1, v2)["PhysicalResourceId"]
+    assert cfn.update(ENCODER, new_arn, v2, v1)["PhysicalResourceId"] == arn
+    cfn.delete(ENCODER, new_arn, v2)
+    assert [user_tags(r) for r in resources(ivs)] == [{"t": "1"}]
+
+
+def test_rollback_of_a_failed_replacement_keeps_the_resource(cfn, ivs):
+    """The replacing Create failed, so the stack still points at the original; the rollback's
+    swapped Update asks for the properties the original already has: nothing new is made."""
+    v1 = {"name": "one", "s3": {"bucketName": "bucket-a"}, "tags": {"t": "1"}}
+    arn = cfn.create(STORAGE, v1)["PhysicalResourceId"]
+    v2 = {"name": "one", "s3": {"bucketName": "bucket-b"}, "tags": {"t": "1"}}
+    ivs.inject(Fault("error", "CreateStorageConfiguration", code="AccessDeniedException"))
+    with pytest.raises(Exception, match="AccessDeniedException"):
+        cfn.update(STORAGE, arn, v1, v2)
+    assert cfn.update(STORAGE, arn, v2, v1)["PhysicalResourceId"] == arn
+    assert [r["arn"] for r in resources(ivs)] == [arn]
+
+
+def test_lost_create_response_is_adopted_not_duplicated(cfn, ivs):
+    ivs.inject(Fault("drop_after_success", "CreateEncoderConfiguration"))
+    arn = cfn.create(ENCODER, {"name": "e", "tags": {"a": "1"}})["PhysicalResourceId"]
+    assert [r["arn"] for r in resources(ivs)] == [arn]
+    assert ivs.state.calls == ["CreateEncoderConfiguration", "ListEncoderConfigurations", "GetEncoderConfiguration"]
+
+
+def test_same_name_different_request_is_not_adopted(cfn, ivs):
+    """IVS names are not unique: a resource with the same name made by another request is not ours."""
+    other = cfn.create(STAGE, {"name": "same"}, logical_id="Other")["PhysicalResourceId"]
+    ivs.inject(Fault("drop_after_success", "CreateStage"))
+    mine = cfn.create(STAGE, {"name": "same"}, logical_id="Mine")["PhysicalResourceId"]
+    assert mine != other
+    assert sorted(r["arn"] for r in resources(ivs)) == sorted([mine, other])
+
+
+def test_happy_path_create_is_one_call(cfn, ivs):
+    for resource_type, props in ((STAGE, {"name": "s"}), (ENCODER, {"name": "e"}),
+                                 (STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})):
+        ivs.state.calls.clear()
+        cfn.create(resource_type, {**props, "tags": {"a": "1"}})
+        assert len(ivs.state.calls) == 1, ivs.state.calls
 
 
 def test_replacing_name_change(cfn, ivs):
