@@ -113,3 +113,12 @@ def user_tags(resource: dict[str, Any]) -> dict[str, str]:
 
 
 __all__ = ["Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the fault matrix's table whenever it ran (figures, not pass/fail)."""
+    import sys as _sys
+
+    matrix = _sys.modules.get("test_fault_matrix")
+    for line in (matrix.summary_lines() if matrix else []):
+        terminalreporter.write_line(line)

@@ -1,0 +1,197 @@
+"""Every resource type x request type x fault, run through the real handler at the local endpoint.
+
+The oracle is differential: each scenario is run once without the fault, and the endpoint's
+state (with ARNs and the identity tag's request part left out) must then be the same with the
+fault. A permanent error must leave the state as it was before the request (after
+CloudFormation's rollback, which the scenario plays out). A summary table is printed at the end
+of the test session (see conftest.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+
+from conftest import ENCODER, IDENTITY_TAG, STAGE, STORAGE, Fault, resources
+
+MATRIX_RESULTS: list[dict[str, Any]] = []
+
+BODIES = {
+    STAGE: ({"name": "stage-a"}, {"name": "stage-b"}),  # a stage never replaces: rename in place
+    ENCODER: ({"name": "enc", "video": {"width": 640, "height": 360}},
+              {"name": "enc", "video": {"width": 1280, "height": 720}}),
+    STORAGE: ({"name": "rec", "s3": {"bucketName": "bucket-a"}}, {"name": "rec", "s3": {"bucketName": "bucket-b"}}),
+}
+NOUN = {STAGE: "Stage", ENCODER: "EncoderConfiguration", STORAGE: "StorageConfiguration"}
+TAGS_V1, TAGS_V2 = {"team": "a", "env": "dev"}, {"team": "b", "cost": "1"}
+
+
+def v1(resource_type):
+    return {**BODIES[resource_type][0], "tags": TAGS_V1}
+
+
+def v2(resource_type):
+    return {**BODIES[resource_type][1], "tags": TAGS_V2}
+
+
+def in_place(resource_type):
+    """v1 changed in place: a stage renamed with new tags; the others' tags only."""
+    return v2(resource_type) if resource_type == STAGE else {**v1(resource_type), "tags": TAGS_V2}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """``setup`` builds the state before the request; ``request`` is the one under fault;
+    ``cleanup`` is what CloudFormation does after it succeeded; ``rollback`` after it failed.
+    ``failure_restores``: after a failure (and its rollback) the state is the one before the
+    request; otherwise (a failed rollback, continued) it is the one a fault-free run ends in."""
+
+    fault_operation: str
+    setup: Callable[[Any], dict[str, str]]
+    request: Callable[[Any, dict[str, str]], dict[str, str]]
+    cleanup: Callable[[Any, dict[str, str]], None] = lambda cfn, ids: None
+    rollback: Callable[[Any, dict[str, str]], None] = lambda cfn, ids: None
+    failure_restores: bool = True
+
+
+def scenarios(rt: str) -> dict[str, Scenario]:
+    noun = NOUN[rt]
+    replaces = rt != STAGE
+
+    def create_v1(cfn):
+        return {"v1": cfn.create(rt, v1(rt))["PhysicalResourceId"]}
+
+    def update_to_v2(cfn, ids):
+        ids["v2"] = cfn.update(rt, ids["v1"], v1(rt), v2(rt))["PhysicalResourceId"]
+        return ids
+
+    def delete_replaced(cfn, ids):
+        if ids.get("v2") and ids["v2"] != ids["v1"]:
+            cfn.delete(rt, ids["v1"], v1(rt))
+
+    def roll_back_update(cfn, ids):  # the update failed: CloudFormation sends the swapped one
+        cfn.update(rt, ids["v1"], v2(rt), v1(rt))
+
+    def set_up_replaced(cfn):
+        ids = update_to_v2(cfn, create_v1(cfn))
+        return ids
+
+    def roll_back(cfn, ids):
+        ids["back"] = cfn.update(rt, ids["v2"], v2(rt), v1(rt))["PhysicalResourceId"]
+        return ids
+
+    def delete_after_rollback(cfn, ids):
+        if ids["back"] != ids["v2"]:
+            cfn.delete(rt, ids["v2"], v2(rt))
+
+    table = {
+        "Create": Scenario(f"Create{noun}", lambda cfn: {}, lambda cfn, ids: create_v1(cfn)),
+        "Update in place": Scenario(
+            f"Update{noun}" if rt == STAGE else "TagResource", create_v1,
+            lambda cfn, ids: {**ids, "v2": cfn.update(rt, ids["v1"], v1(rt), in_place(rt))["PhysicalResourceId"]},
+            rollback=lambda cfn, ids: cfn.update(rt, ids["v1"], in_place(rt), v1(rt))),
+        "Rollback update": Scenario(
+            f"List{noun}s" if replaces else f"Update{noun}", set_up_replaced, roll_back,
+            cleanup=delete_after_rollback,
+            # A failed rollback leaves the stack UPDATE_ROLLBACK_FAILED; CloudFormation's "continue
+            # rollback" sends the same request again.
+            rollback=lambda cfn, ids: delete_after_rollback(cfn, roll_back(cfn, ids)),
+            failure_restores=False),
+        "Delete": Scenario(f"Delete{noun}", create_v1, lambda cfn, ids: cfn.delete(rt, ids["v1"], v1(rt)) and ids),
+    }
+    if replaces:
+        table["Update with replacement"] = Scenario(
+            f"Create{noun}", create_v1, update_to_v2, cleanup=delete_replaced, rollback=roll_back_update)
+    return table
+
+
+FAULTS = {
+    "throttle": lambda op: Fault("throttle", op),
+    "5xx": lambda op: Fault("server_error", op),
+    "latency": lambda op: Fault("latency", op, seconds=0.2),
+    "drop after success": lambda op: Fault("drop_after_success", op),
+    "permanent error": lambda op: Fault("error", op, code="AccessDeniedException"),
+}
+
+CASES = [
+    pytest.param(rt, request, fault, id=f"{NOUN[rt]}-{request}-{fault}".replace(" ", "_"))
+    for rt in (STAGE, ENCODER, STORAGE)
+    for request in scenarios(rt)
+    for fault in FAULTS
+]
+
+
+def normalized(ivs) -> list[tuple]:
+    """The endpoint's state without what differs between two correct runs: ARNs, request ids."""
+    rows = []
+    for r in resources(ivs):
+        tags = dict(r["tags"])
+        identity = tags.pop(IDENTITY_TAG, "")
+        body = {k: v for k, v in r.items() if k not in ("arn", "tags", "endpoints")}
+        rows.append((r["_noun"], repr(sorted(body.items())), repr(sorted(tags.items())), identity.rsplit(".", 1)[0]))
+    return sorted(rows)
+
+
+def run(cfn, ivs, scenario: Scenario, fault: Fault | None) -> tuple[list[tuple], str | None]:
+    ivs.clear_faults()
+    with ivs.state.lock:
+        ivs.state.resources.clear()
+    ids = scenario.setup(cfn)
+    before = normalized(ivs)
+    if fault is not None:
+        ivs.inject(fault)
+    error = None
+    try:
+        ids = scenario.request(cfn, dict(ids)) or ids
+    except Exception as caught:  # noqa: BLE001 - the error is the observation
+        error = str(caught)
+    ivs.clear_faults()
+    if error is None:
+        scenario.cleanup(cfn, ids)
+    else:
+        scenario.rollback(cfn, ids)
+    return (before, normalized(ivs)), error
+
+
+@pytest.mark.parametrize("resource_type, request_type, fault_name", CASES)
+def test_fault_matrix(cfn, ivs, resource_type, request_type, fault_name):
+    scenario = scenarios(resource_type)[request_type]
+    (_, expected), clean_error = run(cfn, ivs, scenario, None)
+    assert clean_error is None, clean_error
+    (before, after), error = run(cfn, ivs, scenario, FAULTS[fault_name](scenario.fault_operation))
+    permanent = fault_name == "permanent error"
+    wanted = before if permanent and scenario.failure_restores else expected
+    # Compared as multisets of resources: more resources than wanted is a leak or a duplicate;
+    # the right count with different contents is a wrong final state.
+    extra = Counter(after) - Counter(wanted)
+    missing = Counter(wanted) - Counter(after)
+    leaked = len(after) > len(wanted)
+    MATRIX_RESULTS.append({"type": NOUN[resource_type], "request": request_type, "fault": fault_name,
+                           "leaked": leaked, "wrong": bool(extra or missing) and not leaked})
+    if permanent:
+        assert error is not None and "\n" not in error and "AccessDeniedException" in error
+    else:
+        assert error is None, error
+    assert not extra and not missing, f"extra: {list(extra)}, missing: {list(missing)}"
+
+
+def summary_lines() -> list[str]:
+    if not MATRIX_RESULTS:
+        return []
+    leaked = sum(r["leaked"] for r in MATRIX_RESULTS)
+    wrong = sum(r["wrong"] for r in MATRIX_RESULTS)
+    lines = ["fault matrix (resource type x request type x fault, real handler, local endpoint)",
+             f"  scenarios run: {len(MATRIX_RESULTS)}   with a leaked or duplicated resource: {leaked}   "
+             f"with a wrong final state: {wrong}"]
+    faults = list(FAULTS)
+    lines.append("  " + f"{'':<50}" + "".join(f"{f:<20}" for f in faults))
+    for (noun, request) in dict.fromkeys((r["type"], r["request"]) for r in MATRIX_RESULTS):
+        cells = []
+        for fault in faults:
+            found = [r for r in MATRIX_RESULTS if (r["type"], r["request"], r["fault"]) == (noun, request, fault)]
+            cells.append("-" if not found else "LEAK" if found[0]["leaked"] else "WRONG" if found[0]["wrong"] else "ok")
+        lines.append("  " + f"{noun + ' / ' + request:<50}" + "".join(f"{c:<20}" for c in cells))
+    return lines
