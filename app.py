@@ -25,6 +25,21 @@ class RealtimeVideoStack(cdk.Stack):
     def __init__(self, scope, id, **kwargs):
         super().__init__(scope, id, **kwargs)
 
+        access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            # Log delivery by bucket policy, not ACLs (cdk.json sets serverAccessLogsUseBucketPolicy).
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        cdk.Validations.of(access_logs).acknowledge(cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-S1",
+            reason="This bucket receives the recordings bucket's access logs; logging it too would "
+                   "only move the question one bucket further.",
+        ))
         recordings = s3.Bucket(
             self,
             "Recordings",
@@ -32,6 +47,8 @@ class RealtimeVideoStack(cdk.Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
+            server_access_logs_bucket=access_logs,
+            server_access_logs_prefix="recordings/",
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
         storage = StorageConfiguration(self, "RecordingStorage", bucket=recordings)
