@@ -60,8 +60,15 @@ def format_problems(scope: Construct, problems: list[str]) -> str:
 
 
 def seconds(duration: Any) -> Any:
-    """A Duration in whole seconds (None stays None); tokens pass through to be skipped."""
-    return None if duration is None else duration.to_seconds()
+    """A Duration in seconds (None stays None); tokens pass through to be skipped.
+
+    Not rounded and not forced whole (``to_seconds()`` would raise its own error for 1.5 s):
+    the model's rule then says "must be a whole number, got: 1.5".
+    """
+    if duration is None:
+        return None
+    value = duration.to_seconds(integral=False)
+    return int(value) if float(value).is_integer() and not is_unresolved(value) else value
 
 
 class IvsRealtimeResourceBase(Resource):

@@ -203,7 +203,7 @@ class Stage(StageBase):
         :param removal_policy: What happens on stack delete. :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        name = stage_name or Names.unique_resource_name(self, max_length=128, separator="-")
+        name = stage_name if stage_name is not None else Names.unique_resource_name(self, max_length=128, separator="-")
         recording = auto_participant_recording.to_api() if auto_participant_recording else None
         checker = PropChecker(self).check("stage_name", name, RULES.member("name"))
         recording_shape = RULES.member(_RECORDING)

@@ -95,7 +95,7 @@ class StorageConfiguration(StorageConfigurationBase):
             :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
         """
         super().__init__(scope, id)
-        name = storage_configuration_name or _generated_name(self)
+        name = storage_configuration_name if storage_configuration_name is not None else _generated_name(self)
         PropChecker(self).check("storage_configuration_name", name, RULES.member("name")).check(
             "bucket.bucket_name", bucket.bucket_name, rules.shape_at(RULES.member("s3"), "bucketName")
         ).raise_if_any()

@@ -116,9 +116,10 @@ __all__ = ["Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Print the fault matrix's table whenever it ran (figures, not pass/fail)."""
+    """Print the fault matrix's table and the corpus counts whenever they ran (figures, not pass/fail)."""
     import sys as _sys
 
-    matrix = _sys.modules.get("test_fault_matrix")
-    for line in (matrix.summary_lines() if matrix else []):
-        terminalreporter.write_line(line)
+    for name in ("test_fault_matrix", "test_bad_input_corpus"):
+        module = _sys.modules.get(name)
+        for line in (module.summary_lines() if module else []):
+            terminalreporter.write_line(line)
