@@ -15,8 +15,8 @@ sys.path.insert(0, str(ROOT / "lambda"))  # the handler's own modules, as Lambda
 
 # Never reach a real account from the tests: fixed fake credentials and region.
 os.environ.update(
-    AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_ACCESS_KEY_ID="AKIDLOCALTESTS",
+    AWS_SECRET_ACCESS_KEY="local-secret-that-must-never-be-logged",
     AWS_DEFAULT_REGION="us-east-1",
     AWS_EC2_METADATA_DISABLED="true",
 )
