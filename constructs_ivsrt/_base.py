@@ -6,8 +6,6 @@ from typing import Any, Mapping
 
 import jsii
 from aws_cdk import (
-    Arn,
-    ArnFormat,
     CustomResource,
     RemovalPolicy,
     Resource,
@@ -43,11 +41,6 @@ class PropChecker:
     def check(self, label: str, value: Any, shape: Shape) -> "PropChecker":
         if value is not None:
             self.problems += rules.check(shape, value, label, is_unresolved=is_unresolved)
-        return self
-
-    def require(self, condition: bool, problem: str) -> "PropChecker":
-        if not condition:
-            self.problems.append(problem)
         return self
 
     def raise_if_any(self) -> None:
@@ -127,15 +120,3 @@ class _TagValidation:
         concrete = {k: v for k, v in rendered.items() if not is_unresolved(k) and not is_unresolved(v)}
         # CDK prefixes each message with "[<construct path>]".
         return rules.check_tags(concrete, "tags")
-
-
-def arn_for(scope: Construct, resource: str, name: str) -> str:
-    return Stack.of(scope).format_arn(
-        service="ivs", resource=resource, resource_name=name, arn_format=ArnFormat.SLASH_RESOURCE_NAME
-    )
-
-
-def resource_id_of(arn: str) -> str:
-    """The id after the slash of an IVS ARN (a token stays a token)."""
-    return Arn.split(arn, ArnFormat.SLASH_RESOURCE_NAME).resource_name
-

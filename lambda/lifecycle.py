@@ -94,10 +94,6 @@ class UpdatePlan:
     tags_to_set: dict[str, str]
     tag_keys_to_remove: list[str]
 
-    @property
-    def nothing_to_do(self) -> bool:
-        return not (self.replace or self.in_place or self.tags_to_set or self.tag_keys_to_remove)
-
 
 def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any]) -> UpdatePlan:
     """Compare converted old and new parameters: replace, update in place, retag, or nothing."""
