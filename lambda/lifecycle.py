@@ -297,8 +297,10 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
         if plan.tags_to_set:
             call(request.client, "TagResource", request.subject, resourceArn=physical_id, tags=plan.tags_to_set)
         if resource is None:
-            # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return it.
-            resource = _get(request, rules, physical_id)
+            # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return
+            # it: from what is known (ARN, name) when that is all of it, else from a Get.
+            resource = ({"arn": physical_id, "name": new.get("name")} if not rules.endpoint_names
+                        else _get(request, rules, physical_id))
     except ProvisioningError as error:
         if error_code(error) == NOT_FOUND:
             raise ProvisioningError(f"{error} (it was deleted outside CloudFormation)") from error

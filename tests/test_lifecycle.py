@@ -98,6 +98,17 @@ def test_stage_tag_only_update_makes_no_update_call(cfn, ivs):
     assert ivs.state.calls.count("TagResource") == 1
 
 
+@pytest.mark.parametrize("resource_type, props", [
+    (ENCODER, {"name": "e"}), (STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})])
+def test_tag_only_update_of_a_configuration_is_the_tag_calls_alone(cfn, ivs, resource_type, props):
+    created = cfn.create(resource_type, {**props, "tags": {"a": "1", "b": "2"}})
+    ivs.state.calls.clear()
+    updated = cfn.update(resource_type, created["PhysicalResourceId"], {**props, "tags": {"a": "1", "b": "2"}},
+                         {**props, "tags": {"a": "9"}})
+    assert ivs.state.calls == ["UntagResource", "TagResource"]
+    assert updated["Data"] == created["Data"]  # what Fn::GetAtt reads is the same as after a Get
+
+
 def test_unchanged_update_only_reads(cfn, ivs):
     props = {"name": "s", "tags": {"a": "1"}}
     arn = cfn.create(STAGE, props)["PhysicalResourceId"]
