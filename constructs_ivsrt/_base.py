@@ -26,9 +26,20 @@ class IvsRealtimeValidationError(ValueError):
     """A prop breaks a rule of the IVS Real-Time API; the message names path, prop, rule, value."""
 
 
+# Every encoded CDK token carries one of these markers (strings "${Token[...]}", list elements
+# "#{Token[...]}") or, for numbers, a magnitude no real prop has (about -1.9e289). Checking that
+# in Python first saves a jsii round trip per validated value; Token.is_unresolved decides.
+_TOKEN_MARKER = "Token["
+_NUMBER_TOKEN_MAGNITUDE = 1e280
+
+
 def is_unresolved(value: Any) -> bool:
     """True for CDK tokens (strings, numbers, lists), whose value is unknown until deployment."""
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and Token.is_unresolved(value)
+    if isinstance(value, str):
+        return _TOKEN_MARKER in value and Token.is_unresolved(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return abs(value) > _NUMBER_TOKEN_MAGNITUDE and Token.is_unresolved(value)
+    return False
 
 
 class PropChecker:

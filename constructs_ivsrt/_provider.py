@@ -13,6 +13,7 @@ from constructs import Construct, IConstruct
 from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
+_CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
 
 # Exactly the calls lambda/lifecycle.py makes, per resource type.
 HANDLER_ACTIONS: tuple[str, ...] = tuple(
@@ -38,8 +39,13 @@ class IvsRealtimeProvider(Construct):
     @classmethod
     def of(cls, scope: IConstruct) -> "IvsRealtimeProvider":
         stack = Stack.of(scope)
-        existing = stack.node.try_find_child(PROVIDER_ID)
-        return existing if existing is not None else cls(stack, PROVIDER_ID)
+        # Remembered on the stack's Python object too: a jsii lookup per resource adds up in
+        # stacks with hundreds of stages.
+        cached = getattr(stack, _CACHE_ATTRIBUTE, None)
+        if cached is None:
+            cached = stack.node.try_find_child(PROVIDER_ID) or cls(stack, PROVIDER_ID)
+            setattr(stack, _CACHE_ATTRIBUTE, cached)
+        return cached
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
@@ -69,7 +75,7 @@ class IvsRealtimeProvider(Construct):
         self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(HANDLER_ACTIONS), resources=ivs_arns))
         framework_logs = logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_YEAR)
         framework_role = _lambda_role(self, "FrameworkRole", framework_logs)
-        self.provider = cr.Provider(
+        self.provider = provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.on_event_function,
@@ -88,13 +94,9 @@ class IvsRealtimeProvider(Construct):
             "the wildcard is the qualifier of this one function.",
         )])
 
-    @property
-    def service_token(self) -> str:
-        return self.provider.service_token
-
-    @property
-    def role(self) -> iam.IRole:
-        return self.on_event_function.role
+        # Read once: every managed resource asks for them.
+        self.service_token: str = provider.service_token
+        self.role: iam.IRole = handler_role
 
     def allow_bucket_policy_edits(self, bucket_arn: str) -> None:
         """Let the handler create a storage configuration on this bucket, and no other."""

@@ -215,9 +215,16 @@ class Stage(StageBase):
         self._arn = self._managed.resource.ref
         self.stage_name = name
         self.auto_participant_recording = auto_participant_recording
-        self.endpoints = StageEndpoints(
-            **{name: self._managed.attribute(rules.endpoint_attribute(name)) for name in RULES.endpoint_names}
-        )
+        self._endpoints: StageEndpoints | None = None
+
+    @property
+    def endpoints(self) -> StageEndpoints:
+        """The stage's WHIP, events, RTMP and RTMPS endpoints (made on first use)."""
+        if self._endpoints is None:
+            self._endpoints = StageEndpoints(
+                **{name: self._managed.attribute(rules.endpoint_attribute(name)) for name in RULES.endpoint_names}
+            )
+        return self._endpoints
 
     @property
     def tags(self) -> TagManager:

@@ -331,6 +331,9 @@ class LocalIvsRealtime:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the client's delayed ACK
+            # stalls every keep-alive response by ~40 ms.
+            disable_nagle_algorithm = True
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -1,0 +1,329 @@
+"""``python -m benchmarks``: figures, not pass/fail. Prints a table and writes benchmarks/results/latest.json.
+
+1. Synth scaling: N stages (with tags and recording) built with our ``Stage`` and with the native
+   ``aws_ivs.CfnStage``, side by side in one process (jsii warm for both), for N = 1, 50, 200, 500.
+2. API calls per lifecycle step, counted at the local endpoint, for each type.
+3. Handler cold start in fresh interpreters, against ``import boto3`` and against plain boto3
+   making the same first call; and the Lambda asset's size.
+4. Handler throughput: N creates then N deletes in sequence, median latency per operation.
+
+Each figure is a ratio or a count from one run, so it holds on a noisy machine; times are the
+median of several repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "lambda"))
+os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+
+STORAGE_ARN = "arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbCd"
+# 500 of our stages plus the provider's 8 resources exceed CloudFormation's 500 per stack, which
+# CDK checks at synth; the check is lifted for both sides so synth cost can be measured. A real
+# app splits such a fleet across stacks (one provider each).
+CONTEXT = {"@aws-cdk/core:stackResourceLimit": 1000}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Synth scaling
+# ---------------------------------------------------------------------------------------------
+
+def build_ours(n: int) -> Any:
+    import aws_cdk as cdk
+
+    from constructs_ivsrt import AutoParticipantRecording, Stage, StorageConfiguration
+
+    app = cdk.App(context=CONTEXT)
+    stack = cdk.Stack(app, "Ours")
+    storage = StorageConfiguration.from_storage_configuration_arn(stack, "Storage", STORAGE_ARN)
+    for i in range(n):
+        Stage(stack, f"Stage{i}", tags={"team": "live"},
+              auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    cdk.Tags.of(stack).add("env", "bench")
+    return app.synth()
+
+
+def build_l1(n: int) -> Any:
+    import aws_cdk as cdk
+    from aws_cdk import aws_ivs as ivs
+
+    app = cdk.App(context=CONTEXT)
+    stack = cdk.Stack(app, "Native")
+    for i in range(n):
+        ivs.CfnStage(stack, f"Stage{i}", name=f"stage-{i}", tags=[cdk.CfnTag(key="team", value="live")],
+                     auto_participant_recording_configuration=ivs.CfnStage.AutoParticipantRecordingConfigurationProperty(
+                         storage_configuration_arn=STORAGE_ARN))
+    cdk.Tags.of(stack).add("env", "bench")
+    return app.synth()
+
+
+def _peak_rss_kib() -> int:
+    """Peak resident memory (VmHWM) of this process plus its descendants: jsii's launcher and the
+    Node kernel it forks."""
+    processes = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        processes[status.parent.name] = (fields.get("PPid", "").strip(), int(fields.get("VmHWM", "0 kB").split()[0]))
+    family, frontier = {str(os.getpid())}, {str(os.getpid())}
+    while frontier:
+        frontier = {pid for pid, (parent, _) in processes.items() if parent in frontier} - family
+        family |= frontier
+    return sum(processes[pid][1] for pid in family if pid in processes)
+
+
+BUILDERS = {"ours": build_ours, "l1": build_l1}
+
+
+def peak_memory_mib(kind: str, n: int) -> float:
+    """Build and synth in a fresh interpreter; its peak memory (Python + Node), in MiB."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--memory-probe", kind, str(n)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def measure(build: Callable[[int], Any], n: int) -> float:
+    """Wall time of build + synth, in seconds."""
+    gc.collect()
+    started = time.perf_counter()
+    build(n)
+    return time.perf_counter() - started
+
+
+def synth_scaling(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+    import aws_cdk  # noqa: F401  (jsii starts here, outside every measurement)
+
+    build_ours(1), build_l1(1)  # warm both paths
+    rows = []
+    for n in sizes:
+        ours, l1 = [], []
+        for _ in range(repeats):  # alternate so drift hits both
+            ours.append(measure(build_ours, n))
+            l1.append(measure(build_l1, n))
+        row = {"n": n, "ours_s": statistics.median(ours), "l1_s": statistics.median(l1),
+               "ours_mib": peak_memory_mib("ours", n), "l1_mib": peak_memory_mib("l1", n)}
+        row["ratio"] = row["ours_s"] / row["l1_s"]
+        rows.append(row)
+    for previous, row in zip(rows, rows[1:]):
+        added = row["n"] - previous["n"]
+        row["ours_ms_per_added_stage"] = 1000 * (row["ours_s"] - previous["ours_s"]) / added
+        row["l1_ms_per_added_stage"] = 1000 * (row["l1_s"] - previous["l1_s"]) / added
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# 2 and 4. API calls and throughput, at the local endpoint through the real handler
+# ---------------------------------------------------------------------------------------------
+
+def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
+    from constructs_ivsrt.local.deploy import LambdaContext, as_cloudformation_sends
+
+    counter = iter(range(10**9))
+
+    def send(request: str, resource_type: str, props: dict, physical_id: str | None = None,
+             old: dict | None = None) -> dict[str, Any]:
+        event = {"RequestType": request, "ResourceType": resource_type, "LogicalResourceId": "Bench",
+                 "RequestId": f"req-{next(counter)}", "StackId": "bench",
+                 "ResourceProperties": as_cloudformation_sends(props)}
+        if physical_id:
+            event["PhysicalResourceId"] = physical_id
+        if old is not None:
+            event["OldResourceProperties"] = as_cloudformation_sends(old)
+        return handler.on_event(event, LambdaContext())
+
+    return send
+
+
+LIFECYCLE = {
+    "Custom::IvsRealtimeStage": ({"name": "a", "tags": {"t": "1"}}, {"name": "a", "tags": {"t": "2"}},
+                                 {"name": "b", "tags": {"t": "2"}}, None),
+    "Custom::IvsRealtimeEncoderConfiguration": ({"name": "a", "tags": {"t": "1"}}, {"name": "a", "tags": {"t": "2"}},
+                                                None, {"name": "b", "tags": {"t": "2"}}),
+    "Custom::IvsRealtimeStorageConfiguration": ({"name": "a", "s3": {"bucketName": "b-1"}, "tags": {"t": "1"}},
+                                                {"name": "a", "s3": {"bucketName": "b-1"}, "tags": {"t": "2"}}, None,
+                                                {"name": "a", "s3": {"bucketName": "b-2"}, "tags": {"t": "2"}}),
+}
+
+
+def api_calls() -> list[dict[str, Any]]:
+    from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+
+    rows = []
+    with LocalIvsRealtime() as ivs:
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        import handler
+
+        send = _cfn(handler)
+        for resource_type, (v1, tags_only, in_place, replacing) in LIFECYCLE.items():
+            def step(action: Callable[[], Any]) -> str:
+                ivs.state.calls.clear()
+                action()
+                return " + ".join(ivs.state.calls) or "-"
+
+            row: dict[str, Any] = {"type": resource_type.split("::")[1].replace("IvsRealtime", "")}
+            created = {}
+            row["create"] = step(lambda: created.update(send("Create", resource_type, v1)))
+            arn = created["PhysicalResourceId"]
+            row["tag-only update"] = step(lambda: send("Update", resource_type, tags_only, arn, v1))
+            current = tags_only
+            if in_place:
+                row["in-place update"] = step(lambda: send("Update", resource_type, in_place, arn, tags_only))
+                current = in_place
+            else:
+                row["in-place update"] = "n/a (API has none)"
+            if replacing:
+                replaced = {}
+                row["replacement"] = step(lambda: replaced.update(send("Update", resource_type, replacing, arn, current)))
+                send("Delete", resource_type, current, arn)  # CloudFormation's cleanup of the old one
+                arn, current = replaced["PhysicalResourceId"], replacing
+            else:
+                row["replacement"] = "n/a (never replaces)"
+            row["delete"] = step(lambda: send("Delete", resource_type, current, arn))
+            rows.append(row)
+    return rows
+
+
+def throughput(count: int) -> dict[str, Any]:
+    from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+
+    with LocalIvsRealtime() as ivs:
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        import handler
+
+        send = _cfn(handler)
+        creates, deletes, arns = [], [], []
+        for i in range(count):
+            started = time.perf_counter()
+            arns.append(send("Create", "Custom::IvsRealtimeStage", {"name": f"s{i}", "tags": {"t": "1"}})["PhysicalResourceId"])
+            creates.append(time.perf_counter() - started)
+        for arn in arns:
+            started = time.perf_counter()
+            send("Delete", "Custom::IvsRealtimeStage", {}, arn)
+            deletes.append(time.perf_counter() - started)
+    return {"operations": count, "create_median_ms": 1000 * statistics.median(creates),
+            "delete_median_ms": 1000 * statistics.median(deletes)}
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Cold start
+# ---------------------------------------------------------------------------------------------
+
+COLD_HANDLER = """
+import sys, time, os
+t = time.perf_counter()
+sys.path.insert(0, {lambda_dir!r})
+import handler
+handler.on_event({{"RequestType": "Create", "ResourceType": "Custom::IvsRealtimeStage", "LogicalResourceId": "S",
+                  "RequestId": "r", "StackId": "s", "ResourceProperties": {{"name": "cold", "tags": {{"t": "1"}}}}}}, None)
+print(time.perf_counter() - t)
+"""
+COLD_BOTO3_CALL = """
+import time
+t = time.perf_counter()
+import boto3
+boto3.client("ivs-realtime").create_stage(name="cold", tags={"t": "1"})
+print(time.perf_counter() - t)
+"""
+COLD_IMPORT = """
+import time
+t = time.perf_counter()
+import boto3
+print(time.perf_counter() - t)
+"""
+
+
+def cold_start(repeats: int) -> dict[str, Any]:
+    from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR
+    from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+
+    def run(script: str) -> float:
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    with LocalIvsRealtime() as ivs:
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        samples = {name: [run(script) for _ in range(repeats)] for name, script in (
+            ("import boto3", COLD_IMPORT),
+            ("boto3: import + client + CreateStage", COLD_BOTO3_CALL),
+            ("handler: import + first Create", COLD_HANDLER.format(lambda_dir=str(HANDLER_DIR))),
+        )}
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    size = sum(p.stat().st_size for p in HANDLER_DIR.rglob("*")
+               if p.is_file() and not any(part in ("__pycache__",) for part in p.parts) and p.suffix != ".pyc")
+    _ = ASSET_EXCLUDES
+    return {
+        "median_s": medians,
+        "ratio_vs_import_boto3": medians["handler: import + first Create"] / medians["import boto3"],
+        "ratio_vs_boto3_same_call": medians["handler: import + first Create"] / medians["boto3: import + client + CreateStage"],
+        "asset_bytes": size,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1,50,200,500", help="stage counts for synth scaling")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--throughput", type=int, default=200, help="creates (then deletes) in sequence")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        kind, n = args.memory_probe
+        BUILDERS[kind](int(n))
+        print(_peak_rss_kib())
+        return
+
+    results: dict[str, Any] = {}
+    results["api_calls"] = api_calls()
+    results["throughput"] = throughput(args.throughput)
+    results["cold_start"] = cold_start(args.repeats + 2)
+    results["synth_scaling"] = synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats)
+    print_report(results)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1))
+    print(f"\nwritten: {args.output}")
+
+
+def print_report(r: dict[str, Any]) -> None:
+    print("1. synth scaling (median wall time of build + synth, side by side in one process;"
+          " memory: peak RSS of Python + Node in a fresh process)")
+    print(f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} {'ours ms/+stage':>15} {'L1 ms/+stage':>13}")
+    for row in r["synth_scaling"]:
+        print(f"   {row['n']:>5} {row['ours_s']:>9.3f} {row['l1_s']:>9.3f} {row['ratio']:>8.2f} {row['ours_mib']:>9.1f} "
+              f"{row['l1_mib']:>8.1f} {row.get('ours_ms_per_added_stage', float('nan')):>15.2f} "
+              f"{row.get('l1_ms_per_added_stage', float('nan')):>13.2f}")
+    print("\n2. API calls per lifecycle step (at the local endpoint)")
+    for row in r["api_calls"]:
+        print(f"   {row['type']}")
+        for step in ("create", "tag-only update", "in-place update", "replacement", "delete"):
+            print(f"     {step:<17} {row[step]}")
+    c = r["cold_start"]
+    print("\n3. handler cold start (fresh interpreter, median)")
+    for name, seconds in c["median_s"].items():
+        print(f"   {name:<40} {seconds * 1000:8.1f} ms")
+    print(f"   ratio vs import boto3: {c['ratio_vs_import_boto3']:.2f}   vs boto3 doing the same call: "
+          f"{c['ratio_vs_boto3_same_call']:.2f}   Lambda asset: {c['asset_bytes'] / 1024:.0f} KiB")
+    t = r["throughput"]
+    print(f"\n4. handler throughput: {t['operations']} creates then deletes in sequence: "
+          f"median create {t['create_median_ms']:.1f} ms, delete {t['delete_median_ms']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
