@@ -88,8 +88,7 @@ def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
 def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecycle.Request:
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
     return lifecycle.Request(
-        client=ivs_client(),
-        single_attempt_client=ivs_client(attempts=1),
+        clients=ivs_client,
         subject=_subject(event, rules),
         stack_id=event.get("StackId", ""),
         logical_id=event.get("LogicalResourceId", ""),

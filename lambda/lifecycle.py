@@ -43,8 +43,7 @@ class ProvisioningError(Exception):
 class Request:
     """One CloudFormation request as the lifecycle functions need it."""
 
-    client: Any  # botocore standard retries: for calls that are safe to repeat
-    single_attempt_client: Any  # no automatic retries: for Create, which is not idempotent
+    clients: Callable[..., Any]  # clients(attempts=N): built on first use, so a cold start builds one
     subject: str  # "Custom::IvsRealtimeStage MyStage (arn...)": names the resource in errors
     stack_id: str = ""
     logical_id: str = ""
@@ -53,6 +52,16 @@ class Request:
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
+
+    @property
+    def client(self) -> Any:
+        """botocore standard retries: for calls that are safe to repeat."""
+        return self.clients(attempts=TOTAL_ATTEMPTS)
+
+    @property
+    def single_attempt_client(self) -> Any:
+        """No automatic retries: for Create, which is not idempotent."""
+        return self.clients(attempts=1)
 
 
 @dataclass(frozen=True)
