@@ -110,8 +110,6 @@ class ManagedResource:
                         rules.TAGS_PROPERTY: self.tags.rendered_tags},
             removal_policy=removal_policy,
         )
-        # The handler's IAM policy must exist before CloudFormation asks it to do anything.
-        self.resource.node.add_dependency(provider.role)
         self.provider = provider
         owner.node.add_validation(_TagValidation(owner, self.tags))
 

@@ -94,6 +94,10 @@ class IvsRealtimeProvider(Construct):
             "the wildcard is the qualifier of this one function.",
         )])
 
+        # The handler's policy must exist before CloudFormation sends it any event. Every custom
+        # resource references the framework function (its ServiceToken), so one dependency here
+        # orders them all, instead of a DependsOn on each resource.
+        provider.node.find_child("framework-onEvent").node.add_dependency(handler_role)
         # Read once: every managed resource asks for them.
         self.service_token: str = provider.service_token
         self.role: iam.IRole = handler_role
