@@ -53,6 +53,9 @@ class Request:
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
 
+    def identity(self, rules: ResourceRules, params: Mapping[str, Any]) -> Identity:
+        return Identity.of(rules, self.stack_id, self.logical_id, self.request_id, params)
+
     @property
     def client(self) -> Any:
         """botocore standard retries: for calls that are safe to repeat."""
@@ -244,16 +247,15 @@ def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[st
             return _get(request, rules, made["arn"])
 
 
-def _with_identity(request: Request, rules: ResourceRules, params: dict[str, Any]) -> tuple[dict[str, Any], Identity]:
-    identity = Identity.of(rules, request.stack_id, request.logical_id, request.request_id, params)
-    tags = {**params.get(TAGS_PROPERTY, {}), IDENTITY_TAG: identity.tag_value}
-    return {**params, TAGS_PROPERTY: tags}, identity
-
-
 def create(request: Request, rules: ResourceRules, properties: Mapping[str, Any]) -> Result:
+    return _create(request, rules, api_parameters(rules, properties))
+
+
+def _create(request: Request, rules: ResourceRules, params: dict[str, Any]) -> Result:
     """One Create call, tags and identity included: there is no partial work to clean up."""
-    params, identity = _with_identity(request, rules, api_parameters(rules, properties))
-    resource = _create_exactly_once(request, rules, params, identity)
+    identity = request.identity(rules, params)
+    tags = {**params.get(TAGS_PROPERTY, {}), IDENTITY_TAG: identity.tag_value}
+    resource = _create_exactly_once(request, rules, {**params, TAGS_PROPERTY: tags}, identity)
     return Result(resource["arn"], attributes(rules, resource))
 
 
@@ -268,7 +270,7 @@ def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mappi
         call(request.client, "TagResource", request.subject, resourceArn=arn, tags=changed)
 
 
-def replace(request: Request, rules: ResourceRules, physical_id: str, properties: Mapping[str, Any]) -> Result:
+def replace(request: Request, rules: ResourceRules, params: dict[str, Any]) -> Result:
     """A new resource for new replacing properties, or one of this stack resource's that has them.
 
     A rollback sends the old properties to the replacement; the original, with exactly those
@@ -276,12 +278,11 @@ def replace(request: Request, rules: ResourceRules, physical_id: str, properties
     only after a successful update), so it is adopted instead of making a third resource. The
     current resource itself may match too: the rollback of a replacement whose Create failed.
     """
-    params = api_parameters(rules, properties)
-    _, identity = _with_identity(request, rules, params)
+    identity = request.identity(rules, params)
     original = find_own(request, rules, lambda found, _summary: (
         found.owner == identity.owner and found.properties == identity.properties))
     if original is None:
-        return create(request, rules, properties)
+        return _create(request, rules, params)
     _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
     return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])))
 
@@ -295,7 +296,7 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     plan = analyze_update(rules, old, new)
     if plan.replace:
         # The new resource gets a new ARN; CloudFormation then deletes the old one.
-        return replace(request, rules, physical_id, new_properties)
+        return replace(request, rules, new)
     try:
         resource = None
         if plan.in_place:
