@@ -1,0 +1,97 @@
+"""The library as a dependency: a wheel installed into another app's venv, and deterministic synth."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OTHER_APP = '''
+import json, sys
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam, aws_s3 as s3
+import constructs_ivsrt
+from constructs_ivsrt import (AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video)
+
+app = cdk.App()
+stack = cdk.Stack(app, "Consumer", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
+stage = Stage(stack, "Stage", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+EncoderConfiguration(stack, "Encoder", video=Video(width=640, height=360))
+imported = Stage.from_stage_arn(stack, "Imported", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")
+role = iam.Role(stack, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+stage.grant_create_participant_token(role)
+imported.grant_read(role)
+cdk.Tags.of(app).add("owner", "consumer")
+app.synth()
+print(json.dumps({"package": constructs_ivsrt.__file__}))
+'''
+
+
+def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
+    """pip install of the built wheel; the handler code comes from inside the installed package.
+
+    The new venv borrows this project's installed dependencies through a .pth file (aws-cdk-lib is
+    large; installing it again proves nothing about this package), but not this repository:
+    constructs_ivsrt can only come from the wheel.
+    """
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    wheel = next(wheels.glob("constructs_ivsrt-*.whl"))
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
+                   check=True, capture_output=True, text=True, timeout=300)
+
+    app_dir = tmp_path / "consumer"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text(OTHER_APP)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CDK_OUTDIR"] = str(app_dir / "cdk.out")
+    result = subprocess.run([str(python), "app.py"], cwd=app_dir, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    package = Path(json.loads(result.stdout.strip().splitlines()[-1])["package"])
+    assert venv in package.parents  # the wheel's copy, not this repository's
+
+    template = json.loads((app_dir / "cdk.out" / "Consumer.template.json").read_text())
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert {"Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration",
+            "Custom::IvsRealtimeStorageConfiguration"} <= types
+    handler = next(r for r in template["Resources"].values()
+                   if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.on_event")
+    asset = app_dir / "cdk.out" / f"asset.{handler['Properties']['Code']['S3Key'].split('.')[0]}"
+    assert (asset / "handler.py").is_file() and (asset / "models" / "ivs-realtime" / "2020-07-14" / "service-2.json").is_file()
+    # Same handler files, same asset hash, whether the package comes from a wheel or this checkout.
+    assert filecmp.dircmp(asset, ROOT / "lambda", ignore=["__pycache__"]).diff_files == []
+
+
+@pytest.mark.slow
+def test_synth_is_byte_identical_across_processes(tmp_path):
+    """Two synths of the sample app, in fresh interpreters with different hash seeds: every file
+    of the cloud assembly (templates, manifest, assets and their hashes) is the same."""
+    outputs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"synth-{seed}"
+        env = {**os.environ, "PYTHONHASHSEED": seed, "CDK_OUTDIR": str(out),
+               "CDK_CONTEXT_JSON": json.dumps(json.loads((ROOT / "cdk.json").read_text())["context"])}
+        subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+        outputs.append(out)
+    first = sorted(p.relative_to(outputs[0]) for p in outputs[0].rglob("*") if p.is_file())
+    second = sorted(p.relative_to(outputs[1]) for p in outputs[1].rglob("*") if p.is_file())
+    assert first == second and first
+    different = [str(p) for p in first if (outputs[0] / p).read_bytes() != (outputs[1] / p).read_bytes()]
+    assert different == []
