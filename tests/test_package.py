@@ -95,3 +95,39 @@ def test_synth_is_byte_identical_across_processes(tmp_path):
     assert first == second and first
     different = [str(p) for p in first if (outputs[0] / p).read_bytes() != (outputs[1] / p).read_bytes()]
     assert different == []
+
+
+DIFFED_APP = '''
+import sys
+sys.path.insert(0, {root!r})
+import aws_cdk as cdk
+from aws_cdk import aws_s3 as s3
+from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
+app = cdk.App()
+stack = cdk.Stack(app, "Diffed")
+storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
+Stage(stack, "Stage", stage_name=app.node.try_get_context("stageName") or "one",
+      auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+EncoderConfiguration(stack, "Encoder", video=Video(width=640, height=360))
+cdk.Tags.of(app).add("team", "video")
+app.synth()
+'''
+
+
+@pytest.mark.slow
+def test_cdk_diff_of_a_prop_change_touches_only_that_resource(tmp_path):
+    """The real CDK CLI, offline: a stage rename shows as one in-place property change."""
+    (tmp_path / "app.py").write_text(DIFFED_APP.format(root=str(ROOT)))
+    cli = str(ROOT / "node_modules" / ".bin" / "cdk")
+    app = f"{sys.executable} app.py"
+    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    subprocess.run([cli, "synth", "--quiet", "--no-notices", "--app", app, "-o", "before"], check=True, **run)
+    diff = subprocess.run([cli, "diff", "--no-notices", "--app", app, "-c", "stageName=two", "-o", "after",
+                           "--template", "before/Diffed.template.json"], **run)
+    output = diff.stdout + diff.stderr
+    changed = [line for line in output.splitlines() if line.startswith(("[~]", "[+]", "[-]"))]
+    assert changed == ["[~] Custom::IvsRealtimeStage Stage/Resource Stage0E8C2AF5"], output
+    assert "[-] one" in output and "[+] two" in output
+    assert "Number of stacks with differences: 1" in output
