@@ -71,9 +71,11 @@ def test_replacement_deletes_the_old_resource_after_success(tmp_path, deployer, 
 def test_failed_deployment_rolls_back_to_the_previous_state(tmp_path, deployer, ivs):
     deployer.deploy(synth(tmp_path, "v1"))
     before = sorted((r["arn"], r["name"]) for r in resources(ivs))
-    ivs.inject(Fault("error", "CreateEncoderConfiguration", code="ServiceQuotaExceededException"))
-    with pytest.raises(DeployError, match="rolled back: CreateEncoderConfiguration failed .*ServiceQuotaExceededException"):
+    # The encoder is replaced first; then the stage's rename fails: the replacement is rolled back.
+    ivs.inject(Fault("error", "UpdateStage", code="AccessDeniedException"))
+    with pytest.raises(DeployError, match="rolled back: UpdateStage failed .*AccessDeniedException"):
         deployer.deploy(synth(tmp_path, "v2", width=1920, stage_name="renamed"))
+    assert [c.action for c in deployer.changes[-1:]] == ["delete"]  # the replacement, after the swapped Update
     assert sorted((r["arn"], r["name"]) for r in resources(ivs)) == before
     stage_state = next(r for r in deployer.state.resources.values() if r.resource_type == "Custom::IvsRealtimeStage")
     assert stage_state.properties["name"] == "live"

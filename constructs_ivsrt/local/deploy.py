@@ -336,17 +336,20 @@ class LocalDeployer:
         self.changes.append(Change("delete", resource.logical_id, resource.resource_type, resource.physical_id))
 
     def _roll_back(self, done: list[Change], before: dict[str, DeployedResource]) -> None:
-        """Undo in reverse: delete what was created, update back what was changed."""
+        """Undo in reverse, as CloudFormation does: delete what was created; send what was changed
+        or replaced an Update back to its old properties, then delete a replacement it left."""
         for change in reversed(done):
             current = self.state.resources[change.logical_id]
             previous = before.get(change.logical_id)
-            if previous is None or change.action == "replace":
+            if previous is None:
                 self._delete(current)
-            else:
-                self._send(self._event(
-                    "Update", change.logical_id, change.resource_type, PhysicalResourceId=current.physical_id,
-                    ResourceProperties=as_cloudformation_sends(previous.properties),
-                    OldResourceProperties=as_cloudformation_sends(current.properties)))
+                continue
+            result = self._send(self._event(
+                "Update", change.logical_id, change.resource_type, PhysicalResourceId=current.physical_id,
+                ResourceProperties=as_cloudformation_sends(previous.properties),
+                OldResourceProperties=as_cloudformation_sends(current.properties)))
+            if result["PhysicalResourceId"] != current.physical_id:
+                self._delete(current)
         self.state.resources = before
 
     def destroy(self) -> list[Change]:
