@@ -15,7 +15,8 @@ from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
 _CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
 
-# Exactly the calls lambda/lifecycle.py makes, per resource type.
+# Exactly the calls lambda/lifecycle.py makes, per resource type (tests/test_iam.py checks this
+# against every call the handler makes at the local endpoint).
 HANDLER_ACTIONS: tuple[str, ...] = tuple(
     f"ivs:{operation}"
     for resource in rules.RESOURCES.values()
@@ -24,6 +25,11 @@ HANDLER_ACTIONS: tuple[str, ...] = tuple(
         (resource.create_operation, resource.get_operation, resource.update_operation, resource.delete_operation),
     )
 ) + ("ivs:TagResource", "ivs:UntagResource")
+
+# Lists find the handler's own resources by their identity tag (after a lost Create response, on a
+# rollback) and the stages using a storage configuration. IVS List operations take no resource
+# ARN, so they cannot be scoped to one.
+LIST_ACTIONS: tuple[str, ...] = tuple(f"ivs:{resource.list_operation}" for resource in rules.RESOURCES.values())
 
 # ARN resource segment of each type the handler manages (stage/*, encoder-configuration/*, ...).
 _ARN_RESOURCES = ("stage", "encoder-configuration", "storage-configuration")
@@ -73,6 +79,7 @@ class IvsRealtimeProvider(Construct):
             for resource in _ARN_RESOURCES
         ]
         self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(HANDLER_ACTIONS), resources=ivs_arns))
+        self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(LIST_ACTIONS), resources=["*"]))
         framework_logs = logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_YEAR)
         framework_role = _lambda_role(self, "FrameworkRole", framework_logs)
         self.provider = provider = cr.Provider(
@@ -87,7 +94,11 @@ class IvsRealtimeProvider(Construct):
              "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
              f"statement is limited to {resource} ARNs in this account and region and to the calls the handler makes.")
             for resource, arn in zip(_ARN_RESOURCES, ivs_arns)
-        ])
+        ] + [(
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "IVS List operations (" + ", ".join(LIST_ACTIONS) + ") support no resource-level "
+            "permissions; they are read-only and used to find the handler's own resources by tag.",
+        )])
         _acknowledge(framework_role, [(
             _wildcard_finding(stack, f"{self.on_event_function.function_arn}:*"),
             "aws-cdk-lib's Provider framework may invoke the handler function's versions and aliases; "

@@ -25,7 +25,7 @@ from constructs_ivsrt import (
     Video,
 )
 from constructs_ivsrt._handler_code import HANDLER_DIR
-from constructs_ivsrt._provider import HANDLER_ACTIONS
+from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS
 
 STAGE, ENCODER, STORAGE = (
     "Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration", "Custom::IvsRealtimeStorageConfiguration")
@@ -124,6 +124,9 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
             {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
              "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderOnEventLogs"), "Arn"]}},
             {"Action": actions, "Effect": "Allow", "Resource": arns},
+            # List operations take no resource ARN.
+            {"Action": ["ivs:ListStages", "ivs:ListEncoderConfigurations", "ivs:ListStorageConfigurations"],
+             "Effect": "Allow", "Resource": "*"},
         ]},
         "Roles": [{"Ref": Match.string_like_regexp("^IvsRealtimeProviderOnEventRole")}],
     })
@@ -140,6 +143,7 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
         "ivs:CreateStorageConfiguration", "ivs:GetStorageConfiguration", "ivs:DeleteStorageConfiguration",
         "ivs:TagResource", "ivs:UntagResource",
     ])
+    assert LIST_ACTIONS == ("ivs:ListStages", "ivs:ListEncoderConfigurations", "ivs:ListStorageConfigurations")
 
 
 def test_storage_configuration_may_edit_only_its_bucket_policy():

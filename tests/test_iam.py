@@ -1,0 +1,37 @@
+"""The provider's IAM policy covers every call the handler makes, on every path (the local
+endpoint enforces no IAM, so this is where a missing action would show)."""
+
+from __future__ import annotations
+
+import threading
+
+from conftest import ENCODER, STAGE, STORAGE, Fault
+from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS
+
+
+def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):
+    storage = cfn.create(STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}, "tags": {"a": "1"}})["PhysicalResourceId"]
+    stage_v1 = {"name": "s", "tags": {"a": "1"}, "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}}
+    ivs.inject(Fault("drop_after_success", "CreateStage"))  # adoption after a lost response
+    stage = cfn.create(STAGE, stage_v1)["PhysicalResourceId"]
+    stage_v2 = {**stage_v1, "name": "t", "tags": {"b": "2"}}
+    cfn.update(STAGE, stage, stage_v1, stage_v2)  # in place, untag, tag
+    cfn.update(STAGE, stage, stage_v2, {**stage_v2, "tags": {"c": "3"}})  # tag-only: a Get for the endpoints
+    enc_v1, enc_v2 = {"name": "e", "tags": {"a": "1"}}, {"name": "f", "tags": {"a": "2"}}
+    encoder = cfn.create(ENCODER, enc_v1)["PhysicalResourceId"]
+    replacement = cfn.update(ENCODER, encoder, enc_v1, enc_v2)["PhysicalResourceId"]  # list + create
+    assert cfn.update(ENCODER, replacement, enc_v2, enc_v1)["PhysicalResourceId"] == encoder  # rollback adoption
+    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
+    try:
+        cfn.delete(STORAGE, storage)  # in use: waits, then names the stage (ListStages, GetStage)
+    except Exception:
+        pass
+    threading.Timer(0.5, lambda: cfn.delete(STAGE, stage)).start()
+    cfn.delete(STORAGE, storage)
+    for resource_type, arn in ((ENCODER, replacement), (ENCODER, encoder)):
+        cfn.delete(resource_type, arn)
+
+    allowed = {action.split(":", 1)[1] for action in HANDLER_ACTIONS + LIST_ACTIONS}
+    called = set(ivs.state.calls)
+    assert {"ListStages", "GetStage", "ListEncoderConfigurations", "TagResource", "UntagResource"} <= called
+    assert called - allowed == set()
