@@ -39,6 +39,8 @@ def is_unresolved(value: Any) -> bool:
         return _TOKEN_MARKER in value and Token.is_unresolved(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return abs(value) > _NUMBER_TOKEN_MAGNITUDE and Token.is_unresolved(value)
+    if isinstance(value, (list, tuple)):  # a list token: ["#{Token[...]}"]
+        return any(isinstance(item, str) and _TOKEN_MARKER in item for item in value) and Token.is_unresolved(list(value))
     return False
 
 
@@ -71,6 +73,12 @@ def seconds(duration: Any) -> Any:
     """
     if duration is None:
         return None
+    if duration.is_unresolved():
+        # Known only at deploy time; the API checks it then. CDK can convert it only from seconds.
+        if duration.unit_label() != "seconds":
+            raise IvsRealtimeValidationError(
+                f"a Duration made from a deploy-time value must use Duration.seconds(), got: Duration.{duration.unit_label()}(<token>)")
+        return duration.to_seconds()
     value = duration.to_seconds(integral=False)
     return int(value) if float(value).is_integer() and not is_unresolved(value) else value
 

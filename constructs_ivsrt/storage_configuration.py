@@ -165,12 +165,13 @@ def _lower_keys(value: Any) -> Any:
 
 def _sse_algorithms(encryption: Any) -> list[str]:
     rules_ = (encryption or {}).get("serversideencryptionconfiguration") or []
-    return [r.get("serversideencryptionbydefault", {}).get("ssealgorithm") for r in rules_ if isinstance(r, dict)]
+    found = [r.get("serversideencryptionbydefault", {}).get("ssealgorithm") for r in rules_ if isinstance(r, dict)]
+    return [value for value in found if isinstance(value, str)]  # a parameter's value is not known yet
 
 
 def _ownerships(controls: Any) -> list[str]:
     rules_ = (controls or {}).get("rules") or []
-    return [r.get("objectownership") for r in rules_ if isinstance(r, dict)]
+    return [r.get("objectownership") for r in rules_ if isinstance(r, dict) and isinstance(r.get("objectownership"), str)]
 
 
 def _share_bucket_policy(owner: StorageConfiguration, bucket: s3.IBucket) -> None:

@@ -144,5 +144,9 @@ def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
         _log(event, "FAILED", reason=str(error))
         # `from None`: CloudFormation shows the message; the chained traceback adds nothing.
         raise lifecycle.ProvisioningError(str(error)) from None
+    except Exception as error:  # a bug or malformed event: still one line, still logged
+        reason = f"Unexpected {type(error).__name__} handling {_subject(event, rules)}: {error}".replace("\n", " ")
+        LOG.exception(json.dumps({"outcome": "FAILED", "reason": reason, "logicalId": event.get("LogicalResourceId")}))
+        raise lifecycle.ProvisioningError(reason) from None
     _log(event, "SUCCESS", newPhysicalId=result.physical_id)
     return {"PhysicalResourceId": result.physical_id, "Data": result.data}

@@ -91,7 +91,9 @@ def api_parameters(rules: ResourceRules, properties: Mapping[str, Any]) -> dict[
         if properties.get(key) is not None
     }
     problems = check(shape, params, rules.noun)
-    problems += check_tags(params.get(TAGS_PROPERTY, {}), f"{rules.noun}.tags")
+    tags = params.get(TAGS_PROPERTY, {})
+    if isinstance(tags, Mapping):  # anything else is already reported by check()
+        problems += check_tags(tags, f"{rules.noun}.tags")
     if problems:
         raise ProvisioningError(f"Invalid {rules.resource_type} properties: " + "; ".join(problems))
     return params

@@ -80,3 +80,10 @@ def test_logs_are_structured_and_never_carry_the_response_url(cfn, ivs, caplog):
     assert "secret-presigned-url" not in text and "ResponseURL" not in text
     assert '"logicalId": "LoggedStage"' in text and '"outcome": "SUCCESS"' in text
     assert f'"newPhysicalId": "{arn}"' in text
+
+
+def test_malformed_tags_fail_in_one_line(cfn, ivs):
+    with pytest.raises(Exception) as caught:
+        cfn.create(STAGE, {"name": "s", "tags": ["not", "a", "map"]})
+    assert "\n" not in str(caught.value) and "Stage.tags must be a map" in str(caught.value)
+    assert ivs.state.calls == []

@@ -176,3 +176,17 @@ def test_bad_tag_characters_fail_synth():
     cdk.Tags.of(st).add("owner", "a#b")
     assert ("[V/Enc] tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'a#b'"
             in synth_error(st))
+
+
+def test_list_and_duration_tokens_are_skipped():
+    st = stack()
+    media = cdk.CfnParameter(st, "Media", type="CommaDelimitedList").value_as_list
+    window = cdk.Duration.seconds(cdk.CfnParameter(st, "Window", type="Number").value_as_number)
+    Stage(st, "Stage", auto_participant_recording=recording(
+        st, media_types=media, reconnect_window=window,
+        thumbnails=ThumbnailConfiguration(storage=media, target_interval=window)))
+    cdk.App.of(st).synth()
+    other = stack()
+    minutes = cdk.Duration.minutes(cdk.CfnParameter(other, "Minutes", type="Number").value_as_number)
+    with pytest.raises(IvsRealtimeValidationError, match=r"must use Duration.seconds\(\), got: Duration.minutes"):
+        Stage(other, "Other", auto_participant_recording=recording(other, reconnect_window=minutes))

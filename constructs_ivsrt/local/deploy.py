@@ -309,6 +309,9 @@ class LocalDeployer:
                 graph_dependencies, definition.get("DeletionPolicy", "Delete"))
             return Change("create", logical_id, resource_type, result["PhysicalResourceId"]), None
         if current.properties == properties:
+            # No event for CloudFormation to send, but the stack's record still changes.
+            current.dependencies = graph_dependencies
+            current.deletion_policy = definition.get("DeletionPolicy", "Delete")
             return None, None
         result = self._send(self._event(
             "Update", logical_id, resource_type, PhysicalResourceId=current.physical_id,
