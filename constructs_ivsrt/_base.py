@@ -112,7 +112,7 @@ class ManagedResource:
         self.resource = CustomResource(
             owner,
             "Resource",
-            service_token=provider.service_token,
+            service_token=provider.manage(rules_),
             resource_type=rules_.resource_type,
             properties={**{k: v for k, v in properties.items() if v is not None},
                         rules.TAGS_PROPERTY: self.tags.rendered_tags},

@@ -7,6 +7,7 @@ from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
@@ -15,32 +16,46 @@ from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
 _CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
 
-# Exactly the calls lambda/lifecycle.py makes, per resource type (tests/test_iam.py checks this
-# against every call the handler makes at the local endpoint).
-HANDLER_ACTIONS: tuple[str, ...] = tuple(
-    f"ivs:{operation}"
-    for resource in rules.RESOURCES.values()
-    for operation in filter(
-        None,
-        (resource.create_operation, resource.get_operation, resource.update_operation, resource.delete_operation),
-    )
-) + ("ivs:TagResource", "ivs:UntagResource")
-
-# Lists find the handler's own resources by their identity tag (after a lost Create response, on a
-# rollback) and the stages using a storage configuration. IVS List operations take no resource
-# ARN, so they cannot be scoped to one.
-LIST_ACTIONS: tuple[str, ...] = tuple(f"ivs:{resource.list_operation}" for resource in rules.RESOURCES.values())
-
-# ARN resource segment of each type the handler manages (stage/*, encoder-configuration/*, ...).
-_ARN_RESOURCES = ("stage", "encoder-configuration", "storage-configuration")
-
 # What IVS needs from the caller of CreateStorageConfiguration: the service reads the bucket and
 # edits its policy on the caller's behalf (see StorageConfiguration).
 STORAGE_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy")
 
+# A storage configuration's Delete that meets a ConflictException names the stages still using
+# it (lifecycle.users_of): read-only, and only on that error path. (List, then Get on stages.)
+_DIAGNOSIS = {rules.STORAGE_CONFIGURATION.noun: ("ivs:ListStages", rules.STAGE)}
+
+# How long CloudFormation waits for an asynchronous resource (a composition becoming ACTIVE or
+# STOPPED) before the framework fails it, and how often it looks.
+SETTLE_TIMEOUT = Duration.minutes(15)
+SETTLE_QUERY_INTERVAL = Duration.seconds(5)
+
+
+def handler_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
+    """Exactly the calls lambda/lifecycle.py makes on one resource type's ARNs (tests/test_iam.py
+    checks this against every call the handler makes at the local endpoint)."""
+    return tuple(f"ivs:{operation}" for operation in resource.operations) + ("ivs:TagResource", "ivs:UntagResource")
+
+
+def list_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
+    """Lists find the handler's own resources by their identity tag (after a lost Create
+    response, on a rollback). IVS List operations take no resource ARN, so they cannot be scoped."""
+    return (f"ivs:{resource.list_operation}",) + _DIAGNOSIS.get(resource.noun, ())[:1]
+
+
+# Everything the handler may be granted, over every type (what tests compare calls against).
+HANDLER_ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(a for r in rules.RESOURCES.values() for a in handler_actions(r)))
+LIST_ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(a for r in rules.RESOURCES.values() for a in list_actions(r)))
+
 
 class IvsRealtimeProvider(Construct):
-    """Use ``IvsRealtimeProvider.of(scope)``; a stack has at most one."""
+    """Use ``IvsRealtimeProvider.of(scope)``; a stack has at most one.
+
+    One handler function serves every resource type. Its policy grows with the types the stack
+    declares (``manage``), so a stack of stages may touch nothing but stages. Asynchronous types
+    (a composition) get a second framework entry, with the Provider framework's isComplete
+    waiter, created only when the stack has one: the waiter's state machine is not something a
+    stack of stages should carry.
+    """
 
     @classmethod
     def of(cls, scope: IConstruct) -> "IvsRealtimeProvider":
@@ -55,69 +70,113 @@ class IvsRealtimeProvider(Construct):
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
+        self._stack = stack = Stack.of(self)
         # Own roles that may write only to their own log groups, instead of the managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
-        handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
-        handler_role = _lambda_role(self, "OnEventRole", handler_logs)
-        self.on_event_function = lambda_.Function(
-            self,
-            "OnEvent",
-            description="constructs_ivsrt: creates, updates, tags and deletes IVS Real-Time resources",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="handler.on_event",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=ASSET_EXCLUDES),
-            # Retries are bounded by botocore (5 attempts, 30 s read timeout) and conflict waits by
-            # the time left (handler.ANSWER_MARGIN_SECONDS); this leaves room.
-            timeout=Duration.minutes(5),
-            memory_size=256,
-            role=handler_role,
-            log_group=handler_logs,
-        )
-        ivs_arns = [
-            stack.format_arn(service="ivs", resource=resource, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME)
-            for resource in _ARN_RESOURCES
-        ]
-        self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(HANDLER_ACTIONS), resources=ivs_arns))
-        self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(LIST_ACTIONS), resources=["*"]))
-        framework_logs = logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_YEAR)
-        framework_role = _lambda_role(self, "FrameworkRole", framework_logs)
-        self.provider = provider = cr.Provider(
-            self,
-            "Provider",
-            on_event_handler=self.on_event_function,
-            framework_on_event_role=framework_role,
-            log_group=framework_logs,
-        )
-        _acknowledge(handler_role, [
-            (_wildcard_finding(stack, arn),
-             "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
-             f"statement is limited to {resource} ARNs in this account and region and to the calls the handler makes.")
-            for resource, arn in zip(_ARN_RESOURCES, ivs_arns)
-        ] + [(
+        self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
+        self.role: iam.IRole = _lambda_role(self, "OnEventRole", handler_logs)
+        self.on_event_function = self._handler_function("OnEvent", "handler.on_event")
+        self._list_statement = iam.PolicyStatement(actions=[], resources=["*"])
+        self._managed: set[str] = set()
+        framework = self._framework("", is_complete=None)
+        self.service_token: str = framework.service_token  # read once: every managed resource asks
+        self._async_service_token: str | None = None
+        _acknowledge(self.role, [(
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "IVS List operations (" + ", ".join(LIST_ACTIONS) + ") support no resource-level "
-            "permissions; they are read-only and used to find the handler's own resources by tag.",
-        )])
-        _acknowledge(framework_role, [(
-            _wildcard_finding(stack, f"{self.on_event_function.function_arn}:*"),
-            "aws-cdk-lib's Provider framework may invoke the handler function's versions and aliases; "
-            "the wildcard is the qualifier of this one function.",
+            "IVS List operations support no resource-level permissions; they are read-only and used to "
+            "find the handler's own resources by tag (and the stages using a storage configuration).",
         )])
 
-        # The handler's policy must exist before CloudFormation sends it any event. Every custom
-        # resource references the framework function (its ServiceToken), so one dependency here
-        # orders them all, instead of a DependsOn on each resource.
-        provider.node.find_child("framework-onEvent").node.add_dependency(handler_role)
-        # Read once: every managed resource asks for them.
-        self.service_token: str = provider.service_token
-        self.role: iam.IRole = handler_role
+    def manage(self, resource: rules.ResourceRules) -> str:
+        """Allow the handler the calls it makes on ``resource``'s type (once per type); returns the
+        service token its custom resources use."""
+        if resource.noun not in self._managed:
+            self._managed.add(resource.noun)
+            if len(self._managed) == 1:
+                self.on_event_function.add_to_role_policy(self._list_statement)
+            self._list_statement.add_actions(*(a for a in list_actions(resource) if a not in self._list_statement.actions))
+            self._allow(handler_actions(resource), resource)
+            if resource.noun in _DIAGNOSIS:
+                _, used_by = _DIAGNOSIS[resource.noun]
+                self._allow((f"ivs:{used_by.get_operation}",), used_by)
+        return self.async_service_token if resource.settling else self.service_token
+
+    def _allow(self, actions: tuple[str, ...], resource: rules.ResourceRules) -> None:
+        arn = self._stack.format_arn(service="ivs", resource=resource.arn_segment, resource_name="*",
+                                     arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[arn]))
+        _acknowledge(self.role, [(
+            _wildcard_finding(self._stack, arn),
+            "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
+            f"statement is limited to {resource.arn_segment} ARNs in this account and region and to "
+            "the calls the handler makes.",
+        )])
+
+    @property
+    def async_service_token(self) -> str:
+        """The framework entry with the isComplete waiter (created on first use)."""
+        if self._async_service_token is None:
+            is_complete = self._handler_function("IsComplete", "handler.is_complete")
+            self._async_service_token = self._framework("Async", is_complete=is_complete).service_token
+        return self._async_service_token
 
     def allow_bucket_policy_edits(self, bucket_arn: str) -> None:
         """Let the handler create a storage configuration on this bucket, and no other."""
         self.on_event_function.add_to_role_policy(
             iam.PolicyStatement(actions=list(STORAGE_BUCKET_ACTIONS), resources=[bucket_arn])
         )
+
+    def _handler_function(self, id: str, entry: str) -> lambda_.Function:
+        return lambda_.Function(
+            self,
+            id,
+            description="constructs_ivsrt: creates, updates, tags and deletes IVS Real-Time resources",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler=entry,
+            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=ASSET_EXCLUDES),
+            # Retries are bounded by botocore (5 attempts, 30 s read timeout) and conflict waits by
+            # the time left (handler.ANSWER_MARGIN_SECONDS); this leaves room.
+            timeout=Duration.minutes(5),
+            memory_size=256,
+            role=self.role,
+            log_group=self._handler_logs,
+        )
+
+    def _framework(self, prefix: str, is_complete: lambda_.IFunction | None) -> cr.Provider:
+        """aws-cdk-lib's Provider framework in front of the handler, with roles limited to their
+        own log groups; with ``is_complete``, also its waiter state machine."""
+        framework_logs = logs.LogGroup(self, f"{prefix}ProviderLogs", retention=logs.RetentionDays.ONE_YEAR)
+        framework_role = _lambda_role(self, f"{prefix}FrameworkRole", framework_logs)
+        waiter_options: dict = {}
+        if is_complete is not None:
+            waiter_logs = logs.LogGroup(self, f"{prefix}WaiterLogs", retention=logs.RetentionDays.ONE_YEAR)
+            waiter_options = dict(
+                is_complete_handler=is_complete,
+                framework_complete_and_timeout_role=framework_role,
+                query_interval=SETTLE_QUERY_INTERVAL,
+                total_timeout=SETTLE_TIMEOUT,
+                waiter_state_machine_log_options=cr.LogOptions(
+                    destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
+            )
+        provider = cr.Provider(
+            self,
+            f"{prefix}Provider",
+            on_event_handler=self.on_event_function,
+            framework_on_event_role=framework_role,
+            log_group=framework_logs,
+            **waiter_options,
+        )
+        functions = [self.on_event_function] + ([is_complete] if is_complete is not None else [])
+        _acknowledge(framework_role, [(
+            _wildcard_finding(self._stack, f"{function.function_arn}:*"),
+            "aws-cdk-lib's Provider framework may invoke the handler function's versions and aliases; "
+            "the wildcard is the qualifier of this one function.",
+        ) for function in functions])
+        # The handler's policy must exist before CloudFormation sends it any event. Every custom
+        # resource references the framework function (its ServiceToken), so one dependency here
+        # orders them all, instead of a DependsOn on each resource.
+        provider.node.find_child("framework-onEvent").node.add_dependency(self.role)
+        return provider
 
 
 def _lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Role:

@@ -2,7 +2,10 @@
 
 Contract (relied on by the tests and the local deploy runner):
 - ``on_event(event, context)`` receives the Provider framework's event and returns
-  ``{"PhysicalResourceId": <ARN>, "Data": {...}}``; a failure raises with a one-line message.
+  ``{"PhysicalResourceId": <ARN>, "Data": {...}}`` (plus ``"NoEcho": true`` for a type whose
+  attributes include a secret); a failure raises with a one-line message.
+- ``is_complete(event, context)`` is the framework's isComplete for asynchronous types (a
+  composition): ``{"IsComplete": bool}``, with ``Data`` once complete; a failure raises.
 - The IVS endpoint is the standard ``AWS_ENDPOINT_URL_IVS_REALTIME`` when set.
 """
 
@@ -16,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, TypedDict
 
 # The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
-# ship first on botocore's search path, before the first session reads it. A value the operator
-# set is kept, with ours after it.
+# ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched
+# before botocore's bundled data; a value the operator set is kept, and searched before ours.
 _MODEL_DIR = str(Path(__file__).resolve().parent / "models")
 _existing_data_path = os.environ.get("AWS_DATA_PATH")
 if not _existing_data_path or _MODEL_DIR not in _existing_data_path.split(os.pathsep):
@@ -28,6 +31,10 @@ from rules import RESOURCES, ResourceRules  # noqa: E402
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
+# At DEBUG, botocore logs whole response bodies, and a stream key or participant token would go
+# with them. Keep its wire-level loggers at INFO whatever level the function runs at.
+for _wire_logger in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "urllib3"):
+    logging.getLogger(_wire_logger).setLevel(logging.INFO)
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
 TOTAL_ATTEMPTS = lifecycle.TOTAL_ATTEMPTS
@@ -117,6 +124,15 @@ HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], 
 }
 
 
+def _settle(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    return lifecycle.settle(request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""))
+
+
+COMPLETION_HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {
+    request_type: _settle for request_type in HANDLERS
+}
+
+
 def _log(event: Mapping[str, Any], outcome: str, **extra: Any) -> None:
     line = {
         "requestType": event.get("RequestType"),
@@ -131,8 +147,26 @@ def _log(event: Mapping[str, Any], outcome: str, **extra: Any) -> None:
 
 def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
     """The Provider framework's onEvent: resource type -> request type -> one function."""
+    rules, result = _dispatch(HANDLERS, event, context)
+    response: dict[str, Any] = {"PhysicalResourceId": result.physical_id, "Data": result.data}
+    if rules.secret_attributes:
+        # CloudFormation masks the attributes in its console and API; the framework redacts
+        # them from its own logs. Fn::GetAtt still hands the value to the resources that ask.
+        response["NoEcho"] = True
+    return response
+
+
+def is_complete(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
+    """The Provider framework's isComplete: has the asynchronous resource settled?"""
+    _rules, result = _dispatch(COMPLETION_HANDLERS, event, context)
+    # The framework rejects Data on an incomplete answer, and merges it on a complete one.
+    return {"IsComplete": True, "Data": result.data} if result.complete else {"IsComplete": False}
+
+
+def _dispatch(handlers: Mapping[str, Callable[..., lifecycle.Result]], event: ProviderEvent,
+              context: Any) -> tuple[ResourceRules, lifecycle.Result]:
     rules = RESOURCES.get(event.get("ResourceType", ""))
-    handler = HANDLERS.get(event.get("RequestType", ""))
+    handler = handlers.get(event.get("RequestType", ""))
     if rules is None or handler is None:
         reason = f"Unsupported request {event.get('RequestType')!r} for resource type {event.get('ResourceType')!r}"
         _log(event, "FAILED", reason=reason)
@@ -148,5 +182,5 @@ def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
         reason = f"Unexpected {type(error).__name__} handling {_subject(event, rules)}: {error}".replace("\n", " ")
         LOG.exception(json.dumps({"outcome": "FAILED", "reason": reason, "logicalId": event.get("LogicalResourceId")}))
         raise lifecycle.ProvisioningError(reason) from None
-    _log(event, "SUCCESS", newPhysicalId=result.physical_id)
-    return {"PhysicalResourceId": result.physical_id, "Data": result.data}
+    _log(event, "SUCCESS" if result.complete else "IN_PROGRESS", newPhysicalId=result.physical_id)
+    return rules, result

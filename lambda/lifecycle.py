@@ -1,7 +1,8 @@
 """Create, update and delete of any IVS Real-Time resource, driven by its ``ResourceRules``.
 
-The three core types differ only in data (operation names, which properties update in place),
-so one set of small functions serves them all; the rules say what differs.
+The types differ only in data (operation names, which properties update in place, which
+attributes are secret, whether the resource settles asynchronously), so one set of small
+functions serves them all; the rules say what differs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rules import (
     TAGS_PROPERTY,
     Identity,
     ResourceRules,
+    attribute_name,
     check,
     check_tags,
     endpoint_attribute,
@@ -71,6 +73,7 @@ class Request:
 class Result:
     physical_id: str
     data: dict[str, str] = field(default_factory=dict)
+    complete: bool = True  # False while an asynchronous resource is still settling (is_complete)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +143,19 @@ def attributes(rules: ResourceRules, resource: Mapping[str, Any]) -> dict[str, s
     endpoints = resource.get("endpoints") or {}
     for endpoint in rules.endpoint_names:  # every one the model declares, present or not
         data[endpoint_attribute(endpoint)] = endpoints.get(endpoint) or ""
+    for path in rules.extra_attributes:
+        data[attribute_name(path)] = _scalar_at(resource, path)
     return data
+
+
+def _scalar_at(value: Any, path: tuple[str, ...]) -> str:
+    """The string at ``path``; a list on the way contributes its first item (redundant ingest
+    has one extra credential), and anything absent is ""."""
+    for name in path:
+        if isinstance(value, list):
+            value = value[0] if value else {}
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +209,8 @@ def _retry_context(error: ProvisioningError, operation_name: str, attempt: int) 
 def _with_quota(error: ProvisioningError, rules: ResourceRules) -> ProvisioningError:
     if error_code(error) != QUOTA_EXCEEDED:
         return error
+    if rules.noun not in QUOTAS:
+        return ProvisioningError(f"{error} (see the Amazon IVS quotas in Service Quotas)")
     what, default = QUOTAS[rules.noun]
     return ProvisioningError(
         f"{error} (quota: {what} per account and region, default {default}; request an increase in Service Quotas)"
@@ -204,16 +221,27 @@ def _with_quota(error: ProvisioningError, rules: ResourceRules) -> ProvisioningE
 # Finding our own resources: by the identity tag, never by name.
 # ---------------------------------------------------------------------------------------------
 
-def find_own(request: Request, rules: ResourceRules,
-             matches: Callable[[Identity, Mapping[str, Any]], bool]) -> dict[str, Any] | None:
-    """The first resource of this type whose identity tag ``matches`` (List pages, tags included)."""
+def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity], bool],
+             name: str | None = None) -> dict[str, Any] | None:
+    """The first live resource of this type whose identity tag ``matches`` (List pages).
+
+    Where List summaries carry no tags (ingest configurations), each candidate is read with a
+    Get; ``name``, when the resource was given one, narrows the candidates first. Resources that
+    have ended (a stopped composition) are never adopted.
+    """
     token = None
     while True:
         page = call(request.client, rules.list_operation, request.subject, maxResults=100,
                     **({"nextToken": token} if token else {}))
         for summary in page.get(rules.list_key, []):
+            if rules.settling and summary.get("state") in rules.settling.ended:
+                continue
+            if not rules.summaries_have_tags:
+                if name is not None and summary.get("name") != name:
+                    continue
+                summary = _get(request, rules, summary["arn"])
             identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
-            if identity is not None and matches(identity, summary):
+            if identity is not None and matches(identity):
                 return summary
         token = page.get("nextToken")
         if not token:
@@ -231,7 +259,16 @@ def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[st
     The happy path is one call. A failure botocore would retry (throttling, 5xx, a dropped
     connection, a timeout) may have happened after the service acted, so before each retry the
     resources carrying this request's identity tag are looked for and adopted.
+
+    Where the API takes an idempotency token (StartComposition), the service itself guarantees
+    this: the token is derived from the request, and botocore's own retries are safe.
     """
+    if rules.idempotency_member:
+        params = {**params, rules.idempotency_member: identity.idempotency_token}
+        try:
+            return call(request.client, rules.create_operation, request.subject, **params)[rules.response_key]
+        except ProvisioningError as error:
+            raise _with_quota(error, rules) from None
     attempt = 0
     while True:
         attempt += 1
@@ -244,7 +281,7 @@ def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[st
             if not _RETRY_CONDITIONS.is_retryable(context) or request.seconds_left() < delay:
                 raise _with_quota(error, rules) from None
             time.sleep(delay)
-        made = find_own(request, rules, lambda found, _summary: found == identity)
+        made = find_own(request, rules, lambda found: found == identity, params.get("name"))
         if made is not None:
             return _get(request, rules, made["arn"])
 
@@ -258,7 +295,7 @@ def _create(request: Request, rules: ResourceRules, params: dict[str, Any]) -> R
     identity = request.identity(rules, params)
     tags = {**params.get(TAGS_PROPERTY, {}), IDENTITY_TAG: identity.tag_value}
     resource = _create_exactly_once(request, rules, {**params, TAGS_PROPERTY: tags}, identity)
-    return Result(resource["arn"], attributes(rules, resource))
+    return Result(resource["arn"], attributes(rules, resource), complete=rules.settling is None)
 
 
 def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
@@ -281,12 +318,13 @@ def replace(request: Request, rules: ResourceRules, params: dict[str, Any]) -> R
     current resource itself may match too: the rollback of a replacement whose Create failed.
     """
     identity = request.identity(rules, params)
-    original = find_own(request, rules, lambda found, _summary: (
-        found.owner == identity.owner and found.properties == identity.properties))
+    original = find_own(request, rules, lambda found: (
+        found.owner == identity.owner and found.properties == identity.properties), params.get("name"))
     if original is None:
         return _create(request, rules, params)
     _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
-    return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])))
+    return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])),
+                  complete=rules.settling is None)
 
 
 def update(request: Request, rules: ResourceRules, physical_id: str,
@@ -296,8 +334,9 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     old = {key: from_cloudformation(rules.member(key), value)
            for key, value in old_properties.items() if key in rules.create_input.members}
     plan = analyze_update(rules, old, new)
-    if plan.replace:
-        # The new resource gets a new ARN; CloudFormation then deletes the old one.
+    if plan.replace or _has_ended(request, rules, physical_id):
+        # The new resource gets a new ARN; CloudFormation then deletes the old one. A composition
+        # the service has ended (it stops one a minute after its stage empties) is started anew.
         return replace(request, rules, new)
     try:
         resource = None
@@ -311,7 +350,8 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
         if resource is None:
             # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return
             # it: from what is known (ARN, name) when that is all of it, else from a Get.
-            resource = ({"arn": physical_id, "name": new.get("name")} if not rules.endpoint_names
+            resource = ({"arn": physical_id, "name": new.get("name")}
+                        if not (rules.endpoint_names or rules.extra_attributes)
                         else _get(request, rules, physical_id))
     except ProvisioningError as error:
         if error_code(error) == NOT_FOUND:
@@ -320,19 +360,37 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     return Result(physical_id, attributes(rules, resource))
 
 
+def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool:
+    """Whether an asynchronous resource has ended (or vanished) since it was made."""
+    if rules.settling is None:
+        return False
+    try:
+        return _get(request, rules, physical_id)["state"] in rules.settling.ended
+    except ProvisioningError as error:
+        if error_code(error) == NOT_FOUND:
+            return True
+        raise
+
+
 def delete(request: Request, rules: ResourceRules, physical_id: str) -> Result:
-    """Delete; gone already, or not an id of ours: success. In use: wait (bounded), then say by what."""
+    """Delete; gone already, or not an id of ours: success. In use: wait (bounded), then say by what.
+
+    For an asynchronous resource (a composition), Stop starts the delete and ``settle`` waits
+    for the end; one already stopping or ended answers Stop with a conflict, which is success.
+    """
     if not rules.owns(physical_id):
         return Result(physical_id)
     started, attempt = time.monotonic(), 0
     while True:
         try:
             call(request.client, rules.delete_operation, request.subject, arn=physical_id)
-            return Result(physical_id)
+            return Result(physical_id, complete=rules.settling is None)
         except ProvisioningError as error:
             code = error_code(error)
             if code == NOT_FOUND:
                 return Result(physical_id)
+            if code == CONFLICT and rules.settling is not None:
+                return Result(physical_id, complete=False)
             if code != CONFLICT:
                 raise
             attempt += 1
@@ -358,3 +416,49 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
     except ProvisioningError:
         pass  # naming the users is a courtesy; the ConflictException is the answer
     return users
+
+
+# ---------------------------------------------------------------------------------------------
+# Settling: is_complete for asynchronous resources (a composition starts, then becomes ACTIVE).
+# ---------------------------------------------------------------------------------------------
+
+def settle(request: Request, rules: ResourceRules, request_type: str, physical_id: str) -> Result:
+    """One look at an asynchronous resource: complete, still settling, or failed (raises).
+
+    Create and Update wait for ``ready`` and fail on ``failed`` (after stopping what failed, so
+    nothing is left behind); Delete waits for an ended state or for the resource to be gone.
+    """
+    settling = rules.settling
+    if settling is None or not rules.owns(physical_id):
+        return Result(physical_id)
+    try:
+        resource = _get(request, rules, physical_id)
+    except ProvisioningError as error:
+        if error_code(error) == NOT_FOUND and request_type == "Delete":
+            return Result(physical_id)
+        raise
+    state = resource.get("state")
+    if request_type == "Delete":
+        return Result(physical_id, complete=state in settling.ended)
+    if state == settling.ready:
+        return Result(physical_id, attributes(rules, resource))
+    if state == settling.failed or state in settling.ended:
+        _stop_quietly(request, rules, physical_id)
+        raise ProvisioningError(f"{rules.noun} {physical_id} is {state}{_failure_detail(resource)}")
+    return Result(physical_id, complete=False)
+
+
+def _failure_detail(resource: Mapping[str, Any]) -> str:
+    """What the API says about a failed composition: which destinations failed. It gives no
+    reason; the service publishes one in the "IVS Composition State Change" EventBridge event."""
+    failed = [d.get("configuration", {}).get("name") or d.get("id", "?")
+              for d in resource.get("destinations", []) if d.get("state") == "FAILED"]
+    where = f": destination {', '.join(failed)} FAILED" if failed else ""
+    return f"{where} (the API reports no reason; see the 'IVS Composition State Change' event in EventBridge)"
+
+
+def _stop_quietly(request: Request, rules: ResourceRules, physical_id: str) -> None:
+    try:
+        call(request.client, rules.delete_operation, request.subject, arn=physical_id)
+    except ProvisioningError:
+        pass  # already ended: the failure being reported is the answer

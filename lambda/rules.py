@@ -51,23 +51,44 @@ def operation(name: str) -> OperationModel:
 
 
 @dataclass(frozen=True)
+class Settling:
+    """The states of a resource the service brings up and down asynchronously (a composition).
+
+    A Create or replacing Update is complete when the resource reaches ``ready``; ``failed`` ends
+    the wait with an error; a Delete is complete when it reaches one of ``ended`` (or is gone).
+    """
+
+    ready: str
+    failed: str
+    ended: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ResourceRules:
     """How one custom resource type maps onto the API.
 
     The properties a resource accepts are the members of its Create operation's input that we
     expose (``properties``); those the Update operation also accepts change in place, the others
-    force a replacement. Both sets are derived from the model, not listed by hand.
+    force a replacement. Both sets are derived from the model, not listed by hand, and so are the
+    idempotency token, secret attributes and whether List summaries carry tags.
     """
 
     resource_type: str
     noun: str  # the API's noun, e.g. "Stage" -> CreateStage, GetStage, DeleteStage
     response_key: str  # the output member holding the resource, e.g. "stage"
+    arn_segment: str  # the ARN's resource type: arn:aws:ivs:<region>:<account>:<arn_segment>/<id>
     properties: tuple[str, ...]  # Create input members the construct exposes, tags excluded
     updatable: bool = False  # True when the API has an Update<noun> operation
+    create_verb: str = "Create"  # ImportPublicKey, StartComposition
+    delete_verb: str = "Delete"  # StopComposition
+    # Output members returned as Fn::GetAtt attributes besides Arn and Name (and a stage's
+    # endpoints), e.g. "fingerprint" -> Fingerprint; a path for nested ones.
+    extra_attributes: tuple[tuple[str, ...], ...] = ()
+    settling: Settling | None = None  # set for asynchronous resources (is_complete waits)
 
     @property
     def create_operation(self) -> str:
-        return f"Create{self.noun}"
+        return f"{self.create_verb}{self.noun}"
 
     @property
     def get_operation(self) -> str:
@@ -75,11 +96,17 @@ class ResourceRules:
 
     @property
     def delete_operation(self) -> str:
-        return f"Delete{self.noun}"
+        return f"{self.delete_verb}{self.noun}"
 
     @property
     def update_operation(self) -> str | None:
         return f"Update{self.noun}" if self.updatable else None
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        """Every operation the handler may call on this type (its IAM actions, List aside)."""
+        return tuple(filter(None, (self.create_operation, self.get_operation, self.update_operation,
+                                   self.delete_operation)))
 
     @property
     def arn_shape(self) -> Shape:
@@ -88,6 +115,16 @@ class ResourceRules:
     @property
     def create_input(self) -> Shape:
         return operation(self.create_operation).input_shape
+
+    @property
+    def resource_shape(self) -> Shape:
+        return operation(self.get_operation).output_shape.members[self.response_key]
+
+    @functools.cached_property
+    def idempotency_member(self) -> str | None:
+        """The Create input member the model marks as an idempotency token (StartComposition's)."""
+        return next((name for name, shape in self.create_input.members.items()
+                     if shape.metadata.get("idempotencyToken")), None)
 
     @functools.cached_property
     def in_place_properties(self) -> frozenset[str]:
@@ -111,11 +148,22 @@ class ResourceRules:
         return next(name for name, shape in output.members.items() if shape.type_name == "list")
 
     @functools.cached_property
+    def summaries_have_tags(self) -> bool:
+        """Whether List summaries carry tags (ListIngestConfigurations' do not: Get each)."""
+        summary = operation(self.list_operation).output_shape.members[self.list_key].member
+        return TAGS_PROPERTY in summary.members
+
+    @functools.cached_property
     def endpoint_names(self) -> tuple[str, ...]:
         """The endpoints the resource's output shape declares (a stage's WHIP, events, RTMP(S))."""
-        output = operation(self.get_operation).output_shape.members[self.response_key]
-        endpoints = output.members.get("endpoints")
+        endpoints = self.resource_shape.members.get("endpoints")
         return tuple(endpoints.members) if endpoints is not None else ()
+
+    @functools.cached_property
+    def secret_attributes(self) -> frozenset[str]:
+        """The attributes the model marks sensitive (a stream key): sent with NoEcho, never logged."""
+        return frozenset(attribute_name(path) for path in self.extra_attributes
+                         if _shape_along(self.resource_shape, path).metadata.get("sensitive"))
 
     def owns(self, physical_id: str) -> bool:
         """Whether a physical id is an ARN of this resource type (and so one we may have made)."""
@@ -125,10 +173,26 @@ class ResourceRules:
         return self.create_input.members[prop]
 
 
+def attribute_name(path: tuple[str, ...]) -> str:
+    """The ``Data`` key of an output member: ("fingerprint",) -> Fingerprint,
+    ("redundantIngestCredentials", "streamKey") -> RedundantIngestCredentialsStreamKey."""
+    return "".join(f"{part[0].upper()}{part[1:]}" for part in path)
+
+
+def _shape_along(shape: Shape, path: tuple[str, ...]) -> Shape:
+    for name in path:
+        shape = shape.member if shape.type_name == "list" else shape
+        shape = shape.members[name]
+    return shape
+
+
+TAGS_PROPERTY = "tags"
+
 STAGE = ResourceRules(
     resource_type="Custom::IvsRealtimeStage",
     noun="Stage",
     response_key="stage",
+    arn_segment="stage",
     properties=("name", "autoParticipantRecordingConfiguration"),
     updatable=True,
 )
@@ -136,23 +200,56 @@ ENCODER_CONFIGURATION = ResourceRules(
     resource_type="Custom::IvsRealtimeEncoderConfiguration",
     noun="EncoderConfiguration",
     response_key="encoderConfiguration",
+    arn_segment="encoder-configuration",
     properties=("name", "video"),
 )
 STORAGE_CONFIGURATION = ResourceRules(
     resource_type="Custom::IvsRealtimeStorageConfiguration",
     noun="StorageConfiguration",
     response_key="storageConfiguration",
+    arn_segment="storage-configuration",
     properties=("name", "s3"),
+)
+INGEST_CONFIGURATION = ResourceRules(
+    resource_type="Custom::IvsRealtimeIngestConfiguration",
+    noun="IngestConfiguration",
+    response_key="ingestConfiguration",
+    arn_segment="ingest-configuration",
+    properties=("name", "stageArn", "userId", "attributes", "ingestProtocol", "insecureIngest", "redundantIngest"),
+    updatable=True,
+    extra_attributes=(("participantId",), ("streamKey",), ("state",),
+                      ("redundantIngestCredentials", "participantId"), ("redundantIngestCredentials", "streamKey")),
+)
+PUBLIC_KEY = ResourceRules(
+    resource_type="Custom::IvsRealtimePublicKey",
+    noun="PublicKey",
+    response_key="publicKey",
+    arn_segment="public-key",
+    properties=("name", "publicKeyMaterial"),
+    create_verb="Import",
+    extra_attributes=(("fingerprint",),),
+)
+COMPOSITION = ResourceRules(
+    resource_type="Custom::IvsRealtimeComposition",
+    noun="Composition",
+    response_key="composition",
+    arn_segment="composition",
+    properties=("stageArn", "layout", "destinations"),
+    create_verb="Start",
+    delete_verb="Stop",
+    extra_attributes=(("state",),),
+    settling=Settling(ready="ACTIVE", failed="FAILED", ended=("STOPPED", "FAILED")),
 )
 
 RESOURCES: dict[str, ResourceRules] = {
-    r.resource_type: r for r in (STAGE, ENCODER_CONFIGURATION, STORAGE_CONFIGURATION)
+    r.resource_type: r for r in (STAGE, ENCODER_CONFIGURATION, STORAGE_CONFIGURATION, INGEST_CONFIGURATION,
+                                  PUBLIC_KEY, COMPOSITION)
 }
-TAGS_PROPERTY = "tags"
 
 # The service's default quotas per account and region ("Amazon IVS service quotas"), named in
 # errors so a ServiceQuotaExceededException says which limit to raise; the local endpoint
-# enforces the same numbers.
+# enforces the same numbers. Only defaults we could check are listed: for the other types the
+# error points at Service Quotas rather than a number we would have to guess.
 QUOTAS: dict[str, tuple[str, int]] = {
     "Stage": ("Stages", 1000),
     "EncoderConfiguration": ("Encoder configurations", 20),
@@ -189,6 +286,12 @@ class Identity:
     @property
     def tag_value(self) -> str:
         return f"{self.owner}.{self.properties}.{self.request}"
+
+    @property
+    def idempotency_token(self) -> str:
+        """The same request of the same stack resource always sends the same token (62 characters
+        of the model's ``[a-zA-Z0-9-_]``, within its 64), so the service starts at most one."""
+        return self.tag_value.replace(".", "-")
 
     @classmethod
     def parse(cls, value: str | None) -> "Identity | None":

@@ -11,11 +11,18 @@ Start it in-process (``with LocalIvsRealtime() as ivs: ivs.url``) or as a comman
 
 Faults can be injected per operation (``ivs.inject(Fault("throttle", "CreateStage"))``, or
 ``POST /_local/faults`` with the same fields as JSON) to exercise retries and leaks.
+
+Compositions move through STARTING -> ACTIVE and STOPPING -> STOPPED one GetComposition at a
+time (``CompositionScript`` says how many reads each state lasts, and makes the next starts
+FAILED); a stopped or failed composition is then gone, as the service deletes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import hashlib
 import itertools
 import json
 import random
@@ -40,9 +47,11 @@ VIDEO_DEFAULTS = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 25
 
 DEFAULT_QUOTAS = {noun: default for noun, (_, default) in rules.QUOTAS.items()}
 
-# ARN resource segment per API noun.
-ARN_SEGMENTS = {"Stage": "stage", "EncoderConfiguration": "encoder-configuration",
-                "StorageConfiguration": "storage-configuration"}
+RULES_BY_NOUN = {r.noun: r for r in rules.RESOURCES.values()}
+NOUN_BY_ARN_SEGMENT = {r.arn_segment: r.noun for r in rules.RESOURCES.values()}
+
+# Resources that others point at, and may not be deleted while they do (ConflictException).
+IN_USE_CHECKED = ("StorageConfiguration", "EncoderConfiguration")
 
 
 class ApiError(Exception):
@@ -76,6 +85,16 @@ class Fault:
     code: str = "AccessDeniedException"
 
 
+@dataclass
+class CompositionScript:
+    """How compositions behave: reads spent in STARTING and STOPPING, and how many of the next
+    starts end FAILED (with their first destination FAILED) instead of ACTIVE."""
+
+    start_reads: int = 1
+    stop_reads: int = 1
+    fail_next: int = 0
+
+
 FAULT_KINDS = ("throttle", "server_error", "latency", "drop_after_success", "error")
 
 
@@ -91,12 +110,14 @@ class IvsRealtimeState:
         self.lock = threading.RLock()
         self.resources: dict[str, dict[str, Any]] = {}  # ARN -> resource (as the API returns it)
         self.calls: list[str] = []  # every operation received, retries included
+        self.compositions = CompositionScript()
+        self._idempotency: dict[str, str] = {}  # StartComposition token -> composition ARN
         self._ids = (f"{i:04d}" for i in itertools.count(1))
 
     # -- helpers ------------------------------------------------------------------------------
     def _new_arn(self, noun: str, region: str) -> str:
         suffix = next(self._ids) + "".join(random.choices(string.ascii_letters + string.digits, k=8))
-        return f"arn:aws:ivs:{region}:{ACCOUNT_ID}:{ARN_SEGMENTS[noun]}/{suffix}"
+        return f"arn:aws:ivs:{region}:{ACCOUNT_ID}:{RULES_BY_NOUN[noun].arn_segment}/{suffix}"
 
     def _get(self, noun: str, arn: str) -> dict[str, Any]:
         resource = self.resources.get(arn)
@@ -110,59 +131,146 @@ class IvsRealtimeState:
             raise ApiError("ResourceNotFoundException", f"Resource not found: {arn}")
         return resource
 
+    def _require(self, noun: str, arn: str | None, code: str = "ValidationException") -> None:
+        if arn and self.resources.get(arn, {}).get("_noun") != noun:
+            raise ApiError(code, f"{noun} not found: {arn}")
+
     def _require_storage(self, recording: dict[str, Any] | None) -> None:
-        arn = (recording or {}).get("storageConfigurationArn")
-        if arn and self.resources.get(arn, {}).get("_noun") != "StorageConfiguration":
-            raise ApiError("ValidationException", f"Storage configuration not found: {arn}")
+        self._require("StorageConfiguration", (recording or {}).get("storageConfigurationArn"))
 
     def _users_of(self, arn: str) -> list[str]:
+        """The resources whose settings (not tags) name ``arn``."""
         return sorted(
             r["arn"] for r in self.resources.values()
-            if (r.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn
+            if r["arn"] != arn and arn in json.dumps({k: v for k, v in r.items() if k != "tags"})
         )
+
+    def _prepare(self, noun: str, resource: dict[str, Any], params: dict[str, Any]) -> None:
+        """What the service fills in or checks for each type at creation."""
+        arn = resource["arn"]
+        resource_id = arn.rsplit("/", 1)[1].lower()
+        if noun == "Stage":
+            self._require_storage(params.get("autoParticipantRecordingConfiguration"))
+            resource["endpoints"] = {
+                "events": "wss://global.events.live-video.net",
+                "whip": f"https://{resource_id}.global-bm.whip.live-video.net",
+                "rtmp": f"rtmp://{resource_id}.global-contribute-staging.live-video.net/app/",
+                "rtmps": f"rtmps://{resource_id}.global-contribute-staging.live-video.net:443/app/",
+            }
+        elif noun == "EncoderConfiguration":
+            resource["video"] = {**VIDEO_DEFAULTS, **(params.get("video") or {})}
+        elif noun == "IngestConfiguration":
+            self._require("Stage", params.get("stageArn"))
+            credentials = [_ingest_credential(resource_id) for _ in range(2 if params.get("redundantIngest") else 1)]
+            resource.update(stageArn=params.get("stageArn", ""), state="INACTIVE", attributes=params.get("attributes", {}),
+                            **credentials[0], redundantIngestCredentials=credentials[1:])
+        elif noun == "PublicKey":
+            resource["fingerprint"] = _fingerprint(params["publicKeyMaterial"])
+        elif noun == "Composition":
+            self._require("Stage", params["stageArn"], "ResourceNotFoundException")
+            for referenced in _referenced_arns(params["destinations"]):
+                if referenced.split(":")[5].split("/")[0] in NOUN_BY_ARN_SEGMENT:  # not an IVS channel
+                    self._require(NOUN_BY_ARN_SEGMENT[referenced.split(":")[5].split("/")[0]], referenced)
+            failing = self.compositions.fail_next > 0
+            self.compositions.fail_next -= failing
+            resource.update(state="STARTING", layout=params.get("layout") or {"grid": {}}, _reads=0, _fails=failing,
+                            destinations=[{"id": f"{i}", "state": "STARTING", "configuration": d}
+                                          for i, d in enumerate(params["destinations"])])
+            resource.pop("idempotencyToken", None)
 
     # -- operations ---------------------------------------------------------------------------
     def create(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
         params = {k: v for k, v in params.items() if k != "participantTokenConfigurations"}
-        if noun == "Stage":
-            self._require_storage(params.get("autoParticipantRecordingConfiguration"))
-        if len(self.list(noun, params, region)) >= self.quotas[noun]:
+        token = params.get("idempotencyToken")
+        if token and self._idempotency.get(token) in self.resources:
+            return self.resources[self._idempotency[token]]  # a retried Start: the same composition
+        quota = self.quotas.get(noun)
+        if quota is not None and len(self._all(noun)) >= quota:
             raise ApiError("ServiceQuotaExceededException",
-                           f"Quota of {self.quotas[noun]} {noun} resources per account and region reached")
+                           f"Quota of {quota} {noun} resources per account and region reached")
         arn = self._new_arn(noun, region)
         resource = {"_noun": noun, "arn": arn, "name": "", "tags": {}, **params}
-        if noun == "Stage":
-            stage_id = arn.rsplit("/", 1)[1].lower()
-            resource["endpoints"] = {
-                "events": "wss://global.events.live-video.net",
-                "whip": f"https://{stage_id}.global-bm.whip.live-video.net",
-                "rtmp": f"rtmp://{stage_id}.global-contribute-staging.live-video.net/app/",
-                "rtmps": f"rtmps://{stage_id}.global-contribute-staging.live-video.net:443/app/",
-            }
-        if noun == "EncoderConfiguration":
-            resource["video"] = {**VIDEO_DEFAULTS, **(params.get("video") or {})}
+        self._prepare(noun, resource, params)
         self.resources[arn] = resource
+        if token:
+            self._idempotency[token] = arn
         return resource
 
     def get(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
-        return self._get(noun, params["arn"])
+        resource = self._get(noun, params["arn"])
+        if noun == "Composition":
+            self._advance(resource)
+        return resource
+
+    def _advance(self, composition: dict[str, Any]) -> None:
+        """One read's worth of a composition's life: STARTING -> ACTIVE | FAILED, STOPPING ->
+        STOPPED, after which the service deletes it."""
+        script, state = self.compositions, composition["state"]
+        if state == "STOPPED":
+            del self.resources[composition["arn"]]
+            raise ApiError("ResourceNotFoundException", f"Composition not found: {composition['arn']}")
+        composition["_reads"] += 1
+        if state == "STARTING" and composition["_reads"] > script.start_reads:
+            composition["state"] = "FAILED" if composition["_fails"] else "ACTIVE"
+            for index, destination in enumerate(composition["destinations"]):
+                destination["state"] = "FAILED" if composition["_fails"] and index == 0 else "ACTIVE"
+        elif state == "STOPPING" and composition["_reads"] > script.stop_reads:
+            composition["state"] = "STOPPED"
+            for destination in composition["destinations"]:
+                destination["state"] = "STOPPED"
+
+    def end_composition(self, arn: str) -> None:
+        """What the service does a minute after the stage empties: stop the composition."""
+        self._get("Composition", arn).update(state="STOPPING", _reads=0)
 
     def update(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
         resource = self._get(noun, params["arn"])
         if "autoParticipantRecordingConfiguration" in params:
             self._require_storage(params["autoParticipantRecordingConfiguration"])
+        if params.get("stageArn"):
+            self._require("Stage", params["stageArn"])
         resource.update({k: v for k, v in params.items() if k != "arn"})
         return resource
 
     def delete(self, noun: str, params: dict[str, Any], region: str) -> None:
         resource = self._get(noun, params["arn"])
-        users = self._users_of(resource["arn"])
+        if noun == "Composition":
+            return self._stop(resource)
+        users = self._users_of(resource["arn"]) if noun in IN_USE_CHECKED else []
         if users:
             raise ApiError("ConflictException", f"{noun} {resource['arn']} is in use by {', '.join(users)}")
         del self.resources[resource["arn"]]
 
-    def list(self, noun: str, params: dict[str, Any], region: str) -> list[dict[str, Any]]:
+    def _stop(self, composition: dict[str, Any]) -> None:
+        if composition["state"] in ("STOPPED", "FAILED"):
+            del self.resources[composition["arn"]]
+        elif composition["state"] == "STOPPING":
+            raise ApiError("ConflictException", f"Composition {composition['arn']} is already stopping")
+        else:
+            composition.update(state="STOPPING", _reads=0)
+
+    def _all(self, noun: str) -> list[dict[str, Any]]:
         return [r for r in self.resources.values() if r["_noun"] == noun]
+
+    def list(self, noun: str, params: dict[str, Any], region: str) -> tuple[list[dict[str, Any]], str | None]:
+        """One page, as the service pages: ``maxResults`` (default 50) from ``nextToken``."""
+        start = int(params.get("nextToken") or 0)
+        size = params.get("maxResults", 50)
+        matching = [r for r in self._all(noun)
+                    if all(r.get(field) == params[f"filterBy{field[0].upper()}{field[1:]}"]
+                           for field in ("stageArn", "state") if f"filterBy{field[0].upper()}{field[1:]}" in params)]
+        page = matching[start:start + size]
+        return page, (str(start + size) if start + size < len(matching) else None)
+
+    def participant_token(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._require("Stage", params["stageArn"], "ResourceNotFoundException")
+        duration = params.get("duration", 720)
+        return {
+            "token": "eyJ" + secrets.token_urlsafe(48), "participantId": secrets.token_hex(6),
+            "userId": params.get("userId", ""), "attributes": params.get("attributes", {}), "duration": duration,
+            "capabilities": params.get("capabilities", ["PUBLISH", "SUBSCRIBE"]),
+            "expirationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + duration * 60)),
+        }
 
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])
@@ -178,9 +286,11 @@ class IvsRealtimeState:
             resource["tags"].pop(key, None)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Every resource, as the API shows it plus its type: what tests compare."""
+        """Every resource, as the API shows it plus its type: what tests compare. The endpoint's
+        own bookkeeping (a composition's read count) is left out: retries change it."""
         with self.lock:
-            return [json.loads(json.dumps(r)) for r in self.resources.values()]
+            return [json.loads(json.dumps({k: v for k, v in r.items() if k == "_noun" or not k.startswith("_")}))
+                    for r in self.resources.values()]
 
 
 def _routes() -> list[tuple[str, re.Pattern[str], str]]:
@@ -253,13 +363,15 @@ class LocalIvsRealtime:
     def _operation_table(self) -> dict[str, Callable[[dict[str, Any], str], dict[str, Any]]]:
         state = self.state
         table: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {}
-        for noun in ARN_SEGMENTS:
-            key = noun[0].lower() + noun[1:]
-            table[f"Create{noun}"] = lambda p, r, n=noun, k=key: {k: state.create(n, p, r)}
-            table[f"Get{noun}"] = lambda p, r, n=noun, k=key: {k: state.get(n, p, r)}
-            table[f"Delete{noun}"] = lambda p, r, n=noun: state.delete(n, p, r) or {}
-            table[f"List{noun}s"] = lambda p, r, n=noun, k=key: {f"{k}s": state.list(n, p, r)}
-        table["UpdateStage"] = lambda p, r: {"stage": state.update("Stage", p, r)}
+        for noun, resource in RULES_BY_NOUN.items():
+            key = resource.response_key
+            table[resource.create_operation] = lambda p, r, n=noun, k=key: {k: state.create(n, p, r)}
+            table[resource.get_operation] = lambda p, r, n=noun, k=key: {k: state.get(n, p, r)}
+            table[resource.delete_operation] = lambda p, r, n=noun: state.delete(n, p, r) or {}
+            table[resource.list_operation] = lambda p, r, n=noun, k=resource.list_key: _page(k, *state.list(n, p, r))
+            if resource.update_operation:
+                table[resource.update_operation] = lambda p, r, n=noun, k=key: {k: state.update(n, p, r)}
+        table["CreateParticipantToken"] = lambda p, r: {"participantToken": state.participant_token(p)}
         table["TagResource"] = lambda p, r: state.tag(p) or {}
         table["UntagResource"] = lambda p, r: state.untag(p) or {}
         table["ListTagsForResource"] = lambda p, r: {"tags": dict(state._find_any(p["resourceArn"])["tags"])}
@@ -316,11 +428,16 @@ class LocalIvsRealtime:
         elif action == "faults" and method == "POST":
             self.inject(*(Fault(**f) for f in json.loads(body or b"[]")))
             payload = {"faults": [asdict(f) for f in self._faults]}
+        elif action == "compositions" and method == "POST":
+            with self.state.lock:
+                self.state.compositions = CompositionScript(**json.loads(body or b"{}"))
+            payload = asdict(self.state.compositions)
         elif action == "reset" and method == "POST":
             self.clear_faults()
             with self.state.lock:
                 self.state.resources.clear()
                 self.state.calls.clear()
+                self.state.compositions = CompositionScript()
             payload = {}
         else:
             return 404, {}, b""
@@ -376,6 +493,32 @@ def _request_parameters(operation: Any, match: re.Match[str], query: str, body: 
             values = queries[wire_name]
             params[name] = values if member.type_name == "list" else values[0]
     return params
+
+
+def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    return {key: items, **({"nextToken": token} if token else {})}
+
+
+def _ingest_credential(resource_id: str) -> dict[str, str]:
+    """A participant id and a stream key in the model's StreamKey pattern."""
+    return {"participantId": secrets.token_hex(6),
+            "streamKey": f"rt_{ACCOUNT_ID}_{resource_id}_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"}
+
+
+def _fingerprint(material: str) -> str:
+    """The key's SHA-256 over its DER bytes, as colon-separated hex. A body that is not base64
+    is rejected, as the service rejects a key it cannot parse."""
+    body = "".join(line for line in material.strip().splitlines() if "-----" not in line)
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError("ValidationException", "publicKeyMaterial is not a PEM-encoded public key") from None
+    return ":".join(f"{byte:02x}" for byte in hashlib.sha256(der).digest())
+
+
+def _referenced_arns(value: Any) -> list[str]:
+    text = json.dumps(value)
+    return re.findall(r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+", text)
 
 
 def _region(headers: Any) -> str:
