@@ -45,10 +45,15 @@ def is_unresolved(value: Any) -> bool:
 
 
 class PropChecker:
-    """Collects rule violations for one construct, then raises them as one error."""
+    """Collects rule violations for one construct, then raises them as one error.
 
-    def __init__(self, scope: Construct) -> None:
+    ``child_id`` names a construct about to be made under ``scope`` (an import by ARN), so the
+    message names its path rather than its parent's.
+    """
+
+    def __init__(self, scope: Construct, child_id: str | None = None) -> None:
         self._scope = scope
+        self._path = f"{scope.node.path}/{child_id}" if child_id else scope.node.path
         self.problems: list[str] = []
 
     def check(self, label: str, value: Any, shape: Shape) -> "PropChecker":
@@ -56,13 +61,15 @@ class PropChecker:
             self.problems += rules.check(shape, value, label, is_unresolved=is_unresolved)
         return self
 
+    def require(self, condition: bool, problem: str) -> "PropChecker":
+        """A rule that spans props (the model describes members one at a time)."""
+        if not condition:
+            self.problems.append(problem)
+        return self
+
     def raise_if_any(self) -> None:
         if self.problems:
-            raise IvsRealtimeValidationError(format_problems(self._scope, self.problems))
-
-
-def format_problems(scope: Construct, problems: list[str]) -> str:
-    return "\n".join(f"{scope.node.path}: {problem}" for problem in problems)
+            raise IvsRealtimeValidationError("\n".join(f"{self._path}: {problem}" for problem in self.problems))
 
 
 def seconds(duration: Any) -> Any:
@@ -90,6 +97,28 @@ class IvsRealtimeResourceBase(Resource):
 
     def _grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
+
+
+def import_arn(scope: Construct, id: str, arn: str, resource_rules: Any, label: str, cls: type) -> Any:
+    """``from_<resource>_arn``: check the ARN against the type's rule, then make the import."""
+    PropChecker(scope, id).check(label, arn, resource_rules.arn_shape).raise_if_any()
+    imported = cls(scope, id, environment_from_arn=arn)
+    imported._arn = arn
+    return imported
+
+
+class ManagedMixin:
+    """What every managed L2 exposes of its custom resource: tags and removal policy."""
+
+    _managed: "ManagedResource"
+
+    @property
+    def tags(self) -> TagManager:
+        """The resource's tags; ``Tags.of(scope)`` on any scope above it adds to them."""
+        return self._managed.tags
+
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        self._managed.resource.apply_removal_policy(policy)
 
 
 class ManagedResource:

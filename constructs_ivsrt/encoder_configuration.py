@@ -7,11 +7,11 @@ import jsii
 from dataclasses import dataclass
 from typing import Mapping, Protocol, runtime_checkable
 
-from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, TagManager
+from aws_cdk import IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedResource, PropChecker
+from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn
 from constructs_ivsrt._handler_code import rules
 
 RULES = rules.ENCODER_CONFIGURATION
@@ -58,13 +58,11 @@ class EncoderConfigurationBase(IvsRealtimeResourceBase):
 
 
 class _ImportedEncoderConfiguration(EncoderConfigurationBase):
-    def __init__(self, scope: Construct, id: str, arn: str) -> None:
-        super().__init__(scope, id, environment_from_arn=arn)
-        self._arn = arn
+    """An existing EncoderConfiguration (``EncoderConfiguration.from_encoder_configuration_arn``)."""
 
 
 @jsii.implements(ITaggable)
-class EncoderConfiguration(EncoderConfigurationBase):
+class EncoderConfiguration(ManagedMixin, EncoderConfigurationBase):
     """An IVS Real-Time encoder configuration (``CreateEncoderConfiguration``).
 
     The API cannot change one in place: a new name or video replaces it (as
@@ -103,12 +101,4 @@ class EncoderConfiguration(EncoderConfigurationBase):
     @staticmethod
     def from_encoder_configuration_arn(scope: Construct, id: str, encoder_configuration_arn: str) -> IEncoderConfiguration:
         """Import an existing encoder configuration by ARN."""
-        PropChecker(scope).check("encoder_configuration_arn", encoder_configuration_arn, RULES.arn_shape).raise_if_any()
-        return _ImportedEncoderConfiguration(scope, id, encoder_configuration_arn)
-
-    @property
-    def tags(self) -> TagManager:
-        return self._managed.tags
-
-    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
-        self._managed.resource.apply_removal_policy(policy)
+        return import_arn(scope, id, encoder_configuration_arn, RULES, "encoder_configuration_arn", _ImportedEncoderConfiguration)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import jsii
-from aws_cdk import Duration, IResource, ITaggable, Names, RemovalPolicy, TagManager
+from aws_cdk import Duration, IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedResource, PropChecker, seconds
+from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, seconds
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
@@ -169,13 +169,11 @@ class StageBase(IvsRealtimeResourceBase):
 
 
 class _ImportedStage(StageBase):
-    def __init__(self, scope: Construct, id: str, arn: str) -> None:
-        super().__init__(scope, id, environment_from_arn=arn)
-        self._arn = arn
+    """An existing Stage (``Stage.from_stage_arn``)."""
 
 
 @jsii.implements(ITaggable)
-class Stage(StageBase):
+class Stage(ManagedMixin, StageBase):
     """An IVS Real-Time stage (``CreateStage``).
 
     Name and auto participant recording change in place (``UpdateStage``); tags change in place
@@ -226,18 +224,12 @@ class Stage(StageBase):
             )
         return self._endpoints
 
-    @property
-    def tags(self) -> TagManager:
-        return self._managed.tags
 
     @staticmethod
     def from_stage_arn(scope: Construct, id: str, stage_arn: str) -> IStage:
         """Import an existing stage by ARN."""
-        PropChecker(scope).check("stage_arn", stage_arn, RULES.arn_shape).raise_if_any()
-        return _ImportedStage(scope, id, stage_arn)
+        return import_arn(scope, id, stage_arn, RULES, "stage_arn", _ImportedStage)
 
-    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
-        self._managed.resource.apply_removal_policy(policy)
 
 
 def _dig(value: Any, path: tuple[str, ...]) -> Any:

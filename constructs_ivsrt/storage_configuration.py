@@ -6,17 +6,17 @@ import jsii
 
 from typing import Any, Mapping, Protocol, runtime_checkable
 
-from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, Stack, TagManager, Token
+from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_ivsrt._base import (
     IvsRealtimeResourceBase,
-    IvsRealtimeValidationError,
+    ManagedMixin,
     ManagedResource,
     PropChecker,
-    format_problems,
+    import_arn,
 )
 from constructs_ivsrt._handler_code import rules
 
@@ -54,13 +54,11 @@ class StorageConfigurationBase(IvsRealtimeResourceBase):
 
 
 class _ImportedStorageConfiguration(StorageConfigurationBase):
-    def __init__(self, scope: Construct, id: str, arn: str) -> None:
-        super().__init__(scope, id, environment_from_arn=arn)
-        self._arn = arn
+    """An existing StorageConfiguration (``StorageConfiguration.from_storage_configuration_arn``)."""
 
 
 @jsii.implements(ITaggable)
-class StorageConfiguration(StorageConfigurationBase):
+class StorageConfiguration(ManagedMixin, StorageConfigurationBase):
     """An IVS Real-Time storage configuration (``CreateStorageConfiguration``).
 
     IVS requires the bucket to be in the stack's region, encrypted with SSE-S3 (not KMS), and
@@ -112,15 +110,9 @@ class StorageConfiguration(StorageConfigurationBase):
     @staticmethod
     def from_storage_configuration_arn(scope: Construct, id: str, storage_configuration_arn: str) -> IStorageConfiguration:
         """Import an existing storage configuration by ARN."""
-        PropChecker(scope).check("storage_configuration_arn", storage_configuration_arn, RULES.arn_shape).raise_if_any()
-        return _ImportedStorageConfiguration(scope, id, storage_configuration_arn)
+        return import_arn(scope, id, storage_configuration_arn, RULES, "storage_configuration_arn", _ImportedStorageConfiguration)
 
-    @property
-    def tags(self) -> TagManager:
-        return self._managed.tags
 
-    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
-        self._managed.resource.apply_removal_policy(policy)
 
 
 def _generated_name(scope: Construct) -> str:
@@ -132,7 +124,8 @@ def _check_bucket(scope: Construct, bucket: s3.IBucket) -> None:
     cfn = bucket.node.default_child
     if not isinstance(cfn, s3.CfnBucket):
         return  # imported: nothing to inspect; the README lists the requirements
-    problems: list[str] = []
+    checker = PropChecker(scope)
+    problems = checker.problems
     ours, theirs = Stack.of(scope).region, Stack.of(bucket).region
     if not Token.is_unresolved(ours) and not Token.is_unresolved(theirs) and ours != theirs:
         problems.append(f"bucket must be in the stack's region {ours} (IVS writes only to same-region buckets), got: {theirs!r}")
@@ -151,8 +144,7 @@ def _check_bucket(scope: Construct, bucket: s3.IBucket) -> None:
                 "bucket object ownership must be BucketOwnerEnforced or BucketOwnerPreferred so "
                 f"recordings belong to the bucket owner, got: {ownership!r}"
             )
-    if problems:
-        raise IvsRealtimeValidationError(format_problems(scope, problems))
+    checker.raise_if_any()
 
 
 def _lower_keys(value: Any) -> Any:

@@ -80,9 +80,9 @@ PROPS: list[tuple[str, Any, Callable[[cdk.Stack, Any], Any], str]] = [
          s, thumbnails=ThumbnailConfiguration(recording_mode=v))), "C/X"),
     ("auto_participant_recording.record_participant_replicas", rules.shape_at(RECORDING, "recordParticipantReplicas"),
      lambda s, v: Stage(s, "X", auto_participant_recording=recording(s, record_participant_replicas=v)), "C/X"),
-    ("stage_arn", rules.STAGE.arn_shape, lambda s, v: Stage.from_stage_arn(s, "X", v), "C"),
+    ("stage_arn", rules.STAGE.arn_shape, lambda s, v: Stage.from_stage_arn(s, "X", v), "C/X"),
     ("encoder_configuration_arn", rules.ENCODER_CONFIGURATION.arn_shape,
-     lambda s, v: EncoderConfiguration.from_encoder_configuration_arn(s, "X", v), "C"),
+     lambda s, v: EncoderConfiguration.from_encoder_configuration_arn(s, "X", v), "C/X"),
 ]
 
 # Durations cannot be negative in CDK (Duration itself refuses), so those props get no negatives.

@@ -67,7 +67,7 @@ CASES = [
                  "V/Stage: auto_participant_recording.record_participant_replicas must be true or false, got: 'yes'",
                  id="replicas-type"),
     pytest.param(lambda s: Stage.from_stage_arn(s, "Imported", "arn:aws:ivs:eu-west-1:123456789012:channel/abc"),
-                 "V: stage_arn must match the pattern arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage/[a-zA-Z0-9-]+, "
+                 "V/Imported: stage_arn must match the pattern arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage/[a-zA-Z0-9-]+, "
                  "got: 'arn:aws:ivs:eu-west-1:123456789012:channel/abc'", id="stage-arn"),
     pytest.param(lambda s: EncoderConfiguration(s, "Enc", video=Video(width=1921)),
                  "V/Enc: video.width must be between 2 and 1920, got: 1921", id="video-width"),
@@ -82,7 +82,7 @@ CASES = [
     pytest.param(lambda s: EncoderConfiguration(s, "Enc", encoder_configuration_name="a/b"),
                  "V/Enc: encoder_configuration_name must match the pattern [a-zA-Z0-9-_]*, got: 'a/b'", id="encoder-name"),
     pytest.param(lambda s: EncoderConfiguration.from_encoder_configuration_arn(s, "E", "not-an-arn"),
-                 "V: encoder_configuration_arn must match the pattern "
+                 "V/E: encoder_configuration_arn must match the pattern "
                  "arn:aws:ivs:[a-z0-9-]+:[0-9]+:encoder-configuration/[a-zA-Z0-9-]+, got: 'not-an-arn'", id="encoder-arn"),
     pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket.from_bucket_name(s, "B", "my-bucket"),
                                                 storage_configuration_name="x" * 129),
@@ -90,7 +90,7 @@ CASES = [
     pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket.from_bucket_name(s, "B", "Bad_Bucket")),
                  "V/Sto: bucket.bucket_name must match the pattern [a-z0-9-.]+, got: 'Bad_Bucket'", id="bucket-name"),
     pytest.param(lambda s: StorageConfiguration.from_storage_configuration_arn(s, "S", "arn:aws:ivs:eu-west-1:1:stage/a"),
-                 "V: storage_configuration_arn must match the pattern "
+                 "V/S: storage_configuration_arn must match the pattern "
                  "arn:aws:ivs:[a-z0-9-]+:[0-9]+:storage-configuration/[a-zA-Z0-9-]+, got: 'arn:aws:ivs:eu-west-1:1:stage/a'",
                  id="storage-arn"),
     pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket(s, "B", encryption=s3.BucketEncryption.KMS)),
