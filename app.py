@@ -1,24 +1,39 @@
 #!/usr/bin/env python3
-"""Sample app: a stage that records every participant to S3, plus an encoder configuration.
+"""Sample app: a stage that records every participant to S3 and a composited view of the stage
+as HLS, takes an RTMPS encoder as a participant, verifies tokens signed by your own backend, and
+has a function that mints participant tokens for web clients.
 
 Deploy to AWS with ``npx cdk deploy``; deploy locally with ``make demo`` (see README).
 Context ``environment`` (default ``demo``) is applied as a stack-level tag, so
 ``-c environment=staging`` shows an in-place tag update.
 """
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 
 from constructs_ivsrt import (
     AutoParticipantRecording,
+    Composition,
     EncoderConfiguration,
+    GridLayout,
+    IngestConfiguration,
+    IngestProtocol,
+    ParticipantTokenVendor,
+    PublicKey,
     RecordingMediaType,
+    S3Destination,
     Stage,
     StorageConfiguration,
     ThumbnailConfiguration,
     ThumbnailStorage,
     Video,
+    VideoFillMode,
 )
+
+# The public half of the key your backend signs participant tokens with (ECDSA P-384).
+TOKEN_SIGNING_KEY = Path(__file__).resolve().parent / "sample" / "token-signing-public-key.pem"
 
 
 class RealtimeVideoStack(cdk.Stack):
@@ -74,6 +89,25 @@ class RealtimeVideoStack(cdk.Stack):
             video=Video(width=1280, height=720, framerate=30, bitrate=2_500_000),
         )
 
+        composition = Composition(
+            self,
+            "Program",
+            stage=stage,
+            layout=GridLayout(featured_participant_attribute="speaker", video_fill_mode=VideoFillMode.COVER),
+            destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder,
+                                        target_segment_duration=cdk.Duration.seconds(4), name="program-hls")],
+        )
+        studio = IngestConfiguration(
+            self,
+            "StudioEncoder",
+            stage=stage,
+            ingest_protocol=IngestProtocol.RTMPS,
+            user_id="studio-encoder",
+            attributes={"role": "studio"},
+        )
+        signing_key = PublicKey(self, "TokenSigningKey", public_key_material=TOKEN_SIGNING_KEY.read_text())
+        tokens = ParticipantTokenVendor(self, "ParticipantTokens", stage=stage, token_duration=cdk.Duration.hours(2))
+
         cdk.CfnOutput(self, "StageArn", value=stage.stage_arn)
         cdk.CfnOutput(self, "StageWhipEndpoint", value=stage.endpoints.whip)
         cdk.CfnOutput(self, "StageEventsEndpoint", value=stage.endpoints.events)
@@ -81,6 +115,11 @@ class RealtimeVideoStack(cdk.Stack):
         cdk.CfnOutput(self, "StorageConfigurationArn", value=storage.storage_configuration_arn)
         cdk.CfnOutput(self, "EncoderConfigurationArn", value=encoder.encoder_configuration_arn)
         cdk.CfnOutput(self, "RecordingsBucket", value=recordings.bucket_name)
+        cdk.CfnOutput(self, "CompositionArn", value=composition.composition_arn)
+        # The stream key is not an output: outputs are plain text to anyone who can describe the stack.
+        cdk.CfnOutput(self, "StudioParticipantId", value=studio.participant_id)
+        cdk.CfnOutput(self, "TokenSigningKeyFingerprint", value=signing_key.fingerprint)
+        cdk.CfnOutput(self, "TokenVendorFunction", value=tokens.function.function_name)
 
 
 def build(app: cdk.App) -> RealtimeVideoStack:

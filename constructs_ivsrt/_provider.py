@@ -150,11 +150,17 @@ class IvsRealtimeProvider(Construct):
         waiter_options: dict = {}
         if is_complete is not None:
             waiter_logs = logs.LogGroup(self, f"{prefix}WaiterLogs", retention=logs.RetentionDays.ONE_YEAR)
+            # A role of its own: the onEvent role may start the state machine, which invokes these
+            # functions, which would depend on that role again (a cycle) if they shared it.
+            waiter_role = _lambda_role(self, f"{prefix}WaiterRole", framework_logs)
             waiter_options = dict(
                 is_complete_handler=is_complete,
-                framework_complete_and_timeout_role=framework_role,
+                framework_complete_and_timeout_role=waiter_role,
                 query_interval=SETTLE_QUERY_INTERVAL,
                 total_timeout=SETTLE_TIMEOUT,
+                # Off by default in aws-cdk-lib. Execution data is left out: it holds the
+                # resource's Data, a stream key among them.
+                disable_waiter_state_machine_logging=False,
                 waiter_state_machine_log_options=cr.LogOptions(
                     destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
             )
@@ -167,11 +173,22 @@ class IvsRealtimeProvider(Construct):
             **waiter_options,
         )
         functions = [self.on_event_function] + ([is_complete] if is_complete is not None else [])
-        _acknowledge(framework_role, [(
-            _wildcard_finding(self._stack, f"{function.function_arn}:*"),
-            "aws-cdk-lib's Provider framework may invoke the handler function's versions and aliases; "
-            "the wildcard is the qualifier of this one function.",
-        ) for function in functions])
+        for role in [framework_role] + ([waiter_role] if is_complete is not None else []):
+            _acknowledge(role, [_qualifier_wildcard(self._stack, function) for function in functions])
+        if is_complete is not None:
+            waiter = provider.node.find_child("waiter-state-machine")
+            _acknowledge(waiter, [
+                _qualifier_wildcard(self._stack, provider.node.find_child(f"framework-{name}"))
+                for name in ("isComplete", "onTimeout")
+            ] + [(
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "CloudWatch Logs delivery for Step Functions (logs:CreateLogDelivery and friends) "
+                "supports no resource-level permissions; aws-cdk-lib grants it for the waiter's logging.",
+            ), (
+                "AwsSolutions::AwsSolutions-SF2",
+                "aws-cdk-lib's Provider framework offers no tracing option for its waiter state machine; "
+                "it only polls the isComplete function, whose logs are kept.",
+            )])
         # The handler's policy must exist before CloudFormation sends it any event. Every custom
         # resource references the framework function (its ServiceToken), so one dependency here
         # orders them all, instead of a DependsOn on each resource.
@@ -183,6 +200,14 @@ def _lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Ro
     role = iam.Role(scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     log_group.grant_write(role)
     return role
+
+
+def _qualifier_wildcard(stack: Stack, function: lambda_.IFunction) -> tuple[str, str]:
+    return (
+        _wildcard_finding(stack, f"{function.function_arn}:*"),
+        "aws-cdk-lib's Provider framework may invoke a function's versions and aliases; the "
+        "wildcard is the qualifier of this one function.",
+    )
 
 
 def _acknowledge(scope: Construct, findings: list[tuple[str, str]]) -> None:

@@ -25,6 +25,9 @@ from constructs_ivsrt._handler_code import HANDLER_DIR, rules
 from constructs_ivsrt.local.endpoint import ACCOUNT_ID
 
 FUNCTION_TIMEOUT_SECONDS = 300  # the provider function's timeout (constructs_ivsrt/_provider.py)
+# The waiter polls every 5 s for up to 15 minutes on AWS; locally a composition settles in a few reads.
+SETTLE_POLL_SECONDS = 0.05
+SETTLE_MAX_POLLS = 200
 
 
 class LambdaContext:
@@ -263,7 +266,19 @@ class LocalDeployer:
         }
 
     def _send(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self.handler.on_event(event, LambdaContext(self.timeout_seconds))
+        """onEvent, then, for an asynchronous type, isComplete until it is, as the Provider
+        framework's waiter does (its Data merged over onEvent's)."""
+        result = self.handler.on_event(event, LambdaContext(self.timeout_seconds))
+        rules_ = rules.RESOURCES.get(event["ResourceType"])
+        if rules_ is None or rules_.settling is None:
+            return result
+        waiting = {**event, **result}
+        for _ in range(SETTLE_MAX_POLLS):
+            answer = self.handler.is_complete(waiting, LambdaContext(self.timeout_seconds))
+            if answer["IsComplete"]:
+                return {**result, "Data": {**result.get("Data", {}), **answer.get("Data", {})}}
+            time.sleep(SETTLE_POLL_SECONDS)
+        raise DeployError(f"{event['LogicalResourceId']}: Operation timed out")
 
     def deploy(self, template: dict[str, Any]) -> list[Change]:
         """Bring the state to the template; on failure roll back to where it was, then raise."""

@@ -1,0 +1,91 @@
+"""``ParticipantTokenVendor``: a small function that mints participant tokens for one stage, so a
+web client can join it without AWS credentials of its own."""
+
+from __future__ import annotations
+
+import enum
+from typing import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
+from constructs_ivsrt.stage import IStage
+
+_TOKEN_INPUT = rules.operation("CreateParticipantToken").input_shape
+
+
+class ParticipantTokenCapability(str, enum.Enum):
+    """What the token's holder may do on the stage."""
+
+    PUBLISH = "PUBLISH"
+    SUBSCRIBE = "SUBSCRIBE"
+
+
+class ParticipantTokenVendor(Construct):
+    """A Lambda function that calls ``CreateParticipantToken`` on one stage.
+
+    The deployment fixes the stage, the token lifetime and the capabilities; a caller chooses only
+    ``userId`` and ``attributes`` (checked against the API model). Invoke it directly
+    (``grant_invoke``) from your backend, or front it with API Gateway or a function URL and your
+    own authentication: whoever can invoke it can join the stage. The token is returned, never
+    logged; the function's log lines carry the participant id and outcome only.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        stage: IStage,
+        token_duration: Duration = Duration.hours(12),
+        capabilities: Sequence[ParticipantTokenCapability] = (ParticipantTokenCapability.PUBLISH,
+                                                              ParticipantTokenCapability.SUBSCRIBE),
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
+    ) -> None:
+        """
+        :param stage: The stage tokens are for.
+        :param token_duration: How long a token is valid, whole minutes from 1 minute to 14 days.
+            :default: Duration.hours(12) (the service's default)
+        :param capabilities: :default: - PUBLISH and SUBSCRIBE (the service's default)
+        :param log_retention: :default: RetentionDays.ONE_YEAR
+        """
+        super().__init__(scope, id)
+        checker = PropChecker(self)
+        checker.require(not token_duration.is_unresolved(),
+                        "token_duration must be known at synth (it is the function's setting), got: a deploy-time value")
+        minutes = token_duration.to_minutes(integral=False) if not token_duration.is_unresolved() else 1
+        minutes = int(minutes) if float(minutes).is_integer() else minutes
+        capability_values = [c.value if isinstance(c, enum.Enum) else c for c in capabilities]
+        checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
+        checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"]).raise_if_any()
+        log_group = logs.LogGroup(self, "Logs", retention=log_retention)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group.grant_write(role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="constructs_ivsrt: mints IVS Real-Time participant tokens for one stage",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler="token_vendor.create_token",
+            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=ASSET_EXCLUDES),
+            timeout=Duration.seconds(30),
+            memory_size=256,
+            role=role,
+            log_group=log_group,
+            environment={
+                "STAGE_ARN": stage.stage_arn,
+                "TOKEN_DURATION_MINUTES": str(minutes),
+                "TOKEN_CAPABILITIES": ",".join(capability_values),
+            },
+        )
+        self.grant = stage.grant_create_participant_token(self.function)
+        self.stage = stage
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``lambda:InvokeFunction`` on the vending function: a backend that hands tokens out."""
+        return self.function.grant_invoke(grantee)

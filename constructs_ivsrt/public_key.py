@@ -1,0 +1,119 @@
+"""``PublicKey``: a key IVS Real-Time uses to verify participant tokens you sign yourself."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Mapping, Protocol, runtime_checkable
+
+import jsii
+from aws_cdk import IResource, ITaggable, Names, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from constructs_ivsrt._base import (
+    IvsRealtimeResourceBase,
+    ManagedMixin,
+    ManagedResource,
+    PropChecker,
+    import_arn,
+    is_unresolved,
+)
+from constructs_ivsrt._handler_code import rules
+
+RULES = rules.PUBLIC_KEY
+
+# IVS verifies participant tokens signed with ES384, so it takes ECDSA P-384 keys ("Distribute
+# participant tokens" in the IVS Real-Time user guide). In a SubjectPublicKeyInfo these are the
+# DER encodings of the algorithm (id-ecPublicKey, 1.2.840.10045.2.1) and curve (secp384r1,
+# 1.3.132.0.34) identifiers. The model's pattern checks only the PEM armour.
+_EC_PUBLIC_KEY_OID = bytes.fromhex("06072a8648ce3d0201")
+_SECP384R1_OID = bytes.fromhex("06052b81040022")
+
+
+@runtime_checkable
+class IPublicKey(IResource, Protocol):
+    """A public key, managed here or imported by ARN."""
+
+    @property
+    def public_key_arn(self) -> str:
+        ...
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        ...
+
+
+class PublicKeyBase(IvsRealtimeResourceBase):
+    @property
+    def public_key_arn(self) -> str:
+        return self._arn
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``ivs:GetPublicKey`` on this key."""
+        return self._grant(grantee, "ivs:GetPublicKey")
+
+
+class _ImportedPublicKey(PublicKeyBase):
+    """An existing public key (``PublicKey.from_public_key_arn``)."""
+
+
+@jsii.implements(ITaggable)
+class PublicKey(ManagedMixin, PublicKeyBase):
+    """An imported public key (``ImportPublicKey``).
+
+    The API cannot change a key: a new name or key material replaces it (a new ARN; tokens signed
+    with the old private key stop verifying once the old key is deleted). Tags change in place.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        public_key_material: str,
+        public_key_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+    ) -> None:
+        """
+        :param public_key_material: The ECDSA P-384 public key, PEM-encoded
+            (``-----BEGIN PUBLIC KEY-----``). Checked at synth: armour, base64 and curve.
+        :param public_key_name: The name (letters, digits, ``-``, ``_``; at most 128).
+            :default: - generated from the construct path
+        :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
+        :param removal_policy: :default: RemovalPolicy.DESTROY
+        """
+        super().__init__(scope, id)
+        name = public_key_name if public_key_name is not None else Names.unique_resource_name(self, max_length=128, separator="-")
+        checker = PropChecker(self).check("public_key_name", name, RULES.member("name"))
+        checker.check("public_key_material", public_key_material, RULES.member("publicKeyMaterial"))
+        if not checker.problems and not is_unresolved(public_key_material):
+            checker.problems += _key_problems(public_key_material)
+        checker.raise_if_any()
+        self._managed = ManagedResource(self, RULES, {"name": name, "publicKeyMaterial": public_key_material},
+                                        tags, removal_policy)
+        self._arn = self._managed.resource.ref
+        self.public_key_name = name
+
+    @property
+    def fingerprint(self) -> str:
+        """The key's fingerprint, as IVS reports it."""
+        return self._managed.attribute("Fingerprint")
+
+    @staticmethod
+    def from_public_key_arn(scope: Construct, id: str, public_key_arn: str) -> IPublicKey:
+        """Import an existing public key by ARN."""
+        return import_arn(scope, id, public_key_arn, RULES, "public_key_arn", _ImportedPublicKey)
+
+
+def _key_problems(pem: str) -> list[str]:
+    """What the PEM's armour hides: a body that is not base64, or a key that is not ECDSA P-384."""
+    body = "".join(line.strip() for line in pem.strip().splitlines() if not line.startswith("-----"))
+    try:
+        der = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        return [f"public_key_material must have a base64 body between its BEGIN and END lines, got: {body[:40]!r}..."]
+    if _EC_PUBLIC_KEY_OID not in der or _SECP384R1_OID not in der:
+        return ["public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
+                f"ES384-signed tokens, got: a {len(der)}-byte key of another type or curve"]
+    return []
