@@ -227,14 +227,14 @@ def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity
 
     Where List summaries carry no tags (ingest configurations), each candidate is read with a
     Get; ``name``, when the resource was given one, narrows the candidates first. Resources that
-    have ended (a stopped composition) are never adopted.
+    have ended or are ending (a stopping composition) are never adopted.
     """
     token = None
     while True:
         page = call(request.client, rules.list_operation, request.subject, maxResults=100,
                     **({"nextToken": token} if token else {}))
         for summary in page.get(rules.list_key, []):
-            if rules.settling and summary.get("state") in rules.settling.ended:
+            if rules.settling and summary.get("state") in rules.settling.over:
                 continue
             if not rules.summaries_have_tags:
                 if name is not None and summary.get("name") != name:
@@ -365,7 +365,7 @@ def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool
     if rules.settling is None:
         return False
     try:
-        return _get(request, rules, physical_id)["state"] in rules.settling.ended
+        return _get(request, rules, physical_id)["state"] in rules.settling.over
     except ProvisioningError as error:
         if error_code(error) == NOT_FOUND:
             return True
@@ -442,7 +442,7 @@ def settle(request: Request, rules: ResourceRules, request_type: str, physical_i
         return Result(physical_id, complete=state in settling.ended)
     if state == settling.ready:
         return Result(physical_id, attributes(rules, resource))
-    if state == settling.failed or state in settling.ended:
+    if state in settling.over:
         _stop_quietly(request, rules, physical_id)
         raise ProvisioningError(f"{rules.noun} {physical_id} is {state}{_failure_detail(resource)}")
     return Result(physical_id, complete=False)

@@ -61,6 +61,12 @@ class Settling:
     ready: str
     failed: str
     ended: tuple[str, ...]
+    stopping: str  # on its way to ended: never adopted, never waited on to become ready
+
+    @property
+    def over(self) -> tuple[str, ...]:
+        """The states of a resource that will not be ready again."""
+        return (*self.ended, self.stopping)
 
 
 @dataclass(frozen=True)
@@ -238,7 +244,7 @@ COMPOSITION = ResourceRules(
     create_verb="Start",
     delete_verb="Stop",
     extra_attributes=(("state",),),
-    settling=Settling(ready="ACTIVE", failed="FAILED", ended=("STOPPED", "FAILED")),
+    settling=Settling(ready="ACTIVE", failed="FAILED", ended=("STOPPED", "FAILED"), stopping="STOPPING"),
 )
 
 RESOURCES: dict[str, ResourceRules] = {

@@ -23,11 +23,33 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 from constructs_ivsrt.local.deploy import LambdaContext, as_cloudformation_sends  # noqa: E402
-from constructs_ivsrt.local.endpoint import Fault, LocalIvsRealtime  # noqa: E402
+from constructs_ivsrt.local.endpoint import CompositionScript, Fault, LocalIvsRealtime  # noqa: E402
 
 STAGE = "Custom::IvsRealtimeStage"
 ENCODER = "Custom::IvsRealtimeEncoderConfiguration"
 STORAGE = "Custom::IvsRealtimeStorageConfiguration"
+INGEST = "Custom::IvsRealtimeIngestConfiguration"
+PUBLIC_KEY = "Custom::IvsRealtimePublicKey"
+COMPOSITION = "Custom::IvsRealtimeComposition"
+
+# Public keys for tests (public halves only; the private keys were discarded). IVS takes P-384.
+P384_KEY_A = """-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEB5LhRzR5IHSDRrV8xLbs/lGgS0+zUj5i
+l1MYcrNhEoQRzAjtSM3RIROQl0iZhviV6EQt8P1iROecrFApdvryKT5sBbxVVDTD
+3rXYgL/1gAK+/WHuyNUlIoEl84qMNukD
+-----END PUBLIC KEY-----
+"""
+P384_KEY_B = """-----BEGIN PUBLIC KEY-----
+MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEBagy9JP+Br3mt7wjif8No+fzWora8ptH
+TZk4+8bUnutnm7+YuwKNaIlTsuqEo4RwExT/yuLEIqY2bQGlmnI3tD4UZLYoocUP
+jb3IvHVU+8jK/DEx70YRyFHBf7nkmv68
+-----END PUBLIC KEY-----
+"""
+P256_KEY = """-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEoKW11SHTqdgPJbtIL7SymmTWM9kv
+lMMHMcQnkDGcwCVeOiGx/aENZHfrmG4JPd542oJXUDfwQPRftnu5FScaRQ==
+-----END PUBLIC KEY-----
+"""
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +66,7 @@ def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
     with endpoint.state.lock:
         endpoint.state.resources.clear()
         endpoint.state.calls.clear()
+        endpoint.state.compositions = CompositionScript()
     yield endpoint
     endpoint.clear_faults()
 
@@ -61,6 +84,7 @@ class CloudFormation:
     def __init__(self, handler: Any) -> None:
         self.handler = handler
         self.timeout_seconds = 300.0  # the provider function's timeout
+        self.polls: list[dict[str, Any]] = []  # every isComplete answer of the last request
 
     def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,
              physical_id: str | None = None, old: dict[str, Any] | None = None,
@@ -80,7 +104,22 @@ class CloudFormation:
         if old is not None:
             event["OldResourceProperties"] = {"ServiceToken": event["ResourceProperties"]["ServiceToken"],
                                               **as_cloudformation_sends(old)}
-        return self.handler.on_event(event, LambdaContext(self.timeout_seconds))
+        result = self.handler.on_event(event, LambdaContext(self.timeout_seconds))
+        return self.settle(event, result)
+
+    def settle(self, event: dict[str, Any], result: dict[str, Any], max_polls: int = 50) -> dict[str, Any]:
+        """For an asynchronous type, isComplete until it is, as the framework's waiter does (a
+        failure raises, as the waiter then fails the resource); Data merged over onEvent's."""
+        self.polls = []
+        if self.handler.RESOURCES[event["ResourceType"]].settling is None:
+            return result
+        waiting = {**event, **result}
+        for _ in range(max_polls):
+            answer = self.handler.is_complete(waiting, LambdaContext(self.timeout_seconds))
+            self.polls.append(answer)
+            if answer["IsComplete"]:
+                return {**result, "Data": {**result.get("Data", {}), **answer.get("Data", {})}}
+        raise AssertionError(f"not complete after {max_polls} polls: {self.polls[-1]}")
 
     def create(self, resource_type: str, properties: dict[str, Any], **kw: Any) -> dict[str, Any]:
         return self.send("Create", resource_type, properties, **kw)
@@ -112,7 +151,8 @@ def user_tags(resource: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-__all__ = ["Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE"]
+__all__ = ["Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE", "INGEST",
+           "PUBLIC_KEY", "COMPOSITION", "P384_KEY_A", "P384_KEY_B", "P256_KEY"]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -139,10 +139,11 @@ class IvsRealtimeState:
         self._require("StorageConfiguration", (recording or {}).get("storageConfigurationArn"))
 
     def _users_of(self, arn: str) -> list[str]:
-        """The resources whose settings (not tags) name ``arn``."""
+        """The live resources whose settings (not tags) name ``arn`` (a stopped composition uses nothing)."""
         return sorted(
             r["arn"] for r in self.resources.values()
-            if r["arn"] != arn and arn in json.dumps({k: v for k, v in r.items() if k != "tags"})
+            if r["arn"] != arn and r.get("state") != "STOPPED"
+            and arn in json.dumps({k: v for k, v in r.items() if k != "tags"})
         )
 
     def _prepare(self, noun: str, resource: dict[str, Any], params: dict[str, Any]) -> None:
