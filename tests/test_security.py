@@ -6,7 +6,7 @@ import json
 import logging
 import os
 
-from conftest import ENCODER, STAGE, STORAGE, Fault
+from conftest import ENCODER, INGEST, STAGE, STORAGE, Fault
 
 
 def test_no_secret_in_any_log_line_across_the_lifecycle(cfn, ivs, caplog):
@@ -33,3 +33,24 @@ def test_no_secret_in_any_log_line_across_the_lifecycle(cfn, ivs, caplog):
     for line in handler_lines:
         record = json.loads(line)
         assert {"requestType", "resourceType", "logicalId", "physicalId", "outcome"} <= set(record)
+
+
+def test_stream_keys_and_participant_tokens_never_reach_a_log_line(cfn, ivs, caplog, monkeypatch):
+    import token_vendor
+
+    with caplog.at_level(logging.DEBUG):  # botocore's debug output included
+        stage = cfn.create(STAGE, {"name": "s"})["PhysicalResourceId"]
+        props = {"name": "studio", "stageArn": stage, "ingestProtocol": "RTMPS", "redundantIngest": True}
+        ivs.inject(Fault("drop_after_success", "CreateIngestConfiguration"))  # adoption reads it back
+        created = cfn.create(INGEST, props)
+        cfn.update(INGEST, created["PhysicalResourceId"], props, {**props, "tags": {"a": "1"}})
+        monkeypatch.setenv("STAGE_ARN", stage)
+        monkeypatch.setenv("TOKEN_DURATION_MINUTES", "60")
+        monkeypatch.setenv("TOKEN_CAPABILITIES", "SUBSCRIBE")
+        token = token_vendor.create_token({"userId": "viewer-1"})["token"]
+    secrets = [created["Data"]["StreamKey"], created["Data"]["RedundantIngestCredentialsStreamKey"], token]
+    assert all(secrets) and created["NoEcho"] is True
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "CreateParticipantToken" in ivs.state.calls and text
+    for secret in secrets:
+        assert secret not in text

@@ -1,0 +1,56 @@
+"""The token-vending function: the real function, real boto3, the local endpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import STAGE
+
+STAGE_ARN_MISSING = "arn:aws:ivs:us-east-1:123456789012:stage/gone"
+
+
+@pytest.fixture
+def vendor(cfn, monkeypatch):
+    import token_vendor
+
+    stage = cfn.create(STAGE, {"name": "s"})["PhysicalResourceId"]
+    monkeypatch.setenv("STAGE_ARN", stage)
+    monkeypatch.setenv("TOKEN_DURATION_MINUTES", "120")
+    monkeypatch.setenv("TOKEN_CAPABILITIES", "PUBLISH,SUBSCRIBE")
+    return token_vendor
+
+
+def test_direct_invoke_mints_a_token_with_the_deployments_settings(vendor, ivs):
+    answer = vendor.create_token({"userId": "alice", "attributes": {"displayName": "Alice"}})
+    assert set(answer) == {"token", "participantId", "expirationTime"} and answer["token"]
+    assert ivs.state.calls[-1] == "CreateParticipantToken"
+
+
+def test_http_invoke_answers_json_and_never_caches(vendor):
+    answer = vendor.create_token({"body": json.dumps({"userId": "bob"}), "requestContext": {}})
+    assert answer["statusCode"] == 200 and answer["headers"]["Cache-Control"] == "no-store"
+    assert json.loads(answer["body"])["token"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"userId": "x", "duration": 20160}, "request may set only userId, attributes, got: duration"),
+    ({"capabilities": ["PUBLISH"]}, "request may set only userId, attributes, got: capabilities"),
+    ({"userId": "u" * 129}, "request.userId must have at most 128 characters"),
+    ({"attributes": ["not", "a", "map"]}, "request.attributes must be a map"),
+])
+def test_a_caller_cannot_choose_what_the_deployment_fixes_or_break_the_model(vendor, ivs, body, message):
+    calls = len(ivs.state.calls)
+    answer = vendor.create_token({"body": json.dumps(body)})
+    assert answer["statusCode"] == 400 and json.loads(answer["body"])["message"].startswith(message)
+    with pytest.raises(vendor.BadRequest, match=message.replace("[", r"\[")):
+        vendor.create_token(body)
+    assert len(ivs.state.calls) == calls  # rejected before any call
+
+
+def test_a_missing_stage_is_one_line(vendor, monkeypatch):
+    monkeypatch.setenv("STAGE_ARN", STAGE_ARN_MISSING)
+    with pytest.raises(vendor.lifecycle.ProvisioningError) as caught:
+        vendor.create_token({"userId": "x"})
+    assert str(caught.value).startswith(f"CreateParticipantToken failed for {STAGE_ARN_MISSING}: ResourceNotFoundException")
