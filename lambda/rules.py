@@ -376,7 +376,9 @@ def _check_number(shape: Shape, value: Any, label: str, _u: Callable) -> Iterato
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if (low is not None and value < low) or (high is not None and value > high):
-        yield f"{label} must be between {low} and {high}, {_got(value)}"
+        bounds = (f"between {low} and {high}" if low is not None and high is not None
+                  else f"at least {low}" if low is not None else f"at most {high}")
+        yield f"{label} must be {bounds}, {_got(value)}"
 
 
 def _check_boolean(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:

@@ -1,0 +1,292 @@
+"""Templates and synth-time validation of IngestConfiguration, PublicKey, Composition and
+ParticipantTokenVendor: properties, attributes, grants, imports, the policy per type, and one
+message per rule (construct path, prop, rule, value)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ivs as ivs
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from conftest import P256_KEY, P384_KEY_A
+from constructs_ivsrt import (
+    ChannelDestination,
+    Composition,
+    EncoderConfiguration,
+    GridLayout,
+    IngestConfiguration,
+    IngestProtocol,
+    IvsRealtimeValidationError,
+    ParticipantTokenCapability,
+    ParticipantTokenVendor,
+    PipBehavior,
+    PipLayout,
+    PipPosition,
+    PublicKey,
+    S3Destination,
+    Stage,
+    StorageConfiguration,
+    VideoAspectRatio,
+    VideoFillMode,
+)
+from constructs_ivsrt._handler_code import rules
+from constructs_ivsrt._provider import handler_actions, list_actions
+
+ENV = cdk.Environment(account="123456789012", region="eu-west-1")
+STAGE_ARN = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd"
+STORAGE_ARN = "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCd"
+ENCODER_ARN = "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/AbCd"
+CHANNEL_ARN = "arn:aws:ivs:eu-west-1:123456789012:channel/AbCd"
+
+
+def new_stack() -> cdk.Stack:
+    return cdk.Stack(cdk.App(), "T", env=ENV)
+
+
+def s3_destination(st: cdk.Stack, **fields) -> S3Destination:
+    return S3Destination(
+        storage_configuration=StorageConfiguration.from_storage_configuration_arn(st, "Storage", STORAGE_ARN),
+        encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(st, "Encoder", ENCODER_ARN),
+        **fields)
+
+
+def logical_id_of(st: cdk.Stack, construct) -> str:
+    return st.get_logical_id(construct.node.find_child("Resource").node.default_child)
+
+
+def imported_stage(st: cdk.Stack):
+    return Stage.from_stage_arn(st, "Stage", STAGE_ARN)
+
+
+# ---------------------------------------------------------------------------------------------
+# Templates
+# ---------------------------------------------------------------------------------------------
+
+def test_ingest_configuration_properties_and_secret_attribute():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    ingest = IngestConfiguration(st, "Studio", stage=stage, user_id="enc-1", attributes={"role": "studio"},
+                                 redundant_ingest=True, tags={"team": "live"})
+    key_output = cdk.CfnOutput(st, "Key", value=ingest.participant_id)
+    template = Template.from_stack(st)
+    template.has_resource_properties("Custom::IvsRealtimeIngestConfiguration", {
+        "name": ingest.ingest_configuration_name, "stageArn": {"Ref": Match.string_like_regexp("^Stage")}, "userId": "enc-1",
+        "attributes": {"role": "studio"}, "ingestProtocol": "RTMPS", "redundantIngest": True, "tags": {"team": "live"},
+    })
+    logical_id = logical_id_of(st, ingest)
+    assert st.resolve(key_output.value) == {"Fn::GetAtt": [logical_id, "ParticipantId"]}
+    # The stream key is a SecretValue: CDK will not let it be written where secrets do not belong.
+    assert isinstance(ingest.stream_key, cdk.SecretValue)
+    assert st.resolve(ingest.stream_key.unsafe_unwrap()) == {"Fn::GetAtt": [logical_id, "StreamKey"]}
+
+
+def test_public_key_properties_and_fingerprint():
+    st = new_stack()
+    key = PublicKey(st, "Signer", public_key_material=P384_KEY_A, public_key_name="signer")
+    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimePublicKey", {
+        "name": "signer", "publicKeyMaterial": P384_KEY_A})
+    assert st.resolve(key.fingerprint) == {"Fn::GetAtt": [logical_id_of(st, key), "Fingerprint"]}
+
+
+def test_composition_properties_every_layout_option_and_both_destinations():
+    st = new_stack()
+    channel = ivs.CfnChannel(st, "Channel")
+    composition = Composition(
+        st, "Program", stage=imported_stage(st),
+        layout=PipLayout(featured_participant_attribute="host", participant_order_attribute="order",
+                         pip_participant_attribute="guest", pip_behavior=PipBehavior.DYNAMIC,
+                         pip_position=PipPosition.TOP_LEFT, pip_offset=10, pip_width=320, pip_height=180,
+                         grid_gap=4, omit_stopped_video=True, video_fill_mode=VideoFillMode.CONTAIN),
+        destinations=[
+            ChannelDestination(channel=channel, name="live"),
+            s3_destination(st, target_segment_duration=cdk.Duration.seconds(4),
+                           thumbnail_interval=cdk.Duration.minutes(1), name="vod"),
+        ])
+    template = Template.from_stack(st)
+    template.has_resource_properties("Custom::IvsRealtimeComposition", {
+        "ServiceToken": {"Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderAsyncProviderframeworkonEvent"), "Arn"]},
+        "stageArn": STAGE_ARN,
+        "layout": {"pip": {"featuredParticipantAttribute": "host", "participantOrderAttribute": "order",
+                           "pipParticipantAttribute": "guest", "pipBehavior": "DYNAMIC", "pipPosition": "TOP_LEFT",
+                           "pipOffset": 10, "pipWidth": 320, "pipHeight": 180, "gridGap": 4,
+                           "omitStoppedVideo": True, "videoFillMode": "CONTAIN"}},
+        "destinations": [
+            {"name": "live", "channel": {"channelArn": {"Fn::GetAtt": ["Channel", "Arn"]}}},
+            {"name": "vod", "s3": {"storageConfigurationArn": STORAGE_ARN, "encoderConfigurationArns": [ENCODER_ARN],
+                                   "recordingConfiguration": {"hlsConfiguration": {"targetSegmentDurationSeconds": 4}},
+                                   "thumbnailConfigurations": [{"targetIntervalSeconds": 60}]}},
+        ],
+    })
+    # Only compositions pay for the waiter: one state machine, polling every 5 s for 15 minutes.
+    template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
+    assert composition.composition_arn
+
+
+def test_grid_layout_and_a_stack_without_compositions_has_no_waiter():
+    st = new_stack()
+    Composition(st, "C", stage=imported_stage(st), destinations=[s3_destination(st)],
+                layout=GridLayout(video_aspect_ratio=VideoAspectRatio.SQUARE, grid_gap=0))
+    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimeComposition", {
+        "layout": {"grid": {"videoAspectRatio": "SQUARE", "gridGap": 0}}})
+    plain = new_stack()
+    Stage(plain, "Stage")
+    Template.from_stack(plain).resource_count_is("AWS::StepFunctions::StateMachine", 0)
+
+
+def test_layout_and_enum_fields_match_the_model():
+    layout = rules.COMPOSITION.member("layout")
+    for enum_type, shape in ((VideoFillMode, rules.shape_at(layout, "grid", "videoFillMode")),
+                             (VideoAspectRatio, rules.shape_at(layout, "grid", "videoAspectRatio")),
+                             (PipBehavior, rules.shape_at(layout, "pip", "pipBehavior")),
+                             (PipPosition, rules.shape_at(layout, "pip", "pipPosition")),
+                             (IngestProtocol, rules.INGEST_CONFIGURATION.member("ingestProtocol"))):
+        assert [e.value for e in enum_type] == shape.enum
+
+
+def test_policy_per_type_names_exactly_the_calls_and_arns():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    IngestConfiguration(st, "Ingest", stage=stage)
+    PublicKey(st, "Key", public_key_material=P384_KEY_A)
+    Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
+    statements = Template.from_stack(st).find_resources("AWS::IAM::Policy")
+    handler_policy = next(p for k, p in statements.items() if k.startswith("IvsRealtimeProviderOnEventRole"))
+    by_segment = {}
+    for statement in handler_policy["Properties"]["PolicyDocument"]["Statement"][2:]:
+        segment = statement["Resource"]["Fn::Join"][1][-1].split(":")[-1].split("/")[0]
+        by_segment[segment] = statement["Action"]
+    assert by_segment == {r.arn_segment: list(handler_actions(r))
+                          for r in (rules.STAGE, rules.INGEST_CONFIGURATION, rules.PUBLIC_KEY, rules.COMPOSITION)}
+    assert by_segment["public-key"][:3] == ["ivs:ImportPublicKey", "ivs:GetPublicKey", "ivs:DeletePublicKey"]
+    assert by_segment["composition"][:3] == ["ivs:StartComposition", "ivs:GetComposition", "ivs:StopComposition"]
+    lists = handler_policy["Properties"]["PolicyDocument"]["Statement"][1]
+    assert lists == {"Action": [a for r in (rules.STAGE, rules.INGEST_CONFIGURATION, rules.PUBLIC_KEY, rules.COMPOSITION)
+                                for a in list_actions(r)], "Effect": "Allow", "Resource": "*"}
+
+
+@pytest.mark.parametrize("make, grant, actions", [
+    (lambda st: IngestConfiguration.from_ingest_configuration_arn(
+        st, "I", "arn:aws:ivs:eu-west-1:123456789012:ingest-configuration/AbCd"), "grant_read", "ivs:GetIngestConfiguration"),
+    (lambda st: PublicKey.from_public_key_arn(st, "K", "arn:aws:ivs:eu-west-1:123456789012:public-key/AbCd"),
+     "grant_read", "ivs:GetPublicKey"),
+    (lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
+     "grant_read", "ivs:GetComposition"),
+    (lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
+     "grant_stop", "ivs:StopComposition"),
+])
+def test_imports_and_grants_name_the_exact_action_and_arn(make, grant, actions):
+    st = new_stack()
+    imported = make(st)
+    role = iam.Role(st, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    result = getattr(imported, grant)(role)
+    assert isinstance(result, iam.Grant) and result.success
+    arn = imported._arn
+    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": [{"Action": actions, "Effect": "Allow", "Resource": arn}]}})
+    assert imported.env.region == "eu-west-1" and imported.env.account == "123456789012"
+
+
+def test_token_vendor_function_is_granted_only_token_creation_on_its_stage():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    vendor = ParticipantTokenVendor(st, "Tokens", stage=stage, token_duration=cdk.Duration.minutes(90),
+                                    capabilities=[ParticipantTokenCapability.SUBSCRIBE])
+    backend = iam.Role(st, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    vendor.grant_invoke(backend)
+    template = Template.from_stack(st)
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "token_vendor.create_token",
+        "Environment": {"Variables": {"STAGE_ARN": {"Ref": Match.string_like_regexp("^Stage")},
+                                      "TOKEN_DURATION_MINUTES": "90", "TOKEN_CAPABILITIES": "SUBSCRIBE"}}})
+    template.has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([
+            {"Action": "ivs:CreateParticipantToken", "Effect": "Allow",
+             "Resource": {"Ref": Match.string_like_regexp("^Stage")}}])},
+        "Roles": [{"Ref": Match.string_like_regexp("^TokensRole")}]})
+    assert vendor.grant.success
+
+
+def test_tags_of_reach_every_new_type():
+    app = cdk.App()
+    st = cdk.Stack(app, "T", env=ENV)
+    stage = Stage(st, "Stage")
+    IngestConfiguration(st, "Ingest", stage=stage)
+    PublicKey(st, "Key", public_key_material=P384_KEY_A)
+    Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
+    cdk.Tags.of(app).add("cost-center", "42")
+    template = Template.from_stack(st)
+    for resource_type in ("Custom::IvsRealtimeIngestConfiguration", "Custom::IvsRealtimePublicKey",
+                          "Custom::IvsRealtimeComposition"):
+        template.has_resource_properties(resource_type, {"tags": {"cost-center": "42"}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: one message per rule
+# ---------------------------------------------------------------------------------------------
+
+def expect(message: str, build) -> None:
+    with pytest.raises(IvsRealtimeValidationError) as caught:
+        build(new_stack())
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("build, message", [
+    pytest.param(lambda s: IngestConfiguration(s, "I", ingest_protocol=IngestProtocol.RTMP),
+                 "T/I: insecure_ingest must be true when ingest_protocol is RTMP, got: None", id="rtmp-insecure"),
+    pytest.param(lambda s: IngestConfiguration(s, "I", ingest_protocol="SRT"),
+                 "T/I: ingest_protocol must be one of RTMP, RTMPS, got: 'SRT'", id="protocol"),
+    pytest.param(lambda s: IngestConfiguration(s, "I", user_id="u" * 129),
+                 f"T/I: user_id must have at most 128 characters, got: '{'u' * 129}'", id="user-id"),
+    pytest.param(lambda s: IngestConfiguration(s, "I", ingest_configuration_name="a b"),
+                 "T/I: ingest_configuration_name must match the pattern [a-zA-Z0-9-_]*, got: 'a b'", id="ingest-name"),
+    pytest.param(lambda s: IngestConfiguration.from_ingest_configuration_arn(s, "X", STAGE_ARN),
+                 "T/X: ingest_configuration_arn must match the pattern "
+                 "arn:aws:ivs:[a-z0-9-]+:[0-9]+:ingest-configuration/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'",
+                 id="ingest-arn"),
+    pytest.param(lambda s: PublicKey(s, "K", public_key_material="ssh-ed25519 AAAA"),
+                 "T/K: public_key_material must match the pattern "
+                 + rules.PUBLIC_KEY.member("publicKeyMaterial").metadata["pattern"] + ", got: 'ssh-ed25519 AAAA'",
+                 id="pem-armour"),
+    pytest.param(lambda s: PublicKey(s, "K", public_key_material=P256_KEY),
+                 "T/K: public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
+                 "ES384-signed tokens, got: a 91-byte key of another type or curve", id="pem-curve"),
+    pytest.param(lambda s: PublicKey(s, "K", public_key_material=P384_KEY_A.replace("MHYw", "M!Yw")),
+                 "T/K: public_key_material must match the pattern "
+                 + rules.PUBLIC_KEY.member("publicKeyMaterial").metadata["pattern"] + ", got: "
+                 + repr(P384_KEY_A.replace("MHYw", "M!Yw")), id="pem-base64"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[]),
+                 "T/C: destinations must have at least 1 items, got: []", id="no-destination"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s),
+                                       destinations=[ChannelDestination(channel=STAGE_ARN)]),
+                 "T/C: destinations[0].channel.channelArn must match the pattern "
+                 "arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'", id="channel-arn"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
+        s3_destination(s, target_segment_duration=cdk.Duration.seconds(11))]),
+                 "T/C: destinations[0].s3.recordingConfiguration.hlsConfiguration.targetSegmentDurationSeconds "
+                 "must be between 2 and 10, got: 11", id="segment"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
+                                       layout=PipLayout(pip_width=0)),
+                 "T/C: layout.pip.pipWidth must be at least 1, got: 0", id="pip-width"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.days(15)),
+                 "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600", id="token-duration"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),
+                 "T/V: token_duration (minutes) must be a whole number, got: 1.5", id="token-duration-whole"),
+])
+def test_rule(build, message):
+    expect(message, build)
+
+
+def test_sample_stream_key_is_not_an_output():
+    import json
+    from pathlib import Path
+
+    import app as sample_app
+
+    context = json.loads((Path(sample_app.__file__).parent / "cdk.json").read_text())["context"]
+    template = Template.from_stack(sample_app.build(cdk.App(context=context)))
+    outputs = template.to_json()["Outputs"]
+    assert not [o for o in outputs.values() if "StreamKey" in str(o)]
+    assert {"CompositionArn", "StudioParticipantId", "TokenSigningKeyFingerprint", "TokenVendorFunction"} <= set(outputs)
