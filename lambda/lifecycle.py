@@ -261,7 +261,9 @@ def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[st
     resources carrying this request's identity tag are looked for and adopted.
 
     Where the API takes an idempotency token (StartComposition), the service itself guarantees
-    this: the token is derived from the request, and botocore's own retries are safe.
+    this. botocore would fill in a random token per call, which covers its own retries; ours is
+    derived from the CloudFormation request, so a whole invocation delivered again starts
+    nothing new either.
     """
     if rules.idempotency_member:
         params = {**params, rules.idempotency_member: identity.idempotency_token}

@@ -9,37 +9,71 @@ of the test session (see conftest.py).
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 
-from conftest import ENCODER, IDENTITY_TAG, STAGE, STORAGE, Fault, resources
+from conftest import (
+    COMPOSITION,
+    ENCODER,
+    IDENTITY_TAG,
+    INGEST,
+    P384_KEY_A,
+    P384_KEY_B,
+    PUBLIC_KEY,
+    STAGE,
+    STORAGE,
+    Fault,
+    resources,
+)
+from rules import RESOURCES
 
 MATRIX_RESULTS: list[dict[str, Any]] = []
+TYPES = (STAGE, ENCODER, STORAGE, INGEST, PUBLIC_KEY, COMPOSITION)
+NOUN = {rt: RESOURCES[rt].noun for rt in TYPES}
 
-BODIES = {
-    STAGE: ({"name": "stage-a"}, {"name": "stage-b"}),  # a stage never replaces: rename in place
-    ENCODER: ({"name": "enc", "video": {"width": 640, "height": 360}},
-              {"name": "enc", "video": {"width": 1280, "height": 720}}),
-    STORAGE: ({"name": "rec", "s3": {"bucketName": "bucket-a"}}, {"name": "rec", "s3": {"bucketName": "bucket-b"}}),
+
+def _recording(deps):
+    return {"s3": {"storageConfigurationArn": deps["storage"], "encoderConfigurationArns": [deps["encoder"]]}}
+
+
+# What each type needs to exist first (made before the scenario, outside the fault).
+DEPENDENCIES: dict[str, Callable[[Any], dict[str, str]]] = {
+    INGEST: lambda cfn: {name: cfn.create(STAGE, {"name": name})["PhysicalResourceId"] for name in ("stage", "stage2")},
+    COMPOSITION: lambda cfn: {
+        "stage": cfn.create(STAGE, {"name": "show"})["PhysicalResourceId"],
+        "storage": cfn.create(STORAGE, {"name": "rec", "s3": {"bucketName": "b-1"}})["PhysicalResourceId"],
+        "encoder": cfn.create(ENCODER, {"name": "hd"})["PhysicalResourceId"],
+    },
 }
-NOUN = {STAGE: "Stage", ENCODER: "EncoderConfiguration", STORAGE: "StorageConfiguration"}
+
+# v1 and v2 bodies of each type: v2 changes what replaces it (a stage never replaces: renamed).
+BODIES: dict[str, Callable[[dict[str, str]], tuple[dict, dict]]] = {
+    STAGE: lambda deps: ({"name": "stage-a"}, {"name": "stage-b"}),
+    ENCODER: lambda deps: ({"name": "enc", "video": {"width": 640, "height": 360}},
+                           {"name": "enc", "video": {"width": 1280, "height": 720}}),
+    STORAGE: lambda deps: ({"name": "rec", "s3": {"bucketName": "bucket-a"}}, {"name": "rec", "s3": {"bucketName": "bucket-b"}}),
+    INGEST: lambda deps: ({"name": "studio", "stageArn": deps["stage"], "userId": "a", "ingestProtocol": "RTMPS"},
+                          {"name": "studio", "stageArn": deps["stage"], "userId": "b", "ingestProtocol": "RTMPS"}),
+    PUBLIC_KEY: lambda deps: ({"name": "signer", "publicKeyMaterial": P384_KEY_A},
+                              {"name": "signer", "publicKeyMaterial": P384_KEY_B}),
+    COMPOSITION: lambda deps: ({"stageArn": deps["stage"], "destinations": [_recording(deps)], "layout": {"grid": {}}},
+                               {"stageArn": deps["stage"], "destinations": [_recording(deps)], "layout": {"pip": {}}}),
+}
 TAGS_V1, TAGS_V2 = {"team": "a", "env": "dev"}, {"team": "b", "cost": "1"}
 
 
-def v1(resource_type):
-    return {**BODIES[resource_type][0], "tags": TAGS_V1}
-
-
-def v2(resource_type):
-    return {**BODIES[resource_type][1], "tags": TAGS_V2}
-
-
-def in_place(resource_type):
-    """v1 changed in place: a stage renamed with new tags; the others' tags only."""
-    return v2(resource_type) if resource_type == STAGE else {**v1(resource_type), "tags": TAGS_V2}
+def in_place_body(rt: str, deps: dict[str, str], v1: dict, v2: dict) -> dict:
+    """v1 changed in place: a stage renamed, an ingest configuration moved to another stage (both
+    with new tags); the others' tags only."""
+    if rt == STAGE:
+        return v2
+    if rt == INGEST:
+        return {**v1, "stageArn": deps["stage2"], "tags": TAGS_V2}
+    return {**v1, "tags": TAGS_V2}
 
 
 @dataclass(frozen=True)
@@ -57,9 +91,22 @@ class Scenario:
     failure_restores: bool = True
 
 
-def scenarios(rt: str) -> dict[str, Scenario]:
-    noun = NOUN[rt]
-    replaces = rt != STAGE
+def scenarios(rt: str, deps: dict[str, str] | None = None) -> dict[str, Scenario]:
+    rules = RESOURCES[rt]
+    replaces = bool(rules.replacing_properties)
+    deps = deps if deps is not None else defaultdict(str)  # collection only needs the scenario names
+    first, second = BODIES[rt](deps)
+    body_v1, body_v2 = {**first, "tags": TAGS_V1}, {**second, "tags": TAGS_V2}
+    body_in_place = in_place_body(rt, deps, body_v1, body_v2)
+
+    def v1(_rt):
+        return body_v1
+
+    def v2(_rt):
+        return body_v2
+
+    def in_place(_rt):
+        return body_in_place
 
     def create_v1(cfn):
         return {"v1": cfn.create(rt, v1(rt))["PhysicalResourceId"]}
@@ -88,23 +135,23 @@ def scenarios(rt: str) -> dict[str, Scenario]:
             cfn.delete(rt, ids["v2"], v2(rt))
 
     table = {
-        "Create": Scenario(f"Create{noun}", lambda cfn: {}, lambda cfn, ids: create_v1(cfn)),
+        "Create": Scenario(rules.create_operation, lambda cfn: {}, lambda cfn, ids: create_v1(cfn)),
         "Update in place": Scenario(
-            f"Update{noun}" if rt == STAGE else "TagResource", create_v1,
+            rules.update_operation or "TagResource", create_v1,
             lambda cfn, ids: {**ids, "v2": cfn.update(rt, ids["v1"], v1(rt), in_place(rt))["PhysicalResourceId"]},
             rollback=lambda cfn, ids: cfn.update(rt, ids["v1"], in_place(rt), v1(rt))),
         "Rollback update": Scenario(
-            f"List{noun}s" if replaces else f"Update{noun}", set_up_replaced, roll_back,
+            rules.list_operation if replaces else rules.update_operation, set_up_replaced, roll_back,
             cleanup=delete_after_rollback,
             # A failed rollback leaves the stack UPDATE_ROLLBACK_FAILED; CloudFormation's "continue
             # rollback" sends the same request again.
             rollback=lambda cfn, ids: delete_after_rollback(cfn, roll_back(cfn, ids)),
             failure_restores=False),
-        "Delete": Scenario(f"Delete{noun}", create_v1, lambda cfn, ids: cfn.delete(rt, ids["v1"], v1(rt)) and ids),
+        "Delete": Scenario(rules.delete_operation, create_v1, lambda cfn, ids: cfn.delete(rt, ids["v1"], v1(rt)) and ids),
     }
     if replaces:
         table["Update with replacement"] = Scenario(
-            f"Create{noun}", create_v1, update_to_v2, cleanup=delete_replaced, rollback=roll_back_update)
+            rules.create_operation, create_v1, update_to_v2, cleanup=delete_replaced, rollback=roll_back_update)
     return table
 
 
@@ -118,27 +165,39 @@ FAULTS = {
 
 CASES = [
     pytest.param(rt, request, fault, id=f"{NOUN[rt]}-{request}-{fault}".replace(" ", "_"))
-    for rt in (STAGE, ENCODER, STORAGE)
+    for rt in TYPES
     for request in scenarios(rt)
     for fault in FAULTS
 ]
 
 
+# What two correct runs make differently: ARNs, and the secrets and ids the service issues.
+ISSUED = ("arn", "tags", "endpoints", "streamKey", "participantId", "redundantIngestCredentials")
+ARN = re.compile(r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:([a-z-]+)/[a-zA-Z0-9-]+")
+
+
 def normalized(ivs) -> list[tuple]:
-    """The endpoint's state without what differs between two correct runs: ARNs, request ids."""
+    """The endpoint's live state without what differs between two correct runs (a composition
+    that has stopped is the service's to remove, and is not counted)."""
     rows = []
     for r in resources(ivs):
+        if r.get("state") == "STOPPED":
+            continue
         tags = dict(r["tags"])
         identity = tags.pop(IDENTITY_TAG, "")
-        body = {k: v for k, v in r.items() if k not in ("arn", "tags", "endpoints")}
-        rows.append((r["_noun"], repr(sorted(body.items())), repr(sorted(tags.items())), identity.rsplit(".", 1)[0]))
+        body = ARN.sub(r"<\1>", repr(sorted((k, v) for k, v in r.items() if k not in ISSUED)))
+        # The identity's owner part only: its properties part digests ARNs that differ between runs
+        # (the body above compares the properties themselves), its request part always differs.
+        rows.append((r["_noun"], body, repr(sorted(tags.items())), identity.split(".", 1)[0]))
     return sorted(rows)
 
 
-def run(cfn, ivs, scenario: Scenario, fault: Fault | None) -> tuple[list[tuple], str | None]:
+def run(cfn, ivs, rt: str, request_type: str, fault_name: str | None) -> tuple[list[tuple], str | None]:
     ivs.clear_faults()
     with ivs.state.lock:
         ivs.state.resources.clear()
+    scenario = scenarios(rt, DEPENDENCIES.get(rt, lambda cfn: {})(cfn))[request_type]
+    fault = FAULTS[fault_name](scenario.fault_operation) if fault_name else None
     ids = scenario.setup(cfn)
     before = normalized(ivs)
     if fault is not None:
@@ -159,9 +218,9 @@ def run(cfn, ivs, scenario: Scenario, fault: Fault | None) -> tuple[list[tuple],
 @pytest.mark.parametrize("resource_type, request_type, fault_name", CASES)
 def test_fault_matrix(cfn, ivs, resource_type, request_type, fault_name):
     scenario = scenarios(resource_type)[request_type]
-    (_, expected), clean_error = run(cfn, ivs, scenario, None)
+    (_, expected), clean_error = run(cfn, ivs, resource_type, request_type, None)
     assert clean_error is None, clean_error
-    (before, after), error = run(cfn, ivs, scenario, FAULTS[fault_name](scenario.fault_operation))
+    (before, after), error = run(cfn, ivs, resource_type, request_type, fault_name)
     permanent = fault_name == "permanent error"
     wanted = before if permanent and scenario.failure_restores else expected
     # Compared as multisets of resources: more resources than wanted is a leak or a duplicate;
