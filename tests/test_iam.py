@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import threading
 
-from conftest import ENCODER, STAGE, STORAGE, Fault
-from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS
+from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, STAGE, STORAGE, Fault
+from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
+from rules import RESOURCES
 
 
 def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):
@@ -35,3 +36,34 @@ def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):
     called = set(ivs.state.calls)
     assert {"ListStages", "GetStage", "ListEncoderConfigurations", "TagResource", "UntagResource"} <= called
     assert called - allowed == set()
+
+
+def test_policy_covers_every_call_of_the_newer_types(cfn, ivs):
+    """Each type's calls against that type's own statements: create, lost create (adoption),
+    tag-only and in-place updates, replacement, rollback, delete; a composition's waits."""
+    stage = cfn.create(STAGE, {"name": "s"})["PhysicalResourceId"]
+    storage = cfn.create(STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})["PhysicalResourceId"]
+    encoder = cfn.create(ENCODER, {"name": "e"})["PhysicalResourceId"]
+    recording = [{"s3": {"storageConfigurationArn": storage, "encoderConfigurationArns": [encoder]}}]
+    bodies = {
+        INGEST: ({"name": "i", "stageArn": stage, "userId": "a", "ingestProtocol": "RTMPS"},
+                 {"name": "i", "stageArn": stage, "userId": "b", "ingestProtocol": "RTMPS"}),
+        PUBLIC_KEY: ({"name": "k", "publicKeyMaterial": P384_KEY_A}, {"name": "k", "publicKeyMaterial": P384_KEY_B}),
+        COMPOSITION: ({"stageArn": stage, "destinations": recording, "layout": {"grid": {}}},
+                      {"stageArn": stage, "destinations": recording, "layout": {"pip": {}}}),
+    }
+    for resource_type, (v1, v2) in bodies.items():
+        rules = RESOURCES[resource_type]
+        ivs.state.calls.clear()
+        ivs.inject(Fault("drop_after_success", rules.create_operation))
+        first = cfn.create(resource_type, {**v1, "tags": {"a": "1"}})["PhysicalResourceId"]
+        cfn.update(resource_type, first, {**v1, "tags": {"a": "1"}}, {**v1, "tags": {"b": "2"}})
+        second = cfn.update(resource_type, first, v1, v2)["PhysicalResourceId"]
+        cfn.update(resource_type, second, v2, v1)
+        cfn.delete(resource_type, second)
+        cfn.delete(resource_type, first)
+        allowed = {action.split(":", 1)[1] for action in handler_actions(rules) + list_actions(rules)}
+        called = set(ivs.state.calls)
+        assert {rules.create_operation, rules.get_operation, rules.delete_operation, rules.list_operation,
+                "TagResource", "UntagResource"} <= called  # every path ran
+        assert called - allowed == set(), resource_type

@@ -12,20 +12,32 @@ from pathlib import Path
 
 import pytest
 
+from conftest import P384_KEY_A
+from rules import RESOURCES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 OTHER_APP = '''
 import json, sys
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam, aws_s3 as s3
+from aws_cdk import aws_iam as iam, aws_ivs as ivs, aws_s3 as s3
 import constructs_ivsrt
-from constructs_ivsrt import (AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video)
+from constructs_ivsrt import (AutoParticipantRecording, ChannelDestination, Composition, EncoderConfiguration,
+                              GridLayout, IngestConfiguration, ParticipantTokenVendor, PublicKey, S3Destination,
+                              Stage, StorageConfiguration, Video)
 
+KEY = @KEY@
 app = cdk.App()
 stack = cdk.Stack(app, "Consumer", env=cdk.Environment(account="123456789012", region="eu-west-1"))
 storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
 stage = Stage(stack, "Stage", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
-EncoderConfiguration(stack, "Encoder", video=Video(width=640, height=360))
+encoder = EncoderConfiguration(stack, "Encoder", video=Video(width=640, height=360))
+Composition(stack, "Program", stage=stage, layout=GridLayout(grid_gap=2), destinations=[
+    ChannelDestination(channel=ivs.CfnChannel(stack, "Channel"), encoder_configuration=encoder),
+    S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+IngestConfiguration(stack, "Studio", stage=stage)
+PublicKey(stack, "Signer", public_key_material=KEY)
+ParticipantTokenVendor(stack, "Tokens", stage=stage)
 imported = Stage.from_stage_arn(stack, "Imported", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")
 role = iam.Role(stack, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
 stage.grant_create_participant_token(role)
@@ -59,7 +71,7 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
 
     app_dir = tmp_path / "consumer"
     app_dir.mkdir()
-    (app_dir / "app.py").write_text(OTHER_APP)
+    (app_dir / "app.py").write_text(OTHER_APP.replace("@KEY@", repr(P384_KEY_A)))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["CDK_OUTDIR"] = str(app_dir / "cdk.out")
     result = subprocess.run([str(python), "app.py"], cwd=app_dir, env=env, capture_output=True, text=True, timeout=300)
@@ -69,8 +81,8 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
 
     template = json.loads((app_dir / "cdk.out" / "Consumer.template.json").read_text())
     types = {r["Type"] for r in template["Resources"].values()}
-    assert {"Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration",
-            "Custom::IvsRealtimeStorageConfiguration"} <= types
+    assert set(RESOURCES) <= types  # every construct
+    assert {"AWS::StepFunctions::StateMachine", "AWS::Lambda::Function"} <= types
     handler = next(r for r in template["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.on_event")
     asset = app_dir / "cdk.out" / f"asset.{handler['Properties']['Code']['S3Key'].split('.')[0]}"
