@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.local import endpoint as endpoint_module
 from constructs_ivsrt.local.deploy import (
     Change,
@@ -53,12 +54,14 @@ def cdk_synth(project: Path, output: Path, context: dict[str, str]) -> float:
 def describe_endpoint(client: Any) -> list[tuple[str, str, str, dict[str, str]]]:
     """(type, name, ARN, tags) of everything at the endpoint, read through the public API."""
     rows = []
-    for noun, key in (("StorageConfiguration", "storageConfigurations"), ("Stage", "stages"),
-                      ("EncoderConfiguration", "encoderConfigurations")):
-        listing = getattr(client, f"list_{_snake(noun)}s")()
-        for summary in listing[key]:
+    for resource in rules.RESOURCES.values():
+        # One page of 100 is plenty for a demo stack (this is a display, not an inventory).
+        for summary in getattr(client, _snake(resource.list_operation))(maxResults=100)[resource.list_key]:
+            if summary.get("state") == "STOPPED":  # ended; the service removes it
+                continue
             tags = client.list_tags_for_resource(resourceArn=summary["arn"])["tags"]
-            rows.append((noun, summary.get("name", ""), summary["arn"], tags))
+            label = summary.get("name") or summary.get("state", "")
+            rows.append((resource.noun, label, summary["arn"], tags))
     return rows
 
 
