@@ -89,7 +89,8 @@ class EncoderConfiguration(ManagedMixin, EncoderConfigurationBase):
         super().__init__(scope, id)
         name = (encoder_configuration_name if encoder_configuration_name is not None
                 else Names.unique_resource_name(self, max_length=128, separator="-"))
-        video_api = video.to_api() if video else None
+        # Video() with no field is the same as no video: sending {} would be a needless replacement.
+        video_api = (video.to_api() or None) if video else None
         checker = PropChecker(self).check("encoder_configuration_name", name, RULES.member("name"))
         for field, value in (video_api or {}).items():
             checker.check(f"video.{field}", value, rules.shape_at(RULES.member("video"), field))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from rules import RESOURCES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,12 +41,15 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "== deploy: 3 change(s)" in out
-    assert out.count("  create   ") == 3
-    assert "== update (tag environment: demo -> staging): 3 change(s)" in out
-    assert out.count("(changed: tags)") == 3
+    managed = len(RESOURCES)  # the sample app declares one of each IVS resource type
+    assert f"== deploy: {managed} change(s)" in out
+    assert out.count("  create   ") == managed
+    for resource_type in RESOURCES:
+        assert f"create   {resource_type} " in out
+    assert f"== update (tag environment: demo -> staging): {managed} change(s)" in out
+    assert out.count("(changed: tags)") == managed
     assert "environment=staging" in out
-    assert "== destroy: 3 change(s)" in out
-    after_destroy = out.split("== destroy: 3 change(s)")[1]
-    assert after_destroy.count("  delete   ") == 3
+    assert f"== destroy: {managed} change(s)" in out
+    after_destroy = out.split(f"== destroy: {managed} change(s)")[1]
+    assert after_destroy.count("  delete   ") == managed
     assert "-- at the endpoint: 0 resource(s)" in after_destroy
