@@ -409,15 +409,20 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
     """What keeps a storage configuration in use: stages recording to it (error path only)."""
     if rules.noun != "StorageConfiguration":
         return []
-    users = []
+    users, token = [], None
     try:
-        for summary in call(request.client, "ListStages", request.subject, maxResults=100).get("stages", []):
-            stage = call(request.client, "GetStage", request.subject, arn=summary["arn"])["stage"]
-            if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
-                users.append(stage["arn"])
+        while True:
+            page = call(request.client, "ListStages", request.subject, maxResults=100,
+                        **({"nextToken": token} if token else {}))
+            for summary in page.get("stages", []):
+                stage = call(request.client, "GetStage", request.subject, arn=summary["arn"])["stage"]
+                if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
+                    users.append(stage["arn"])
+            token = page.get("nextToken")
+            if not token:
+                return users
     except ProvisioningError:
-        pass  # naming the users is a courtesy; the ConflictException is the answer
-    return users
+        return users  # naming the users is a courtesy; the ConflictException is the answer
 
 
 # ---------------------------------------------------------------------------------------------

@@ -290,3 +290,21 @@ def test_storage_in_use_is_deleted_once_its_user_goes(cfn, ivs):
     later.join()
     assert resources(ivs) == []
     assert ivs.state.calls.count("DeleteStorageConfiguration") >= 2
+
+
+def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
+    """Lists are paged (100 per page): the resource to find is on the second page."""
+    from lifecycle import ProvisioningError
+
+    storage, _ = make_storage(cfn)
+    client = handler.ivs_client()
+    for index in range(100):  # not ours: no identity tag
+        client.create_stage(name=f"filler-{index}")
+    ivs.state.calls.clear()
+    ivs.inject(Fault("drop_after_success", "CreateStage"))
+    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {
+        "storageConfigurationArn": storage}})["PhysicalResourceId"]
+    assert len(resources(ivs, "Stage")) == 101 and ivs.state.calls.count("ListStages") == 2
+    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
+    with pytest.raises(ProvisioningError, match=f"still used by {stage}"):
+        cfn.delete(STORAGE, storage)

@@ -114,7 +114,8 @@ def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def references(value: Any) -> set[str]:
-    """Logical ids a template value refers to (Ref, Fn::GetAtt, Fn::Sub's ${Name})."""
+    """Logical ids a template value refers to (Ref, Fn::GetAtt: the only ones CDK renders for
+    these resources' properties; Fn::Sub is not handled)."""
     found: set[str] = set()
     if isinstance(value, dict):
         if "Ref" in value:
