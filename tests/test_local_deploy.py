@@ -110,3 +110,36 @@ def test_unknown_stack_is_a_clear_error(tmp_path):
     synth(tmp_path, "v1")
     with pytest.raises(DeployError, match="no stack 'Nope' in .*; stacks: Runner"):
         read_template(tmp_path / "v1", "Nope")
+
+
+def synth_composition(tmp_path, version: str, *, width: int, composition: bool):
+    from constructs_ivsrt import Composition, S3Destination
+
+    outdir = tmp_path / version
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Runner", env=ENV)
+    storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
+    stage = Stage(stack, "Stage")
+    encoder = EncoderConfiguration(stack, "Encoder", video=Video(width=width, height=720))
+    if composition:
+        Composition(stack, "Program", stage=stage,
+                    destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+    app.synth()
+    return read_template(outdir, "Runner")
+
+
+def test_cleanup_deletes_in_reverse_dependency_order_of_the_old_stack(tmp_path, deployer, ivs):
+    """The composition is removed and the encoder configuration it used is replaced: the
+    composition must go first, or the old encoder configuration would still be in use."""
+    deployer.deploy(synth_composition(tmp_path, "v1", width=1280, composition=True))
+    deployer.deploy(synth_composition(tmp_path, "v2", width=640, composition=False))
+    cleanup = [c for c in deployer.changes if c.action in ("delete", "delete-failed")]
+    assert [(c.action, c.resource_type) for c in cleanup] == [
+        ("delete", "Custom::IvsRealtimeComposition"), ("delete", "Custom::IvsRealtimeEncoderConfiguration")]
+    live = [r for r in resources(ivs) if r.get("state") != "STOPPED"]
+    assert sorted(r["_noun"] for r in live) == ["EncoderConfiguration", "Stage", "StorageConfiguration"]
+    assert live_video(ivs) == 640
+
+
+def live_video(ivs) -> int:
+    return next(r["video"]["width"] for r in resources(ivs) if r["_noun"] == "EncoderConfiguration")

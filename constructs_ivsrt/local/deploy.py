@@ -65,7 +65,7 @@ class DeployedResource:
 
 @dataclass
 class Change:
-    action: str  # "create", "update", "replace", "delete", "retain"
+    action: str  # "create", "update", "replace", "delete", "retain", "delete-failed" (cleanup only)
     logical_id: str
     resource_type: str
     physical_id: str
@@ -298,14 +298,27 @@ class LocalDeployer:
         except Exception as error:
             self._roll_back(done, before)
             raise DeployError(f"deployment failed and was rolled back: {error}") from None
-        # Cleanup phase, as CloudFormation's: replaced resources, then removed ones.
+        # Cleanup phase, as CloudFormation's: the old resources of replacements and the removed
+        # ones, in reverse dependency order of the stack as it was (a removed composition goes
+        # before the replaced encoder configuration it used). A failure here does not fail the
+        # deployment; CloudFormation reports it and leaves the resource.
         self.changes += done
-        for old in replaced:
-            self._remove(old)
-        removed = [k for k in reversed(self._order()) if k not in wanted]
-        for logical_id in removed:
-            self._remove(self.state.resources.pop(logical_id))
+        old_resources = {old.logical_id: old for old in replaced}
+        old_resources.update({k: v for k, v in self.state.resources.items() if k not in wanted})
+        old_graph = {k: v.dependencies for k, v in before.items()}
+        for logical_id in reversed(creation_order(old_graph)):
+            if logical_id in old_resources:
+                if logical_id not in wanted:
+                    self.state.resources.pop(logical_id)
+                self._clean_up(old_resources[logical_id])
         return done
+
+    def _clean_up(self, resource: DeployedResource) -> None:
+        try:
+            self._remove(resource)
+        except Exception as error:  # noqa: BLE001 - reported, as CloudFormation does, not raised
+            self.changes.append(Change("delete-failed", resource.logical_id, resource.resource_type,
+                                       resource.physical_id, str(error)))
 
     def _order(self) -> list[str]:
         return creation_order({k: r.dependencies for k, r in self.state.resources.items()})
