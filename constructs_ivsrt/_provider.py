@@ -24,6 +24,11 @@ STORAGE_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutB
 # it (lifecycle.users_of): read-only, and only on that error path. (List, then Get on stages.)
 _DIAGNOSIS = {rules.STORAGE_CONFIGURATION.noun: ("ivs:ListStages", rules.STAGE)}
 
+# Calls authorized on the resources they use, besides the type's own (the Service Authorization
+# Reference lists StartComposition's resources as the stage, encoder and storage configurations
+# and the channel it composes from and to, not the composition it makes).
+_CREATE_USES = {rules.COMPOSITION.noun: ("stage", "encoder-configuration", "storage-configuration", "channel")}
+
 # How long CloudFormation waits for an asynchronous resource (a composition becoming ACTIVE or
 # STOPPED) before the framework fails it, and how often it looks.
 SETTLE_TIMEOUT = Duration.minutes(15)
@@ -95,20 +100,22 @@ class IvsRealtimeProvider(Construct):
             if len(self._managed) == 1:
                 self.on_event_function.add_to_role_policy(self._list_statement)
             self._list_statement.add_actions(*(a for a in list_actions(resource) if a not in self._list_statement.actions))
-            self._allow(handler_actions(resource), resource)
+            self._allow(handler_actions(resource), resource.arn_segment)
+            for segment in _CREATE_USES.get(resource.noun, ()):
+                self._allow((f"ivs:{resource.create_operation}",), segment)
             if resource.noun in _DIAGNOSIS:
                 _, used_by = _DIAGNOSIS[resource.noun]
-                self._allow((f"ivs:{used_by.get_operation}",), used_by)
+                self._allow((f"ivs:{used_by.get_operation}",), used_by.arn_segment)
         return self.async_service_token if resource.settling else self.service_token
 
-    def _allow(self, actions: tuple[str, ...], resource: rules.ResourceRules) -> None:
-        arn = self._stack.format_arn(service="ivs", resource=resource.arn_segment, resource_name="*",
+    def _allow(self, actions: tuple[str, ...], arn_segment: str) -> None:
+        arn = self._stack.format_arn(service="ivs", resource=arn_segment, resource_name="*",
                                      arn_format=ArnFormat.SLASH_RESOURCE_NAME)
         self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[arn]))
         _acknowledge(self.role, [(
             _wildcard_finding(self._stack, arn),
             "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
-            f"statement is limited to {resource.arn_segment} ARNs in this account and region and to "
+            f"statement is limited to {arn_segment} ARNs in this account and region and to "
             "the calls the handler makes.",
         )])
 
@@ -170,6 +177,11 @@ class IvsRealtimeProvider(Construct):
             on_event_handler=self.on_event_function,
             framework_on_event_role=framework_role,
             log_group=framework_logs,
+            # The framework logs each raw Invoke response, the handler's Data (a stream key)
+            # included, as byte codes, which its NoEcho redaction does not cover. FATAL (also
+            # aws-cdk-lib's default, set here so it cannot drift) keeps those lines out of
+            # CloudWatch; the handler's own log group has every outcome.
+            framework_lambda_logging_level=lambda_.ApplicationLogLevel.FATAL,
             **waiter_options,
         )
         functions = [self.on_event_function] + ([is_complete] if is_complete is not None else [])

@@ -150,8 +150,9 @@ def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
     rules, result = _dispatch(HANDLERS, event, context)
     response: dict[str, Any] = {"PhysicalResourceId": result.physical_id, "Data": result.data}
     if rules.secret_attributes:
-        # CloudFormation masks the attributes in its console and API; the framework redacts
-        # them from its own logs. Fn::GetAtt still hands the value to the resources that ask.
+        # CloudFormation masks the attributes in its console and API; the framework redacts its
+        # "onEvent returned" line (its other lines are kept out of CloudWatch by its FATAL log
+        # level, see _provider.py). Fn::GetAtt still hands the value to the resources that ask.
         response["NoEcho"] = True
     return response
 

@@ -33,7 +33,6 @@ from constructs_ivsrt import (
     VideoFillMode,
 )
 from constructs_ivsrt._handler_code import rules
-from constructs_ivsrt._provider import handler_actions, list_actions
 
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
 STAGE_ARN = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd"
@@ -147,6 +146,8 @@ def test_layout_and_enum_fields_match_the_model():
 
 
 def test_policy_per_type_names_exactly_the_calls_and_arns():
+    """Written out by hand, not derived: what the handler needs per ARN type on AWS, including
+    StartComposition's authorization on the resources it uses (Service Authorization Reference)."""
     st = new_stack()
     stage = Stage(st, "Stage")
     IngestConfiguration(st, "Ingest", stage=stage)
@@ -154,17 +155,37 @@ def test_policy_per_type_names_exactly_the_calls_and_arns():
     Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
     statements = Template.from_stack(st).find_resources("AWS::IAM::Policy")
     handler_policy = next(p for k, p in statements.items() if k.startswith("IvsRealtimeProviderOnEventRole"))
-    by_segment = {}
+    by_segment: dict[str, set[str]] = {}
     for statement in handler_policy["Properties"]["PolicyDocument"]["Statement"][2:]:
         segment = statement["Resource"]["Fn::Join"][1][-1].split(":")[-1].split("/")[0]
-        by_segment[segment] = statement["Action"]
-    assert by_segment == {r.arn_segment: list(handler_actions(r))
-                          for r in (rules.STAGE, rules.INGEST_CONFIGURATION, rules.PUBLIC_KEY, rules.COMPOSITION)}
-    assert by_segment["public-key"][:3] == ["ivs:ImportPublicKey", "ivs:GetPublicKey", "ivs:DeletePublicKey"]
-    assert by_segment["composition"][:3] == ["ivs:StartComposition", "ivs:GetComposition", "ivs:StopComposition"]
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        by_segment.setdefault(segment, set()).update(actions)
+    tagging = {"ivs:TagResource", "ivs:UntagResource"}
+    assert by_segment == {
+        "stage": {"ivs:CreateStage", "ivs:GetStage", "ivs:UpdateStage", "ivs:DeleteStage", "ivs:StartComposition"} | tagging,
+        "ingest-configuration": {"ivs:CreateIngestConfiguration", "ivs:GetIngestConfiguration",
+                                 "ivs:UpdateIngestConfiguration", "ivs:DeleteIngestConfiguration"} | tagging,
+        "public-key": {"ivs:ImportPublicKey", "ivs:GetPublicKey", "ivs:DeletePublicKey"} | tagging,
+        "composition": {"ivs:StartComposition", "ivs:GetComposition", "ivs:StopComposition"} | tagging,
+        "encoder-configuration": {"ivs:StartComposition"},
+        "storage-configuration": {"ivs:StartComposition"},
+        "channel": {"ivs:StartComposition"},
+    }
     lists = handler_policy["Properties"]["PolicyDocument"]["Statement"][1]
-    assert lists == {"Action": [a for r in (rules.STAGE, rules.INGEST_CONFIGURATION, rules.PUBLIC_KEY, rules.COMPOSITION)
-                                for a in list_actions(r)], "Effect": "Allow", "Resource": "*"}
+    assert lists == {"Action": ["ivs:ListStages", "ivs:ListIngestConfigurations", "ivs:ListPublicKeys",
+                                "ivs:ListCompositions"], "Effect": "Allow", "Resource": "*"}
+
+
+def test_framework_functions_log_at_fatal_only():
+    """The framework logs raw Invoke responses (a stream key, as byte codes): keep them out."""
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    IngestConfiguration(st, "Ingest", stage=stage)
+    Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
+    functions = Template.from_stack(st).find_resources("AWS::Lambda::Function")
+    framework = [f for f in functions.values() if f["Properties"]["Handler"].startswith("framework.")]
+    assert len(framework) == 4  # onEvent twice (sync, async), isComplete, onTimeout
+    assert {f["Properties"]["LoggingConfig"]["ApplicationLogLevel"] for f in framework} == {"FATAL"}
 
 
 @pytest.mark.parametrize("make, grant, actions", [
