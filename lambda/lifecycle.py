@@ -325,8 +325,28 @@ def replace(request: Request, rules: ResourceRules, params: dict[str, Any]) -> R
     if original is None:
         return _create(request, rules, params)
     _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
+    if rules.settling is not None:
+        _stop_the_others(request, rules, identity.owner, keep=original["arn"])
     return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])),
                   complete=rules.settling is None)
+
+
+def _stop_the_others(request: Request, rules: ResourceRules, owner: str, keep: str) -> None:
+    """On a rollback to the original composition, stop this stack resource's others: a
+    replacement whose start failed or timed out may be one CloudFormation never deletes, and one
+    it does delete is only stopped a little earlier."""
+    token = None
+    while True:
+        page = call(request.client, rules.list_operation, request.subject, maxResults=100,
+                    **({"nextToken": token} if token else {}))
+        for summary in page.get(rules.list_key, []):
+            identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
+            if (identity is not None and identity.owner == owner and summary["arn"] != keep
+                    and summary.get("state") not in rules.settling.over):
+                _stop_quietly(request, rules, summary["arn"])
+        token = page.get("nextToken")
+        if not token:
+            return
 
 
 def update(request: Request, rules: ResourceRules, physical_id: str,
@@ -441,18 +461,28 @@ def settle(request: Request, rules: ResourceRules, request_type: str, physical_i
     try:
         resource = _get(request, rules, physical_id)
     except ProvisioningError as error:
-        if error_code(error) == NOT_FOUND and request_type == "Delete":
+        if error_code(error) != NOT_FOUND:
+            raise
+        if request_type == "Delete":
             return Result(physical_id)
-        raise
+        raise ProvisioningError(f"{rules.noun} {physical_id} ended before it was {settling.ready}{_ENDED_HINT}") from None
     state = resource.get("state")
     if request_type == "Delete":
+        if state not in settling.over:  # a Stop that met a conflict while it was starting: again
+            _stop_quietly(request, rules, physical_id)
         return Result(physical_id, complete=state in settling.ended)
     if state == settling.ready:
         return Result(physical_id, attributes(rules, resource))
     if state in settling.over:
         _stop_quietly(request, rules, physical_id)
-        raise ProvisioningError(f"{rules.noun} {physical_id} is {state}{_failure_detail(resource)}")
+        detail = _failure_detail(resource) if state == settling.failed else _ENDED_HINT
+        raise ProvisioningError(f"{rules.noun} {physical_id} is {state}{detail}")
     return Result(physical_id, complete=False)
+
+
+# The documented reason a composition ends on its own (StartComposition in the API reference).
+_ENDED_HINT = (" (IVS stops and deletes a composition a minute after its start if its stage has no "
+               "participant, and a minute after the last one leaves)")
 
 
 def _failure_detail(resource: Mapping[str, Any]) -> str:

@@ -88,7 +88,9 @@ class CloudFormation:
 
     def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,
              physical_id: str | None = None, old: dict[str, Any] | None = None,
-             logical_id: str = "Resource", request_id: str | None = None) -> dict[str, Any]:
+             logical_id: str = "Resource", request_id: str | None = None, wait: bool = True) -> dict[str, Any]:
+        """One event; ``wait=False`` returns onEvent's answer without the waiter (to play out
+        what happens while an asynchronous resource is still settling)."""
         event: dict[str, Any] = {
             "RequestType": request,
             "ResourceType": resource_type,
@@ -105,7 +107,10 @@ class CloudFormation:
             event["OldResourceProperties"] = {"ServiceToken": event["ResourceProperties"]["ServiceToken"],
                                               **as_cloudformation_sends(old)}
         result = self.handler.on_event(event, LambdaContext(self.timeout_seconds))
-        return self.settle(event, result)
+        if request == "Delete":  # the framework refuses a Delete that changes the physical id
+            assert result["PhysicalResourceId"] == physical_id
+        self.last_event = {**event, **result}
+        return self.settle(event, result) if wait else result
 
     def settle(self, event: dict[str, Any], result: dict[str, Any], max_polls: int = 50) -> dict[str, Any]:
         """For an asynchronous type, isComplete until it is, as the framework's waiter does (a
@@ -117,6 +122,8 @@ class CloudFormation:
         for _ in range(max_polls):
             answer = self.handler.is_complete(waiting, LambdaContext(self.timeout_seconds))
             self.polls.append(answer)
+            # The framework rejects Data on an incomplete answer.
+            assert answer["IsComplete"] or "Data" not in answer, answer
             if answer["IsComplete"]:
                 return {**result, "Data": {**result.get("Data", {}), **answer.get("Data", {})}}
         raise AssertionError(f"not complete after {max_polls} polls: {self.polls[-1]}")

@@ -42,6 +42,11 @@ def arns(ivs, noun):
     return sorted(r["arn"] for r in resources(ivs, noun) if r.get("state") != "STOPPED")
 
 
+def running(ivs):
+    """Compositions that are starting or active (not stopping, stopped or failed)."""
+    return sorted(r["arn"] for r in resources(ivs, "Composition") if r["state"] in ("STARTING", "ACTIVE"))
+
+
 def make(cfn, resource_type, props, **kw):
     return cfn.create(resource_type, props, **kw)["PhysicalResourceId"]
 
@@ -251,3 +256,34 @@ def test_storage_configuration_used_by_a_composition_is_in_use(cfn, ivs, stage_w
     cfn.timeout_seconds = 300.0
     cfn.delete(COMPOSITION, arn)
     cfn.delete(STORAGE, storage)
+
+
+def test_delete_that_met_a_conflict_while_starting_stops_again(cfn, ivs, stage_with_recording):
+    arn = make(cfn, COMPOSITION, stage_with_recording)
+    ivs.inject(Fault("error", "StopComposition", code="ConflictException"))
+    cfn.delete(COMPOSITION, arn)
+    assert ivs.state.calls.count("StopComposition") == 2
+    assert arns(ivs, "Composition") == []
+
+
+def test_rollback_after_a_replacement_that_never_started_stops_it(cfn, ivs, stage_with_recording):
+    v1, v2 = stage_with_recording, {**stage_with_recording, "layout": {"pip": {}}}
+    original = make(cfn, COMPOSITION, v1)
+    ivs.state.compositions.start_reads = 10_000  # the new one stays STARTING: the waiter times out
+    stuck = cfn.update(COMPOSITION, original, v1, v2, wait=False)["PhysicalResourceId"]
+    assert stuck != original
+    ivs.state.compositions.start_reads = 1
+    assert cfn.update(COMPOSITION, stuck, v2, v1)["PhysicalResourceId"] == original  # the rollback
+    assert running(ivs) == [original]  # the stuck one is stopping, not left running
+
+
+def test_composition_that_ends_before_it_is_active_fails_with_the_documented_reason(cfn, ivs, stage_with_recording):
+    ivs.state.compositions.start_reads = 10_000
+    arn = cfn.create(COMPOSITION, stage_with_recording, wait=False)["PhysicalResourceId"]
+    ivs.state.end_composition(arn)  # its stage had no participant
+    with pytest.raises(ProvisioningError) as caught:
+        cfn.settle(cfn.last_event, {"PhysicalResourceId": arn})
+    assert str(caught.value) == (
+        f"Composition {arn} is STOPPING (IVS stops and deletes a composition a minute after its start "
+        "if its stage has no participant, and a minute after the last one leaves)")
+    assert running(ivs) == []
