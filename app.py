@@ -106,7 +106,9 @@ class RealtimeVideoStack(cdk.Stack):
             attributes={"role": "studio"},
         )
         signing_key = PublicKey(self, "TokenSigningKey", public_key_material=TOKEN_SIGNING_KEY.read_text())
-        tokens = ParticipantTokenVendor(self, "ParticipantTokens", stage=stage, token_duration=cdk.Duration.hours(2))
+        # Callers may name themselves, not make themselves the featured "speaker".
+        tokens = ParticipantTokenVendor(self, "ParticipantTokens", stage=stage, token_duration=cdk.Duration.hours(2),
+                                        allowed_attribute_keys=["displayName"])
 
         cdk.CfnOutput(self, "StageArn", value=stage.stage_arn)
         cdk.CfnOutput(self, "StageWhipEndpoint", value=stage.endpoints.whip)

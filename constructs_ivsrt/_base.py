@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping
 
 import jsii
 from aws_cdk import (
@@ -70,6 +71,15 @@ class PropChecker:
     def raise_if_any(self) -> None:
         if self.problems:
             raise IvsRealtimeValidationError("\n".join(f"{self._path}: {problem}" for problem in self.problems))
+
+
+@contextlib.contextmanager
+def on_path(scope: Construct) -> Iterator[None]:
+    """Errors raised while props are converted (a Duration that cannot be) name the construct."""
+    try:
+        yield
+    except IvsRealtimeValidationError as error:
+        raise IvsRealtimeValidationError(f"{scope.node.path}: {error}") from None
 
 
 def seconds(duration: Any) -> Any:

@@ -19,6 +19,7 @@ from constructs_ivsrt._base import (
     ManagedResource,
     PropChecker,
     import_arn,
+    on_path,
     seconds,
 )
 from constructs_ivsrt._handler_code import rules
@@ -232,11 +233,17 @@ class Composition(ManagedMixin, CompositionBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
         super().__init__(scope, id)
-        destinations_api = [d.to_api() for d in destinations]
+        with on_path(self):
+            destinations_api = [d.to_api() for d in destinations]
         layout_api = layout.to_api() if layout is not None else None
-        PropChecker(self).check("stage", stage.stage_arn, RULES.member("stageArn")).check(
+        checker = PropChecker(self).check("stage", stage.stage_arn, RULES.member("stageArn")).check(
             "destinations", destinations_api, RULES.member("destinations")).check(
-            "layout", layout_api, RULES.member("layout")).raise_if_any()
+            "layout", layout_api, RULES.member("layout"))
+        for kind, cls in (("channel", "ChannelDestination"), ("s3", "S3Destination")):
+            count = sum(1 for d in destinations_api if kind in d)
+            # The API documents at most one destination of each kind.
+            checker.require(count <= 1, f"destinations must have at most one {cls}, got: {count}")
+        checker.raise_if_any()
         self._managed = ManagedResource(
             self, RULES, {"stageArn": stage.stage_arn, "layout": layout_api, "destinations": destinations_api},
             tags, removal_policy)

@@ -45,6 +45,7 @@ class ParticipantTokenVendor(Construct):
         token_duration: Duration = Duration.hours(12),
         capabilities: Sequence[ParticipantTokenCapability] = (ParticipantTokenCapability.PUBLISH,
                                                               ParticipantTokenCapability.SUBSCRIBE),
+        allowed_attribute_keys: Sequence[str] | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
         """
@@ -52,6 +53,10 @@ class ParticipantTokenVendor(Construct):
         :param token_duration: How long a token is valid, whole minutes from 1 minute to 14 days.
             :default: Duration.hours(12) (the service's default)
         :param capabilities: :default: - PUBLISH and SUBSCRIBE (the service's default)
+        :param allowed_attribute_keys: The attribute keys a caller may set (others get a 400).
+            Attributes are what other participants and compositions see: a caller who may set the
+            key a layout features (``featured_participant_attribute``) may feature themselves.
+            :default: - any key
         :param log_retention: :default: RetentionDays.ONE_YEAR
         """
         super().__init__(scope, id)
@@ -62,7 +67,11 @@ class ParticipantTokenVendor(Construct):
         minutes = int(minutes) if float(minutes).is_integer() else minutes
         capability_values = [c.value if isinstance(c, enum.Enum) else c for c in capabilities]
         checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
-        checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"]).raise_if_any()
+        checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"])
+        for key in allowed_attribute_keys or ():
+            checker.require(isinstance(key, str) and key != "" and "," not in key,
+                            f"allowed_attribute_keys must be non-empty strings without commas, got: {key!r}")
+        checker.raise_if_any()
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         log_group.grant_write(role)
@@ -81,6 +90,8 @@ class ParticipantTokenVendor(Construct):
                 "STAGE_ARN": stage.stage_arn,
                 "TOKEN_DURATION_MINUTES": str(minutes),
                 "TOKEN_CAPABILITIES": ",".join(capability_values),
+                **({"TOKEN_ALLOWED_ATTRIBUTE_KEYS": ",".join(allowed_attribute_keys)}
+                   if allowed_attribute_keys is not None else {}),
             },
         )
         self.grant = stage.grant_create_participant_token(self.function)

@@ -11,7 +11,7 @@ from aws_cdk import Duration, IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, seconds
+from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, on_path, seconds
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
@@ -202,7 +202,8 @@ class Stage(ManagedMixin, StageBase):
         """
         super().__init__(scope, id)
         name = stage_name if stage_name is not None else Names.unique_resource_name(self, max_length=128, separator="-")
-        recording = auto_participant_recording.to_api() if auto_participant_recording else None
+        with on_path(self):
+            recording = auto_participant_recording.to_api() if auto_participant_recording else None
         checker = PropChecker(self).check("stage_name", name, RULES.member("name"))
         recording_shape = RULES.member(_RECORDING)
         for path, label in _RECORDING_LABELS.items():

@@ -28,6 +28,9 @@ for _wire_logger in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", 
 STAGE_ARN_ENV = "STAGE_ARN"
 DURATION_ENV = "TOKEN_DURATION_MINUTES"
 CAPABILITIES_ENV = "TOKEN_CAPABILITIES"  # comma-separated: PUBLISH,SUBSCRIBE
+# Comma-separated attribute keys a caller may set; unset means any. Attributes are what other
+# participants and compositions see (a layout's featured-participant attribute among them).
+ALLOWED_ATTRIBUTES_ENV = "TOKEN_ALLOWED_ATTRIBUTE_KEYS"
 REQUEST_FIELDS = ("userId", "attributes")  # what a caller may choose
 
 
@@ -41,6 +44,12 @@ def token_request(body: Mapping[str, Any], environment: Mapping[str, str]) -> di
     unknown = sorted(set(body) - set(REQUEST_FIELDS))
     if unknown:
         raise BadRequest(f"request may set only {', '.join(REQUEST_FIELDS)}, got: {', '.join(unknown)}")
+    allowed = environment.get(ALLOWED_ATTRIBUTES_ENV)
+    attributes = body.get("attributes")
+    if allowed is not None and isinstance(attributes, Mapping):
+        refused = sorted(set(attributes) - {key for key in allowed.split(",") if key})
+        if refused:
+            raise BadRequest(f"attributes may have only the keys {allowed or '(none)'}, got: {', '.join(refused)}")
     params: dict[str, Any] = {
         "stageArn": environment[STAGE_ARN_ENV],
         "duration": int(environment[DURATION_ENV]),
@@ -80,12 +89,19 @@ def create_token(event: Mapping[str, Any], context: Any = None) -> dict[str, Any
         if http:
             return _http(400, {"message": str(error)})
         raise
-    token = lifecycle.call(ivs_client(), "CreateParticipantToken", params["stageArn"], **params)["participantToken"]
+    try:
+        token = lifecycle.call(ivs_client(), "CreateParticipantToken", params["stageArn"], **params)["participantToken"]
+    except lifecycle.ProvisioningError as error:
+        LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
+        if http:  # the reason is in the log; the caller learns only that it failed
+            return _http(502, {"message": "could not create a participant token"})
+        raise
     LOG.info(json.dumps({"outcome": "ISSUED", "participantId": token.get("participantId")}))
+    expires = token.get("expirationTime")
     answer = {
         "token": token["token"],
         "participantId": token.get("participantId"),
-        "expirationTime": str(token.get("expirationTime", "")),
+        "expirationTime": expires.isoformat() if hasattr(expires, "isoformat") else str(expires or ""),
     }
     return _http(200, answer) if http else answer
 

@@ -291,6 +291,14 @@ def expect(message: str, build) -> None:
     pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
                                        layout=PipLayout(pip_width=0)),
                  "T/C: layout.pip.pipWidth must be at least 1, got: 0", id="pip-width"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s), S3Destination(
+        storage_configuration=StorageConfiguration.from_storage_configuration_arn(s, "S2", STORAGE_ARN),
+        encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(s, "E2", ENCODER_ARN))]),
+                 "T/C: destinations must have at most one S3Destination, got: 2", id="two-s3"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
+        s3_destination(s, target_segment_duration=cdk.Duration.minutes(cdk.Token.as_number(cdk.Aws.ACCOUNT_ID)))]),
+                 "T/C: a Duration made from a deploy-time value must use Duration.seconds(), "
+                 "got: Duration.minutes(<token>)", id="duration-token-path"),
     pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.days(15)),
                  "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600", id="token-duration"),
     pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),

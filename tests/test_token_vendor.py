@@ -54,3 +54,24 @@ def test_a_missing_stage_is_one_line(vendor, monkeypatch):
     with pytest.raises(vendor.lifecycle.ProvisioningError) as caught:
         vendor.create_token({"userId": "x"})
     assert str(caught.value).startswith(f"CreateParticipantToken failed for {STAGE_ARN_MISSING}: ResourceNotFoundException")
+
+
+def test_attribute_keys_can_be_limited_by_the_deployment(vendor, monkeypatch):
+    monkeypatch.setenv("TOKEN_ALLOWED_ATTRIBUTE_KEYS", "displayName")
+    assert vendor.create_token({"attributes": {"displayName": "Ann"}})["token"]
+    answer = vendor.create_token({"body": json.dumps({"attributes": {"speaker": "true"}})})
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["message"] == "attributes may have only the keys displayName, got: speaker"
+
+
+def test_an_api_failure_over_http_is_a_502_without_details(vendor, monkeypatch):
+    monkeypatch.setenv("STAGE_ARN", STAGE_ARN_MISSING)
+    answer = vendor.create_token({"body": json.dumps({"userId": "x"})})
+    assert answer["statusCode"] == 502 and json.loads(answer["body"]) == {"message": "could not create a participant token"}
+
+
+def test_expiration_time_is_iso_8601(vendor):
+    from datetime import datetime
+
+    expires = vendor.create_token({"userId": "x"})["expirationTime"]
+    assert datetime.fromisoformat(expires).tzinfo is not None
