@@ -143,9 +143,35 @@ def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
             event["PhysicalResourceId"] = physical_id
         if old is not None:
             event["OldResourceProperties"] = as_cloudformation_sends(old)
-        return handler.on_event(event, LambdaContext())
+        result = handler.on_event(event, LambdaContext())
+        if handler.RESOURCES[resource_type].settling is None:
+            return result
+        while not handler.is_complete({**event, **result}, LambdaContext())["IsComplete"]:
+            pass  # the framework's waiter, without its 5 s interval: every poll is one Get
+        return result
 
     return send
+
+
+def _lifecycle(deps: dict[str, str]) -> dict[str, tuple]:
+    """(v1, tag-only, in place, replacing) bodies per type; ``deps`` are ARNs made beforehand."""
+    recording = [{"s3": {"storageConfigurationArn": deps["storage"], "encoderConfigurationArns": [deps["encoder"]]}}]
+    ingest = {"name": "a", "stageArn": deps["stage"], "userId": "u", "ingestProtocol": "RTMPS"}
+    composition = {"stageArn": deps["stage"], "destinations": recording, "layout": {"grid": {}}}
+    key = (Path(__file__).resolve().parent.parent / "sample" / "token-signing-public-key.pem").read_text()
+    return {**LIFECYCLE, **{
+        "Custom::IvsRealtimeIngestConfiguration": (
+            {**ingest, "tags": {"t": "1"}}, {**ingest, "tags": {"t": "2"}},
+            {**ingest, "stageArn": deps["stage2"], "tags": {"t": "2"}},
+            {**ingest, "stageArn": deps["stage2"], "userId": "v", "tags": {"t": "2"}}),
+        "Custom::IvsRealtimePublicKey": (
+            {"name": "a", "publicKeyMaterial": key, "tags": {"t": "1"}},
+            {"name": "a", "publicKeyMaterial": key, "tags": {"t": "2"}}, None,
+            {"name": "b", "publicKeyMaterial": key, "tags": {"t": "2"}}),
+        "Custom::IvsRealtimeComposition": (
+            {**composition, "tags": {"t": "1"}}, {**composition, "tags": {"t": "2"}}, None,
+            {**composition, "layout": {"pip": {}}, "tags": {"t": "2"}}),
+    }}
 
 
 LIFECYCLE = {
@@ -168,7 +194,11 @@ def api_calls() -> list[dict[str, Any]]:
         import handler
 
         send = _cfn(handler)
-        for resource_type, (v1, tags_only, in_place, replacing) in LIFECYCLE.items():
+        deps = {name: send("Create", resource_type, props)["PhysicalResourceId"] for name, resource_type, props in (
+            ("stage", "Custom::IvsRealtimeStage", {"name": "dep"}), ("stage2", "Custom::IvsRealtimeStage", {"name": "dep2"}),
+            ("storage", "Custom::IvsRealtimeStorageConfiguration", {"name": "dep", "s3": {"bucketName": "b-dep"}}),
+            ("encoder", "Custom::IvsRealtimeEncoderConfiguration", {"name": "dep"}))}
+        for resource_type, (v1, tags_only, in_place, replacing) in _lifecycle(deps).items():
             def step(action: Callable[[], Any]) -> str:
                 ivs.state.calls.clear()
                 action()

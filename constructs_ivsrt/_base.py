@@ -53,8 +53,7 @@ class PropChecker:
     """
 
     def __init__(self, scope: Construct, child_id: str | None = None) -> None:
-        self._scope = scope
-        self._path = f"{scope.node.path}/{child_id}" if child_id else scope.node.path
+        self._scope, self._child_id = scope, child_id  # the path is read only on error (a jsii call)
         self.problems: list[str] = []
 
     def check(self, label: str, value: Any, shape: Shape) -> "PropChecker":
@@ -70,7 +69,8 @@ class PropChecker:
 
     def raise_if_any(self) -> None:
         if self.problems:
-            raise IvsRealtimeValidationError("\n".join(f"{self._path}: {problem}" for problem in self.problems))
+            path = self._scope.node.path + (f"/{self._child_id}" if self._child_id else "")
+            raise IvsRealtimeValidationError("\n".join(f"{path}: {problem}" for problem in self.problems))
 
 
 @contextlib.contextmanager
