@@ -4,6 +4,7 @@ recorded to S3 (``StartComposition`` / ``StopComposition``)."""
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence, Union, runtime_checkable
 
@@ -243,6 +244,7 @@ class Composition(ManagedMixin, CompositionBase):
             count = sum(1 for d in destinations_api if kind in d)
             # The API documents at most one destination of each kind.
             checker.require(count <= 1, f"destinations must have at most one {cls}, got: {count}")
+        checker.problems = [_prop_label(problem) for problem in checker.problems]
         checker.raise_if_any()
         self._managed = ManagedResource(
             self, RULES, {"stageArn": stage.stage_arn, "layout": layout_api, "destinations": destinations_api},
@@ -254,6 +256,40 @@ class Composition(ManagedMixin, CompositionBase):
     def from_composition_arn(scope: Construct, id: str, composition_arn: str) -> IComposition:
         """Import an existing composition by ARN."""
         return import_arn(scope, id, composition_arn, RULES, "composition_arn", _ImportedComposition)
+
+
+# The model names API members; a message should name the prop the user wrote. API path (after
+# "destinations[i]." or "layout.") -> prop.
+_DESTINATION_PROPS = {
+    "channel.channelArn": "channel",
+    "channel.encoderConfigurationArn": "encoder_configuration",
+    "s3.storageConfigurationArn": "storage_configuration",
+    "s3.encoderConfigurationArns": "encoder_configuration",
+    "s3.encoderConfigurationArns[0]": "encoder_configuration",
+    "s3.recordingConfiguration.hlsConfiguration.targetSegmentDurationSeconds": "target_segment_duration (seconds)",
+    "s3.thumbnailConfigurations[0].targetIntervalSeconds": "thumbnail_interval (seconds)",
+    "s3.thumbnailConfigurations[0].storage": "thumbnail_storage",
+}
+_API_LABEL = re.compile(r"^(destinations\[\d+\]|layout)\.(\S+?)(\[\d+\])?( .*)$", re.S)
+
+
+def _prop_label(problem: str) -> str:
+    """``destinations[0].s3.recordingConfiguration...Seconds must ...`` ->
+    ``destinations[0].target_segment_duration (seconds) must ...``; ``layout.pip.pipWidth`` ->
+    ``layout.pip_width``."""
+    match = _API_LABEL.match(problem)
+    if match is None:
+        return problem
+    where, path, index, rest = match.group(1), match.group(2), match.group(3) or "", match.group(4)
+    if where == "layout":
+        kind, _, field = path.partition(".")
+        return f"layout.{_snake(field)}{index}{rest}" if field and "." not in field else problem
+    prop = _DESTINATION_PROPS.get(path + index) or _DESTINATION_PROPS.get(path)
+    return f"{where}.{prop}{rest}" if prop else problem
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
 def _value(member: Any) -> Any:

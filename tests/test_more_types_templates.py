@@ -282,15 +282,15 @@ def expect(message: str, build) -> None:
                  "T/C: destinations must have at least 1 items, got: []", id="no-destination"),
     pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s),
                                        destinations=[ChannelDestination(channel=STAGE_ARN)]),
-                 "T/C: destinations[0].channel.channelArn must match the pattern "
+                 "T/C: destinations[0].channel must match the pattern "
                  "arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'", id="channel-arn"),
     pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
         s3_destination(s, target_segment_duration=cdk.Duration.seconds(11))]),
-                 "T/C: destinations[0].s3.recordingConfiguration.hlsConfiguration.targetSegmentDurationSeconds "
-                 "must be between 2 and 10, got: 11", id="segment"),
+                 "T/C: destinations[0].target_segment_duration (seconds) must be between 2 and 10, got: 11",
+                 id="segment"),
     pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
                                        layout=PipLayout(pip_width=0)),
-                 "T/C: layout.pip.pipWidth must be at least 1, got: 0", id="pip-width"),
+                 "T/C: layout.pip_width must be at least 1, got: 0", id="pip-width"),
     pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s), S3Destination(
         storage_configuration=StorageConfiguration.from_storage_configuration_arn(s, "S2", STORAGE_ARN),
         encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(s, "E2", ENCODER_ARN))]),
@@ -299,6 +299,14 @@ def expect(message: str, build) -> None:
         s3_destination(s, target_segment_duration=cdk.Duration.minutes(cdk.Token.as_number(cdk.Aws.ACCOUNT_ID)))]),
                  "T/C: a Duration made from a deploy-time value must use Duration.seconds(), "
                  "got: Duration.minutes(<token>)", id="duration-token-path"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
+        s3_destination(s, thumbnail_interval=cdk.Duration.days(2))]),
+                 "T/C: destinations[0].thumbnail_interval (seconds) must be between 1 and 86400, got: 172800",
+                 id="thumbnail-interval"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
+                                       layout=GridLayout(participant_order_attribute="not ok")),
+                 "T/C: layout.participant_order_attribute must match the pattern [a-zA-Z0-9-_]*, got: 'not ok'",
+                 id="grid-attribute"),
     pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.days(15)),
                  "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600", id="token-duration"),
     pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),
