@@ -327,3 +327,19 @@ def test_sample_stream_key_is_not_an_output():
     outputs = template.to_json()["Outputs"]
     assert not [o for o in outputs.values() if "StreamKey" in str(o)]
     assert {"CompositionArn", "StudioParticipantId", "TokenSigningKeyFingerprint", "TokenVendorFunction"} <= set(outputs)
+
+
+def test_stream_key_goes_into_a_secret_but_not_into_an_output():
+    from aws_cdk import aws_secretsmanager as secretsmanager
+
+    st = new_stack()
+    ingest = IngestConfiguration(st, "Studio", stage=Stage(st, "Stage"))
+    secretsmanager.Secret(st, "Key", secret_string_value=ingest.stream_key)
+    Template.from_stack(st).has_resource_properties("AWS::SecretsManager::Secret", {
+        "SecretString": {"Fn::GetAtt": [logical_id_of(st, ingest), "StreamKey"]}})
+    # With checkSecretUsage (set in cdk.json), CDK refuses a SecretValue used as plain text.
+    app = cdk.App(context={"@aws-cdk/core:checkSecretUsage": True})
+    leaky = cdk.Stack(app, "Leaky", env=ENV)
+    with pytest.raises(Exception, match="unsafeUnwrap"):
+        cdk.CfnOutput(leaky, "Leak", value=IngestConfiguration(leaky, "Studio").stream_key.to_string())
+        app.synth()
