@@ -68,7 +68,9 @@ class ParticipantTokenVendor(Construct):
         capability_values = [c.value if isinstance(c, enum.Enum) else c for c in capabilities]
         checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
         checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"])
-        for key in allowed_attribute_keys or ():
+        checker.require(not isinstance(allowed_attribute_keys, str),
+                        f"allowed_attribute_keys must be a list of keys, not one string, got: {allowed_attribute_keys!r}")
+        for key in allowed_attribute_keys if not isinstance(allowed_attribute_keys, (str, type(None))) else ():
             checker.require(isinstance(key, str) and key != "" and "," not in key,
                             f"allowed_attribute_keys must be non-empty strings without commas, got: {key!r}")
         checker.raise_if_any()

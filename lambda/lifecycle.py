@@ -7,6 +7,8 @@ functions serves them all; the rules say what differs.
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from rules import (
     operation,
 )
 
+LOG = logging.getLogger("constructs_ivsrt.handler")
 NOT_FOUND = "ResourceNotFoundException"
 CONFLICT = "ConflictException"
 QUOTA_EXCEEDED = "ServiceQuotaExceededException"
@@ -311,7 +314,8 @@ def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mappi
         call(request.client, "TagResource", request.subject, resourceArn=arn, tags=changed)
 
 
-def replace(request: Request, rules: ResourceRules, params: dict[str, Any]) -> Result:
+def replace(request: Request, rules: ResourceRules, params: dict[str, Any],
+            current_id: str = "", previous: Mapping[str, Any] | None = None) -> Result:
     """A new resource for new replacing properties, or one of this stack resource's that has them.
 
     A rollback sends the old properties to the replacement; the original, with exactly those
@@ -325,28 +329,33 @@ def replace(request: Request, rules: ResourceRules, params: dict[str, Any]) -> R
     if original is None:
         return _create(request, rules, params)
     _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
-    if rules.settling is not None:
-        _stop_the_others(request, rules, identity.owner, keep=original["arn"])
+    if rules.settling is not None and previous is not None:
+        left = request.identity(rules, previous)
+        _stop_orphans(request, rules, left, keep={original["arn"], current_id})
     return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])),
                   complete=rules.settling is None)
 
 
-def _stop_the_others(request: Request, rules: ResourceRules, owner: str, keep: str) -> None:
-    """On a rollback to the original composition, stop this stack resource's others: a
-    replacement whose start failed or timed out may be one CloudFormation never deletes, and one
-    it does delete is only stopped a little earlier."""
+def _stop_orphans(request: Request, rules: ResourceRules, left: Identity, keep: set[str]) -> None:
+    """Going back to an adopted composition, stop this stack resource's running compositions with
+    the properties being left, other than the request's own (CloudFormation deletes that one,
+    or keeps it under UpdateReplacePolicy: Retain). They are replacements whose start failed or
+    timed out and that CloudFormation no longer tracks. Best effort: the adoption stands."""
     token = None
-    while True:
-        page = call(request.client, rules.list_operation, request.subject, maxResults=100,
-                    **({"nextToken": token} if token else {}))
-        for summary in page.get(rules.list_key, []):
-            identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
-            if (identity is not None and identity.owner == owner and summary["arn"] != keep
-                    and summary.get("state") not in rules.settling.over):
-                _stop_quietly(request, rules, summary["arn"])
-        token = page.get("nextToken")
-        if not token:
-            return
+    try:
+        while True:
+            page = call(request.client, rules.list_operation, request.subject, maxResults=100,
+                        **({"nextToken": token} if token else {}))
+            for summary in page.get(rules.list_key, []):
+                found = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
+                if (found is not None and (found.owner, found.properties) == (left.owner, left.properties)
+                        and summary["arn"] not in keep and summary.get("state") not in rules.settling.over):
+                    _stop(request, rules, summary["arn"])
+            token = page.get("nextToken")
+            if not token:
+                return
+    except ProvisioningError as error:
+        LOG.warning(json.dumps({"outcome": "ORPHAN_STOP_FAILED", "reason": str(error)}))
 
 
 def update(request: Request, rules: ResourceRules, physical_id: str,
@@ -359,7 +368,7 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     if plan.replace or _has_ended(request, rules, physical_id):
         # The new resource gets a new ARN; CloudFormation then deletes the old one. A composition
         # the service has ended (it stops one a minute after its stage empties) is started anew.
-        return replace(request, rules, new)
+        return replace(request, rules, new, current_id=physical_id, previous=old)
     try:
         resource = None
         if plan.in_place:
@@ -465,24 +474,27 @@ def settle(request: Request, rules: ResourceRules, request_type: str, physical_i
             raise
         if request_type == "Delete":
             return Result(physical_id)
-        raise ProvisioningError(f"{rules.noun} {physical_id} ended before it was {settling.ready}{_ENDED_HINT}") from None
+        raise ProvisioningError(f"{rules.noun} {physical_id} has ended{_ENDED_HINT}") from None
     state = resource.get("state")
     if request_type == "Delete":
         if state not in settling.over:  # a Stop that met a conflict while it was starting: again
-            _stop_quietly(request, rules, physical_id)
+            _stop(request, rules, physical_id)
         return Result(physical_id, complete=state in settling.ended)
     if state == settling.ready:
         return Result(physical_id, attributes(rules, resource))
     if state in settling.over:
-        _stop_quietly(request, rules, physical_id)
         detail = _failure_detail(resource) if state == settling.failed else _ENDED_HINT
+        try:
+            _stop(request, rules, physical_id)  # nothing left running
+        except ProvisioningError as error:
+            detail += f"; stopping it failed too: {error}"
         raise ProvisioningError(f"{rules.noun} {physical_id} is {state}{detail}")
     return Result(physical_id, complete=False)
 
 
 # The documented reason a composition ends on its own (StartComposition in the API reference).
-_ENDED_HINT = (" (IVS stops and deletes a composition a minute after its start if its stage has no "
-               "participant, and a minute after the last one leaves)")
+_ENDED_HINT = (" (IVS ends a composition on its own: a minute after its start if its stage has no "
+               "participant, a minute after the last one leaves, or when a destination fails)")
 
 
 def _failure_detail(resource: Mapping[str, Any]) -> str:
@@ -494,8 +506,10 @@ def _failure_detail(resource: Mapping[str, Any]) -> str:
     return f"{where} (the API reports no reason; see the 'IVS Composition State Change' event in EventBridge)"
 
 
-def _stop_quietly(request: Request, rules: ResourceRules, physical_id: str) -> None:
+def _stop(request: Request, rules: ResourceRules, physical_id: str) -> None:
+    """Stop; one already stopping (a conflict) or gone is fine, any other failure is raised."""
     try:
         call(request.client, rules.delete_operation, request.subject, arn=physical_id)
-    except ProvisioningError:
-        pass  # already ended: the failure being reported is the answer
+    except ProvisioningError as error:
+        if error_code(error) not in (CONFLICT, NOT_FOUND):
+            raise

@@ -10,6 +10,7 @@ The token is a bearer credential: it is returned, never logged.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -62,24 +63,29 @@ def token_request(body: Mapping[str, Any], environment: Mapping[str, str]) -> di
     return params
 
 
-def _is_http(event: Mapping[str, Any]) -> bool:
+def _is_http(event: Any) -> bool:
     """API Gateway's proxy integration and function URLs wrap the request in ``body``."""
-    return "body" in event or "requestContext" in event
+    return isinstance(event, Mapping) and ("body" in event or "requestContext" in event)
 
 
-def _body(event: Mapping[str, Any]) -> Mapping[str, Any]:
+def _body(event: Any) -> Mapping[str, Any]:
     if not _is_http(event):
+        if not isinstance(event, Mapping):
+            raise BadRequest(f"request must be a JSON object, got: {type(event).__name__}")
         return event
+    raw = event.get("body") or "{}"
     try:
-        parsed = json.loads(event.get("body") or "{}")
-    except json.JSONDecodeError:
+        if event.get("isBase64Encoded") and isinstance(raw, str):
+            raw = base64.b64decode(raw, validate=True).decode()
+        parsed = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError and binascii.Error are ValueErrors
         raise BadRequest("body must be JSON") from None
-    if not isinstance(parsed, dict):
+    if not isinstance(parsed, Mapping):
         raise BadRequest("body must be a JSON object")
     return parsed
 
 
-def create_token(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+def create_token(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda entry: one participant token, or a one-line error."""
     http = _is_http(event)
     try:

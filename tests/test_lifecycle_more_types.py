@@ -266,15 +266,38 @@ def test_delete_that_met_a_conflict_while_starting_stops_again(cfn, ivs, stage_w
     assert arns(ivs, "Composition") == []
 
 
-def test_rollback_after_a_replacement_that_never_started_stops_it(cfn, ivs, stage_with_recording):
+def test_rollback_stops_a_replacement_that_never_started_and_is_no_longer_tracked(cfn, ivs, stage_with_recording):
     v1, v2 = stage_with_recording, {**stage_with_recording, "layout": {"pip": {}}}
     original = make(cfn, COMPOSITION, v1)
     ivs.state.compositions.start_reads = 10_000  # the new one stays STARTING: the waiter times out
     stuck = cfn.update(COMPOSITION, original, v1, v2, wait=False)["PhysicalResourceId"]
     assert stuck != original
     ivs.state.compositions.start_reads = 1
-    assert cfn.update(COMPOSITION, stuck, v2, v1)["PhysicalResourceId"] == original  # the rollback
-    assert running(ivs) == [original]  # the stuck one is stopping, not left running
+    # CloudFormation rolls back from the failed update to the physical id it still tracks.
+    assert cfn.update(COMPOSITION, original, v2, v1)["PhysicalResourceId"] == original
+    assert running(ivs) == [original]  # the untracked one is stopping, not left running
+
+
+def test_rollback_leaves_the_replacement_cloudformation_tracks_to_cloudformation(cfn, ivs, stage_with_recording):
+    v1, v2 = stage_with_recording, {**stage_with_recording, "layout": {"pip": {}}}
+    original = make(cfn, COMPOSITION, v1)
+    replacement = cfn.update(COMPOSITION, original, v1, v2)["PhysicalResourceId"]
+    # Another resource failed: the rollback goes from the replacement back to the original...
+    assert cfn.update(COMPOSITION, replacement, v2, v1)["PhysicalResourceId"] == original
+    # ...and the replacement is CloudFormation's to delete (or keep, under UpdateReplacePolicy: Retain).
+    assert running(ivs) == sorted([original, replacement])
+    cfn.delete(COMPOSITION, replacement)
+    assert running(ivs) == [original]
+
+
+def test_updating_back_to_a_kept_compositions_properties_stops_nothing(cfn, ivs, stage_with_recording):
+    """A composition kept running (RemovalPolicy.RETAIN on replacement) is adopted by a later
+    update back to its properties; the current one is CloudFormation's to delete."""
+    v1, v2 = stage_with_recording, {**stage_with_recording, "layout": {"pip": {}}}
+    kept = make(cfn, COMPOSITION, v1)
+    current = cfn.update(COMPOSITION, kept, v1, v2)["PhysicalResourceId"]  # kept is retained, not deleted
+    assert cfn.update(COMPOSITION, current, v2, v1)["PhysicalResourceId"] == kept
+    assert running(ivs) == sorted([kept, current])
 
 
 def test_composition_that_ends_before_it_is_active_fails_with_the_documented_reason(cfn, ivs, stage_with_recording):
@@ -284,6 +307,6 @@ def test_composition_that_ends_before_it_is_active_fails_with_the_documented_rea
     with pytest.raises(ProvisioningError) as caught:
         cfn.settle(cfn.last_event, {"PhysicalResourceId": arn})
     assert str(caught.value) == (
-        f"Composition {arn} is STOPPING (IVS stops and deletes a composition a minute after its start "
-        "if its stage has no participant, and a minute after the last one leaves)")
+        f"Composition {arn} is STOPPING (IVS ends a composition on its own: a minute after its start if its "
+        "stage has no participant, a minute after the last one leaves, or when a destination fails)")
     assert running(ivs) == []

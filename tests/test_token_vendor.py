@@ -75,3 +75,25 @@ def test_expiration_time_is_iso_8601(vendor):
 
     expires = vendor.create_token({"userId": "x"})["expirationTime"]
     assert datetime.fromisoformat(expires).tzinfo is not None
+
+
+@pytest.mark.parametrize("event, message", [
+    (None, "request must be a JSON object, got: NoneType"),
+    (42, "request must be a JSON object, got: int"),
+    ({"body": "not json"}, "body must be JSON"),
+    ({"body": "[1]"}, "body must be a JSON object"),
+])
+def test_malformed_requests_are_one_line_errors(vendor, event, message):
+    if isinstance(event, dict):
+        assert json.loads(vendor.create_token(event)["body"]) == {"message": message}
+    else:
+        with pytest.raises(vendor.BadRequest, match=message):
+            vendor.create_token(event)
+
+
+def test_base64_and_already_parsed_http_bodies(vendor):
+    import base64
+
+    encoded = base64.b64encode(json.dumps({"userId": "b64"}).encode()).decode()
+    assert vendor.create_token({"body": encoded, "isBase64Encoded": True})["statusCode"] == 200
+    assert vendor.create_token({"body": {"userId": "dict"}, "requestContext": {}})["statusCode"] == 200

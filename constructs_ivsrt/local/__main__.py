@@ -74,6 +74,9 @@ def print_changes(title: str, changes: list[Change]) -> None:
     for change in changes:
         detail = f"  ({change.detail})" if change.detail else ""
         print(f"  {change.action:<8} {change.resource_type:<42} {change.logical_id:<28} {change.physical_id}{detail}")
+    failed = sum(change.action == "delete-failed" for change in changes)
+    if failed:  # as CloudFormation: the deployment stands, the old resource is left behind
+        print(f"WARNING: {failed} old resource(s) could not be deleted in the cleanup and were left behind")
 
 
 def print_endpoint(client: Any) -> None:

@@ -296,13 +296,17 @@ class LocalDeployer:
                 if old:
                     replaced.append(old)
         except Exception as error:
-            self._roll_back(done, before)
+            try:
+                self._roll_back(done, before)
+            except Exception as rollback_error:  # noqa: BLE001 - CloudFormation's UPDATE_ROLLBACK_FAILED
+                raise DeployError(f"deployment failed ({error}) and so did its rollback: {rollback_error}") from None
             raise DeployError(f"deployment failed and was rolled back: {error}") from None
         # Cleanup phase, as CloudFormation's: the old resources of replacements and the removed
         # ones, in reverse dependency order of the stack as it was (a removed composition goes
         # before the replaced encoder configuration it used). A failure here does not fail the
         # deployment; CloudFormation reports it and leaves the resource.
         self.changes += done
+        first_cleanup = len(self.changes)
         old_resources = {old.logical_id: old for old in replaced}
         old_resources.update({k: v for k, v in self.state.resources.items() if k not in wanted})
         old_graph = {k: v.dependencies for k, v in before.items()}
@@ -311,7 +315,7 @@ class LocalDeployer:
                 if logical_id not in wanted:
                     self.state.resources.pop(logical_id)
                 self._clean_up(old_resources[logical_id])
-        return done
+        return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
 
     def _clean_up(self, resource: DeployedResource) -> None:
         try:
@@ -385,10 +389,16 @@ class LocalDeployer:
         self.state.resources = before
 
     def destroy(self) -> list[Change]:
-        """Delete every resource in reverse dependency order; ``DeletionPolicy: Retain`` is kept."""
+        """Delete every resource in reverse dependency order; ``DeletionPolicy: Retain`` is kept.
+        A resource leaves the state only once its delete succeeded, so a failed destroy can be
+        run again."""
         first = len(self.changes)
         for logical_id in reversed(self._order()):
-            self._remove(self.state.resources.pop(logical_id))
+            try:
+                self._remove(self.state.resources[logical_id])
+            except Exception as error:  # noqa: BLE001 - one line, as CloudFormation's DELETE_FAILED
+                raise DeployError(f"destroy failed at {logical_id}: {error}") from None
+            del self.state.resources[logical_id]
         return self.changes[first:]
 
 
