@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.retries import standard
@@ -232,23 +232,29 @@ def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity
     Get; ``name``, when the resource was given one, narrows the candidates first. Resources that
     have ended or are ending (a stopping composition) are never adopted.
     """
+    for summary in summaries(request, rules.list_operation, rules.list_key):
+        if rules.settling and summary.get("state") in rules.settling.over:
+            continue
+        if not rules.summaries_have_tags:
+            if name is not None and summary.get("name") != name:
+                continue
+            summary = _get(request, rules, summary["arn"])
+        identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
+        if identity is not None and matches(identity):
+            return summary
+    return None
+
+
+def summaries(request: Request, list_operation: str, key: str) -> Iterator[dict[str, Any]]:
+    """Every summary a List operation returns, page by page (100 at a time, the API's maximum)."""
     token = None
     while True:
-        page = call(request.client, rules.list_operation, request.subject, maxResults=100,
+        page = call(request.client, list_operation, request.subject, maxResults=100,
                     **({"nextToken": token} if token else {}))
-        for summary in page.get(rules.list_key, []):
-            if rules.settling and summary.get("state") in rules.settling.over:
-                continue
-            if not rules.summaries_have_tags:
-                if name is not None and summary.get("name") != name:
-                    continue
-                summary = _get(request, rules, summary["arn"])
-            identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
-            if identity is not None and matches(identity):
-                return summary
+        yield from page.get(key, [])
         token = page.get("nextToken")
         if not token:
-            return None
+            return
 
 
 def _get(request: Request, rules: ResourceRules, arn: str) -> dict[str, Any]:
@@ -341,19 +347,12 @@ def _stop_orphans(request: Request, rules: ResourceRules, left: Identity, keep: 
     the properties being left, other than the request's own (CloudFormation deletes that one,
     or keeps it under UpdateReplacePolicy: Retain). They are replacements whose start failed or
     timed out and that CloudFormation no longer tracks. Best effort: the adoption stands."""
-    token = None
     try:
-        while True:
-            page = call(request.client, rules.list_operation, request.subject, maxResults=100,
-                        **({"nextToken": token} if token else {}))
-            for summary in page.get(rules.list_key, []):
-                found = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
-                if (found is not None and (found.owner, found.properties) == (left.owner, left.properties)
-                        and summary["arn"] not in keep and summary.get("state") not in rules.settling.over):
-                    _stop(request, rules, summary["arn"])
-            token = page.get("nextToken")
-            if not token:
-                return
+        for summary in summaries(request, rules.list_operation, rules.list_key):
+            found = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
+            if (found is not None and (found.owner, found.properties) == (left.owner, left.properties)
+                    and summary["arn"] not in keep and summary.get("state") not in rules.settling.over):
+                _stop(request, rules, summary["arn"])
     except ProvisioningError as error:
         LOG.warning(json.dumps({"outcome": "ORPHAN_STOP_FAILED", "reason": str(error)}))
 
@@ -438,20 +437,15 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
     """What keeps a storage configuration in use: stages recording to it (error path only)."""
     if rules.noun != "StorageConfiguration":
         return []
-    users, token = [], None
+    users = []
     try:
-        while True:
-            page = call(request.client, "ListStages", request.subject, maxResults=100,
-                        **({"nextToken": token} if token else {}))
-            for summary in page.get("stages", []):
-                stage = call(request.client, "GetStage", request.subject, arn=summary["arn"])["stage"]
-                if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
-                    users.append(stage["arn"])
-            token = page.get("nextToken")
-            if not token:
-                return users
+        for summary in summaries(request, "ListStages", "stages"):
+            stage = call(request.client, "GetStage", request.subject, arn=summary["arn"])["stage"]
+            if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
+                users.append(stage["arn"])
     except ProvisioningError:
-        return users  # naming the users is a courtesy; the ConflictException is the answer
+        pass  # naming the users is a courtesy; the ConflictException is the answer
+    return users
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,9 +22,7 @@ from rules import check, operation
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
 LOG.setLevel(logging.INFO)
-# At DEBUG, botocore logs whole response bodies, the token among them.
-for _wire_logger in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "urllib3"):
-    logging.getLogger(_wire_logger).setLevel(logging.INFO)
+# Importing handler also keeps botocore's wire loggers off DEBUG (they would log the token).
 
 STAGE_ARN_ENV = "STAGE_ARN"
 DURATION_ENV = "TOKEN_DURATION_MINUTES"
