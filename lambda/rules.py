@@ -169,7 +169,7 @@ class ResourceRules:
     def secret_attributes(self) -> frozenset[str]:
         """The attributes the model marks sensitive (a stream key): sent with NoEcho, never logged."""
         return frozenset(attribute_name(path) for path in self.extra_attributes
-                         if _shape_along(self.resource_shape, path).metadata.get("sensitive"))
+                         if shape_at(self.resource_shape, *path).metadata.get("sensitive"))
 
     def owns(self, physical_id: str) -> bool:
         """Whether a physical id is an ARN of this resource type (and so one we may have made)."""
@@ -183,13 +183,6 @@ def attribute_name(path: tuple[str, ...]) -> str:
     """The ``Data`` key of an output member: ("fingerprint",) -> Fingerprint,
     ("redundantIngestCredentials", "streamKey") -> RedundantIngestCredentialsStreamKey."""
     return "".join(f"{part[0].upper()}{part[1:]}" for part in path)
-
-
-def _shape_along(shape: Shape, path: tuple[str, ...]) -> Shape:
-    for name in path:
-        shape = shape.member if shape.type_name == "list" else shape
-        shape = shape.members[name]
-    return shape
 
 
 TAGS_PROPERTY = "tags"
@@ -223,7 +216,8 @@ INGEST_CONFIGURATION = ResourceRules(
     arn_segment="ingest-configuration",
     properties=("name", "stageArn", "userId", "attributes", "ingestProtocol", "insecureIngest", "redundantIngest"),
     updatable=True,
-    extra_attributes=(("participantId",), ("streamKey",), ("state",),
+    # Not "state": it changes as the encoder connects, so a deploy-time value would be stale.
+    extra_attributes=(("participantId",), ("streamKey",),
                       ("redundantIngestCredentials", "participantId"), ("redundantIngestCredentials", "streamKey")),
 )
 PUBLIC_KEY = ResourceRules(
@@ -311,8 +305,10 @@ def endpoint_attribute(endpoint: str) -> str:
 
 
 def shape_at(shape: Shape, *path: str) -> Shape:
-    """The shape of a nested member: ``shape_at(video, "width")``."""
+    """The shape of a nested member: ``shape_at(video, "width")``; a list on the way is stepped
+    into (``shape_at(ingest, "redundantIngestCredentials", "streamKey")``)."""
     for name in path:
+        shape = shape.member if shape.type_name == "list" else shape
         shape = shape.members[name]
     return shape
 
