@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 from typing import Any, Iterator, Mapping
 
 import jsii
@@ -98,6 +99,16 @@ def seconds(duration: Any) -> Any:
         return duration.to_seconds()
     value = duration.to_seconds(integral=False)
     return int(value) if float(value).is_integer() and not is_unresolved(value) else value
+
+
+def enum_value(member: Any) -> Any:
+    """An enum member's API value; anything else (a plain string, a token) as it is."""
+    return member.value if isinstance(member, enum.Enum) else member
+
+
+def present(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` without the unset ones: the API's defaults apply to those."""
+    return {key: value for key, value in fields.items() if value is not None}
 
 
 class IvsRealtimeResourceBase(Resource):

@@ -19,8 +19,10 @@ from constructs_ivsrt._base import (
     ManagedMixin,
     ManagedResource,
     PropChecker,
+    enum_value,
     import_arn,
     on_path,
+    present,
     seconds,
 )
 from constructs_ivsrt._handler_code import rules
@@ -131,7 +133,7 @@ class ChannelDestination:
     def to_api(self) -> dict[str, Any]:
         arn = self.channel.attr_arn if isinstance(self.channel, ivs.CfnChannel) else self.channel
         encoder = self.encoder_configuration.encoder_configuration_arn if self.encoder_configuration else None
-        return _named(self.name, {"channel": _present({"channelArn": arn, "encoderConfigurationArn": encoder})})
+        return _named(self.name, {"channel": present({"channelArn": arn, "encoderConfigurationArn": encoder})})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,11 +155,11 @@ class S3Destination:
 
     def to_api(self) -> dict[str, Any]:
         segment = seconds(self.target_segment_duration)
-        thumbnails = _present({
+        thumbnails = present({
             "targetIntervalSeconds": seconds(self.thumbnail_interval),
-            "storage": [_value(s) for s in self.thumbnail_storage] if self.thumbnail_storage is not None else None,
+            "storage": [enum_value(s) for s in self.thumbnail_storage] if self.thumbnail_storage is not None else None,
         })
-        return _named(self.name, {"s3": _present({
+        return _named(self.name, {"s3": present({
             "storageConfigurationArn": self.storage_configuration.storage_configuration_arn,
             "encoderConfigurationArns": [self.encoder_configuration.encoder_configuration_arn],
             "recordingConfiguration": ({"hlsConfiguration": {"targetSegmentDurationSeconds": segment}}
@@ -283,21 +285,9 @@ def _prop_label(problem: str) -> str:
     where, path, index, rest = match.group(1), match.group(2), match.group(3) or "", match.group(4)
     if where == "layout":
         kind, _, field = path.partition(".")
-        return f"layout.{_snake(field)}{index}{rest}" if field and "." not in field else problem
+        return f"layout.{rules.snake_case(field)}{index}{rest}" if field and "." not in field else problem
     prop = _DESTINATION_PROPS.get(path + index) or _DESTINATION_PROPS.get(path)
     return f"{where}.{prop}{rest}" if prop else problem
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
-def _value(member: Any) -> Any:
-    return member.value if isinstance(member, enum.Enum) else member
-
-
-def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value is not None}
 
 
 def _camel(name: str) -> str:
@@ -306,7 +296,7 @@ def _camel(name: str) -> str:
 
 
 def _api_fields(layout: Any) -> dict[str, Any]:
-    return _present({_camel(name): _value(value) for name, value in vars(layout).items()})
+    return present({_camel(name): enum_value(value) for name, value in vars(layout).items()})
 
 
 def _named(name: str | None, destination: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from aws_cdk import IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn
+from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, present
 from constructs_ivsrt._handler_code import rules
 
 RULES = rules.ENCODER_CONFIGURATION
@@ -32,7 +32,7 @@ class Video:
 
     def to_api(self) -> dict[str, float]:
         fields = {"width": self.width, "height": self.height, "framerate": self.framerate, "bitrate": self.bitrate}
-        return {k: v for k, v in fields.items() if v is not None}
+        return present(fields)
 
 
 @runtime_checkable

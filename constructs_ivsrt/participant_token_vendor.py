@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._base import PropChecker, enum_value
 from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 from constructs_ivsrt.stage import IStage
 
@@ -65,7 +65,7 @@ class ParticipantTokenVendor(Construct):
                         "token_duration must be known at synth (it is the function's setting), got: a deploy-time value")
         minutes = token_duration.to_minutes(integral=False) if not token_duration.is_unresolved() else 1
         minutes = int(minutes) if float(minutes).is_integer() else minutes
-        capability_values = [c.value if isinstance(c, enum.Enum) else c for c in capabilities]
+        capability_values = [enum_value(c) for c in capabilities]
         checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
         checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"])
         checker.require(not isinstance(allowed_attribute_keys, str),

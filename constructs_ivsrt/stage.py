@@ -11,7 +11,17 @@ from aws_cdk import Duration, IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, on_path, seconds
+from constructs_ivsrt._base import (
+    IvsRealtimeResourceBase,
+    ManagedMixin,
+    ManagedResource,
+    PropChecker,
+    enum_value,
+    import_arn,
+    on_path,
+    present,
+    seconds,
+)
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
@@ -52,11 +62,11 @@ class ThumbnailConfiguration:
 
     def to_api(self) -> dict[str, Any]:
         fields = {
-            "recordingMode": _value(self.recording_mode),
+            "recordingMode": enum_value(self.recording_mode),
             "targetIntervalSeconds": seconds(self.target_interval),
-            "storage": [_value(s) for s in self.storage] if self.storage is not None else None,
+            "storage": [enum_value(s) for s in self.storage] if self.storage is not None else None,
         }
-        return {k: v for k, v in fields.items() if v is not None}
+        return present(fields)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +90,7 @@ class AutoParticipantRecording:
     def to_api(self) -> dict[str, Any]:
         fields = {
             "storageConfigurationArn": self.storage_configuration.storage_configuration_arn,
-            "mediaTypes": [_value(m) for m in self.media_types] if self.media_types is not None else None,
+            "mediaTypes": [enum_value(m) for m in self.media_types] if self.media_types is not None else None,
             "thumbnailConfiguration": self.thumbnails.to_api() if self.thumbnails else None,
             "recordingReconnectWindowSeconds": seconds(self.reconnect_window),
             "hlsConfiguration": (
@@ -89,7 +99,7 @@ class AutoParticipantRecording:
             ),
             "recordParticipantReplicas": self.record_participant_replicas,
         }
-        return {k: v for k, v in fields.items() if v is not None}
+        return present(fields)
 
 
 # Python prop -> API path inside autoParticipantRecordingConfiguration, for readable messages.
@@ -103,10 +113,6 @@ _RECORDING_LABELS = {
     ("hlsConfiguration", "targetSegmentDurationSeconds"): "hls_target_segment_duration (seconds)",
     ("recordParticipantReplicas",): "record_participant_replicas",
 }
-
-
-def _value(member: Any) -> Any:
-    return member.value if isinstance(member, enum.Enum) else member
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from rules import (
     endpoint_attribute,
     from_cloudformation,
     operation,
+    snake_case,
 )
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
@@ -167,7 +168,7 @@ def _scalar_at(value: Any, path: tuple[str, ...]) -> str:
 
 def call(client: Any, operation_name: str, subject: str, **params: Any) -> dict[str, Any]:
     """``client.<operation>(**params)``; a failure becomes one line: operation, subject, code, message."""
-    method = getattr(client, _snake(operation_name))
+    method = getattr(client, snake_case(operation_name))
     try:
         return method(**params)
     except ClientError as error:
@@ -183,10 +184,6 @@ def error_code(error: BaseException) -> str | None:
     if isinstance(cause, ClientError):
         return cause.response.get("Error", {}).get("Code")
     return None
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 # botocore's own standard-mode rules decide what is transient and how long to wait, so the

@@ -304,6 +304,11 @@ def endpoint_attribute(endpoint: str) -> str:
     return f"{endpoint[0].upper()}{endpoint[1:]}Endpoint"
 
 
+def snake_case(name: str) -> str:
+    """``CreateStage`` -> ``create_stage`` (boto3's method names), ``pipWidth`` -> ``pip_width``."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
 def shape_at(shape: Shape, *path: str) -> Shape:
     """The shape of a nested member: ``shape_at(video, "width")``; a list on the way is stepped
     into (``shape_at(ingest, "redundantIngestCredentials", "streamKey")``)."""

@@ -56,17 +56,13 @@ def describe_endpoint(client: Any) -> list[tuple[str, str, str, dict[str, str]]]
     rows = []
     for resource in rules.RESOURCES.values():
         # One page of 100 is plenty for a demo stack (this is a display, not an inventory).
-        for summary in getattr(client, _snake(resource.list_operation))(maxResults=100)[resource.list_key]:
+        for summary in getattr(client, rules.snake_case(resource.list_operation))(maxResults=100)[resource.list_key]:
             if summary.get("state") == "STOPPED":  # ended; the service removes it
                 continue
             tags = client.list_tags_for_resource(resourceArn=summary["arn"])["tags"]
             label = summary.get("name") or summary.get("state", "")
             rows.append((resource.noun, label, summary["arn"], tags))
     return rows
-
-
-def _snake(name: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 def print_changes(title: str, changes: list[Change]) -> None:
