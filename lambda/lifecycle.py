@@ -112,19 +112,15 @@ class UpdatePlan:
 
     replace: bool
     in_place: dict[str, Any]  # Update<noun> parameters (besides the ARN); empty = no call
-    tags_to_set: dict[str, str]
-    tag_keys_to_remove: list[str]
 
 
 def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any]) -> UpdatePlan:
-    """Compare converted old and new parameters: replace, update in place, retag, or nothing."""
+    """Compare converted old and new parameters: replace, update in place, or neither (tags are
+    ``_retag``'s, which never replace)."""
     changed = {key for key in rules.properties if old.get(key) != new.get(key)}
-    old_tags, new_tags = old.get(TAGS_PROPERTY, {}), new.get(TAGS_PROPERTY, {})
-    tags_to_set = {k: v for k, v in new_tags.items() if old_tags.get(k) != v}
-    tag_keys_to_remove = sorted(set(old_tags) - set(new_tags))
     replace = bool(changed & rules.replacing_properties)
     in_place = {} if replace else {key: _cleared(new.get(key), rules, key) for key in sorted(changed)}
-    return UpdatePlan(replace, in_place, tags_to_set, tag_keys_to_remove)
+    return UpdatePlan(replace, in_place)
 
 
 def _cleared(value: Any, rules: ResourceRules, key: str) -> Any:
@@ -370,10 +366,7 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
         if plan.in_place:
             resource = call(request.client, rules.update_operation, request.subject,
                             arn=physical_id, **plan.in_place)[rules.response_key]
-        if plan.tag_keys_to_remove:
-            call(request.client, "UntagResource", request.subject, resourceArn=physical_id, tagKeys=plan.tag_keys_to_remove)
-        if plan.tags_to_set:
-            call(request.client, "TagResource", request.subject, resourceArn=physical_id, tags=plan.tags_to_set)
+        _retag(request, physical_id, old.get(TAGS_PROPERTY, {}), new.get(TAGS_PROPERTY, {}))
         if resource is None:
             # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return
             # it: from what is known (ARN, name) when that is all of it, else from a Get.

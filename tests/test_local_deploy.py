@@ -14,7 +14,7 @@ ENV = cdk.Environment(account="123456789012", region="us-east-1")
 
 
 def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live", encoder: bool = True,
-          retain_stage: bool = False, tag: str = "a", recording: bool = True):
+          retain_stage: bool = False, tag: str = "a", recording: bool = True, stage_tags: dict | None = None):
     outdir = tmp_path / version
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, "Runner", env=ENV)
@@ -22,6 +22,8 @@ def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live"
     Stage(stack, "Stage", stage_name=stage_name,
           auto_participant_recording=AutoParticipantRecording(storage_configuration=storage) if recording else None,
           removal_policy=cdk.RemovalPolicy.RETAIN if retain_stage else cdk.RemovalPolicy.DESTROY)
+    for key, value in (stage_tags or {}).items():
+        cdk.Tags.of(stack.node.find_child("Stage")).add(key, value)
     if encoder:
         EncoderConfiguration(stack, "Encoder", video=Video(width=width, height=720))
     cdk.Tags.of(app).add("version", tag)
@@ -79,6 +81,46 @@ def test_failed_deployment_rolls_back_to_the_previous_state(tmp_path, deployer, 
     assert sorted((r["arn"], r["name"]) for r in resources(ivs)) == before
     stage_state = next(r for r in deployer.state.resources.values() if r.resource_type == "Custom::IvsRealtimeStage")
     assert stage_state.properties["name"] == "live"
+
+
+def test_the_update_that_failed_partway_is_rolled_back_too(tmp_path, deployer, ivs):
+    """UpdateStage succeeds, then TagResource fails: CloudFormation's rollback sends the failed
+    resource's old properties back to it, so the rename is undone."""
+    deployer.deploy(synth(tmp_path, "v1"))
+    ivs.inject(Fault("error", "TagResource", code="AccessDeniedException"))
+    with pytest.raises(DeployError, match="rolled back: TagResource failed .*AccessDeniedException"):
+        deployer.deploy(synth(tmp_path, "v2", stage_name="renamed", stage_tags={"team": "video"}))
+    stage = by_noun(ivs)["Stage"][0]
+    assert (stage["name"], user_tags(stage)) == ("live", {"version": "a"})
+    assert deployer.state.resources[stage_id(deployer)].properties["name"] == "live"
+
+
+def test_a_failed_deploy_rollback_keeps_a_retained_resource_and_deletes_the_rest(tmp_path, deployer, ivs):
+    # Created in order: encoder configuration, stage, then the storage configuration fails.
+    ivs.inject(Fault("error", "CreateStorageConfiguration", code="AccessDeniedException"))
+    with pytest.raises(DeployError, match="rolled back: CreateStorageConfiguration failed"):
+        deployer.deploy(synth(tmp_path, "v1", retain_stage=True, recording=False))
+    assert [r["_noun"] for r in resources(ivs)] == ["Stage"]
+    assert sorted(c.action for c in deployer.changes) == ["delete", "retain"]
+    assert deployer.state.resources == {}
+
+
+def test_a_failed_rollback_leaves_a_state_that_says_what_exists(tmp_path, deployer, ivs):
+    """The rollback's delete of the encoder configuration fails: it stays in the stack's record,
+    the stage rolled back before it does not, and destroy then removes what is left."""
+    ivs.inject(Fault("error", "CreateStorageConfiguration", code="AccessDeniedException"),
+               Fault("error", "DeleteEncoderConfiguration", code="AccessDeniedException"))
+    with pytest.raises(DeployError, match=r"failed \(CreateStorageConfiguration .*\) and so did its rollback: "
+                                          r"DeleteEncoderConfiguration failed"):
+        deployer.deploy(synth(tmp_path, "v1", recording=False))
+    assert [r.resource_type for r in deployer.state.resources.values()] == ["Custom::IvsRealtimeEncoderConfiguration"]
+    assert [r["_noun"] for r in resources(ivs)] == ["EncoderConfiguration"]
+    deployer.destroy()
+    assert resources(ivs) == [] and deployer.state.resources == {}
+
+
+def stage_id(deployer) -> str:
+    return next(k for k, r in deployer.state.resources.items() if r.resource_type == "Custom::IvsRealtimeStage")
 
 
 def test_removed_resource_is_deleted(tmp_path, deployer, ivs):
@@ -142,6 +184,26 @@ def test_cleanup_deletes_in_reverse_dependency_order_of_the_old_stack(tmp_path, 
     live = [r for r in resources(ivs) if r.get("state") != "STOPPED"]
     assert sorted(r["_noun"] for r in live) == ["EncoderConfiguration", "Stage", "StorageConfiguration"]
     assert live_video(ivs) == 640
+
+
+def test_a_composition_that_fails_to_start_is_deleted_by_the_rollback(tmp_path, deployer, ivs):
+    """onEvent answered with the composition's ARN, then the waiting failed: CloudFormation
+    knows the physical id, so the rollback sends its Delete (and deletes the rest)."""
+    ivs.state.compositions.fail_next = 1
+    with pytest.raises(DeployError, match="rolled back: .*FAILED"):
+        deployer.deploy(synth_composition(tmp_path, "v1", width=1280, composition=True))
+    deleted = [c.resource_type for c in deployer.changes if c.action == "delete"]
+    assert deleted[0] == "Custom::IvsRealtimeComposition" and len(deleted) == 4
+    assert [r for r in resources(ivs) if r.get("state") != "STOPPED"] == []
+    assert deployer.state.resources == {}
+
+
+def test_no_value_removes_the_property(deployer):
+    from constructs_ivsrt.local.deploy import Resolver
+
+    resolved = Resolver(deployer.state).resolve(
+        {"name": {"Ref": "AWS::NoValue"}, "items": ["a", {"Ref": "AWS::NoValue"}], "kept": "x"})
+    assert resolved == {"items": ["a"], "kept": "x"}
 
 
 def live_video(ivs) -> int:

@@ -12,6 +12,7 @@ stable made-up physical ids, so references to them resolve.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -40,7 +41,9 @@ class LambdaContext:
         return max(0, int((self._ends - time.monotonic()) * 1000))
 
 
-PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
+# ``Ref: AWS::NoValue`` removes the property (or list item) it is the value of.
+NO_VALUE = object()
+PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE}
 
 
 def load_handler() -> Any:
@@ -192,7 +195,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [item for item in map(self.resolve, value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -202,7 +205,8 @@ class Resolver:
                 return intrinsic(self, argument)
             if key.startswith("Fn::"):
                 raise DeployError(f"the local deploy runner does not support {key}")
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
     def _ref(self, name: str) -> Any:
         return self._physical_id(name)
@@ -266,10 +270,13 @@ class LocalDeployer:
             **fields,
         }
 
-    def _send(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _send(self, event: dict[str, Any],
+              accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
         """onEvent, then, for an asynchronous type, isComplete until it is, as the Provider
-        framework's waiter does (its Data merged over onEvent's)."""
+        framework's waiter does (its Data merged over onEvent's). ``accepted`` sees onEvent's
+        answer: from then on CloudFormation knows the physical id, even if the waiting fails."""
         result = self.handler.on_event(event, LambdaContext(self.timeout_seconds))
+        accepted(result)
         rules_ = rules.RESOURCES.get(event["ResourceType"])
         if rules_ is None or rules_.settling is None:
             return result
@@ -285,11 +292,13 @@ class LocalDeployer:
         """Bring the state to the template; on failure roll back to where it was, then raise."""
         wanted = managed(template)
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
-        before = {k: DeployedResource(**vars(v)) for k, v in self.state.resources.items()}
+        before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
         done: list[Change] = []
+        touched: list[str] = []  # in the order they were sent, the one that failed included
         replaced: list[DeployedResource] = []
         try:
             for logical_id in creation_order(graph):
+                touched.append(logical_id)
                 change, old = self._create_or_update(logical_id, wanted[logical_id], graph[logical_id])
                 if change:
                     done.append(change)
@@ -297,7 +306,7 @@ class LocalDeployer:
                     replaced.append(old)
         except Exception as error:
             try:
-                self._roll_back(done, before)
+                self._roll_back(touched, before)
             except Exception as rollback_error:  # noqa: BLE001 - CloudFormation's UPDATE_ROLLBACK_FAILED
                 raise DeployError(f"deployment failed ({error}) and so did its rollback: {rollback_error}") from None
             raise DeployError(f"deployment failed and was rolled back: {error}") from None
@@ -330,37 +339,48 @@ class LocalDeployer:
     def _create_or_update(
         self, logical_id: str, definition: dict[str, Any], graph_dependencies: list[str]
     ) -> tuple[Change | None, DeployedResource | None]:
+        """Send the Create or Update; the state records what CloudFormation would know as it goes
+        (the new properties of an Update being attempted, a physical id once onEvent answered),
+        which is what a rollback works from."""
         resolver = Resolver(self.state)
         properties = resolver.resolve({k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
         resource_type = definition["Type"]
         current = self.state.resources.get(logical_id)
+        deletion_policy = definition.get("DeletionPolicy", "Delete")
+
+        def record(physical_id: str, data: dict[str, str]) -> None:
+            self.state.resources[logical_id] = DeployedResource(
+                logical_id, resource_type, physical_id, properties, data, graph_dependencies, deletion_policy)
+
         if current is None:
             result = self._send(self._event("Create", logical_id, resource_type,
-                                            ResourceProperties=as_cloudformation_sends(properties)))
-            self.state.resources[logical_id] = DeployedResource(
-                logical_id, resource_type, result["PhysicalResourceId"], properties, result.get("Data", {}),
-                graph_dependencies, definition.get("DeletionPolicy", "Delete"))
+                                            ResourceProperties=as_cloudformation_sends(properties)),
+                                accepted=lambda answer: record(answer["PhysicalResourceId"], {}))
+            record(result["PhysicalResourceId"], result.get("Data", {}))
             return Change("create", logical_id, resource_type, result["PhysicalResourceId"]), None
         if current.properties == properties:
             # No event for CloudFormation to send, but the stack's record still changes.
             current.dependencies = graph_dependencies
-            current.deletion_policy = definition.get("DeletionPolicy", "Delete")
+            current.deletion_policy = deletion_policy
             return None, None
+        record(current.physical_id, current.data)
         result = self._send(self._event(
             "Update", logical_id, resource_type, PhysicalResourceId=current.physical_id,
             ResourceProperties=as_cloudformation_sends(properties),
             OldResourceProperties=as_cloudformation_sends(current.properties)))
         new_id = result["PhysicalResourceId"]
-        self.state.resources[logical_id] = DeployedResource(
-            logical_id, resource_type, new_id, properties, result.get("Data", {}),
-            graph_dependencies, definition.get("DeletionPolicy", "Delete"))
+        record(new_id, result.get("Data", {}))
         if new_id != current.physical_id:
             return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}"), current
         return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties)), None
 
-    def _remove(self, resource: DeployedResource) -> None:
-        """Delete, unless its DeletionPolicy keeps it (then it only leaves the stack)."""
-        if resource.deletion_policy == "Retain":
+    def _remove(self, resource: DeployedResource, created_by_failed_deploy: bool = False) -> None:
+        """Delete, unless its DeletionPolicy keeps it (then it only leaves the stack).
+        ``RetainExceptOnCreate`` (CDK's RETAIN_ON_UPDATE_OR_DELETE) keeps it except when the
+        deployment that created it is being rolled back."""
+        retained = resource.deletion_policy == "Retain" or (
+            resource.deletion_policy == "RetainExceptOnCreate" and not created_by_failed_deploy)
+        if retained:
             self.changes.append(Change("retain", resource.logical_id, resource.resource_type, resource.physical_id))
         else:
             self._delete(resource)
@@ -371,22 +391,34 @@ class LocalDeployer:
                                ResourceProperties=as_cloudformation_sends(resource.properties)))
         self.changes.append(Change("delete", resource.logical_id, resource.resource_type, resource.physical_id))
 
-    def _roll_back(self, done: list[Change], before: dict[str, DeployedResource]) -> None:
-        """Undo in reverse, as CloudFormation does: delete what was created; send what was changed
-        or replaced an Update back to its old properties, then delete a replacement it left."""
-        for change in reversed(done):
-            current = self.state.resources[change.logical_id]
-            previous = before.get(change.logical_id)
+    def _roll_back(self, touched: list[str], before: dict[str, DeployedResource]) -> None:
+        """Undo in reverse, as CloudFormation does, the resource that failed included:
+
+        - created (onEvent answered, even if the waiting then failed): Delete it, unless its
+          DeletionPolicy retains it. A Create whose
+          onEvent failed has nothing to delete: the Provider framework answers the Delete that
+          follows with its CREATE_FAILED marker without calling the handler;
+        - updated, replaced, or failed partway through its Update: Update back to the old
+          properties, then Delete a replacement the Update had made.
+
+        Each resource's record is restored as soon as its own step succeeded, so if the rollback
+        fails, the state still says what exists (a later deploy or destroy works from it)."""
+        for logical_id in reversed(touched):
+            current = self.state.resources.get(logical_id)
+            previous = before.get(logical_id)
+            if current is None or current == previous:
+                continue
             if previous is None:
-                self._delete(current)
+                self._remove(current, created_by_failed_deploy=True)
+                del self.state.resources[logical_id]
                 continue
             result = self._send(self._event(
-                "Update", change.logical_id, change.resource_type, PhysicalResourceId=current.physical_id,
+                "Update", logical_id, current.resource_type, PhysicalResourceId=current.physical_id,
                 ResourceProperties=as_cloudformation_sends(previous.properties),
                 OldResourceProperties=as_cloudformation_sends(current.properties)))
             if result["PhysicalResourceId"] != current.physical_id:
                 self._delete(current)
-        self.state.resources = before
+            self.state.resources[logical_id] = previous
 
     def destroy(self) -> list[Change]:
         """Delete every resource in reverse dependency order; ``DeletionPolicy: Retain`` is kept.
