@@ -371,8 +371,10 @@ def _check_string(shape: Shape, value: Any, label: str, _u: Callable) -> Iterato
 
 def _check_number(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
     integral = shape.type_name in ("integer", "long")
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number or (integral and not float(value).is_integer()) or not math.isfinite(value):
+    # As botocore's ParamValidator: an integer member takes an int, so 1280.0 is refused too
+    # (boto3 would send it as "1280.0").
+    is_number = isinstance(value, int if integral else (int, float)) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value):
         yield f"{label} must be {'a whole number' if integral else 'a number'}, {_got(value)}"
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")

@@ -47,6 +47,24 @@ def test_input_is_validated_by_the_model(client):
     assert message == "CreateEncoderConfiguration.video.width must be between 2 and 1920, got: 5000"
 
 
+def test_what_botocore_would_refuse_is_refused_on_the_wire_too(ivs):
+    """A client other than boto3 (or an old one) may send what boto3 refuses before sending:
+    botocore's ParamValidator runs at the endpoint as well as the model's other rules."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{ivs.url}/CreateEncoderConfiguration", method="POST",
+                                     data=json.dumps({"video": {"width": 1280.0}}).encode())
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 400
+    assert caught.value.headers["x-amzn-ErrorType"].startswith("ValidationException")
+    message = json.load(caught.value)["message"]
+    assert "Invalid type for parameter video.width, value: 1280.0" in message
+    assert resources(ivs) == []
+
+
 def test_storage_in_use_is_a_conflict(client):
     storage = client.create_storage_configuration(s3={"bucketName": "b-1"})["storageConfiguration"]["arn"]
     client.create_stage(autoParticipantRecordingConfiguration={"storageConfigurationArn": storage})

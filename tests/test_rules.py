@@ -55,6 +55,14 @@ def test_unconvertible_value_is_left_for_validation_to_name():
     ]
 
 
+def test_a_whole_float_is_not_an_integer():
+    """As botocore's ParamValidator has it: boto3 would send 1280.0 as it is."""
+    assert rules.check(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": 1280.0}}, "E") == [
+        "E.video.width must be a whole number, got: 1280.0"
+    ]
+    assert rules.check(rules.ENCODER_CONFIGURATION.create_input, {"video": {"framerate": 30}}, "E") == []
+
+
 @pytest.mark.parametrize("tags, message", [
     ({"aws:owner": "x"}, "tags key must not start with the reserved prefix 'aws:', got: 'aws:owner'"),
     ({"k": "v#"}, "tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'v#'"),

@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from botocore.validate import ParamValidator
+
 from constructs_ivsrt._handler_code import rules
 
 ACCOUNT_ID = "123456789012"
@@ -409,9 +411,8 @@ class LocalIvsRealtime:
     def _run(self, name: str, match: re.Match[str], query: str, body: bytes, headers: Any) -> dict[str, Any]:
         operation = rules.operation(name)
         params = _request_parameters(operation, match, query, body)
-        problems = rules.check(operation.input_shape, params, name) if operation.input_shape else []
-        if problems:
-            raise ApiError("ValidationException", "; ".join(problems))
+        if operation.input_shape:
+            _validate(operation.input_shape, params, name)
         implementation = self._operations.get(name)
         if implementation is None:
             raise ApiError("ValidationException", f"{name} is not implemented by the local endpoint")
@@ -494,6 +495,15 @@ def _request_parameters(operation: Any, match: re.Match[str], query: str, body: 
             values = queries[wire_name]
             params[name] = values if member.type_name == "list" else values[0]
     return params
+
+
+def _validate(input_shape: Any, params: dict[str, Any], operation_name: str) -> None:
+    """Refuse what the service would: botocore's own ParamValidator (types, required members,
+    minimums), then the rules it leaves to the service (patterns, maximums, enums)."""
+    report = ParamValidator().validate(params, input_shape)
+    problems = [report.generate_report()] if report.has_errors() else rules.check(input_shape, params, operation_name)
+    if problems:
+        raise ApiError("ValidationException", "; ".join(problems))
 
 
 def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
