@@ -15,9 +15,12 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-lambda-floor.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -rf $(VENV)/lambda-floor
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/lambda-floor \
+		-r requirements-lambda-floor.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed

@@ -57,3 +57,26 @@ def test_without_the_shipped_model_it_would_not_work(tmp_path):
     env.pop("AWS_DATA_PATH", None)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "UnknownServiceError" in result.stderr
+
+
+FLOOR = Path(sys.prefix) / "lambda-floor"  # requirements-lambda-floor.txt, installed by `make install`
+FLOOR_VERSION = next(line.split("==")[1] for line in (ROOT / "requirements-lambda-floor.txt").read_text().splitlines()
+                     if line.startswith("botocore=="))
+
+
+def test_lifecycles_pass_with_the_oldest_botocore_we_support(tmp_path):
+    """Every lifecycle scenario, of all six types, in a fresh interpreter whose boto3 and botocore
+    are an old release (first on sys.path): its code meets our newer model and endpoint rules, and
+    its own model knows neither ingest configurations nor public keys."""
+    assert FLOOR.is_dir(), f"{FLOOR} is missing: run `make install`"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FLOOR), str(ROOT)])}
+    env.pop("AWS_DATA_PATH", None)
+    version = subprocess.run([sys.executable, "-c", "import boto3, botocore; print(botocore.__version__, boto3.__version__)"],
+                             env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert version.stdout.split() == [FLOOR_VERSION, FLOOR_VERSION]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest"),
+         "tests/test_lifecycle.py", "tests/test_lifecycle_more_types.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and " failed" not in result.stdout
