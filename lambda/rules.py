@@ -371,10 +371,12 @@ def _check_string(shape: Shape, value: Any, label: str, _u: Callable) -> Iterato
 
 def _check_number(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
     integral = shape.type_name in ("integer", "long")
-    # As botocore's ParamValidator: an integer member takes an int, so 1280.0 is refused too
-    # (boto3 would send it as "1280.0").
-    is_number = isinstance(value, int if integral else (int, float)) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value):
+    # A whole float is a whole number here: at synth, jsii writes Video(width=1920 / 1.5) into the
+    # template as 1280, and the handler converts CloudFormation's "1280" to an int. On the wire,
+    # where boto3 would send 1280.0 as it is, the local endpoint runs botocore's ParamValidator,
+    # which refuses it.
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or (integral and not float(value).is_integer()) or not math.isfinite(value):
         yield f"{label} must be {'a whole number' if integral else 'a number'}, {_got(value)}"
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")

@@ -14,7 +14,8 @@ ENV = cdk.Environment(account="123456789012", region="us-east-1")
 
 
 def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live", encoder: bool = True,
-          retain_stage: bool = False, tag: str = "a", recording: bool = True, stage_tags: dict | None = None):
+          retain_stage: bool = False, tag: str = "a", recording: bool = True,
+          tags_on: dict[str, dict[str, str]] | None = None):
     outdir = tmp_path / version
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, "Runner", env=ENV)
@@ -22,8 +23,9 @@ def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live"
     Stage(stack, "Stage", stage_name=stage_name,
           auto_participant_recording=AutoParticipantRecording(storage_configuration=storage) if recording else None,
           removal_policy=cdk.RemovalPolicy.RETAIN if retain_stage else cdk.RemovalPolicy.DESTROY)
-    for key, value in (stage_tags or {}).items():
-        cdk.Tags.of(stack.node.find_child("Stage")).add(key, value)
+    for construct_id, tags in (tags_on or {}).items():
+        for key, value in tags.items():
+            cdk.Tags.of(stack.node.find_child(construct_id)).add(key, value)
     if encoder:
         EncoderConfiguration(stack, "Encoder", video=Video(width=width, height=720))
     cdk.Tags.of(app).add("version", tag)
@@ -89,7 +91,7 @@ def test_the_update_that_failed_partway_is_rolled_back_too(tmp_path, deployer, i
     deployer.deploy(synth(tmp_path, "v1"))
     ivs.inject(Fault("error", "TagResource", code="AccessDeniedException"))
     with pytest.raises(DeployError, match="rolled back: TagResource failed .*AccessDeniedException"):
-        deployer.deploy(synth(tmp_path, "v2", stage_name="renamed", stage_tags={"team": "video"}))
+        deployer.deploy(synth(tmp_path, "v2", stage_name="renamed", tags_on={"Stage": {"team": "video"}}))
     stage = by_noun(ivs)["Stage"][0]
     assert (stage["name"], user_tags(stage)) == ("live", {"version": "a"})
     assert deployer.state.resources[stage_id(deployer)].properties["name"] == "live"
@@ -117,6 +119,43 @@ def test_a_failed_rollback_leaves_a_state_that_says_what_exists(tmp_path, deploy
     assert [r["_noun"] for r in resources(ivs)] == ["EncoderConfiguration"]
     deployer.destroy()
     assert resources(ivs) == [] and deployer.state.resources == {}
+
+
+def test_a_failed_rollback_after_a_replacement_still_knows_the_original(tmp_path, deployer, ivs):
+    """The encoder configuration is replaced, the stage's update fails, and so does the stage's
+    rollback: the original encoder configuration is no logical id's any more, yet the state
+    keeps it (superseded), so destroy still deletes it."""
+    deployer.deploy(synth(tmp_path, "v1"))
+    ivs.inject(Fault("error", "UpdateStage", code="AccessDeniedException", times=2))
+    with pytest.raises(DeployError, match="and so did its rollback: UpdateStage failed"):
+        deployer.deploy(synth(tmp_path, "v2", width=1920, stage_name="renamed"))
+    assert len(by_noun(ivs)["EncoderConfiguration"]) == 2
+    assert [r.resource_type for r in deployer.state.superseded] == ["Custom::IvsRealtimeEncoderConfiguration"]
+    deployer.destroy()
+    assert resources(ivs) == [] and deployer.state.superseded == []
+
+
+def test_a_rollback_sends_nothing_to_a_resource_whose_record_alone_changed(tmp_path, deployer, ivs):
+    """The stage's removal policy changes (no event), then the storage configuration's update
+    fails: the rollback restores the stage's record without an Update CloudFormation never sent."""
+    deployer.deploy(synth(tmp_path, "v1", recording=False))
+    ivs.inject(Fault("error", "TagResource", code="AccessDeniedException"))
+    ivs.state.calls.clear()
+    with pytest.raises(DeployError, match="rolled back: TagResource failed"):
+        deployer.deploy(synth(tmp_path, "v2", recording=False, retain_stage=True, tags_on={"Storage": {"x": "y"}}))
+    assert not [call for call in ivs.state.calls if "Stage" in call]
+    assert deployer.state.resources[stage_id(deployer)].deletion_policy == "Delete"
+
+
+def test_replaced_originals_go_by_their_update_replace_policy(tmp_path, deployer, ivs):
+    template = synth(tmp_path, "v1")
+    deployer.deploy(template)
+    template = synth(tmp_path, "v2", width=1920)
+    encoder_id = next(k for k in template["Resources"] if k.startswith("Encoder"))
+    template["Resources"][encoder_id]["UpdateReplacePolicy"] = "Retain"
+    changes = deployer.deploy(template)
+    assert [c.action for c in changes] == ["replace", "retain"]
+    assert len(by_noun(ivs)["EncoderConfiguration"]) == 2 and deployer.state.superseded == []
 
 
 def stage_id(deployer) -> str:

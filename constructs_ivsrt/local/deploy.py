@@ -64,6 +64,7 @@ class DeployedResource:
     data: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)  # managed logical ids it refers to
     deletion_policy: str = "Delete"
+    update_replace_policy: str = "Delete"  # what happens to it once a replacement succeeded
 
 
 @dataclass
@@ -86,11 +87,16 @@ class StackState:
     stack_name: str
     region: str
     resources: dict[str, DeployedResource] = field(default_factory=dict)
+    # Resources that exist but are no longer any logical id's: the originals of replacements
+    # until the cleanup (or a rollback) has dealt with them. Kept here, not in memory, so that
+    # after a failed rollback they are still known, and destroy deletes them too.
+    superseded: list[DeployedResource] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"stackName": self.stack_name, "region": self.region,
-                   "resources": {k: vars(v) for k, v in self.resources.items()}}
+                   "resources": {k: vars(v) for k, v in self.resources.items()},
+                   "superseded": [vars(v) for v in self.superseded]}
         path.write_text(json.dumps(payload, indent=1, sort_keys=True))
 
     @classmethod
@@ -99,7 +105,15 @@ class StackState:
             return cls(stack_name, region)
         payload = json.loads(path.read_text())
         resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
-        return cls(payload["stackName"], payload["region"], resources)
+        superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
+        return cls(payload["stackName"], payload["region"], resources, superseded)
+
+    def supersede(self, resource: DeployedResource) -> None:
+        self.superseded.append(resource)
+
+    def forget(self, resource: DeployedResource) -> None:
+        """``resource`` (a superseded one) was deleted, kept, or went back to its logical id."""
+        self.superseded = [r for r in self.superseded if r.physical_id != resource.physical_id]
 
 
 def read_template(assembly: Path, stack_name: str) -> dict[str, Any]:
@@ -295,15 +309,12 @@ class LocalDeployer:
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
         done: list[Change] = []
         touched: list[str] = []  # in the order they were sent, the one that failed included
-        replaced: list[DeployedResource] = []
         try:
             for logical_id in creation_order(graph):
                 touched.append(logical_id)
-                change, old = self._create_or_update(logical_id, wanted[logical_id], graph[logical_id])
+                change = self._create_or_update(logical_id, wanted[logical_id], graph[logical_id])
                 if change:
                     done.append(change)
-                if old:
-                    replaced.append(old)
         except Exception as error:
             try:
                 self._roll_back(touched, before)
@@ -316,29 +327,27 @@ class LocalDeployer:
         # deployment; CloudFormation reports it and leaves the resource.
         self.changes += done
         first_cleanup = len(self.changes)
-        old_resources = {old.logical_id: old for old in replaced}
-        old_resources.update({k: v for k, v in self.state.resources.items() if k not in wanted})
-        old_graph = {k: v.dependencies for k, v in before.items()}
-        for logical_id in reversed(creation_order(old_graph)):
-            if logical_id in old_resources:
-                if logical_id not in wanted:
-                    self.state.resources.pop(logical_id)
-                self._clean_up(old_resources[logical_id])
+        for logical_id in [k for k in self.state.resources if k not in wanted]:
+            self.state.supersede(self.state.resources.pop(logical_id))
+        old_order = list(reversed(creation_order({k: v.dependencies for k, v in before.items()})))
+        for resource in sorted(self.state.superseded, key=lambda r: _position(old_order, r.logical_id)):
+            self._clean_up(resource)
         return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
 
     def _clean_up(self, resource: DeployedResource) -> None:
+        """Delete (or keep, by its policy) a superseded resource. As with CloudFormation, a
+        failure is reported and the resource left behind, not retried by later deployments."""
         try:
-            self._remove(resource)
+            self._remove(resource, self._superseded_policy(resource))
         except Exception as error:  # noqa: BLE001 - reported, as CloudFormation does, not raised
             self.changes.append(Change("delete-failed", resource.logical_id, resource.resource_type,
                                        resource.physical_id, str(error)))
+        self.state.forget(resource)
 
     def _order(self) -> list[str]:
         return creation_order({k: r.dependencies for k, r in self.state.resources.items()})
 
-    def _create_or_update(
-        self, logical_id: str, definition: dict[str, Any], graph_dependencies: list[str]
-    ) -> tuple[Change | None, DeployedResource | None]:
+    def _create_or_update(self, logical_id: str, definition: dict[str, Any], graph_dependencies: list[str]) -> Change | None:
         """Send the Create or Update; the state records what CloudFormation would know as it goes
         (the new properties of an Update being attempted, a physical id once onEvent answered),
         which is what a rollback works from."""
@@ -347,39 +356,51 @@ class LocalDeployer:
         resource_type = definition["Type"]
         current = self.state.resources.get(logical_id)
         deletion_policy = definition.get("DeletionPolicy", "Delete")
+        update_replace_policy = definition.get("UpdateReplacePolicy", "Delete")
 
         def record(physical_id: str, data: dict[str, str]) -> None:
             self.state.resources[logical_id] = DeployedResource(
-                logical_id, resource_type, physical_id, properties, data, graph_dependencies, deletion_policy)
+                logical_id, resource_type, physical_id, properties, data, graph_dependencies,
+                deletion_policy, update_replace_policy)
 
         if current is None:
             result = self._send(self._event("Create", logical_id, resource_type,
                                             ResourceProperties=as_cloudformation_sends(properties)),
                                 accepted=lambda answer: record(answer["PhysicalResourceId"], {}))
             record(result["PhysicalResourceId"], result.get("Data", {}))
-            return Change("create", logical_id, resource_type, result["PhysicalResourceId"]), None
+            return Change("create", logical_id, resource_type, result["PhysicalResourceId"])
         if current.properties == properties:
             # No event for CloudFormation to send, but the stack's record still changes.
-            current.dependencies = graph_dependencies
-            current.deletion_policy = deletion_policy
-            return None, None
+            record(current.physical_id, current.data)
+            return None
         record(current.physical_id, current.data)
+        # If this Update's waiting fails (a replacement composition that ends FAILED), the
+        # Provider framework's FAILED answer carries the new physical id; the record keeps the old
+        # one, and the handler has stopped the failed composition itself.
         result = self._send(self._event(
             "Update", logical_id, resource_type, PhysicalResourceId=current.physical_id,
             ResourceProperties=as_cloudformation_sends(properties),
             OldResourceProperties=as_cloudformation_sends(current.properties)))
         new_id = result["PhysicalResourceId"]
+        if new_id != current.physical_id:
+            # The template being deployed says what happens to the original it replaces.
+            self.state.supersede(dataclasses.replace(current, update_replace_policy=update_replace_policy))
         record(new_id, result.get("Data", {}))
         if new_id != current.physical_id:
-            return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}"), current
-        return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties)), None
+            return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}")
+        return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties))
 
-    def _remove(self, resource: DeployedResource, created_by_failed_deploy: bool = False) -> None:
-        """Delete, unless its DeletionPolicy keeps it (then it only leaves the stack).
+    def _superseded_policy(self, resource: DeployedResource) -> str:
+        """The original of a replacement (its logical id lives on) goes by its
+        UpdateReplacePolicy; a resource removed from the template by its DeletionPolicy."""
+        replaced = resource.logical_id in self.state.resources
+        return resource.update_replace_policy if replaced else resource.deletion_policy
+
+    def _remove(self, resource: DeployedResource, policy: str, created_by_failed_deploy: bool = False) -> None:
+        """Delete, unless ``policy`` keeps it (then it only leaves the stack).
         ``RetainExceptOnCreate`` (CDK's RETAIN_ON_UPDATE_OR_DELETE) keeps it except when the
         deployment that created it is being rolled back."""
-        retained = resource.deletion_policy == "Retain" or (
-            resource.deletion_policy == "RetainExceptOnCreate" and not created_by_failed_deploy)
+        retained = policy == "Retain" or (policy == "RetainExceptOnCreate" and not created_by_failed_deploy)
         if retained:
             self.changes.append(Change("retain", resource.logical_id, resource.resource_type, resource.physical_id))
         else:
@@ -399,39 +420,62 @@ class LocalDeployer:
           onEvent failed has nothing to delete: the Provider framework answers the Delete that
           follows with its CREATE_FAILED marker without calling the handler;
         - updated, replaced, or failed partway through its Update: Update back to the old
-          properties, then Delete a replacement the Update had made.
+          properties, then Delete a replacement the Update had made;
+        - only its record changed (dependencies, policies): no event, as none was sent.
 
-        Each resource's record is restored as soon as its own step succeeded, so if the rollback
-        fails, the state still says what exists (a later deploy or destroy works from it)."""
+        Each resource's record is restored as soon as its own step succeeded, and a replacement
+        being rolled back is superseded before it is deleted, so if the rollback fails, the state
+        still says what exists (a later deploy or destroy works from it)."""
         for logical_id in reversed(touched):
             current = self.state.resources.get(logical_id)
             previous = before.get(logical_id)
             if current is None or current == previous:
                 continue
             if previous is None:
-                self._remove(current, created_by_failed_deploy=True)
+                self._remove(current, current.deletion_policy, created_by_failed_deploy=True)
                 del self.state.resources[logical_id]
+                continue
+            if (current.physical_id, current.properties) == (previous.physical_id, previous.properties):
+                self.state.resources[logical_id] = previous
                 continue
             result = self._send(self._event(
                 "Update", logical_id, current.resource_type, PhysicalResourceId=current.physical_id,
                 ResourceProperties=as_cloudformation_sends(previous.properties),
                 OldResourceProperties=as_cloudformation_sends(current.properties)))
-            if result["PhysicalResourceId"] != current.physical_id:
+            restored = dataclasses.replace(previous, physical_id=result["PhysicalResourceId"],
+                                           data=result.get("Data", {}))
+            self.state.resources[logical_id] = restored
+            self.state.forget(restored)  # the original, adopted back
+            if restored.physical_id != current.physical_id:
+                self.state.supersede(current)
                 self._delete(current)
-            self.state.resources[logical_id] = previous
+                self.state.forget(current)
 
     def destroy(self) -> list[Change]:
-        """Delete every resource in reverse dependency order; ``DeletionPolicy: Retain`` is kept.
-        A resource leaves the state only once its delete succeeded, so a failed destroy can be
-        run again."""
+        """Delete every resource, superseded ones (left by a failed rollback) first, then the rest
+        in reverse dependency order; a Retain policy keeps one. A resource leaves the state only
+        once its delete succeeded, so a failed destroy can be run again."""
         first = len(self.changes)
+        for resource in list(reversed(self.state.superseded)):
+            self._destroy_one(resource.logical_id, lambda: self._remove(resource, self._superseded_policy(resource)))
+            self.state.forget(resource)
         for logical_id in reversed(self._order()):
-            try:
-                self._remove(self.state.resources[logical_id])
-            except Exception as error:  # noqa: BLE001 - one line, as CloudFormation's DELETE_FAILED
-                raise DeployError(f"destroy failed at {logical_id}: {error}") from None
+            resource = self.state.resources[logical_id]
+            self._destroy_one(logical_id, lambda: self._remove(resource, resource.deletion_policy))
             del self.state.resources[logical_id]
         return self.changes[first:]
+
+    @staticmethod
+    def _destroy_one(logical_id: str, remove: Callable[[], None]) -> None:
+        try:
+            remove()
+        except Exception as error:  # noqa: BLE001 - one line, as CloudFormation's DELETE_FAILED
+            raise DeployError(f"destroy failed at {logical_id}: {error}") from None
+
+
+def _position(order: list[str], logical_id: str) -> int:
+    """Where ``logical_id`` comes in ``order``; one it lacks (left by an earlier failed rollback) first."""
+    return order.index(logical_id) if logical_id in order else -1
 
 
 def _describe_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
