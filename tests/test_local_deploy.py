@@ -135,6 +135,21 @@ def test_a_failed_rollback_after_a_replacement_still_knows_the_original(tmp_path
     assert resources(ivs) == [] and deployer.state.superseded == []
 
 
+def test_a_superseded_original_adopted_back_by_a_later_deploy_is_kept(tmp_path, deployer, ivs):
+    """After that failed rollback, deploying the first version again adopts the original encoder
+    configuration (same owner and properties): it is the logical id's again, so the cleanup
+    deletes the replacement, not the original."""
+    deployer.deploy(synth(tmp_path, "v1"))
+    original = by_noun(ivs)["EncoderConfiguration"][0]["arn"]
+    ivs.inject(Fault("error", "UpdateStage", code="AccessDeniedException", times=2))
+    with pytest.raises(DeployError, match="and so did its rollback"):
+        deployer.deploy(synth(tmp_path, "v2", width=1920, stage_name="renamed"))
+    deployer.deploy(synth(tmp_path, "v1-again"))
+    assert [r["arn"] for r in by_noun(ivs)["EncoderConfiguration"]] == [original]
+    assert deployer.state.superseded == []
+    assert by_noun(ivs)["Stage"][0]["name"] == "live"
+
+
 def test_a_rollback_sends_nothing_to_a_resource_whose_record_alone_changed(tmp_path, deployer, ivs):
     """The stage's removal policy changes (no event), then the storage configuration's update
     fails: the rollback restores the stage's record without an Update CloudFormation never sent."""

@@ -108,11 +108,17 @@ class StackState:
         superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
         return cls(payload["stackName"], payload["region"], resources, superseded)
 
+    def put(self, resource: DeployedResource) -> None:
+        """Record ``resource`` as its logical id's; a superseded one that is adopted back (a
+        rollback, or a later update back to its properties) is superseded no more."""
+        self.resources[resource.logical_id] = resource
+        self.forget(resource)
+
     def supersede(self, resource: DeployedResource) -> None:
         self.superseded.append(resource)
 
     def forget(self, resource: DeployedResource) -> None:
-        """``resource`` (a superseded one) was deleted, kept, or went back to its logical id."""
+        """``resource`` is not (or no longer) a superseded one: deleted, kept, or adopted back."""
         self.superseded = [r for r in self.superseded if r.physical_id != resource.physical_id]
 
 
@@ -359,9 +365,8 @@ class LocalDeployer:
         update_replace_policy = definition.get("UpdateReplacePolicy", "Delete")
 
         def record(physical_id: str, data: dict[str, str]) -> None:
-            self.state.resources[logical_id] = DeployedResource(
-                logical_id, resource_type, physical_id, properties, data, graph_dependencies,
-                deletion_policy, update_replace_policy)
+            self.state.put(DeployedResource(logical_id, resource_type, physical_id, properties, data,
+                                            graph_dependencies, deletion_policy, update_replace_policy))
 
         if current is None:
             result = self._send(self._event("Create", logical_id, resource_type,
@@ -382,13 +387,12 @@ class LocalDeployer:
             ResourceProperties=as_cloudformation_sends(properties),
             OldResourceProperties=as_cloudformation_sends(current.properties)))
         new_id = result["PhysicalResourceId"]
-        if new_id != current.physical_id:
-            # The template being deployed says what happens to the original it replaces.
-            self.state.supersede(dataclasses.replace(current, update_replace_policy=update_replace_policy))
         record(new_id, result.get("Data", {}))
-        if new_id != current.physical_id:
-            return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}")
-        return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties))
+        if new_id == current.physical_id:
+            return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties))
+        # The template being deployed says what happens to the original it replaces.
+        self.state.supersede(dataclasses.replace(current, update_replace_policy=update_replace_policy))
+        return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}")
 
     def _superseded_policy(self, resource: DeployedResource) -> str:
         """The original of a replacement (its logical id lives on) goes by its
@@ -436,7 +440,7 @@ class LocalDeployer:
                 del self.state.resources[logical_id]
                 continue
             if (current.physical_id, current.properties) == (previous.physical_id, previous.properties):
-                self.state.resources[logical_id] = previous
+                self.state.put(previous)
                 continue
             result = self._send(self._event(
                 "Update", logical_id, current.resource_type, PhysicalResourceId=current.physical_id,
@@ -444,8 +448,7 @@ class LocalDeployer:
                 OldResourceProperties=as_cloudformation_sends(current.properties)))
             restored = dataclasses.replace(previous, physical_id=result["PhysicalResourceId"],
                                            data=result.get("Data", {}))
-            self.state.resources[logical_id] = restored
-            self.state.forget(restored)  # the original, adopted back
+            self.state.put(restored)  # the original, adopted back
             if restored.physical_id != current.physical_id:
                 self.state.supersede(current)
                 self._delete(current)
