@@ -126,15 +126,21 @@ def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[st
 def _cleared(value: Any, rules: ResourceRules, key: str) -> Any:
     """The Update value for a property; a removed property is sent as the model's "empty" form.
 
-    UpdateStage documents ``storageConfigurationArn: ""`` as "turn auto recording off", and an
-    empty name keeps the API default; anything else removed is sent as an empty structure.
+    UpdateStage documents ``storageConfigurationArn: ""`` as "turn auto recording off", an empty
+    name keeps the API default, and UpdateIngestConfiguration's ``stageArn`` pattern admits ""
+    (detach). A removed structure is sent with its required members empty, a removed boolean as
+    false (``redundantIngest``'s documented default; "" is not a boolean, botocore refuses it).
     """
     if value is not None:
         return value
     member = rules.member(key)
-    if member.type_name == "structure":
-        return {name: "" for name in member.required_members}
-    return ""
+    return _EMPTY_BY_TYPE.get(member.type_name, lambda shape: "")(member)
+
+
+_EMPTY_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "structure": lambda shape: {name: "" for name in shape.required_members},
+    "boolean": lambda shape: False,
+}
 
 
 def attributes(rules: ResourceRules, resource: Mapping[str, Any]) -> dict[str, str]:

@@ -103,6 +103,18 @@ def test_ingest_configuration_lifecycle(cfn, ivs):
     assert resources(ivs, "IngestConfiguration") == []
 
 
+def test_ingest_redundancy_turned_off_by_removing_the_prop_is_an_in_place_false(cfn, ivs):
+    """A removed boolean goes back to false; "" (what a removed string is sent as) is not a
+    boolean, and botocore would refuse the update before sending it."""
+    stage = make(cfn, STAGE, {"name": "a"})
+    v1 = {"name": "studio", "stageArn": stage, "ingestProtocol": "RTMPS", "redundantIngest": "true"}
+    arn = make(cfn, INGEST, v1)
+    assert only(ivs, "IngestConfiguration")["redundantIngest"] is True
+    v2 = {k: v for k, v in v1.items() if k != "redundantIngest"}
+    assert cfn.update(INGEST, arn, v1, v2)["PhysicalResourceId"] == arn
+    assert only(ivs, "IngestConfiguration")["redundantIngest"] is False
+
+
 def test_ingest_create_whose_response_was_lost_is_adopted(cfn, ivs):
     stage = make(cfn, STAGE, {"name": "s"})
     ivs.inject(Fault("drop_after_success", "CreateIngestConfiguration"))
