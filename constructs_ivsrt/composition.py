@@ -79,7 +79,7 @@ class GridLayout:
     video_aspect_ratio: VideoAspectRatio | None = None
     """:default: - VIDEO"""
     video_fill_mode: VideoFillMode | None = None
-    """:default: - depends on video_aspect_ratio"""
+    """:default: - COVER for the grid's tiles, CONTAIN for the featured participant"""
 
     def to_api(self) -> dict[str, Any]:
         return {"grid": _api_fields(self)}
@@ -145,9 +145,9 @@ class S3Destination:
     encoder_configuration: IEncoderConfiguration
     """How the recording is encoded (the API takes exactly one)."""
     target_segment_duration: Duration | None = None
-    """HLS segment length, 2 to 10 s. :default: - 6 seconds"""
+    """HLS segment length, 2 to 10 s. :default: - 2 seconds"""
     thumbnail_interval: Duration | None = None
-    """Take a thumbnail this often (1 s to 24 h). :default: - no thumbnails"""
+    """Take a thumbnail this often (1 s to 24 h). :default: - no thumbnails (60 s if thumbnail_storage is set)"""
     thumbnail_storage: Sequence[ThumbnailStorage] | None = None
     """How thumbnails are kept. :default: - SEQUENTIAL"""
     name: str | None = None
@@ -169,6 +169,8 @@ class S3Destination:
 
 
 Destination = Union[ChannelDestination, S3Destination]
+_DESTINATIONS = (ChannelDestination, S3Destination)
+_LAYOUTS = (GridLayout, PipLayout)
 
 
 @runtime_checkable
@@ -236,10 +238,17 @@ class Composition(ManagedMixin, CompositionBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
         super().__init__(scope, id)
+        # The props' own types first: the model's rules apply to what they turn into.
+        checker = PropChecker(self)
+        checker.require(isinstance(destinations, (list, tuple)) and all(isinstance(d, _DESTINATIONS) for d in destinations),
+                        f"destinations must be a list of ChannelDestination or S3Destination, got: {destinations!r}")
+        checker.require(layout is None or isinstance(layout, _LAYOUTS),
+                        f"layout must be a GridLayout or PipLayout, got: {layout!r}")
+        checker.raise_if_any()
         with on_path(self):
             destinations_api = [d.to_api() for d in destinations]
         layout_api = layout.to_api() if layout is not None else None
-        checker = PropChecker(self).check("stage", stage.stage_arn, RULES.member("stageArn")).check(
+        checker.check("stage", stage.stage_arn, RULES.member("stageArn")).check(
             "destinations", destinations_api, RULES.member("destinations")).check(
             "layout", layout_api, RULES.member("layout"))
         for kind, cls in (("channel", "ChannelDestination"), ("s3", "S3Destination")):

@@ -68,6 +68,9 @@ class ParticipantTokenVendor(Construct):
         capability_values = [enum_value(c) for c in capabilities]
         checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
         checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"])
+        # The model allows 0 to 2, but a token with none (or one twice) can do nothing more.
+        checker.require(0 < len(capability_values) == len(set(capability_values)),
+                        f"capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: {capability_values!r}")
         checker.require(not isinstance(allowed_attribute_keys, str),
                         f"allowed_attribute_keys must be a list of keys, not one string, got: {allowed_attribute_keys!r}")
         for key in allowed_attribute_keys if not isinstance(allowed_attribute_keys, (str, type(None))) else ():

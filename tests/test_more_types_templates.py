@@ -314,6 +314,17 @@ def expect(message: str, build) -> None:
                  "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600", id="token-duration"),
     pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),
                  "T/V: token_duration (minutes) must be a whole number, got: 1.5", id="token-duration-whole"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=[]),
+                 "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: []", id="no-capability"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=["PUBLISH", "PUBLISH"]),
+                 "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: ['PUBLISH', 'PUBLISH']",
+                 id="capability-twice"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations={"s3": "x"}),
+                 "T/C: destinations must be a list of ChannelDestination or S3Destination, got: {'s3': 'x'}",
+                 id="destinations-type"),
+    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
+                                       layout={"grid": {}}),
+                 "T/C: layout must be a GridLayout or PipLayout, got: {'grid': {}}", id="layout-type"),
 ])
 def test_rule(build, message):
     expect(message, build)
