@@ -32,8 +32,10 @@ class ParticipantTokenVendor(Construct):
     The deployment fixes the stage, the token lifetime and the capabilities; a caller chooses only
     ``userId`` and ``attributes`` (checked against the API model). Invoke it directly
     (``grant_invoke``) from your backend, or front it with API Gateway or a function URL and your
-    own authentication: whoever can invoke it can join the stage. The token is returned, never
-    logged; the function's log lines carry the participant id and outcome only.
+    own authentication: whoever can invoke it can join the stage. Behind an authorizer, set
+    ``user_id_claim`` so that callers join as themselves; over HTTP it answers POST only, as JSON
+    (CORS is the API's to configure). The token is returned, never logged; the function's log
+    lines carry the participant id and outcome only.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ParticipantTokenVendor(Construct):
         capabilities: Sequence[ParticipantTokenCapability] = (ParticipantTokenCapability.PUBLISH,
                                                               ParticipantTokenCapability.SUBSCRIBE),
         allowed_attribute_keys: Sequence[str] | None = None,
+        user_id_claim: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
         """
@@ -57,6 +60,10 @@ class ParticipantTokenVendor(Construct):
             Attributes are what other participants and compositions see: a caller who may set the
             key a layout features (``featured_participant_attribute``) may feature themselves.
             :default: - any key
+        :param user_id_claim: Behind an API with an authorizer: the claim of the authenticated
+            caller that is the participant's user id (``sub``, ``email``, a Lambda authorizer's
+            context key); a request body may then not choose one, so nobody joins as someone else.
+            :default: - the request body's ``userId`` (fine for direct invokes by a trusted backend)
         :param log_retention: :default: RetentionDays.ONE_YEAR
         """
         super().__init__(scope, id)
@@ -76,6 +83,8 @@ class ParticipantTokenVendor(Construct):
         for key in allowed_attribute_keys if not isinstance(allowed_attribute_keys, (str, type(None))) else ():
             checker.require(isinstance(key, str) and key != "" and "," not in key,
                             f"allowed_attribute_keys must be non-empty strings without commas, got: {key!r}")
+        checker.require(user_id_claim is None or (isinstance(user_id_claim, str) and user_id_claim.strip() != ""),
+                        f"user_id_claim must be a claim name, got: {user_id_claim!r}")
         checker.raise_if_any()
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -97,6 +106,7 @@ class ParticipantTokenVendor(Construct):
                 "TOKEN_CAPABILITIES": ",".join(capability_values),
                 **({"TOKEN_ALLOWED_ATTRIBUTE_KEYS": ",".join(allowed_attribute_keys)}
                    if allowed_attribute_keys is not None else {}),
+                **({"TOKEN_USER_ID_CLAIM": user_id_claim} if user_id_claim else {}),
             },
         )
         self.grant = stage.grant_create_participant_token(self.function)

@@ -405,9 +405,24 @@ def _check_map(shape: Shape, value: Any, label: str, unresolved: Callable) -> It
         yield f"{label} must be a map, {_got(value)}"
         return
     yield from _check_size(shape, len(value), "entries", label, dict(value))
+    limit = documented_total_bytes(shape)
+    if limit is not None and not any(unresolved(part) for pair in value.items() for part in pair):
+        size = sum(len(str(part).encode()) for pair in value.items() for part in pair)
+        if size > limit:
+            yield f"{label} must have at most {limit} bytes in all (keys and values, UTF-8), got: {size} bytes"
     for key, item in value.items():
         yield from _violations(shape.key, key, f"{label} key", unresolved)
         yield from _violations(shape.value, item, f"{label}[{key!r}]", unresolved)
+
+
+# A limit the model states only in prose (participant and ingest attributes: "The maximum length
+# of this field is 1 KB total."); read from the documentation so it stays the model's.
+_DOCUMENTED_TOTAL = re.compile(r"maximum length of this field is (\d+) KB total")
+
+
+def documented_total_bytes(shape: Shape) -> int | None:
+    found = _DOCUMENTED_TOTAL.search(getattr(shape, "documentation", "") or "")
+    return int(found.group(1)) * 1024 if found else None
 
 
 def _check_structure(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:

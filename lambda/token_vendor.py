@@ -3,7 +3,9 @@
 Deployed by ``ParticipantTokenVendor``. The stage, token lifetime and capabilities are fixed by
 the deployment (environment); a request chooses only who the participant is and the attributes
 others see. Invoke it directly with ``{"userId": ..., "attributes": {...}}``, or put it behind API
-Gateway or a function URL (the same JSON as the request body); authenticate callers there.
+Gateway or a function URL (the same JSON as a POST body); authenticate callers there. With
+``TOKEN_USER_ID_CLAIM`` set, an HTTP caller's user id is that claim of the identity the API's
+authorizer established, and a body may not choose one: no caller can join as someone else.
 
 The token is a bearer credential: it is returned, never logged.
 """
@@ -30,11 +32,25 @@ CAPABILITIES_ENV = "TOKEN_CAPABILITIES"  # comma-separated: PUBLISH,SUBSCRIBE
 # Comma-separated attribute keys a caller may set; unset means any. Attributes are what other
 # participants and compositions see (a layout's featured-participant attribute among them).
 ALLOWED_ATTRIBUTES_ENV = "TOKEN_ALLOWED_ATTRIBUTE_KEYS"
+# The authorizer claim (JWT, Cognito or a Lambda authorizer's context key) that is the user id
+# of an HTTP caller; unset means the body's userId.
+USER_ID_CLAIM_ENV = "TOKEN_USER_ID_CLAIM"
 REQUEST_FIELDS = ("userId", "attributes")  # what a caller may choose
 
 
-class BadRequest(ValueError):
+class Refused(ValueError):
+    """An HTTP request refused before any call, with its status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BadRequest(Refused):
     """The caller's request breaks a rule; the message says which (it holds no secret)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
 
 
 def token_request(body: Mapping[str, Any], environment: Mapping[str, str]) -> dict[str, Any]:
@@ -66,6 +82,42 @@ def _is_http(event: Any) -> bool:
     return isinstance(event, Mapping) and ("body" in event or "requestContext" in event)
 
 
+def _http_method(event: Mapping[str, Any]) -> str | None:
+    """REST APIs (payload 1.0) say ``httpMethod``; HTTP APIs and function URLs (2.0) ``requestContext.http.method``."""
+    return event.get("httpMethod") or ((event.get("requestContext") or {}).get("http") or {}).get("method")
+
+
+def _claim(event: Mapping[str, Any], name: str) -> Any:
+    """``name`` from the identity the API's authorizer established: an HTTP API's JWT claims, a
+    REST API's Cognito claims, or a Lambda authorizer's context (either payload version)."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    for source in ((authorizer.get("jwt") or {}).get("claims"), authorizer.get("claims"),
+                   authorizer.get("lambda"), authorizer):
+        if isinstance(source, Mapping) and source.get(name) not in (None, ""):
+            return source[name]
+    return None
+
+
+def _request(event: Any, environment: Mapping[str, str]) -> Mapping[str, Any]:
+    """What the caller asks for. Over HTTP: a POST, and, with a user id claim configured, the
+    user id of the authenticated caller. A direct invoke is trusted (it needs lambda:InvokeFunction)."""
+    body = _body(event)
+    if not _is_http(event):
+        return body
+    method = _http_method(event)
+    if method not in (None, "POST"):
+        raise Refused(405, f"method must be POST, got: {method}")
+    claim = environment.get(USER_ID_CLAIM_ENV)
+    if not claim:
+        return body
+    if "userId" in body:
+        raise BadRequest(f"userId is the caller's {claim!r} claim and may not be chosen")
+    user_id = _claim(event, claim)
+    if user_id is None:
+        raise Refused(403, f"no authenticated caller: the request has no {claim!r} claim (is the API's authorizer set?)")
+    return {**body, "userId": str(user_id)}
+
+
 def _body(event: Any) -> Mapping[str, Any]:
     if not _is_http(event):
         if not isinstance(event, Mapping):
@@ -87,16 +139,19 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
     """Lambda entry: one participant token, or a one-line error."""
     http = _is_http(event)
     try:
-        params = token_request(_body(event), os.environ)
-    except BadRequest as error:
-        LOG.info(json.dumps({"outcome": "REJECTED", "reason": str(error)}))
+        params = token_request(_request(event, os.environ), os.environ)
+    except Refused as error:
+        LOG.info(json.dumps({"outcome": "REJECTED", "status": error.status, "reason": str(error)}))
         if http:
-            return _http(400, {"message": str(error)})
+            return _http(error.status, {"message": str(error)})
         raise
     try:
         token = lifecycle.call(ivs_client(), "CreateParticipantToken", params["stageArn"], **params)["participantToken"]
     except lifecycle.ProvisioningError as error:
         LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
+        if http and lifecycle.error_code(error) == "ValidationException":
+            # What the model's rules let through but the service refused: the request's values.
+            return _http(400, {"message": "the service refused the request's values"})
         if http:  # the reason is in the log; the caller learns only that it failed
             return _http(502, {"message": "could not create a participant token"})
         raise
@@ -105,6 +160,7 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
     answer = {
         "token": token["token"],
         "participantId": token.get("participantId"),
+        "userId": token.get("userId"),
         "expirationTime": expires.isoformat() if hasattr(expires, "isoformat") else str(expires or ""),
     }
     return _http(200, answer) if http else answer

@@ -214,14 +214,15 @@ def test_token_vendor_function_is_granted_only_token_creation_on_its_stage():
     st = new_stack()
     stage = Stage(st, "Stage")
     vendor = ParticipantTokenVendor(st, "Tokens", stage=stage, token_duration=cdk.Duration.minutes(90),
-                                    capabilities=[ParticipantTokenCapability.SUBSCRIBE])
+                                    capabilities=[ParticipantTokenCapability.SUBSCRIBE], user_id_claim="sub")
     backend = iam.Role(st, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     vendor.grant_invoke(backend)
     template = Template.from_stack(st)
     template.has_resource_properties("AWS::Lambda::Function", {
         "Handler": "token_vendor.create_token",
         "Environment": {"Variables": {"STAGE_ARN": {"Ref": Match.string_like_regexp("^Stage")},
-                                      "TOKEN_DURATION_MINUTES": "90", "TOKEN_CAPABILITIES": "SUBSCRIBE"}}})
+                                      "TOKEN_DURATION_MINUTES": "90", "TOKEN_CAPABILITIES": "SUBSCRIBE",
+                                      "TOKEN_USER_ID_CLAIM": "sub"}}})
     template.has_resource_properties("AWS::IAM::Policy", {
         "PolicyDocument": {"Statement": Match.array_with([
             {"Action": "ivs:CreateParticipantToken", "Effect": "Allow",
@@ -325,6 +326,11 @@ def expect(message: str, build) -> None:
     pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
                                        layout={"grid": {}}),
                  "T/C: layout must be a GridLayout or PipLayout, got: {'grid': {}}", id="layout-type"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), user_id_claim=" "),
+                 "T/V: user_id_claim must be a claim name, got: ' '", id="user-id-claim"),
+    pytest.param(lambda s: IngestConfiguration(s, "I", attributes={"bio": "é" * 600}),
+                 "T/I: attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1203 bytes",
+                 id="ingest-attributes-1kb"),
 ])
 def test_rule(build, message):
     expect(message, build)

@@ -100,3 +100,11 @@ def test_owns_recognises_only_its_own_arns():
     assert rules.STAGE.owns("arn:aws:ivs:us-east-1:123456789012:stage/AbC-1")
     assert not rules.STAGE.owns("arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbC")
     assert not rules.STAGE.owns("")
+
+
+def test_the_1_kb_attribute_limit_is_read_from_the_models_prose():
+    """The model states it only in documentation; if its wording changes, this flags it."""
+    token_attributes = rules.operation("CreateParticipantToken").input_shape.members["attributes"]
+    assert rules.documented_total_bytes(token_attributes) == 1024
+    assert rules.documented_total_bytes(rules.INGEST_CONFIGURATION.member("attributes")) == 1024
+    assert rules.documented_total_bytes(rules.STAGE.member(rules.TAGS_PROPERTY)) is None

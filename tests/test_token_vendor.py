@@ -24,7 +24,8 @@ def vendor(cfn, monkeypatch):
 
 def test_direct_invoke_mints_a_token_with_the_deployments_settings(vendor, ivs):
     answer = vendor.create_token({"userId": "alice", "attributes": {"displayName": "Alice"}})
-    assert set(answer) == {"token", "participantId", "expirationTime"} and answer["token"]
+    assert set(answer) == {"token", "participantId", "userId", "expirationTime"} and answer["token"]
+    assert answer["userId"] == "alice"
     assert ivs.state.calls[-1] == "CreateParticipantToken"
 
 
@@ -97,3 +98,55 @@ def test_base64_and_already_parsed_http_bodies(vendor):
     encoded = base64.b64encode(json.dumps({"userId": "b64"}).encode()).decode()
     assert vendor.create_token({"body": encoded, "isBase64Encoded": True})["statusCode"] == 200
     assert vendor.create_token({"body": {"userId": "dict"}, "requestContext": {}})["statusCode"] == 200
+
+
+def http_api_event(body: dict, method: str = "POST", claims: dict | None = None) -> dict:
+    """An HTTP API (payload 2.0) request, with a JWT authorizer's claims if given."""
+    context = {"http": {"method": method}}
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims}}
+    return {"body": json.dumps(body), "requestContext": context}
+
+
+def test_only_post_mints_a_token(vendor, ivs):
+    answer = vendor.create_token(http_api_event({"userId": "x"}, method="GET"))
+    assert answer["statusCode"] == 405 and json.loads(answer["body"]) == {"message": "method must be POST, got: GET"}
+    rest = vendor.create_token({"httpMethod": "DELETE", "body": None, "requestContext": {}})
+    assert rest["statusCode"] == 405
+    assert "CreateParticipantToken" not in ivs.state.calls
+
+
+def test_with_a_user_id_claim_the_caller_joins_as_itself_only(vendor, ivs, monkeypatch):
+    monkeypatch.setenv("TOKEN_USER_ID_CLAIM", "sub")
+    answer = vendor.create_token(http_api_event({"attributes": {"displayName": "Alice"}}, claims={"sub": "alice"}))
+    assert answer["statusCode"] == 200 and json.loads(answer["body"])["userId"] == "alice"
+    # REST API with a Cognito authorizer, and a Lambda authorizer's context, name it too.
+    rest = {"httpMethod": "POST", "body": "{}", "requestContext": {"authorizer": {"claims": {"sub": "carol"}}}}
+    assert json.loads(vendor.create_token(rest)["body"])["userId"] == "carol"
+    custom = {"body": "{}", "requestContext": {"http": {"method": "POST"}, "authorizer": {"lambda": {"sub": "dan"}}}}
+    assert json.loads(vendor.create_token(custom)["body"])["userId"] == "dan"
+    calls = len(ivs.state.calls)
+    chosen = vendor.create_token(http_api_event({"userId": "bob"}, claims={"sub": "alice"}))
+    assert chosen["statusCode"] == 400
+    assert json.loads(chosen["body"]) == {"message": "userId is the caller's 'sub' claim and may not be chosen"}
+    anonymous = vendor.create_token(http_api_event({}))
+    assert anonymous["statusCode"] == 403 and "no 'sub' claim" in json.loads(anonymous["body"])["message"]
+    assert len(ivs.state.calls) == calls  # refused before any call
+    # A direct invoke needs lambda:InvokeFunction: a trusted backend names the user.
+    assert vendor.create_token({"userId": "backend-chosen"})["userId"] == "backend-chosen"
+
+
+def test_attributes_over_the_documented_1_kb_are_a_400(vendor, ivs):
+    answer = vendor.create_token(http_api_event({"attributes": {"bio": "x" * 1100}}))
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["message"] == (
+        "request.attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1103 bytes")
+
+
+def test_values_the_service_refuses_are_a_400_not_a_502(vendor, ivs):
+    from conftest import Fault
+
+    ivs.inject(Fault("error", "CreateParticipantToken", code="ValidationException"))
+    answer = vendor.create_token(http_api_event({"userId": "x"}))
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"]) == {"message": "the service refused the request's values"}
