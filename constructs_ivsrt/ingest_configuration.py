@@ -80,6 +80,7 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
         attributes: Mapping[str, str] | None = None,
         insecure_ingest: bool | None = None,
         redundant_ingest: bool | None = None,
+        force_delete: bool = False,
         tags: Mapping[str, str] | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
@@ -97,6 +98,10 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
             :default: - false (the service's default)
         :param redundant_ingest: Issue a second stream key for a backup encoder.
             :default: - false (the service's default)
+        :param force_delete: Delete it (stack delete, or after a replacement) even while an encoder
+            is publishing through it: the publisher is disconnected (DeleteIngestConfiguration's
+            ``force``). :default: false - such a delete waits up to 2 minutes for the publisher to
+            stop, then fails saying so
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
@@ -114,8 +119,12 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
         # A rule the API documents across two members (UpdateIngestConfiguration's docs).
         checker.require(protocol != IngestProtocol.RTMP.value or insecure_ingest is True,
                         f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure_ingest!r}")
+        checker.check("force_delete", force_delete, rules.operation(RULES.delete_operation).input_shape.members["force"])
         checker.raise_if_any()
-        self._managed = ManagedResource(self, RULES, props, tags, removal_policy)
+        # Only when set, so that templates without it stay as they were.
+        delete_options = {"force": True} if force_delete is True else None
+        self._managed = ManagedResource(self, RULES, {**props, rules.DELETE_OPTIONS_PROPERTY: delete_options},
+                                        tags, removal_policy)
         self._arn = self._managed.resource.ref
         self.ingest_configuration_name = name
 

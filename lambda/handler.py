@@ -114,7 +114,7 @@ def _on_update(request: lifecycle.Request, rules: ResourceRules, event: Provider
 
 
 def _on_delete(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""))
+    return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {}))
 
 
 HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {

@@ -398,18 +398,21 @@ def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool
         raise
 
 
-def delete(request: Request, rules: ResourceRules, physical_id: str) -> Result:
+def delete(request: Request, rules: ResourceRules, physical_id: str,
+           properties: Mapping[str, Any] | None = None) -> Result:
     """Delete; gone already, or not an id of ours: success. In use: wait (bounded), then say by what.
 
     For an asynchronous resource (a composition), Stop starts the delete and ``settle`` waits
     for the end; one already stopping or ended answers Stop with a conflict, which is success.
+    ``properties``' delete options go with the call (an ingest configuration's ``force``).
     """
     if not rules.owns(physical_id):
         return Result(physical_id)
+    options = rules.delete_parameters(properties or {})
     started, attempt = time.monotonic(), 0
     while True:
         try:
-            call(request.client, rules.delete_operation, request.subject, arn=physical_id)
+            call(request.client, rules.delete_operation, request.subject, arn=physical_id, **options)
             return Result(physical_id, complete=rules.settling is None)
         except ProvisioningError as error:
             code = error_code(error)
@@ -425,6 +428,8 @@ def delete(request: Request, rules: ResourceRules, physical_id: str) -> Result:
             if waited + delay > CONFLICT_WAIT_SECONDS or request.seconds_left() < delay:
                 users = users_of(request, rules, physical_id)
                 still = f"; still used by {', '.join(users)}" if users else ""
+                if "force" in rules.delete_options and not options.get("force"):
+                    still += "; force_delete=True disconnects the publisher"
                 raise ProvisioningError(f"{error} (gave up after {waited:.0f}s{still})") from error
             time.sleep(delay)
 

@@ -171,6 +171,24 @@ class ResourceRules:
         return frozenset(attribute_name(path) for path in self.extra_attributes
                          if shape_at(self.resource_shape, *path).metadata.get("sensitive"))
 
+    @functools.cached_property
+    def delete_options(self) -> tuple[str, ...]:
+        """Delete-operation input members besides the ARN (DeleteIngestConfiguration's ``force``):
+        settings of how the resource goes, carried as the ``deleteOptions`` property."""
+        return tuple(name for name in operation(self.delete_operation).input_shape.members if name != "arn")
+
+    def delete_parameters(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """The Delete call's extra parameters from the ``deleteOptions`` property, converted from
+        CloudFormation's strings; unknown or malformed ones are left out (a delete must not fail
+        on a setting)."""
+        options = properties.get(DELETE_OPTIONS_PROPERTY)
+        if not isinstance(options, Mapping):
+            return {}
+        members = operation(self.delete_operation).input_shape.members
+        converted = {key: from_cloudformation(members[key], value)
+                     for key, value in options.items() if key in self.delete_options}
+        return {key: value for key, value in converted.items() if not check(members[key], value, key)}
+
     def owns(self, physical_id: str) -> bool:
         """Whether a physical id is an ARN of this resource type (and so one we may have made)."""
         return not check(self.arn_shape, physical_id, "arn")
@@ -186,6 +204,7 @@ def attribute_name(path: tuple[str, ...]) -> str:
 
 
 TAGS_PROPERTY = "tags"
+DELETE_OPTIONS_PROPERTY = "deleteOptions"  # {"force": true}: see ResourceRules.delete_options
 
 STAGE = ResourceRules(
     resource_type="Custom::IvsRealtimeStage",

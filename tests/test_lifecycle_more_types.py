@@ -115,6 +115,22 @@ def test_ingest_redundancy_turned_off_by_removing_the_prop_is_an_in_place_false(
     assert only(ivs, "IngestConfiguration")["redundantIngest"] is False
 
 
+def test_an_ingest_configuration_being_published_to_is_deleted_only_with_force(cfn, ivs, handler):
+    """The service refuses the delete while an encoder publishes, unless forced: without
+    force_delete the handler waits (bounded) and then says what to do; with it, it is gone."""
+    stage = make(cfn, STAGE, {"name": "a"})
+    props = {"name": "studio", "stageArn": stage, "ingestProtocol": "RTMPS"}
+    arn = make(cfn, INGEST, props)
+    ivs.state.set_publishing(arn)
+    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
+    with pytest.raises(ProvisioningError, match=r"ConflictException: .* a participant is publishing "
+                                                r"\(gave up after \d+s; force_delete=True disconnects the publisher\)"):
+        cfn.delete(INGEST, arn, props)
+    assert arns(ivs, "IngestConfiguration") == [arn]
+    cfn.delete(INGEST, arn, {**props, "deleteOptions": {"force": "true"}})  # CloudFormation's string
+    assert resources(ivs, "IngestConfiguration") == []
+
+
 def test_ingest_create_whose_response_was_lost_is_adopted(cfn, ivs):
     stage = make(cfn, STAGE, {"name": "s"})
     ivs.inject(Fault("drop_after_success", "CreateIngestConfiguration"))

@@ -76,10 +76,18 @@ def test_ingest_configuration_properties_and_secret_attribute():
         "attributes": {"role": "studio"}, "ingestProtocol": "RTMPS", "redundantIngest": True, "tags": {"team": "live"},
     })
     logical_id = logical_id_of(st, ingest)
+    assert "deleteOptions" not in template.to_json()["Resources"][logical_id]["Properties"]
     assert st.resolve(key_output.value) == {"Fn::GetAtt": [logical_id, "ParticipantId"]}
     # The stream key is a SecretValue: CDK will not let it be written where secrets do not belong.
     assert isinstance(ingest.stream_key, cdk.SecretValue)
     assert st.resolve(ingest.stream_key.unsafe_unwrap()) == {"Fn::GetAtt": [logical_id, "StreamKey"]}
+
+
+def test_force_delete_is_a_delete_option_of_the_resource():
+    st = new_stack()
+    IngestConfiguration(st, "Studio", force_delete=True)
+    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimeIngestConfiguration",
+                                                    {"deleteOptions": {"force": True}})
 
 
 def test_public_key_properties_and_fingerprint():

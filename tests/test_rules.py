@@ -108,3 +108,10 @@ def test_the_1_kb_attribute_limit_is_read_from_the_models_prose():
     assert rules.documented_total_bytes(token_attributes) == 1024
     assert rules.documented_total_bytes(rules.INGEST_CONFIGURATION.member("attributes")) == 1024
     assert rules.documented_total_bytes(rules.STAGE.member(rules.TAGS_PROPERTY)) is None
+
+
+def test_delete_options_come_from_the_delete_operations_input():
+    assert rules.INGEST_CONFIGURATION.delete_options == ("force",)
+    assert [r.delete_options for r in rules.RESOURCES.values() if r is not rules.INGEST_CONFIGURATION] == [()] * 5
+    assert rules.INGEST_CONFIGURATION.delete_parameters({"deleteOptions": {"force": "true", "other": 1}}) == {"force": True}
+    assert rules.INGEST_CONFIGURATION.delete_parameters({"deleteOptions": {"force": "maybe"}}) == {}

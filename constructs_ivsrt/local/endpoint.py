@@ -242,7 +242,15 @@ class IvsRealtimeState:
         users = self._users_of(resource["arn"]) if noun in IN_USE_CHECKED else []
         if users:
             raise ApiError("ConflictException", f"{noun} {resource['arn']} is in use by {', '.join(users)}")
+        if resource.get("_publishing") and not params.get("force"):
+            raise ApiError("ConflictException", f"{noun} {resource['arn']} is in use: a participant is publishing")
         del self.resources[resource["arn"]]
+
+    def set_publishing(self, ingest_configuration_arn: str, publishing: bool = True) -> None:
+        """An encoder connects (or disconnects) with the ingest configuration's stream key: its
+        delete is then a conflict unless forced, as the service documents."""
+        with self.lock:
+            self._get("IngestConfiguration", ingest_configuration_arn)["_publishing"] = publishing
 
     def _stop(self, composition: dict[str, Any]) -> None:
         if composition["state"] in ("STOPPED", "FAILED"):
