@@ -101,12 +101,12 @@ def _claim(event: Mapping[str, Any], name: str) -> Any:
 def _request(event: Any, environment: Mapping[str, str]) -> Mapping[str, Any]:
     """What the caller asks for. Over HTTP: a POST, and, with a user id claim configured, the
     user id of the authenticated caller. A direct invoke is trusted (it needs lambda:InvokeFunction)."""
-    body = _body(event)
     if not _is_http(event):
-        return body
+        return _body(event)
     method = _http_method(event)
     if method not in (None, "POST"):
         raise Refused(405, f"method must be POST, got: {method}")
+    body = _body(event)
     claim = environment.get(USER_ID_CLAIM_ENV)
     if not claim:
         return body
