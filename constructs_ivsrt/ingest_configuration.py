@@ -119,7 +119,7 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
         # A rule the API documents across two members (UpdateIngestConfiguration's docs).
         checker.require(protocol != IngestProtocol.RTMP.value or insecure_ingest is True,
                         f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure_ingest!r}")
-        checker.check("force_delete", force_delete, rules.operation(RULES.delete_operation).input_shape.members["force"])
+        checker.check("force_delete", force_delete, RULES.delete_input.members["force"])
         checker.raise_if_any()
         # Only when set, so that templates without it stay as they were.
         delete_options = {"force": True} if force_delete is True else None

@@ -123,6 +123,10 @@ class ResourceRules:
         return operation(self.create_operation).input_shape
 
     @property
+    def delete_input(self) -> Shape:
+        return operation(self.delete_operation).input_shape
+
+    @property
     def resource_shape(self) -> Shape:
         return operation(self.get_operation).output_shape.members[self.response_key]
 
@@ -175,7 +179,7 @@ class ResourceRules:
     def delete_options(self) -> tuple[str, ...]:
         """Delete-operation input members besides the ARN (DeleteIngestConfiguration's ``force``):
         settings of how the resource goes, carried as the ``deleteOptions`` property."""
-        return tuple(name for name in operation(self.delete_operation).input_shape.members if name != "arn")
+        return tuple(name for name in self.delete_input.members if name != "arn")
 
     def delete_parameters(self, properties: Mapping[str, Any]) -> dict[str, Any]:
         """The Delete call's extra parameters from the ``deleteOptions`` property, converted from
@@ -184,7 +188,7 @@ class ResourceRules:
         options = properties.get(DELETE_OPTIONS_PROPERTY)
         if not isinstance(options, Mapping):
             return {}
-        members = operation(self.delete_operation).input_shape.members
+        members = self.delete_input.members
         converted = {key: from_cloudformation(members[key], value)
                      for key, value in options.items() if key in self.delete_options}
         return {key: value for key, value in converted.items() if not check(members[key], value, key)}
