@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Callable, Iterator, Mapping
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from botocore.retries import standard
 
 from rules import (
@@ -30,6 +31,7 @@ from rules import (
     endpoint_attribute,
     from_cloudformation,
     operation,
+    rate_quota,
     snake_case,
 )
 
@@ -37,19 +39,24 @@ LOG = logging.getLogger("constructs_ivsrt.handler")
 NOT_FOUND = "ResourceNotFoundException"
 CONFLICT = "ConflictException"
 QUOTA_EXCEEDED = "ServiceQuotaExceededException"
-TOTAL_ATTEMPTS = 5  # per API call (botocore standard mode counts the first call)
 CONFLICT_WAIT_SECONDS = 120.0  # how long a Delete waits for a resource to stop being used
 
 
 class ProvisioningError(Exception):
-    """A failure CloudFormation should show as one line (the message is the whole reason)."""
+    """A failure CloudFormation should show as one line (the message is the whole reason).
+
+    ``code`` is the service's error code when the service answered with one."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
 class Request:
     """One CloudFormation request as the lifecycle functions need it."""
 
-    clients: Callable[..., Any]  # clients(attempts=N): built on first use, so a cold start builds one
+    clients: Callable[[], Any]  # the environment's client, built on first use (a cold start builds one)
     subject: str  # "Custom::IvsRealtimeStage MyStage (arn...)": names the resource in errors
     stack_id: str = ""
     logical_id: str = ""
@@ -64,13 +71,8 @@ class Request:
 
     @property
     def client(self) -> Any:
-        """botocore standard retries: for calls that are safe to repeat."""
-        return self.clients(attempts=TOTAL_ATTEMPTS)
-
-    @property
-    def single_attempt_client(self) -> Any:
-        """No automatic retries: for Create, which is not idempotent."""
-        return self.clients(attempts=1)
+        """A client that makes one attempt per call: ``call`` does the retrying."""
+        return self.clients()
 
 
 @dataclass(frozen=True)
@@ -168,55 +170,135 @@ def _scalar_at(value: Any, path: tuple[str, ...]) -> str:
 # The calls: each wraps one API operation and turns its failures into one readable line.
 # ---------------------------------------------------------------------------------------------
 
-def call(client: Any, operation_name: str, subject: str, **params: Any) -> dict[str, Any]:
-    """``client.<operation>(**params)``; a failure becomes one line: operation, subject, code, message."""
-    method = getattr(client, snake_case(operation_name))
-    try:
-        return method(**params)
-    except ClientError as error:
-        details = error.response.get("Error", {})
-        code, message = details.get("Code", "Unknown"), details.get("Message", "")
-        raise ProvisioningError(f"{operation_name} failed for {subject}: {code}: {message}".rstrip(": ")) from error
-    except BotoCoreError as error:
-        raise ProvisioningError(f"{operation_name} failed for {subject}: {error}") from error
+# Backoff between attempts of one call: "full jitter", uniform(0, min(CAP, BASE * 2**(n-1))) for
+# the n-th retry. Sized for many callers sharing one quota: CloudFormation starts every
+# independent resource at once, each in its own Lambda, and IVS allows each operation 5 calls per
+# second for the whole account. A throttled call costs the service nothing, so retrying often is
+# harmless; what costs time is a second in which every waiting caller sleeps and tokens go
+# unused, most of all at the end of a fleet when few callers are left. The cap bounds that gap.
+# Measured with `python -m benchmarks` (fleet under rate limits, 100 stages dispatched at once,
+# real rates): FIGURES_BELOW.
+# Written out rather than botocore's ExponentialBackoff: its formula changed between releases
+# (1 s base for every error in 1.34, 50 ms for non-throttling errors in 1.44), and the Lambda
+# runtime's botocore is not ours. What is retryable is still botocore's decision, below.
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 2.0
+
+# botocore's standard-mode conditions (throttling, transient 5xx, connection errors, errors the
+# model marks retryable); the attempt count is never what stops us, the deadline is.
+_RETRYABLE = standard.StandardRetryConditions(max_attempts=2**31)
+_THROTTLED = standard.ThrottledRetryableChecker()
+# Failures that happen before a request reaches the service: nothing can have been acted on.
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 
 
-def error_code(error: BaseException) -> str | None:
-    cause = error.__cause__
-    if isinstance(cause, ClientError):
-        return cause.response.get("Error", {}).get("Code")
-    return None
+def backoff_delay(retry: int, uniform: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to wait before the ``retry``-th retry (1-based) of a call."""
+    return uniform(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (retry - 1)))
 
 
-# botocore's own standard-mode rules decide what is transient and how long to wait, so the
-# Create loop below retries exactly what the client would have retried by itself.
-_RETRY_CONDITIONS = standard.StandardRetryConditions(max_attempts=TOTAL_ATTEMPTS)
-_BACKOFF = standard.ExponentialBackoff()
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt, as botocore's retry rules classify it."""
+
+    error: Exception  # the ClientError or BotoCoreError
+    retryable: bool
+    throttled: bool
+    # The service may have acted on it before it failed (a 5xx, a dropped connection, a read
+    # timeout): a retried Create must first look for what it made. A throttled or refused call
+    # was never acted on.
+    ambiguous: bool
+
+    @classmethod
+    def of(cls, error: Exception, operation_name: str, attempt: int) -> "Failure":
+        context = _retry_context(error, operation_name, attempt)
+        if isinstance(error, ClientError):
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            ambiguous = status >= 500
+        else:
+            ambiguous = not isinstance(error, _NOT_SENT)
+        return cls(error, _RETRYABLE.is_retryable(context), _THROTTLED.is_retryable(context), ambiguous)
+
+    @property
+    def code(self) -> str | None:
+        if isinstance(self.error, ClientError):
+            return self.error.response.get("Error", {}).get("Code")
+        return None
+
+    def line(self, operation_name: str, subject: str) -> str:
+        """operation, subject, code and message: what CloudFormation shows."""
+        if isinstance(self.error, ClientError):
+            details = self.error.response.get("Error", {})
+            reason = f"{details.get('Code', 'Unknown')}: {details.get('Message', '')}".rstrip(": ")
+        else:
+            reason = str(self.error)
+        return f"{operation_name} failed for {subject}: {reason}"
 
 
-def _retry_context(error: ProvisioningError, operation_name: str, attempt: int) -> standard.RetryContext:
-    cause = error.__cause__
+def _retry_context(error: Exception, operation_name: str, attempt: int) -> standard.RetryContext:
     parsed = http = None
-    if isinstance(cause, ClientError):
-        parsed = cause.response
-        metadata = cause.response.get("ResponseMetadata", {})
+    if isinstance(error, ClientError):
+        parsed = error.response
+        metadata = error.response.get("ResponseMetadata", {})
         # What botocore's checkers read of an HTTP response.
         http = SimpleNamespace(status_code=metadata.get("HTTPStatusCode"), headers=metadata.get("HTTPHeaders", {}))
     return standard.RetryContext(
         attempt_number=attempt, operation_model=operation(operation_name), parsed_response=parsed,
-        http_response=http, caught_exception=None if isinstance(cause, ClientError) else cause,
+        http_response=http, caught_exception=None if isinstance(error, ClientError) else error,
     )
+
+
+def call(request: Request, operation_name: str, *, recover: Callable[[], dict[str, Any] | None] | None = None,
+         **params: Any) -> dict[str, Any]:
+    """``<operation>(**params)``, retried with jittered backoff while the failure is retryable,
+    until the request's deadline; a failure becomes one line (``ProvisioningError``).
+
+    ``recover`` is for a call that is not idempotent (a Create): after an ambiguous failure, it
+    looks for what the lost attempt made, and what it returns is the answer. A clear refusal
+    (throttled, a 4xx) is retried without it: the service did nothing.
+    """
+    method = getattr(request.client, snake_case(operation_name))
+    started, attempt = time.monotonic(), 0
+    while True:
+        attempt += 1
+        try:
+            return method(**params)
+        except (ClientError, BotoCoreError) as error:
+            failure = Failure.of(error, operation_name, attempt)
+        if not failure.retryable:
+            raise ProvisioningError(failure.line(operation_name, request.subject), failure.code) from failure.error
+        delay = backoff_delay(attempt)
+        if request.seconds_left() < delay:
+            raise ProvisioningError(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
+                                    failure.code) from failure.error
+        time.sleep(delay)
+        if failure.ambiguous and recover is not None:
+            made = recover()
+            if made is not None:
+                return made
+
+
+def _given_up(failure: Failure, operation_name: str, subject: str, seconds: float) -> str:
+    if failure.throttled:
+        return (f"{failure.line(operation_name, subject)} (throttled for {seconds:.0f} s, until the function's "
+                f"deadline; IVS Real-Time allows {rate_quota(operation_name):g} {operation_name} calls per "
+                f"second per account and region)")
+    return f"{failure.line(operation_name, subject)} (retried for {seconds:.0f} s, until the function's deadline)"
+
+
+def error_code(error: BaseException) -> str | None:
+    return getattr(error, "code", None)
 
 
 def _with_quota(error: ProvisioningError, rules: ResourceRules) -> ProvisioningError:
-    if error_code(error) != QUOTA_EXCEEDED:
+    quota = QUOTAS.get(rules.noun)
+    if error_code(error) != QUOTA_EXCEEDED or quota is None:
         return error
-    if rules.noun not in QUOTAS:
-        return ProvisioningError(f"{error} (see the Amazon IVS quotas in Service Quotas)")
-    what, default = QUOTAS[rules.noun]
+    per_stage = f" and {quota.per_stage} per stage" if quota.per_stage else ""
+    raise_it = "request an increase in Service Quotas" if quota.adjustable else "it cannot be raised"
     return ProvisioningError(
-        f"{error} (quota: {what} per account and region, default {default}; request an increase in Service Quotas)"
-    )
+        f"{error} (quota: {quota.label} per account and region, default {quota.default}{per_stage}; {raise_it})",
+        error_code(error))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,7 +330,7 @@ def summaries(request: Request, list_operation: str, key: str) -> Iterator[dict[
     """Every summary a List operation returns, page by page (100 at a time, the API's maximum)."""
     token = None
     while True:
-        page = call(request.client, list_operation, request.subject, maxResults=100,
+        page = call(request, list_operation, maxResults=100,
                     **({"nextToken": token} if token else {}))
         yield from page.get(key, [])
         token = page.get("nextToken")
@@ -257,43 +339,33 @@ def summaries(request: Request, list_operation: str, key: str) -> Iterator[dict[
 
 
 def _get(request: Request, rules: ResourceRules, arn: str) -> dict[str, Any]:
-    return call(request.client, rules.get_operation, request.subject, arn=arn)[rules.response_key]
+    return call(request, rules.get_operation, arn=arn)[rules.response_key]
 
 
 def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[str, Any],
                          identity: Identity) -> dict[str, Any]:
-    """Create; after a transient failure, adopt what the lost attempt made before trying again.
+    """Create; after an ambiguous failure, adopt what the lost attempt made before trying again.
 
-    The happy path is one call. A failure botocore would retry (throttling, 5xx, a dropped
-    connection, a timeout) may have happened after the service acted, so before each retry the
-    resources carrying this request's identity tag are looked for and adopted.
+    The happy path is one call, and so is every retry of a clear refusal (throttled): only a
+    failure the service may have acted on (a 5xx, a dropped connection, a timeout) makes ``call``
+    look for the resources carrying this request's identity tag, and adopt one.
 
     Where the API takes an idempotency token (StartComposition), the service itself guarantees
     this. botocore would fill in a random token per call, which covers its own retries; ours is
     derived from the CloudFormation request, so a whole invocation delivered again starts
     nothing new either.
     """
+    recover = None
     if rules.idempotency_member:
         params = {**params, rules.idempotency_member: identity.idempotency_token}
-        try:
-            return call(request.client, rules.create_operation, request.subject, **params)[rules.response_key]
-        except ProvisioningError as error:
-            raise _with_quota(error, rules) from None
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = call(request.single_attempt_client, rules.create_operation, request.subject, **params)
-            return response[rules.response_key]
-        except ProvisioningError as error:
-            context = _retry_context(error, rules.create_operation, attempt)
-            delay = _BACKOFF.delay_amount(context)
-            if not _RETRY_CONDITIONS.is_retryable(context) or request.seconds_left() < delay:
-                raise _with_quota(error, rules) from None
-            time.sleep(delay)
-        made = find_own(request, rules, lambda found: found == identity, params.get("name"))
-        if made is not None:
-            return _get(request, rules, made["arn"])
+    else:
+        def recover() -> dict[str, Any] | None:
+            made = find_own(request, rules, lambda found: found == identity, params.get("name"))
+            return None if made is None else {rules.response_key: _get(request, rules, made["arn"])}
+    try:
+        return call(request, rules.create_operation, recover=recover, **params)[rules.response_key]
+    except ProvisioningError as error:
+        raise _with_quota(error, rules) from None
 
 
 def create(request: Request, rules: ResourceRules, properties: Mapping[str, Any]) -> Result:
@@ -314,9 +386,9 @@ def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mappi
     stale = sorted(set(current) - set(wanted))
     changed = {k: v for k, v in wanted.items() if current.get(k) != v}
     if stale:
-        call(request.client, "UntagResource", request.subject, resourceArn=arn, tagKeys=stale)
+        call(request, "UntagResource", resourceArn=arn, tagKeys=stale)
     if changed:
-        call(request.client, "TagResource", request.subject, resourceArn=arn, tags=changed)
+        call(request, "TagResource", resourceArn=arn, tags=changed)
 
 
 def replace(request: Request, rules: ResourceRules, params: dict[str, Any],
@@ -370,8 +442,7 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     try:
         resource = None
         if plan.in_place:
-            resource = call(request.client, rules.update_operation, request.subject,
-                            arn=physical_id, **plan.in_place)[rules.response_key]
+            resource = call(request, rules.update_operation, arn=physical_id, **plan.in_place)[rules.response_key]
         _retag(request, physical_id, old.get(TAGS_PROPERTY, {}), new.get(TAGS_PROPERTY, {}))
         if resource is None:
             # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return
@@ -412,7 +483,7 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
     started, attempt = time.monotonic(), 0
     while True:
         try:
-            call(request.client, rules.delete_operation, request.subject, arn=physical_id, **options)
+            call(request, rules.delete_operation, arn=physical_id, **options)
             return Result(physical_id, complete=rules.settling is None)
         except ProvisioningError as error:
             code = error_code(error)
@@ -441,7 +512,7 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
     users = []
     try:
         for summary in summaries(request, "ListStages", "stages"):
-            stage = call(request.client, "GetStage", request.subject, arn=summary["arn"])["stage"]
+            stage = call(request, "GetStage", arn=summary["arn"])["stage"]
             if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
                 users.append(stage["arn"])
     except ProvisioningError:
@@ -504,7 +575,7 @@ def _failure_detail(resource: Mapping[str, Any]) -> str:
 def _stop(request: Request, rules: ResourceRules, physical_id: str) -> None:
     """Stop; one already stopping (a conflict) or gone is fine, any other failure is raised."""
     try:
-        call(request.client, rules.delete_operation, request.subject, arn=physical_id)
+        call(request, rules.delete_operation, arn=physical_id)
     except ProvisioningError as error:
         if error_code(error) not in (CONFLICT, NOT_FOUND):
             raise

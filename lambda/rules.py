@@ -269,15 +269,42 @@ RESOURCES: dict[str, ResourceRules] = {
                                   PUBLIC_KEY, COMPOSITION)
 }
 
-# The service's default quotas per account and region ("Amazon IVS service quotas"), named in
-# errors so a ServiceQuotaExceededException says which limit to raise; the local endpoint
-# enforces the same numbers. Only defaults we could check are listed: for the other types the
-# error points at Service Quotas rather than a number we would have to guess.
-QUOTAS: dict[str, tuple[str, int]] = {
-    "Stage": ("Stages", 1000),
-    "EncoderConfiguration": ("Encoder configurations", 20),
-    "StorageConfiguration": ("Storage configurations", 20),
+@dataclass(frozen=True)
+class ResourceQuota:
+    """A resource quota per account and region: named in a ServiceQuotaExceededException's
+    message so it says which limit was met, and enforced by the local endpoint."""
+
+    label: str  # "Stages"
+    default: int
+    adjustable: bool = True
+    per_stage: int | None = None  # a second limit on how many one stage may have
+
+
+# The service's resource quotas ("Service Quotas" in the IVS Real-Time User Guide), defaults.
+QUOTAS: dict[str, ResourceQuota] = {
+    "Stage": ResourceQuota("Stages", 1000),
+    "EncoderConfiguration": ResourceQuota("Encoder configurations", 20),
+    "StorageConfiguration": ResourceQuota("Storage configurations", 5),
+    "IngestConfiguration": ResourceQuota("Ingest configurations", 100),
+    "PublicKey": ResourceQuota("Public keys", 3, adjustable=False),
+    "Composition": ResourceQuota("Compositions", 20, per_stage=5),
 }
+
+# The API rate quotas, in transactions per second per account and region, each operation its
+# own limit (same page; not adjustable). The local endpoint enforces them; the handler names
+# them when it gives up; the benchmarks measure against them.
+DEFAULT_RATE_QUOTA = 5.0
+RATE_QUOTAS: dict[str, float] = {
+    "CreateParticipantToken": 50.0,
+    **dict.fromkeys(("TagResource", "UntagResource", "ListTagsForResource"), 10.0),
+    **dict.fromkeys(("ImportPublicKey", "GetPublicKey", "ListPublicKeys", "DeletePublicKey"), 3.0),
+}
+
+
+def rate_quota(operation_name: str) -> float:
+    """Calls per second IVS Real-Time allows ``operation_name`` in one account and region."""
+    return RATE_QUOTAS.get(operation_name, DEFAULT_RATE_QUOTA)
+
 
 # ---------------------------------------------------------------------------------------------
 # Identity: every resource the provider creates carries one tag saying which stack resource

@@ -16,10 +16,11 @@ import base64
 import json
 import logging
 import os
+import time
 from typing import Any, Mapping
 
 import lifecycle
-from handler import ivs_client  # the provider's client: same retries, same endpoint variable, same model
+from handler import ivs_client  # the provider's client: same endpoint variable, same model
 from rules import check, operation
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
@@ -36,6 +37,9 @@ ALLOWED_ATTRIBUTES_ENV = "TOKEN_ALLOWED_ATTRIBUTE_KEYS"
 # of an HTTP caller; unset means the body's userId.
 USER_ID_CLAIM_ENV = "TOKEN_USER_ID_CLAIM"
 REQUEST_FIELDS = ("userId", "attributes")  # what a caller may choose
+# How long a throttled CreateParticipantToken (50 per second per account) is retried: a caller is
+# waiting, and API Gateway gives up after 29 s.
+RETRY_SECONDS = 5.0
 
 
 class Refused(ValueError):
@@ -145,8 +149,10 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         if http:
             return _http(error.status, {"message": str(error)})
         raise
+    request = lifecycle.Request(clients=ivs_client, subject=params["stageArn"],
+                                deadline=time.monotonic() + RETRY_SECONDS)
     try:
-        token = lifecycle.call(ivs_client(), "CreateParticipantToken", params["stageArn"], **params)["participantToken"]
+        token = lifecycle.call(request, "CreateParticipantToken", **params)["participantToken"]
     except lifecycle.ProvisioningError as error:
         LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
         if http and lifecycle.error_code(error) == "ValidationException":

@@ -61,8 +61,10 @@ def endpoint() -> LocalIvsRealtime:
 
 @pytest.fixture
 def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
-    """The session's endpoint, emptied: no resources, no calls, no faults."""
+    """The session's endpoint, emptied: no resources, no calls, no faults, full rate buckets (the
+    service's rate quotas stay on)."""
     endpoint.clear_faults()
+    endpoint.rate_limits.reset()
     with endpoint.state.lock:
         endpoint.state.resources.clear()
         endpoint.state.calls.clear()

@@ -113,4 +113,4 @@ def test_control_plane_over_http(ivs):
                                      data=json.dumps([{"kind": "server_error", "operation": "ListStages"}]).encode())
     assert json.load(urllib.request.urlopen(request))["faults"][0]["kind"] == "server_error"
     state = json.load(urllib.request.urlopen(f"{ivs.url}/_local/state"))
-    assert state == {"resources": [], "calls": []}
+    assert state == {"resources": [], "calls": [], "throttled": {}}

@@ -1,8 +1,9 @@
-"""Faults at the endpoint: transient ones are retried by botocore, permanent ones fail in one line."""
+"""Faults at the endpoint: transient ones are retried until the deadline, permanent ones fail in one line."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
@@ -36,12 +37,60 @@ def test_throttling_on_delete_is_retried(cfn, ivs):
     assert resources(ivs) == []
 
 
-def test_retries_are_bounded(cfn, ivs, handler):
-    ivs.inject(Fault("server_error", "CreateStage", times=100))
-    with pytest.raises(Exception, match="InternalServerException"):
+def test_a_throttled_create_is_retried_without_a_search(cfn, ivs):
+    """A throttled request was never acted on: nothing to look for before trying again."""
+    ivs.inject(Fault("throttle", "CreateStage", times=3))
+    cfn.create(STAGE, PROPS[STAGE])
+    assert ivs.state.calls == ["CreateStage"] * 4
+
+
+def test_an_ambiguous_create_failure_searches_before_the_retry(cfn, ivs):
+    """A 5xx may come after the service acted: look for what it made (none here), then retry."""
+    ivs.inject(Fault("server_error", "CreateStage", times=1))
+    cfn.create(STAGE, PROPS[STAGE])
+    assert ivs.state.calls == ["CreateStage", "ListStages", "CreateStage"]
+
+
+def test_a_create_whose_answer_was_lost_is_adopted(cfn, ivs):
+    ivs.inject(Fault("drop_after_success", "CreateStage", times=1))
+    arn = cfn.create(STAGE, PROPS[STAGE])["PhysicalResourceId"]
+    assert ivs.state.calls == ["CreateStage", "ListStages", "GetStage"]
+    assert [r["arn"] for r in resources(ivs)] == [arn]
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("throttle", r"ThrottlingException: Rate exceeded \(injected\) \(throttled for \d+ s, until the function's "
+                 r"deadline; IVS Real-Time allows 5 CreateStage calls per second per account and region\)$"),
+    ("server_error", r"InternalServerException: Internal failure \(injected\) \(retried for \d+ s, until the "
+                     r"function's deadline\)$"),
+])
+def test_retries_end_at_the_deadline_in_one_line(cfn, ivs, handler, kind, said):
+    """Retries are bounded by time, not a count: the function's time left minus the answer margin."""
+    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 2
+    ivs.inject(Fault(kind, "CreateStage", times=10_000))
+    with pytest.raises(Exception, match="^CreateStage failed for " + re.escape(STAGE) + " Resource: " + said) as caught:
         cfn.create(STAGE, PROPS[STAGE])
-    assert ivs.state.calls.count("CreateStage") == handler.TOTAL_ATTEMPTS == 5
+    assert "\n" not in str(caught.value)
+    assert ivs.state.calls.count("CreateStage") > 2
     assert resources(ivs) == []
+
+
+@pytest.mark.parametrize("operation, request_type", [
+    ("ListStages", "adoption search"), ("GetStage", "adoption search"), ("UntagResource", "Update"),
+    ("TagResource", "Update"), ("UpdateStage", "Update"), ("DeleteStage", "Delete"),
+])
+def test_every_call_retries_throttling(cfn, ivs, operation, request_type):
+    """Not only Create: the search's Lists and Gets, updates, tags and deletes ride out throttling."""
+    if request_type == "adoption search":
+        ivs.inject(Fault("drop_after_success", "CreateStage"), Fault("throttle", operation, times=3))
+        arn = cfn.create(STAGE, {"name": "s", "tags": {"a": "1"}})["PhysicalResourceId"]
+    else:
+        arn = cfn.create(STAGE, {"name": "s", "tags": {"a": "1"}})["PhysicalResourceId"]
+        ivs.inject(Fault("throttle", operation, times=3))
+        arn = cfn.update(STAGE, arn, {"name": "s", "tags": {"a": "1"}}, {"name": "t", "tags": {"b": "2"}})["PhysicalResourceId"]
+        cfn.delete(STAGE, arn)
+    assert ivs.state.calls.count(operation) == 4
+    assert len(resources(ivs)) == (1 if request_type == "adoption search" else 0)
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ServiceQuotaExceededException", "ValidationException"])

@@ -297,9 +297,12 @@ def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
     from lifecycle import ProvisioningError
 
     storage, _ = make_storage(cfn)
-    client = handler.ivs_client()
-    for index in range(100):  # not ours: no identity tag
-        client.create_stage(name=f"filler-{index}")
+    with ivs.state.lock:
+        for index in range(100):  # not ours: no identity tag
+            ivs.state.create("Stage", {"name": f"filler-{index}"}, "us-east-1")
+    # Paging is the point here: without rate limits, the diagnosis's 101 GetStage calls fit in the
+    # half second the conflict is given.
+    ivs.rate_limits.reset(scale=0)
     ivs.state.calls.clear()
     ivs.inject(Fault("drop_after_success", "CreateStage"))
     stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {

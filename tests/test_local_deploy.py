@@ -124,7 +124,9 @@ def test_a_failed_rollback_leaves_a_state_that_says_what_exists(tmp_path, deploy
 def test_a_failed_rollback_after_a_replacement_still_knows_the_original(tmp_path, deployer, ivs):
     """The encoder configuration is replaced, the stage's update fails, and so does the stage's
     rollback: the original encoder configuration is no logical id's any more, yet the state
-    keeps it (superseded), so destroy still deletes it."""
+    keeps it (superseded), so destroy still deletes it. One event at a time, so that the stage's
+    rollback fails before the encoder configuration's starts."""
+    deployer.concurrency = 1
     deployer.deploy(synth(tmp_path, "v1"))
     ivs.inject(Fault("error", "UpdateStage", code="AccessDeniedException", times=2))
     with pytest.raises(DeployError, match="and so did its rollback: UpdateStage failed"):
@@ -139,6 +141,7 @@ def test_a_superseded_original_adopted_back_by_a_later_deploy_is_kept(tmp_path, 
     """After that failed rollback, deploying the first version again adopts the original encoder
     configuration (same owner and properties): it is the logical id's again, so the cleanup
     deletes the replacement, not the original."""
+    deployer.concurrency = 1
     deployer.deploy(synth(tmp_path, "v1"))
     original = by_noun(ivs)["EncoderConfiguration"][0]["arn"]
     ivs.inject(Fault("error", "UpdateStage", code="AccessDeniedException", times=2))

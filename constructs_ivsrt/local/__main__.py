@@ -51,6 +51,20 @@ def cdk_synth(project: Path, output: Path, context: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def display_client(endpoint_url: str) -> Any:
+    """A client for the listings printed here (not the handler's): botocore's own retries, enough
+    for a display under the endpoint's rate limits."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("ivs-realtime", endpoint_url=endpoint_url,
+                        config=Config(retries={"mode": "standard", "total_max_attempts": 10}))
+
+
+def print_progress(line: str) -> None:
+    print(line, flush=True)
+
+
 def describe_endpoint(client: Any) -> list[tuple[str, str, str, dict[str, str]]]:
     """(type, name, ARN, tags) of everything at the endpoint, read through the public API."""
     rows = []
@@ -92,12 +106,9 @@ def demo(project: Path) -> None:
     with endpoint_module.LocalIvsRealtime() as ivs:
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
         print(f"local IVS Real-Time endpoint: {ivs.url}")
-        from constructs_ivsrt.local.deploy import load_handler
-
-        handler = load_handler()
-        client = handler.ivs_client()
+        client = display_client(ivs.url)
         state = StackState(DEMO_STACK, os.environ["AWS_DEFAULT_REGION"])
-        deployer = LocalDeployer(state, handler)
+        deployer = LocalDeployer(state, progress=print_progress)
 
         seconds = cdk_synth(project, output / "v1", {"environment": "demo"})
         print(f"cdk synth (environment=demo): {seconds:.1f}s -> {output / 'v1'}")
@@ -122,11 +133,15 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("endpoint", help="run the local IVS Real-Time endpoint")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4599)
+    serve.add_argument("--rate-scale", type=float, default=None,
+                       help="multiply the API rate quotas by this; 0 turns them off (default: 1)")
     for name in ("deploy", "destroy"):
         command = commands.add_parser(name, help=f"{name} a stack's IVS resources at $AWS_ENDPOINT_URL_IVS_REALTIME")
         command.add_argument("--stack", required=True)
         command.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         command.add_argument("--state", type=Path, help="state file (default: .local-deploy/<stack>.json)")
+        command.add_argument("--concurrency", type=int, default=None,
+                             help="events in flight at once (default: no bound, as CloudFormation)")
         if name == "deploy":
             command.add_argument("--assembly", type=Path, default=Path("cdk.out"))
     args = parser.parse_args(argv)
@@ -134,13 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "demo":
         demo(Path.cwd())
     elif args.command == "endpoint":
-        endpoint_module.main(["--host", args.host, "--port", str(args.port)])
+        endpoint_module.main(["--host", args.host, "--port", str(args.port)]
+                             + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else []))
     else:
         if not os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
             raise SystemExit("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to")
         state_path = args.state or default_state_path(args.stack)
         state = StackState.load(state_path, args.stack, args.region)
-        deployer = LocalDeployer(state)
+        deployer = LocalDeployer(state, concurrency=args.concurrency, progress=print_progress)
         try:
             if args.command == "deploy":
                 print_changes("deploy", deployer.deploy(read_template(args.assembly, args.stack)))

@@ -13,11 +13,14 @@ stable made-up physical ids, so references to them resolve.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -269,15 +272,85 @@ def as_cloudformation_sends(value: Any) -> Any:
     return value
 
 
+PROGRESS_SECONDS = 2.0  # how often a line is printed while events are in flight
+# The provider function's execution environments. Lambda keeps one warm between invocations and
+# starts another only when all are busy; so does a thread pool, and the handler keeps one client
+# per thread. Shared by every deployer in the process, as one function's environments are.
+ENVIRONMENTS = ThreadPoolExecutor(max_workers=5000, thread_name_prefix="lambda-environment")
+
+
+@dataclass
+class GraphOutcome:
+    started: list[str] = field(default_factory=list)  # in the order they started
+    results: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, BaseException] = field(default_factory=dict)
+
+    def first_failure(self) -> BaseException:
+        return next(self.failures[k] for k in self.started if k in self.failures)
+
+
+class Progress:
+    """Prints where a phase stands while it runs: done, in flight, failed, seconds."""
+
+    def __init__(self, title: str, total: int, write: Callable[[str], None]) -> None:
+        self.title, self.total, self.write = title, total, write
+        self.started_at = self.last = time.monotonic()
+
+    def tick(self, outcome: GraphOutcome, in_flight: int) -> None:
+        now = time.monotonic()
+        if in_flight and now - self.last >= PROGRESS_SECONDS:
+            self.last = now
+            done = len(outcome.results) + len(outcome.failures)
+            self.write(f"  {self.title}: {done}/{self.total} done, {in_flight} in flight, "
+                       f"{len(outcome.failures)} failed ({now - self.started_at:.0f} s)")
+
+
+def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], *, concurrency: int | None = None,
+              progress: Progress | None = None, order: list[str] | None = None) -> GraphOutcome:
+    """Run each task once every task it comes ``after`` has succeeded, all that can at once (up to
+    ``concurrency``; None: no bound), those ready first in ``order`` first (then by key). After a
+    failure nothing new starts and those in flight finish. Tasks that never started are in
+    neither ``results`` nor ``failures``."""
+    outcome = GraphOutcome()
+    rank = {key: index for index, key in enumerate(order or [])}
+    waiting = {key: tasks[key] for key in sorted(tasks, key=lambda k: (rank.get(k, len(rank)), k))}
+    running: dict[Future[Any], str] = {}
+    while True:
+        ready = [k for k in waiting if all(d in outcome.results for d in after.get(k, []) if d in tasks)]
+        if not outcome.failures:
+            for key in ready[:(concurrency or len(tasks)) - len(running)]:
+                outcome.started.append(key)
+                running[ENVIRONMENTS.submit(waiting.pop(key))] = key
+        if not running:
+            return outcome
+        finished, _ = wait(running, timeout=PROGRESS_SECONDS, return_when=FIRST_COMPLETED)
+        for future in finished:
+            key = running.pop(future)
+            try:
+                outcome.results[key] = future.result()
+            except Exception as error:  # noqa: BLE001 - every failure is reported by the caller
+                outcome.failures[key] = error
+        if progress:
+            progress.tick(outcome, len(running))
+
+
 class LocalDeployer:
     """Create / update / delete a stack's IVS resources through the real handler."""
 
     def __init__(self, state: StackState, handler: Any | None = None,
-                 timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS) -> None:
+                 timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS, *, concurrency: int | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        """``concurrency``: how many events may be in flight at once (None: no bound, as
+        CloudFormation). Each runs in a thread of its own, with its own client: the separate
+        Lambda execution environments CloudFormation's parallel requests get. ``progress``
+        receives a line every few seconds while events are in flight."""
         self.state = state
         self.handler = handler or load_handler()
         self.timeout_seconds = timeout_seconds
+        self.concurrency = concurrency
+        self.progress = progress
         self.changes: list[Change] = []
+        self._lock = threading.RLock()  # the state and the changes, written from every event's thread
 
     def _event(self, request: str, logical_id: str, resource_type: str, **fields: Any) -> dict[str, Any]:
         return {
@@ -309,24 +382,26 @@ class LocalDeployer:
         raise DeployError(f"{event['LogicalResourceId']}: Operation timed out")
 
     def deploy(self, template: dict[str, Any]) -> list[Change]:
-        """Bring the state to the template; on failure roll back to where it was, then raise."""
+        """Bring the state to the template; on failure roll back to where it was, then raise.
+
+        As CloudFormation does: every resource whose dependencies are done starts at once (up to
+        ``concurrency``); after a failure nothing new starts, those in flight finish, and then
+        everything touched is rolled back."""
         wanted = managed(template)
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
+        creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
-        done: list[Change] = []
-        touched: list[str] = []  # in the order they were sent, the one that failed included
-        try:
-            for logical_id in creation_order(graph):
-                touched.append(logical_id)
-                change = self._create_or_update(logical_id, wanted[logical_id], graph[logical_id])
-                if change:
-                    done.append(change)
-        except Exception as error:
+        tasks = {logical_id: functools.partial(self._create_or_update, logical_id, wanted[logical_id], graph[logical_id])
+                 for logical_id in wanted}
+        outcome = self._run("deploy", tasks, graph, order=creation_order(graph))
+        if outcome.failures:
+            error = outcome.first_failure()
             try:
-                self._roll_back(touched, before)
+                self._roll_back(outcome.started, before)
             except Exception as rollback_error:  # noqa: BLE001 - CloudFormation's UPDATE_ROLLBACK_FAILED
                 raise DeployError(f"deployment failed ({error}) and so did its rollback: {rollback_error}") from None
             raise DeployError(f"deployment failed and was rolled back: {error}") from None
+        done = [outcome.results[k] for k in creation_order(graph) if outcome.results.get(k)]
         # Cleanup phase, as CloudFormation's: the old resources of replacements and the removed
         # ones, in reverse dependency order of the stack as it was (a removed composition goes
         # before the replaced encoder configuration it used). A failure here does not fail the
@@ -335,10 +410,21 @@ class LocalDeployer:
         first_cleanup = len(self.changes)
         for logical_id in [k for k in self.state.resources if k not in wanted]:
             self.state.supersede(self.state.resources.pop(logical_id))
-        old_order = list(reversed(creation_order({k: v.dependencies for k, v in before.items()})))
-        for resource in sorted(self.state.superseded, key=lambda r: _position(old_order, r.logical_id)):
-            self._clean_up(resource)
+        self._remove_superseded("cleanup", self._clean_up)
         return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
+
+    def _run(self, title: str, tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]],
+             order: list[str] | None = None) -> "GraphOutcome":
+        return run_graph(tasks, after, concurrency=self.concurrency, order=order,
+                         progress=Progress(title, len(tasks), self.progress) if self.progress else None)
+
+    def _remove_superseded(self, title: str, remove: Callable[[DeployedResource], None]) -> "GraphOutcome":
+        """``remove`` every superseded resource, one only after the superseded resources that
+        used it (by their logical ids' dependencies when they were deployed)."""
+        superseded = {str(index): resource for index, resource in enumerate(self.state.superseded)}
+        users = {key: [other for other, user in superseded.items() if resource.logical_id in user.dependencies]
+                 for key, resource in superseded.items()}
+        return self._run(title, {key: functools.partial(remove, resource) for key, resource in superseded.items()}, users)
 
     def _clean_up(self, resource: DeployedResource) -> None:
         """Delete (or keep, by its policy) a superseded resource. As with CloudFormation, a
@@ -346,12 +432,11 @@ class LocalDeployer:
         try:
             self._remove(resource, self._superseded_policy(resource))
         except Exception as error:  # noqa: BLE001 - reported, as CloudFormation does, not raised
-            self.changes.append(Change("delete-failed", resource.logical_id, resource.resource_type,
-                                       resource.physical_id, str(error)))
-        self.state.forget(resource)
-
-    def _order(self) -> list[str]:
-        return creation_order({k: r.dependencies for k, r in self.state.resources.items()})
+            with self._lock:
+                self.changes.append(Change("delete-failed", resource.logical_id, resource.resource_type,
+                                           resource.physical_id, str(error)))
+        with self._lock:
+            self.state.forget(resource)
 
     def _create_or_update(self, logical_id: str, definition: dict[str, Any], graph_dependencies: list[str]) -> Change | None:
         """Send the Create or Update; the state records what CloudFormation would know as it goes
@@ -365,8 +450,9 @@ class LocalDeployer:
         update_replace_policy = definition.get("UpdateReplacePolicy", "Delete")
 
         def record(physical_id: str, data: dict[str, str]) -> None:
-            self.state.put(DeployedResource(logical_id, resource_type, physical_id, properties, data,
-                                            graph_dependencies, deletion_policy, update_replace_policy))
+            with self._lock:
+                self.state.put(DeployedResource(logical_id, resource_type, physical_id, properties, data,
+                                                graph_dependencies, deletion_policy, update_replace_policy))
 
         if current is None:
             result = self._send(self._event("Create", logical_id, resource_type,
@@ -391,7 +477,8 @@ class LocalDeployer:
         if new_id == current.physical_id:
             return Change("update", logical_id, resource_type, new_id, _describe_diff(current.properties, properties))
         # The template being deployed says what happens to the original it replaces.
-        self.state.supersede(dataclasses.replace(current, update_replace_policy=update_replace_policy))
+        with self._lock:
+            self.state.supersede(dataclasses.replace(current, update_replace_policy=update_replace_policy))
         return Change("replace", logical_id, resource_type, new_id, f"replaces {current.physical_id}")
 
     def _superseded_policy(self, resource: DeployedResource) -> str:
@@ -406,7 +493,8 @@ class LocalDeployer:
         deployment that created it is being rolled back."""
         retained = policy == "Retain" or (policy == "RetainExceptOnCreate" and not created_by_failed_deploy)
         if retained:
-            self.changes.append(Change("retain", resource.logical_id, resource.resource_type, resource.physical_id))
+            with self._lock:
+                self.changes.append(Change("retain", resource.logical_id, resource.resource_type, resource.physical_id))
         else:
             self._delete(resource)
 
@@ -414,10 +502,12 @@ class LocalDeployer:
         self._send(self._event("Delete", resource.logical_id, resource.resource_type,
                                PhysicalResourceId=resource.physical_id,
                                ResourceProperties=as_cloudformation_sends(resource.properties)))
-        self.changes.append(Change("delete", resource.logical_id, resource.resource_type, resource.physical_id))
+        with self._lock:
+            self.changes.append(Change("delete", resource.logical_id, resource.resource_type, resource.physical_id))
 
     def _roll_back(self, touched: list[str], before: dict[str, DeployedResource]) -> None:
-        """Undo in reverse, as CloudFormation does, the resource that failed included:
+        """Undo, as CloudFormation does, every resource the deployment started, the ones that failed
+        included; each after those that depend on it, and those at once:
 
         - created (onEvent answered, even if the waiting then failed): Delete it, unless its
           DeletionPolicy retains it. A Create whose
@@ -430,55 +520,76 @@ class LocalDeployer:
         Each resource's record is restored as soon as its own step succeeded, and a replacement
         being rolled back is superseded before it is deleted, so if the rollback fails, the state
         still says what exists (a later deploy or destroy works from it)."""
-        for logical_id in reversed(touched):
-            current = self.state.resources.get(logical_id)
-            previous = before.get(logical_id)
-            if current is None or current == previous:
-                continue
-            if previous is None:
-                self._remove(current, current.deletion_policy, created_by_failed_deploy=True)
+        graph = {k: self.state.resources[k].dependencies for k in touched if k in self.state.resources}
+        users = {k: [other for other in touched if k in graph.get(other, [])] for k in touched}
+        outcome = self._run("rollback", {k: functools.partial(self._roll_back_one, k, before.get(k)) for k in touched},
+                            users, order=list(reversed(touched)))
+        if outcome.failures:
+            raise outcome.first_failure()
+
+    def _roll_back_one(self, logical_id: str, previous: DeployedResource | None) -> None:
+        current = self.state.resources.get(logical_id)
+        if current is None or current == previous:
+            return
+        if previous is None:
+            self._remove(current, current.deletion_policy, created_by_failed_deploy=True)
+            with self._lock:
                 del self.state.resources[logical_id]
-                continue
-            if (current.physical_id, current.properties) == (previous.physical_id, previous.properties):
+            return
+        if (current.physical_id, current.properties) == (previous.physical_id, previous.properties):
+            with self._lock:
                 self.state.put(previous)
-                continue
-            result = self._send(self._event(
-                "Update", logical_id, current.resource_type, PhysicalResourceId=current.physical_id,
-                ResourceProperties=as_cloudformation_sends(previous.properties),
-                OldResourceProperties=as_cloudformation_sends(current.properties)))
-            restored = dataclasses.replace(previous, physical_id=result["PhysicalResourceId"],
-                                           data=result.get("Data", {}))
+            return
+        result = self._send(self._event(
+            "Update", logical_id, current.resource_type, PhysicalResourceId=current.physical_id,
+            ResourceProperties=as_cloudformation_sends(previous.properties),
+            OldResourceProperties=as_cloudformation_sends(current.properties)))
+        restored = dataclasses.replace(previous, physical_id=result["PhysicalResourceId"],
+                                       data=result.get("Data", {}))
+        with self._lock:
             self.state.put(restored)  # the original, adopted back
             if restored.physical_id != current.physical_id:
                 self.state.supersede(current)
-                self._delete(current)
+        if restored.physical_id != current.physical_id:
+            self._delete(current)
+            with self._lock:
                 self.state.forget(current)
 
     def destroy(self) -> list[Change]:
-        """Delete every resource, superseded ones (left by a failed rollback) first, then the rest
-        in reverse dependency order; a Retain policy keeps one. A resource leaves the state only
-        once its delete succeeded, so a failed destroy can be run again."""
+        """Delete every resource, superseded ones (left by a failed rollback) first, then the rest,
+        each after those that depend on it and the others at once; a Retain policy keeps one. A
+        resource leaves the state only once its delete succeeded, so a failed destroy can be run
+        again."""
         first = len(self.changes)
-        for resource in list(reversed(self.state.superseded)):
-            self._destroy_one(resource.logical_id, lambda: self._remove(resource, self._superseded_policy(resource)))
-            self.state.forget(resource)
-        for logical_id in reversed(self._order()):
+
+        def remove_superseded(resource: DeployedResource) -> None:
+            self._remove(resource, self._superseded_policy(resource))
+            with self._lock:
+                self.state.forget(resource)
+
+        def remove(logical_id: str) -> None:
             resource = self.state.resources[logical_id]
-            self._destroy_one(logical_id, lambda: self._remove(resource, resource.deletion_policy))
-            del self.state.resources[logical_id]
+            self._remove(resource, resource.deletion_policy)
+            with self._lock:
+                del self.state.resources[logical_id]
+
+        self._raise_destroy_failures(self._remove_superseded("destroy (superseded)", remove_superseded),
+                                     {str(i): r.logical_id for i, r in enumerate(self.state.superseded)})
+        graph = {k: r.dependencies for k, r in self.state.resources.items()}
+        users = {k: [other for other, needs in graph.items() if k in needs] for k in graph}
+        outcome = self._run("destroy", {k: functools.partial(remove, k) for k in graph}, users,
+                            order=list(reversed(creation_order(graph))))
+        self._raise_destroy_failures(outcome, {k: k for k in graph})
         return self.changes[first:]
 
     @staticmethod
-    def _destroy_one(logical_id: str, remove: Callable[[], None]) -> None:
-        try:
-            remove()
-        except Exception as error:  # noqa: BLE001 - one line, as CloudFormation's DELETE_FAILED
-            raise DeployError(f"destroy failed at {logical_id}: {error}") from None
-
-
-def _position(order: list[str], logical_id: str) -> int:
-    """Where ``logical_id`` comes in ``order``; one it lacks (left by an earlier failed rollback) first."""
-    return order.index(logical_id) if logical_id in order else -1
+    def _raise_destroy_failures(outcome: "GraphOutcome", logical_ids: dict[str, str]) -> None:
+        """One line, as CloudFormation's DELETE_FAILED: the first failure, and how many others."""
+        if not outcome.failures:
+            return
+        key = sorted(outcome.failures)[0]
+        others = f" (and {len(outcome.failures) - 1} more failed)" if len(outcome.failures) > 1 else ""
+        raise DeployError(f"destroy failed at {logical_ids.get(key, key)}: {outcome.failures[key]}{others}")
 
 
 def _describe_diff(old: dict[str, Any], new: dict[str, Any]) -> str:

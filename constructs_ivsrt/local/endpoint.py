@@ -9,6 +9,12 @@ Start it in-process (``with LocalIvsRealtime() as ivs: ivs.url``) or as a comman
 
     python -m constructs_ivsrt.local.endpoint --port 4599
 
+It enforces the service's documented API rate quotas (``rules.RATE_QUOTAS``): a token bucket per
+operation, refilled at the operation's rate and holding one second's worth; a call that finds it
+empty gets ``ThrottlingException`` (HTTP 429, "Rate exceeded"), as the service answers. On by
+default; ``LocalIvsRealtime(rate_scale=0)`` (or ``--rate-scale 0``, or ``IVSRT_LOCAL_RATE_SCALE=0``)
+turns it off, another value multiplies every rate. Resource quotas are the service's defaults.
+
 Faults can be injected per operation (``ivs.inject(Fault("throttle", "CreateStage"))``, or
 ``POST /_local/faults`` with the same fields as JSON) to exercise retries and leaks.
 
@@ -25,6 +31,7 @@ import binascii
 import hashlib
 import itertools
 import json
+import os
 import random
 import re
 import secrets
@@ -47,7 +54,8 @@ CONTROL_PREFIX = "/_local/"
 # Defaults the service fills in when a field is omitted (documented in the API reference).
 VIDEO_DEFAULTS = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 2500000}
 
-DEFAULT_QUOTAS = {noun: default for noun, (_, default) in rules.QUOTAS.items()}
+DEFAULT_QUOTAS = {noun: quota.default for noun, quota in rules.QUOTAS.items()}
+RATE_SCALE_ENV = "IVSRT_LOCAL_RATE_SCALE"
 
 RULES_BY_NOUN = {r.noun: r for r in rules.RESOURCES.values()}
 NOUN_BY_ARN_SEGMENT = {r.arn_segment: r.noun for r in rules.RESOURCES.values()}
@@ -95,6 +103,51 @@ class CompositionScript:
     start_reads: int = 1
     stop_reads: int = 1
     fail_next: int = 0
+
+
+class RateLimits:
+    """The API rate quotas: one token bucket per operation, at ``rules.rate_quota`` times
+    ``scale`` calls per second, holding one second's worth (the burst). ``scale`` 0: no limits.
+
+    Written here rather than taken from a library: the buckets must be refilled to full between
+    tests (``reset``) and counted (``throttled``), and the whole of it is a dozen lines."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = self._configured = scale
+        self.throttled: dict[str, int] = {}  # operation -> throttled calls
+        self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, at monotonic time)
+        self._lock = threading.Lock()
+
+    def admit(self, operation: str) -> bool:
+        """Take a token for one call of ``operation``; False: throttle it."""
+        if self.scale <= 0:
+            return True
+        rate = rules.rate_quota(operation) * self.scale
+        now = time.monotonic()
+        with self._lock:
+            tokens, then = self._buckets.get(operation, (rate, now))
+            tokens = min(rate, tokens + (now - then) * rate)
+            admitted = tokens >= 1.0
+            self._buckets[operation] = (tokens - admitted, now)
+            if not admitted:
+                self.throttled[operation] = self.throttled.get(operation, 0) + 1
+            return admitted
+
+    def reset(self, scale: float | None = None) -> None:
+        """Full buckets, no throttled calls counted, and ``scale`` (default: the one the endpoint
+        was started with)."""
+        with self._lock:
+            self._buckets.clear()
+            self.throttled.clear()
+            self.scale = self._configured if scale is None else scale
+
+
+def default_rate_scale() -> float:
+    value = os.environ.get(RATE_SCALE_ENV, "1")
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{RATE_SCALE_ENV} must be a number (0 turns the rate limits off), got: {value!r}") from None
 
 
 FAULT_KINDS = ("throttle", "server_error", "latency", "drop_after_success", "error")
@@ -171,6 +224,7 @@ class IvsRealtimeState:
             resource["fingerprint"] = _fingerprint(params["publicKeyMaterial"])
         elif noun == "Composition":
             self._require("Stage", params["stageArn"], "ResourceNotFoundException")
+            self._check_per_stage_quota(params["stageArn"])
             for referenced in _referenced_arns(params["destinations"]):
                 if referenced.split(":")[5].split("/")[0] in NOUN_BY_ARN_SEGMENT:  # not an IVS channel
                     self._require(NOUN_BY_ARN_SEGMENT[referenced.split(":")[5].split("/")[0]], referenced)
@@ -180,6 +234,13 @@ class IvsRealtimeState:
                             destinations=[{"id": f"{i}", "state": "STARTING", "configuration": d}
                                           for i, d in enumerate(params["destinations"])])
             resource.pop("idempotencyToken", None)
+
+    def _check_per_stage_quota(self, stage_arn: str) -> None:
+        limit = rules.QUOTAS["Composition"].per_stage
+        live = [r for r in self._all("Composition") if r["stageArn"] == stage_arn and r["state"] != "STOPPED"]
+        if limit is not None and len(live) >= limit:
+            raise ApiError("ServiceQuotaExceededException",
+                           f"Quota of {limit} Composition resources per stage reached for {stage_arn}")
 
     # -- operations ---------------------------------------------------------------------------
     def create(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -318,8 +379,12 @@ def _routes() -> list[tuple[str, re.Pattern[str], str]]:
 class LocalIvsRealtime:
     """The server: start/stop, state, injected faults. Use as a context manager in tests."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, quotas: dict[str, int] | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, quotas: dict[str, int] | None = None,
+                 rate_scale: float | None = None) -> None:
+        """``rate_scale``: multiplies the API rate quotas; 0 turns them off. Default: the
+        ``IVSRT_LOCAL_RATE_SCALE`` variable, else 1 (the service's own rates)."""
         self.state = IvsRealtimeState(quotas)
+        self.rate_limits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
         self._faults: list[Fault] = []
         self._fault_lock = threading.Lock()
         self._routes = _routes()
@@ -399,6 +464,8 @@ class LocalIvsRealtime:
             return _error_response(ApiError("UnknownOperationException", f"No route for {method} {parsed.path}", 404))
         with self.state.lock:
             self.state.calls.append(name)
+        if not self.rate_limits.admit(name):
+            return _error_response(ApiError("ThrottlingException", "Rate exceeded"))
         fault = self._take_fault(name)
         try:
             if fault and fault.kind == "throttle":
@@ -434,7 +501,8 @@ class LocalIvsRealtime:
         """The test/CLI control plane: state, call log, faults, reset."""
         action = path[len(CONTROL_PREFIX):]
         if action == "state" and method == "GET":
-            payload: Any = {"resources": self.state.snapshot(), "calls": list(self.state.calls)}
+            payload: Any = {"resources": self.state.snapshot(), "calls": list(self.state.calls),
+                            "throttled": dict(self.rate_limits.throttled)}
         elif action == "faults" and method == "POST":
             self.inject(*(Fault(**f) for f in json.loads(body or b"[]")))
             payload = {"faults": [asdict(f) for f in self._faults]}
@@ -442,8 +510,12 @@ class LocalIvsRealtime:
             with self.state.lock:
                 self.state.compositions = CompositionScript(**json.loads(body or b"{}"))
             payload = asdict(self.state.compositions)
+        elif action == "rate-limits" and method == "POST":
+            self.rate_limits.reset(json.loads(body or b"{}").get("scale"))
+            payload = {"scale": self.rate_limits.scale}
         elif action == "reset" and method == "POST":
             self.clear_faults()
+            self.rate_limits.reset()
             with self.state.lock:
                 self.state.resources.clear()
                 self.state.calls.clear()
@@ -555,8 +627,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the local IVS Real-Time endpoint.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4599, help="port (default: 4599; 0 picks a free one)")
+    parser.add_argument("--rate-scale", type=float, default=None,
+                        help=f"multiply the API rate quotas by this; 0 turns them off (default: ${RATE_SCALE_ENV} or 1)")
     args = parser.parse_args(argv)
-    endpoint = LocalIvsRealtime(args.host, args.port)
+    endpoint = LocalIvsRealtime(args.host, args.port, rate_scale=args.rate_scale)
     print(f"local IVS Real-Time endpoint on {endpoint.url}", flush=True)
     print(f"  export AWS_ENDPOINT_URL_IVS_REALTIME={endpoint.url}", flush=True)
     try:
