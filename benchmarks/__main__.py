@@ -6,6 +6,10 @@
 3. Handler cold start in fresh interpreters, against ``import boto3`` and against plain boto3
    making the same first call; and the Lambda asset's size.
 4. Handler throughput: N creates then N deletes in sequence, median latency per operation.
+5. Fleet under rate limits: one stack of N stages deployed, tag-updated (a ``Tags.of`` change)
+   and destroyed by the local runner, every event at once, against an endpoint (its own
+   process) that enforces the service's API rate quotas. Each phase's wall time is divided by
+   the rate floor, N / 5 s (CreateStage, GetStage and DeleteStage allow 5 calls a second).
 
 Each figure is a ratio or a count from one run, so it holds on a noisy machine; times are the
 median of several repetitions.
@@ -189,7 +193,7 @@ def api_calls() -> list[dict[str, Any]]:
     from constructs_ivsrt.local.endpoint import LocalIvsRealtime
 
     rows = []
-    with LocalIvsRealtime() as ivs:
+    with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
         import handler
 
@@ -230,7 +234,7 @@ def api_calls() -> list[dict[str, Any]]:
 def throughput(count: int) -> dict[str, Any]:
     from constructs_ivsrt.local.endpoint import LocalIvsRealtime
 
-    with LocalIvsRealtime() as ivs:
+    with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
         import handler
 
@@ -285,7 +289,7 @@ def cold_start(repeats: int) -> dict[str, Any]:
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         return float(out.stdout.strip().splitlines()[-1])
 
-    with LocalIvsRealtime() as ivs:
+    with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
         samples = {name: [run(script) for _ in range(repeats)] for name, script in (
             ("import boto3", COLD_IMPORT),
@@ -305,6 +309,76 @@ def cold_start(repeats: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# 5. Fleet under rate limits
+# ---------------------------------------------------------------------------------------------
+
+class EndpointProcess:
+    """The local endpoint in a process of its own (rate limits on), as the service is apart
+    from the functions calling it: its work does not compete with theirs for one interpreter."""
+
+    def __enter__(self) -> "EndpointProcess":
+        self.process = subprocess.Popen([sys.executable, "-m", "constructs_ivsrt.local", "endpoint", "--port", "0"],
+                                        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self.url = self.process.stdout.readline().split(" on ")[1].strip()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+    def control(self, action: str, method: str = "GET") -> dict[str, Any]:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/_local/{action}", method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(request) as answer:
+            return json.load(answer)
+
+
+def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
+    import tempfile
+
+    import handler
+    from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState
+    from sample import fleet
+
+    workdir = Path(tempfile.mkdtemp(prefix="fleet-"))
+    most = fleet.max_stages(workdir / "max")
+    rows = []
+    with EndpointProcess() as endpoint:
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint.url
+        for n in [most if size == 0 else size for size in sizes]:
+            templates = [fleet.synth(workdir / f"{n}-{tag}", n, 0, tag) for tag in ("a", "b")]
+            endpoint.control("reset", "POST")
+            deployer = LocalDeployer(StackState(fleet.STACK_NAME, "us-east-1"), handler)
+            for phase, run in (("create", lambda: deployer.deploy(templates[0])),
+                               ("tag update", lambda: deployer.deploy(templates[1])),
+                               ("delete", deployer.destroy)):
+                before = endpoint.control("state")
+                started, failure = time.perf_counter(), ""
+                try:
+                    run()
+                except DeployError as error:
+                    failure = str(error)
+                seconds = time.perf_counter() - started
+                after = endpoint.control("state")
+                throttled = sum(after["throttled"].values()) - sum(before["throttled"].values())
+                accepted = len(after["calls"]) - len(before["calls"]) - throttled
+                stages = [r for r in after["resources"] if r["_noun"] == "Stage"]
+                expected = 0 if phase == "delete" else n
+                wrong_tags = sum(r["tags"].get("environment") != ("b" if phase == "tag update" else "a") for r in stages)
+                floor = n / 5
+                rows.append({"n": n, "phase": phase, "seconds": seconds, "floor_s": floor, "ratio": seconds / floor,
+                             "calls_per_resource": accepted / n, "throttled": throttled,
+                             "failed": failure, "stages_left": len(stages), "leaked_or_missing": abs(len(stages) - expected),
+                             "wrong_tags": wrong_tags})
+                print(f"   fleet N={n} {phase}: {seconds:.1f} s ({seconds / floor:.2f} x floor)", flush=True)
+    return {"max_stages_per_stack": most, "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------------
+
+SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "fleet")
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
@@ -312,6 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--throughput", type=int, default=200, help="creates (then deletes) in sequence")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
+    parser.add_argument("--fleet-sizes", default="50,100,200,0",
+                        help="stage counts for the fleet under rate limits (0: the most one stack holds)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run, of: {','.join(SECTIONS)}")
     parser.add_argument("--memory-probe", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_probe:
@@ -320,11 +397,14 @@ def main(argv: list[str] | None = None) -> None:
         print(_peak_rss_kib())
         return
 
-    results: dict[str, Any] = {}
-    results["api_calls"] = api_calls()
-    results["throughput"] = throughput(args.throughput)
-    results["cold_start"] = cold_start(args.repeats + 2)
-    results["synth_scaling"] = synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats)
+    sections: dict[str, Callable[[], Any]] = {
+        "api_calls": api_calls,
+        "throughput": lambda: throughput(args.throughput),
+        "cold_start": lambda: cold_start(args.repeats + 2),
+        "synth_scaling": lambda: synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
+        "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
+    }
+    results = {name: run() for name, run in sections.items() if name in args.only.split(",")}
     print_report(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1))
@@ -332,6 +412,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def print_report(r: dict[str, Any]) -> None:
+    for name, printer in REPORTS.items():
+        if name in r:
+            printer(r)
+            print()
+
+
+def print_synth_scaling(r: dict[str, Any]) -> None:
     print("1. synth scaling (median wall time of build + synth, side by side in one process;"
           " memory: peak RSS of Python + Node in a fresh process)")
     print(f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} {'ours ms/+stage':>15} {'L1 ms/+stage':>13}")
@@ -339,20 +426,53 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"   {row['n']:>5} {row['ours_s']:>9.3f} {row['l1_s']:>9.3f} {row['ratio']:>8.2f} {row['ours_mib']:>9.1f} "
               f"{row['l1_mib']:>8.1f} {row.get('ours_ms_per_added_stage', float('nan')):>15.2f} "
               f"{row.get('l1_ms_per_added_stage', float('nan')):>13.2f}")
-    print("\n2. API calls per lifecycle step (at the local endpoint)")
+
+
+def print_api_calls(r: dict[str, Any]) -> None:
+    print("2. API calls per lifecycle step (at the local endpoint)")
     for row in r["api_calls"]:
         print(f"   {row['type']}")
         for step in ("create", "tag-only update", "in-place update", "replacement", "delete"):
             print(f"     {step:<17} {row[step]}")
+
+
+def print_cold_start(r: dict[str, Any]) -> None:
     c = r["cold_start"]
-    print("\n3. handler cold start (fresh interpreter, median)")
+    print("3. handler cold start (fresh interpreter, median)")
     for name, seconds in c["median_s"].items():
         print(f"   {name:<40} {seconds * 1000:8.1f} ms")
     print(f"   ratio vs import boto3: {c['ratio_vs_import_boto3']:.2f}   vs boto3 doing the same call: "
           f"{c['ratio_vs_boto3_same_call']:.2f}   Lambda asset: {c['asset_bytes'] / 1024:.0f} KiB")
+
+
+def print_throughput(r: dict[str, Any]) -> None:
     t = r["throughput"]
-    print(f"\n4. handler throughput: {t['operations']} creates then deletes in sequence: "
+    print(f"4. handler throughput: {t['operations']} creates then deletes in sequence: "
           f"median create {t['create_median_ms']:.1f} ms, delete {t['delete_median_ms']:.1f} ms")
+
+
+
+def print_fleet(r: dict[str, Any]) -> None:
+    f = r["fleet"]
+    print(f"5. fleet under rate limits: one stack, every event at once, endpoint with the service's rate quotas "
+          f"(the most stages one stack holds: {f['max_stages_per_stack']})")
+    print(f"   {'N':>4} {'phase':<11} {'wall s':>7} {'floor s':>8} {'wall/floor':>10} {'calls/res':>9} "
+          f"{'throttled':>9} {'failed':>6} {'leaked':>6} {'bad tags':>8}")
+    for row in f["rows"]:
+        print(f"   {row['n']:>4} {row['phase']:<11} {row['seconds']:>7.1f} {row['floor_s']:>8.1f} {row['ratio']:>10.2f} "
+              f"{row['calls_per_resource']:>9.2f} {row['throttled']:>9} {('yes' if row['failed'] else 0):>6} "
+              f"{row['leaked_or_missing']:>6} {row['wrong_tags']:>8}")
+        if row["failed"]:
+            print(f"        {row['failed']}")
+
+
+REPORTS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "synth_scaling": print_synth_scaling,
+    "api_calls": print_api_calls,
+    "cold_start": print_cold_start,
+    "throughput": print_throughput,
+    "fleet": print_fleet,
+}
 
 
 if __name__ == "__main__":
