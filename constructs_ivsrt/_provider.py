@@ -141,9 +141,8 @@ class IvsRealtimeProvider(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler=entry,
             code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=ASSET_EXCLUDES),
-            # Retries are bounded by botocore (5 attempts, 30 s read timeout) and conflict waits by
-            # the time left (handler.ANSWER_MARGIN_SECONDS); this leaves room.
-            timeout=Duration.minutes(5),
+            # Retries and conflict waits are bounded by the time left (see FUNCTION_TIMEOUT_SECONDS).
+            timeout=Duration.seconds(rules.FUNCTION_TIMEOUT_SECONDS),
             memory_size=256,
             role=self.role,
             log_group=self._handler_logs,

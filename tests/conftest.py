@@ -22,7 +22,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
-from constructs_ivsrt.local.deploy import LambdaContext, as_cloudformation_sends  # noqa: E402
+from constructs_ivsrt.local.deploy import FUNCTION_TIMEOUT_SECONDS, LambdaContext, as_cloudformation_sends  # noqa: E402
 from constructs_ivsrt.local.endpoint import CompositionScript, Fault, LocalIvsRealtime  # noqa: E402
 
 STAGE = "Custom::IvsRealtimeStage"
@@ -85,7 +85,7 @@ class CloudFormation:
 
     def __init__(self, handler: Any) -> None:
         self.handler = handler
-        self.timeout_seconds = 300.0  # the provider function's timeout
+        self.timeout_seconds = float(FUNCTION_TIMEOUT_SECONDS)  # the provider function's timeout
         self.polls: list[dict[str, Any]] = []  # every isComplete answer of the last request
 
     def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,

@@ -8,7 +8,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from conftest import Fault, resources
-from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+from constructs_ivsrt._handler_code import rules
+from constructs_ivsrt.local.endpoint import LocalIvsRealtime, RateLimits
 
 
 @pytest.fixture
@@ -114,3 +115,77 @@ def test_control_plane_over_http(ivs):
     assert json.load(urllib.request.urlopen(request))["faults"][0]["kind"] == "server_error"
     state = json.load(urllib.request.urlopen(f"{ivs.url}/_local/state"))
     assert state == {"resources": [], "calls": [], "throttled": {}}
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("operation, rate", [
+    ("CreateStage", 5), ("GetStage", 5), ("ListStages", 5), ("DeleteStage", 5), ("StartComposition", 5),
+    ("TagResource", 10), ("UntagResource", 10), ("ListTagsForResource", 10),
+    ("ImportPublicKey", 3), ("GetPublicKey", 3), ("ListPublicKeys", 3), ("DeletePublicKey", 3),
+    ("CreateParticipantToken", 50),
+])
+def test_each_operation_has_a_bucket_of_its_documented_rate(operation, rate):
+    """One second's worth at once, then one more per 1/rate seconds; other operations unaffected."""
+    clock = FrozenClock()
+    limits = RateLimits(clock=clock)
+    assert [limits.admit(operation) for _ in range(rate + 1)] == [True] * rate + [False]
+    assert limits.admit("GetStageSession")  # its own bucket
+    clock.now += 1.001 / rate  # a whole token (1 / rate alone can fall short by a rounding)
+    assert limits.admit(operation) and not limits.admit(operation)
+    clock.now += 10  # refills to the burst, not beyond
+    assert sum(limits.admit(operation) for _ in range(3 * rate)) == rate
+    assert limits.throttled[operation] == 1 + 1 + 2 * rate
+
+
+def test_rate_limits_scale_and_turn_off():
+    doubled, off = RateLimits(2.0, FrozenClock()), RateLimits(0, FrozenClock())
+    assert sum(doubled.admit("CreateStage") for _ in range(20)) == 10
+    assert sum(off.admit("CreateStage") for _ in range(1000)) == 1000
+
+
+def test_every_rate_quota_names_an_operation_of_the_model():
+    assert set(rules.RATE_QUOTAS) <= set(rules.service_model().operation_names)
+
+
+def test_a_throttled_call_gets_the_services_answer(client, ivs, monkeypatch):
+    monkeypatch.setattr(ivs.rate_limits, "clock", FrozenClock())  # no refill: exactly the burst gets through
+    for index in range(5):
+        client.create_stage(name=f"s{index}")
+    with pytest.raises(ClientError) as caught:
+        client.create_stage(name="one-too-many")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert caught.value.response["Error"] == {"Code": "ThrottlingException", "Message": "Rate exceeded"}
+    assert len(resources(ivs)) == 5 and ivs.rate_limits.throttled == {"CreateStage": 1}
+    assert client.list_stages()["stages"]  # another operation, another bucket
+
+
+def test_resource_quotas_are_the_services_defaults(client, ivs):
+    ivs.rate_limits.reset(scale=0)  # the quota is the point, not the rate
+    for index in range(5):
+        client.create_storage_configuration(s3={"bucketName": f"b-{index}"})
+    code, message = error_of(client.create_storage_configuration, s3={"bucketName": "b-6"})
+    assert (code, message) == ("ServiceQuotaExceededException",
+                               "Quota of 5 StorageConfiguration resources per account and region reached")
+    assert LocalIvsRealtime().state.quotas == {"Stage": 1000, "EncoderConfiguration": 20, "StorageConfiguration": 5,
+                                               "IngestConfiguration": 100, "PublicKey": 3, "Composition": 20}
+
+
+def test_a_stage_holds_at_most_five_compositions(client, ivs):
+    ivs.rate_limits.reset(scale=0)  # the quota is the point, not the rate
+    stage = client.create_stage()["stage"]["arn"]
+    other = client.create_stage()["stage"]["arn"]
+    storage = client.create_storage_configuration(s3={"bucketName": "b-1"})["storageConfiguration"]["arn"]
+    encoder = client.create_encoder_configuration()["encoderConfiguration"]["arn"]
+    destinations = [{"s3": {"storageConfigurationArn": storage, "encoderConfigurationArns": [encoder]}}]
+    for _ in range(5):
+        client.start_composition(stageArn=stage, destinations=destinations)
+    code, message = error_of(client.start_composition, stageArn=stage, destinations=destinations)
+    assert (code, message) == ("ServiceQuotaExceededException", f"Quota of 5 Composition resources per stage reached for {stage}")
+    client.start_composition(stageArn=other, destinations=destinations)

@@ -37,6 +37,12 @@ def test_throttling_on_delete_is_retried(cfn, ivs):
     assert resources(ivs) == []
 
 
+@pytest.mark.parametrize("resource_type", [STAGE, ENCODER, STORAGE])
+def test_the_happy_path_is_one_call(cfn, ivs, resource_type):
+    cfn.create(resource_type, PROPS[resource_type])
+    assert ivs.state.calls == [CREATE[resource_type]]
+
+
 def test_a_throttled_create_is_retried_without_a_search(cfn, ivs):
     """A throttled request was never acted on: nothing to look for before trying again."""
     ivs.inject(Fault("throttle", "CreateStage", times=3))

@@ -236,6 +236,15 @@ def test_a_retried_start_never_starts_two(cfn, ivs, stage_with_recording):
     assert ivs.state.calls.count("StartComposition") == 3
 
 
+def test_the_waiters_polls_and_the_stop_ride_out_throttling(cfn, ivs, stage_with_recording):
+    ivs.inject(Fault("throttle", "GetComposition", times=3), Fault("throttle", "StopComposition", times=3))
+    arn = make(cfn, COMPOSITION, stage_with_recording)
+    assert only(ivs, "Composition")["state"] == "ACTIVE"
+    cfn.delete(COMPOSITION, arn)
+    assert arns(ivs, "Composition") == []
+    assert ivs.state.calls.count("StopComposition") == 4 and ivs.state.calls.count("GetComposition") >= 5
+
+
 def test_failed_composition_fails_the_create_and_is_stopped(cfn, ivs, stage_with_recording):
     ivs.state.compositions.fail_next = 1
     with pytest.raises(ProvisioningError) as caught:

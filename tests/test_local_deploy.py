@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
 from conftest import Fault, resources, user_tags
 from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
+from constructs_ivsrt.local import deploy as deploy_module
 from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState, read_template
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
@@ -265,3 +270,73 @@ def test_no_value_removes_the_property(deployer):
 
 def live_video(ivs) -> int:
     return next(r["video"]["width"] for r in resources(ivs) if r["_noun"] == "EncoderConfiguration")
+
+
+class RecordingHandler:
+    """A stand-in for the Lambda handler that records what was in flight at once."""
+
+    def __init__(self, barrier_parties: int = 0, seconds: float = 0.0) -> None:
+        self.lock = threading.Lock()
+        self.in_flight: set[str] = set()
+        self.most_at_once = 0
+        self.started: list[tuple[str, set[str]]] = []  # (logical id, done when it started)
+        self.done: set[str] = set()
+        self.barrier = threading.Barrier(barrier_parties) if barrier_parties else None
+        self.seconds = seconds
+
+    def on_event(self, event, context):
+        logical_id = event["LogicalResourceId"]
+        with self.lock:
+            self.started.append((logical_id, set(self.done)))
+            self.in_flight.add(logical_id)
+            self.most_at_once = max(self.most_at_once, len(self.in_flight))
+        if self.barrier and logical_id.startswith("Stage"):
+            self.barrier.wait(timeout=10)  # broken unless all the stages are in flight together
+        time.sleep(self.seconds)
+        with self.lock:
+            self.in_flight.discard(logical_id)
+            self.done.add(logical_id)
+        arn = event.get("PhysicalResourceId") or f"arn:aws:ivs:us-east-1:123456789012:stage/{logical_id}"
+        return {"PhysicalResourceId": arn, "Data": {"Arn": arn}}
+
+
+# Three independent stages, and an ingest configuration on the first.
+FAN_OUT = {"Resources": {
+    **{f"Stage{i}": {"Type": "Custom::IvsRealtimeStage", "Properties": {"name": f"s{i}"}} for i in range(3)},
+    "Ingest": {"Type": "Custom::IvsRealtimeIngestConfiguration",
+               "Properties": {"stageArn": {"Fn::GetAtt": ["Stage0", "Arn"]}}},
+}}
+
+
+def test_every_ready_resource_starts_at_once_and_dependents_wait():
+    handler = RecordingHandler(barrier_parties=3)
+    deployer = LocalDeployer(StackState("Runner", "us-east-1"), handler)
+    deployer.deploy(FAN_OUT)
+    assert handler.most_at_once == 3
+    assert [done for logical_id, done in handler.started if logical_id == "Ingest"][0] >= {"Stage0"}
+    deployer.destroy()  # the ingest configuration first, then the stages together
+    assert [done for logical_id, done in handler.started[4:] if logical_id == "Ingest"] == [set(FAN_OUT["Resources"])]
+
+
+def test_concurrency_bounds_the_events_in_flight():
+    handler = RecordingHandler()
+    deployer = LocalDeployer(StackState("Runner", "us-east-1"), handler, concurrency=1)
+    deployer.deploy(FAN_OUT)
+    assert handler.most_at_once == 1
+
+
+def test_progress_is_printed_while_events_are_in_flight(monkeypatch):
+    monkeypatch.setattr(deploy_module, "PROGRESS_SECONDS", 0.01)
+    lines: list[str] = []
+    deployer = LocalDeployer(StackState("Runner", "us-east-1"), RecordingHandler(seconds=0.2), progress=lines.append)
+    deployer.deploy(FAN_OUT)
+    assert lines and all(re.fullmatch(r"  deploy: \d/4 done, [1-4] in flight, 0 failed \(\d+ s\)", line) for line in lines)
+
+
+def test_each_environment_has_a_client_of_its_own(handler):
+    """Threads play Lambda execution environments: one client each, reused by the same one."""
+    clients = []
+    thread = threading.Thread(target=lambda: clients.append(handler.ivs_client()))
+    thread.start()
+    thread.join()
+    assert handler.ivs_client() is handler.ivs_client() and clients[0] is not handler.ivs_client()

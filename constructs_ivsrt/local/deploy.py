@@ -28,7 +28,7 @@ from typing import Any, Callable
 from constructs_ivsrt._handler_code import HANDLER_DIR, rules
 from constructs_ivsrt.local.endpoint import ACCOUNT_ID
 
-FUNCTION_TIMEOUT_SECONDS = 300  # the provider function's timeout (constructs_ivsrt/_provider.py)
+FUNCTION_TIMEOUT_SECONDS = rules.FUNCTION_TIMEOUT_SECONDS  # the provider function's timeout
 # The waiter polls every 5 s for up to 15 minutes on AWS; locally a composition settles in a few reads.
 SETTLE_POLL_SECONDS = 0.05
 SETTLE_MAX_POLLS = 200

@@ -112,8 +112,9 @@ class RateLimits:
     Written here rather than taken from a library: the buckets must be refilled to full between
     tests (``reset``) and counted (``throttled``), and the whole of it is a dozen lines."""
 
-    def __init__(self, scale: float = 1.0) -> None:
+    def __init__(self, scale: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.scale = self._configured = scale
+        self.clock = clock
         self.throttled: dict[str, int] = {}  # operation -> throttled calls
         self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, at monotonic time)
         self._lock = threading.Lock()
@@ -123,7 +124,7 @@ class RateLimits:
         if self.scale <= 0:
             return True
         rate = rules.rate_quota(operation) * self.scale
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             tokens, then = self._buckets.get(operation, (rate, now))
             tokens = min(rate, tokens + (now - then) * rate)
