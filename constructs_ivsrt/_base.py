@@ -145,8 +145,10 @@ class ManagedMixin:
 class ManagedResource:
     """The custom resource behind a managed L2, with its tags and removal policy.
 
-    Tags: the owner is ITaggable with a MAP TagManager; ``Tags.of(scope).add(...)`` on any scope
-    above it lands in that manager, and its rendered tags are the resource's ``tags`` property.
+    Tags: the owner is ITaggable with a TagManager; ``Tags.of(scope).add(...)`` on any scope above
+    it lands in that manager, and its rendered tags are the resource's ``tags`` property, as
+    CloudFormation's ``[{"Key": ..., "Value": ...}]`` list: a key known only at deploy time (a
+    parameter) could not be a key of a JSON object. The handler reads it back as the API's map.
     """
 
     def __init__(
@@ -157,7 +159,7 @@ class ManagedResource:
         tags: Mapping[str, str] | None,
         removal_policy: RemovalPolicy,
     ) -> None:
-        self.tags = TagManager(TagType.MAP, rules_.resource_type, dict(tags or {}))
+        self.tags = TagManager(TagType.KEY_VALUE, rules_.resource_type, dict(tags or {}))
         provider = IvsRealtimeProvider.of(owner)
         self.resource = CustomResource(
             owner,
@@ -177,13 +179,16 @@ class ManagedResource:
 
 @jsii.implements(IValidation)
 class _TagValidation:
-    """Tags arrive through Aspects after construction, so they are checked at synth instead."""
+    """Tags arrive through Aspects after construction, so they are checked at synth instead.
+    A key or value known only at deploy time (it resolves to ``Ref`` or another intrinsic) is
+    left to the handler, which checks it with the same rules once CloudFormation resolved it."""
 
     def __init__(self, owner: Construct, tags: TagManager) -> None:
         self._owner, self._tags = owner, tags
 
     def validate(self) -> list[str]:
-        rendered = Stack.of(self._owner).resolve(self._tags.rendered_tags) or {}
-        concrete = {k: v for k, v in rendered.items() if not is_unresolved(k) and not is_unresolved(v)}
+        rendered = Stack.of(self._owner).resolve(self._tags.rendered_tags) or []
+        concrete = {tag["Key"]: tag["Value"] for tag in rendered
+                    if isinstance(tag.get("Key"), str) and isinstance(tag.get("Value"), str)}
         # CDK prefixes each message with "[<construct path>]".
         return rules.check_tags(concrete, "tags")

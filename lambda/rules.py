@@ -573,6 +573,11 @@ _SCALAR_CONVERSIONS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _is_key_value_list(value: Any) -> bool:
+    """``[{"Key": ..., "Value": ...}, ...]``"""
+    return isinstance(value, list) and all(isinstance(item, Mapping) and set(item) == {"Key", "Value"} for item in value)
+
+
 def from_cloudformation(shape: Shape, value: Any) -> Any:
     """``value`` with CloudFormation's strings turned back into the types ``shape`` declares."""
     kind = shape.type_name
@@ -583,6 +588,10 @@ def from_cloudformation(shape: Shape, value: Any) -> Any:
         }
     if kind == "list" and isinstance(value, list):
         return [from_cloudformation(shape.member, item) for item in value]
+    if kind == "map" and _is_key_value_list(value):
+        # CloudFormation's tag form. The constructs render tags so because a key known only at
+        # deploy time (a parameter) cannot be a key of a JSON object in a template.
+        value = {item["Key"]: item["Value"] for item in value}
     if kind == "map" and isinstance(value, Mapping):
         return {key: from_cloudformation(shape.value, item) for key, item in value.items()}
     return _SCALAR_CONVERSIONS.get(kind, lambda v: v)(value)

@@ -160,7 +160,12 @@ def user_tags(resource: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-__all__ = ["Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE", "INGEST",
+def tag_list(tags: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tags as a template carries them: CloudFormation's Key/Value list, sorted by key."""
+    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
+
+
+__all__ = ["tag_list", "Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE", "INGEST",
            "PUBLIC_KEY", "COMPOSITION", "P384_KEY_A", "P384_KEY_B", "P256_KEY"]
 
 

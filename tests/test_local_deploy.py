@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from typing import Callable
 
 import aws_cdk as cdk
 import pytest
@@ -340,3 +341,35 @@ def test_each_environment_has_a_client_of_its_own(handler):
     thread.start()
     thread.join()
     assert handler.ivs_client() is handler.ivs_client() and clients[0] is not handler.ivs_client()
+
+
+def test_tags_known_only_at_deploy_time_synthesize_and_reach_the_resource(tmp_path, deployer, ivs):
+    """A stack name, a parameter as a value and as a key: CloudFormation resolves them, the
+    handler checks them with the same rules as any tag."""
+    app = cdk.App(outdir=str(tmp_path / "v1"))
+    stack = cdk.Stack(app, "Runner", env=ENV)
+    team = cdk.CfnParameter(stack, "Team", default="video")
+    Stage(stack, "Stage", tags={"stack": cdk.Aws.STACK_NAME})
+    cdk.Tags.of(app).add("team", team.value_as_string)
+    cdk.Tags.of(app).add(team.value_as_string, "owner")
+    app.synth()
+    deployer.deploy(read_template(tmp_path / "v1", "Runner"))
+    assert user_tags(by_noun(ivs)["Stage"][0]) == {"stack": "Runner", "team": "video", "video": "owner"}
+
+
+def test_a_deploy_time_tag_that_breaks_a_rule_fails_the_deploy_in_one_line(tmp_path, deployer, ivs):
+    def synth_with_key(version: str, key_of: Callable[[cdk.Stack], str]) -> cdk.App:
+        app = cdk.App(outdir=str(tmp_path / version))
+        stack = cdk.Stack(app, "Runner", env=ENV)
+        cdk.Tags.of(stack).add(key_of(stack), "x")
+        Stage(stack, "Stage")
+        return app
+
+    with pytest.raises(Exception, match="tags key must contain only letters"):
+        synth_with_key("v1", lambda stack: "bad~key").synth()  # known at synth: refused there
+    synth_with_key("v2", lambda stack: cdk.CfnParameter(stack, "Key", default="bad~key").value_as_string).synth()
+    with pytest.raises(DeployError) as caught:
+        deployer.deploy(read_template(tmp_path / "v2", "Runner"))
+    assert "\n" not in str(caught.value)
+    assert "tags key must contain only letters, numbers, spaces and _ . : / = + - @, got: 'bad~key'" in str(caught.value)
+    assert resources(ivs) == []

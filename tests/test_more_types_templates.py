@@ -11,7 +11,7 @@ from aws_cdk import aws_ivs as ivs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
-from conftest import P256_KEY, P384_KEY_A
+from conftest import P256_KEY, P384_KEY_A, tag_list
 from constructs_ivsrt import (
     ChannelDestination,
     Composition,
@@ -73,7 +73,7 @@ def test_ingest_configuration_properties_and_secret_attribute():
     template = Template.from_stack(st)
     template.has_resource_properties("Custom::IvsRealtimeIngestConfiguration", {
         "name": ingest.ingest_configuration_name, "stageArn": {"Ref": Match.string_like_regexp("^Stage")}, "userId": "enc-1",
-        "attributes": {"role": "studio"}, "ingestProtocol": "RTMPS", "redundantIngest": True, "tags": {"team": "live"},
+        "attributes": {"role": "studio"}, "ingestProtocol": "RTMPS", "redundantIngest": True, "tags": tag_list({"team": "live"}),
     })
     logical_id = logical_id_of(st, ingest)
     assert "deleteOptions" not in template.to_json()["Resources"][logical_id]["Properties"]
@@ -250,7 +250,7 @@ def test_tags_of_reach_every_new_type():
     template = Template.from_stack(st)
     for resource_type in ("Custom::IvsRealtimeIngestConfiguration", "Custom::IvsRealtimePublicKey",
                           "Custom::IvsRealtimeComposition"):
-        template.has_resource_properties(resource_type, {"tags": {"cost-center": "42"}})
+        template.has_resource_properties(resource_type, {"tags": tag_list({"cost-center": "42"})})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from aws_cdk.assertions import Capture, Match, Template
 from constructs import Construct
 
 import app as sample_app
+from conftest import tag_list
 from constructs_ivsrt import (
     AutoParticipantRecording,
     EncoderConfiguration,
@@ -69,7 +70,7 @@ def test_sample_app_stage_properties(sample):
             "recordingReconnectWindowSeconds": 60,
             "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
         },
-        "tags": {"team": "live-events", "project": "constructs-ivsrt-sample", "environment": "test"},
+        "tags": tag_list({"team": "live-events", "project": "constructs-ivsrt-sample", "environment": "test"}),
     })
     assert storage_arn.as_string().startswith("RecordingStorage")
 
@@ -78,11 +79,11 @@ def test_sample_app_storage_and_encoder_properties(sample):
     sample.has_resource_properties(STORAGE, {
         "name": Match.string_like_regexp("^IvsRealtimeSample-RecordingStorage-[0-9A-F]{8}$"),
         "s3": {"bucketName": {"Ref": Match.string_like_regexp("^Recordings")}},
-        "tags": {"project": "constructs-ivsrt-sample", "environment": "test"},
+        "tags": tag_list({"project": "constructs-ivsrt-sample", "environment": "test"}),
     })
     sample.has_resource_properties(ENCODER, {
         "video": {"width": 1280, "height": 720, "framerate": 30, "bitrate": 2500000},
-        "tags": {"project": "constructs-ivsrt-sample", "environment": "test"},
+        "tags": tag_list({"project": "constructs-ivsrt-sample", "environment": "test"}),
     })
 
 
@@ -222,8 +223,8 @@ def test_tags_of_any_enclosing_scope_reach_every_resource(scope_of_tag):
     cdk.Tags.of(target).add("cost-center", "42")
     template = Template.from_stack(stack)
     for resource_type in (STAGE, ENCODER, STORAGE):
-        template.has_resource_properties(resource_type, {"tags": Match.object_like({"cost-center": "42"})})
-    template.has_resource_properties(STAGE, {"tags": {"own": "t", "cost-center": "42"}})
+        template.has_resource_properties(resource_type, {"tags": Match.array_with(tag_list({"cost-center": "42"}))})
+    template.has_resource_properties(STAGE, {"tags": tag_list({"own": "t", "cost-center": "42"})})
 
 
 def test_no_tags_means_no_tags_property_and_no_recording():
@@ -237,7 +238,7 @@ def test_tags_removed_with_tags_of_remove():
     stack = new_stack()
     Stage(stack, "S", tags={"keep": "1", "drop": "2"})
     cdk.Tags.of(stack).remove("drop")
-    Template.from_stack(stack).has_resource_properties(STAGE, {"tags": {"keep": "1"}})
+    Template.from_stack(stack).has_resource_properties(STAGE, {"tags": tag_list({"keep": "1"})})
 
 
 def test_generated_names_come_from_the_construct_path_and_differ_per_stack():

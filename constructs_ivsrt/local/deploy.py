@@ -188,12 +188,17 @@ def creation_order(graph: dict[str, list[str]]) -> list[str]:
 class Resolver:
     """Resolves the intrinsics a CDK template uses in custom resource properties."""
 
-    def __init__(self, state: StackState) -> None:
+    def __init__(self, state: StackState, parameters: dict[str, Any] | None = None) -> None:
         self.state = state
+        self.parameters = parameters or {}  # the template's Parameters, by name
 
     def _physical_id(self, logical_id: str) -> str:
         if logical_id in PSEUDO_PARAMETERS:
             return PSEUDO_PARAMETERS[logical_id]
+        if logical_id in self.parameters:
+            if "Default" not in self.parameters[logical_id]:
+                raise DeployError(f"parameter {logical_id} has no Default, and the local deploy runner takes no values")
+            return self.parameters[logical_id]["Default"]
         if logical_id == "AWS::Region":
             return self.state.region
         if logical_id == "AWS::AccountId":
@@ -350,6 +355,7 @@ class LocalDeployer:
         self.concurrency = concurrency
         self.progress = progress
         self.changes: list[Change] = []
+        self._parameters: dict[str, Any] = {}  # of the template being deployed
         self._lock = threading.RLock()  # the state and the changes, written from every event's thread
 
     def _event(self, request: str, logical_id: str, resource_type: str, **fields: Any) -> dict[str, Any]:
@@ -388,6 +394,7 @@ class LocalDeployer:
         ``concurrency``); after a failure nothing new starts, those in flight finish, and then
         everything touched is rolled back."""
         wanted = managed(template)
+        self._parameters = template.get("Parameters", {})
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
         creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
@@ -442,7 +449,7 @@ class LocalDeployer:
         """Send the Create or Update; the state records what CloudFormation would know as it goes
         (the new properties of an Update being attempted, a physical id once onEvent answered),
         which is what a rollback works from."""
-        resolver = Resolver(self.state)
+        resolver = Resolver(self.state, self._parameters)
         properties = resolver.resolve({k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
         resource_type = definition["Type"]
         current = self.state.resources.get(logical_id)
