@@ -38,8 +38,9 @@ for _wire_logger in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", 
     logging.getLogger(_wire_logger).setLevel(logging.INFO)
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
-# Answer CloudFormation this long before Lambda would stop the function.
-ANSWER_MARGIN_SECONDS = 20.0
+# Retries stop this long before Lambda would stop the function, so that an attempt started just
+# before (5 s to connect, 30 s to read, see ivs_client) still ends in an answer.
+ANSWER_MARGIN_SECONDS = 45.0
 
 RequestType = Literal["Create", "Update", "Delete"]
 

@@ -217,12 +217,13 @@ class Failure:
     @classmethod
     def of(cls, error: Exception, operation_name: str, attempt: int) -> "Failure":
         context = _retry_context(error, operation_name, attempt)
+        throttled = _THROTTLED.is_retryable(context)
         if isinstance(error, ClientError):
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            ambiguous = status >= 500
+            ambiguous = status >= 500 and not throttled
         else:
             ambiguous = not isinstance(error, _NOT_SENT)
-        return cls(error, _RETRYABLE.is_retryable(context), _THROTTLED.is_retryable(context), ambiguous)
+        return cls(error, _RETRYABLE.is_retryable(context), throttled, ambiguous)
 
     @property
     def code(self) -> str | None:
@@ -259,8 +260,9 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
     until the request's deadline; a failure becomes one line (``ProvisioningError``).
 
     ``recover`` is for a call that is not idempotent (a Create): after an ambiguous failure, it
-    looks for what the lost attempt made, and what it returns is the answer. A clear refusal
-    (throttled, a 4xx) is retried without it: the service did nothing.
+    looks for what the lost attempt made, and what it returns is the answer; it looks once more
+    before giving up at the deadline. A throttled call is retried without it: the service did
+    nothing. Other 4xx answers are not retried.
     """
     method = getattr(request.client, snake_case(operation_name))
     started, attempt = time.monotonic(), 0
@@ -274,6 +276,9 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
             raise ProvisioningError(failure.line(operation_name, request.subject), failure.code) from failure.error
         delay = backoff_delay(attempt)
         if request.seconds_left() < delay:
+            made = _recovered(recover) if failure.ambiguous else None  # one last look: nothing left behind
+            if made is not None:
+                return made
             raise ProvisioningError(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
                                     failure.code) from failure.error
         time.sleep(delay)
@@ -281,6 +286,14 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
             made = recover()
             if made is not None:
                 return made
+
+
+def _recovered(recover: Callable[[], dict[str, Any] | None] | None) -> dict[str, Any] | None:
+    """What ``recover`` finds, when the time is up anyway (its own failure is not the story)."""
+    try:
+        return recover() if recover is not None else None
+    except ProvisioningError:
+        return None
 
 
 def _given_up(failure: Failure, operation_name: str, subject: str, seconds: float) -> str:

@@ -301,9 +301,9 @@ RATE_QUOTAS: dict[str, float] = {
 }
 
 
-# The provider function's timeout. Under throttling its calls are retried until 20 s before it
+# The provider function's timeout. Under throttling its calls are retried until 45 s before it
 # (handler.ANSWER_MARGIN_SECONDS). A fleet needs N / 5 seconds for N calls of one operation, and
-# stacks deployed at the same time share the account's quotas: 10 minutes covers about 2900 calls
+# stacks deployed at the same time share the account's quotas: 10 minutes covers about 2700 calls
 # of one operation in one account. (The Provider framework's function that calls it waits 15.)
 FUNCTION_TIMEOUT_SECONDS = 600
 

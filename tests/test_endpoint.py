@@ -145,8 +145,11 @@ def test_each_operation_has_a_bucket_of_its_documented_rate(operation, rate):
 
 
 def test_rate_limits_scale_and_turn_off():
-    doubled, off = RateLimits(2.0, FrozenClock()), RateLimits(0, FrozenClock())
+    doubled, off, slowed = RateLimits(2.0, FrozenClock()), RateLimits(0, FrozenClock()), RateLimits(0.1, FrozenClock())
     assert sum(doubled.admit("CreateStage") for _ in range(20)) == 10
+    assert sum(slowed.admit("CreateStage") for _ in range(20)) == 1  # half a call per second: one at a time
+    slowed.clock.now += 2
+    assert slowed.admit("CreateStage")
     assert sum(off.admit("CreateStage") for _ in range(1000)) == 1000
 
 

@@ -81,6 +81,15 @@ def test_retries_end_at_the_deadline_in_one_line(cfn, ivs, handler, kind, said):
     assert resources(ivs) == []
 
 
+def test_an_ambiguous_failure_at_the_deadline_looks_once_more(cfn, ivs, handler):
+    """The last attempt's answer was lost as time ran out: what it made is adopted, not leaked."""
+    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS  # no time for a retry
+    ivs.inject(Fault("drop_after_success", "CreateStage"))
+    arn = cfn.create(STAGE, PROPS[STAGE])["PhysicalResourceId"]
+    assert ivs.state.calls == ["CreateStage", "ListStages", "GetStage"]
+    assert [r["arn"] for r in resources(ivs)] == [arn]
+
+
 @pytest.mark.parametrize("operation, request_type", [
     ("ListStages", "adoption search"), ("GetStage", "adoption search"), ("UntagResource", "Update"),
     ("TagResource", "Update"), ("UpdateStage", "Update"), ("DeleteStage", "Delete"),

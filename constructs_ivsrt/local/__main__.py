@@ -34,6 +34,13 @@ QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got: {value}")
+    return value
+
+
 def cdk_synth(project: Path, output: Path, context: dict[str, str]) -> float:
     """Run the real CDK CLI (the project's pinned ``node_modules/.bin/cdk``); return seconds taken."""
     cli = project / "node_modules" / ".bin" / "cdk"
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--stack", required=True)
         command.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
         command.add_argument("--state", type=Path, help="state file (default: .local-deploy/<stack>.json)")
-        command.add_argument("--concurrency", type=int, default=None,
+        command.add_argument("--concurrency", type=_at_least_one, default=None,
                              help="events in flight at once (default: no bound, as CloudFormation)")
         if name == "deploy":
             command.add_argument("--assembly", type=Path, default=Path("cdk.out"))

@@ -320,23 +320,31 @@ def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], 
     rank = {key: index for index, key in enumerate(order or [])}
     waiting = {key: tasks[key] for key in sorted(tasks, key=lambda k: (rank.get(k, len(rank)), k))}
     running: dict[Future[Any], str] = {}
-    while True:
-        ready = [k for k in waiting if all(d in outcome.results for d in after.get(k, []) if d in tasks)]
-        if not outcome.failures:
-            for key in ready[:(concurrency or len(tasks)) - len(running)]:
-                outcome.started.append(key)
-                running[ENVIRONMENTS.submit(waiting.pop(key))] = key
-        if not running:
-            return outcome
-        finished, _ = wait(running, timeout=PROGRESS_SECONDS, return_when=FIRST_COMPLETED)
-        for future in finished:
-            key = running.pop(future)
-            try:
-                outcome.results[key] = future.result()
-            except Exception as error:  # noqa: BLE001 - every failure is reported by the caller
-                outcome.failures[key] = error
-        if progress:
-            progress.tick(outcome, len(running))
+    try:
+        while True:
+            ready = [k for k in waiting if all(d in outcome.results for d in after.get(k, []) if d in tasks)]
+            if not outcome.failures:
+                for key in ready[:(concurrency or len(tasks)) - len(running)]:
+                    outcome.started.append(key)
+                    running[ENVIRONMENTS.submit(waiting.pop(key))] = key
+            if not running:
+                if waiting and not outcome.failures:  # every one left waits on another left: a cycle
+                    raise DeployError(f"circular dependency among {', '.join(sorted(waiting))}")
+                return outcome
+            finished, _ = wait(running, timeout=PROGRESS_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = running.pop(future)
+                try:
+                    outcome.results[key] = future.result()
+                except Exception as error:  # noqa: BLE001 - every failure is reported by the caller
+                    outcome.failures[key] = error
+            if progress:
+                progress.tick(outcome, len(running))
+    except BaseException:
+        # Interrupted (Ctrl-C): the events already sent run on, as Lambda invocations would, and
+        # record what they make in the state before the caller saves it.
+        wait(running)
+        raise
 
 
 class LocalDeployer:
@@ -580,8 +588,8 @@ class LocalDeployer:
             with self._lock:
                 del self.state.resources[logical_id]
 
-        self._raise_destroy_failures(self._remove_superseded("destroy (superseded)", remove_superseded),
-                                     {str(i): r.logical_id for i, r in enumerate(self.state.superseded)})
+        superseded_ids = {str(i): r.logical_id for i, r in enumerate(self.state.superseded)}
+        self._raise_destroy_failures(self._remove_superseded("destroy (superseded)", remove_superseded), superseded_ids)
         graph = {k: r.dependencies for k, r in self.state.resources.items()}
         users = {k: [other for other, needs in graph.items() if k in needs] for k in graph}
         outcome = self._run("destroy", {k: functools.partial(remove, k) for k in graph}, users,

@@ -107,7 +107,8 @@ class CompositionScript:
 
 class RateLimits:
     """The API rate quotas: one token bucket per operation, at ``rules.rate_quota`` times
-    ``scale`` calls per second, holding one second's worth (the burst). ``scale`` 0: no limits.
+    ``scale`` calls per second, holding one second's worth (the burst; at least one call, so a
+    scaled rate under one per second still lets calls through). ``scale`` 0: no limits.
 
     Written here rather than taken from a library: the buckets must be refilled to full between
     tests (``reset``) and counted (``throttled``), and the whole of it is a dozen lines."""
@@ -126,8 +127,9 @@ class RateLimits:
         rate = rules.rate_quota(operation) * self.scale
         now = self.clock()
         with self._lock:
-            tokens, then = self._buckets.get(operation, (rate, now))
-            tokens = min(rate, tokens + (now - then) * rate)
+            burst = max(1.0, rate)
+            tokens, then = self._buckets.get(operation, (burst, now))
+            tokens = min(burst, tokens + (now - then) * rate)
             admitted = tokens >= 1.0
             self._buckets[operation] = (tokens - admitted, now)
             if not admitted:
@@ -377,6 +379,12 @@ def _routes() -> list[tuple[str, re.Pattern[str], str]]:
     return table
 
 
+class _Server(ThreadingHTTPServer):
+    # A fleet opens hundreds of connections at once; socketserver's default backlog of 5 would
+    # make the surplus wait for SYN retries.
+    request_queue_size = 1024
+
+
 class LocalIvsRealtime:
     """The server: start/stop, state, injected faults. Use as a context manager in tests."""
 
@@ -390,7 +398,7 @@ class LocalIvsRealtime:
         self._fault_lock = threading.Lock()
         self._routes = _routes()
         self._operations = self._operation_table()
-        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server = _Server((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
