@@ -325,7 +325,13 @@ def _with_quota(error: ProvisioningError, rules: ResourceRules) -> ProvisioningE
 
 def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity], bool],
              name: str | None = None) -> dict[str, Any] | None:
-    """The first live resource of this type whose identity tag ``matches`` (List pages).
+    """The first live resource of this type whose identity tag ``matches``."""
+    return next(own_resources(request, rules, matches, name), None)
+
+
+def own_resources(request: Request, rules: ResourceRules, matches: Callable[[Identity], bool],
+                  name: str | None = None) -> Iterator[dict[str, Any]]:
+    """The live resources of this type whose identity tag ``matches`` (List pages).
 
     Where List summaries carry no tags (ingest configurations), each candidate is read with a
     Get; ``name``, when the resource was given one, narrows the candidates first. Resources that
@@ -340,8 +346,7 @@ def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity
             summary = _get(request, rules, summary["arn"])
         identity = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
         if identity is not None and matches(identity):
-            return summary
-    return None
+            yield summary
 
 
 def summaries(request: Request, list_operation: str, key: str) -> Iterator[dict[str, Any]]:
@@ -489,14 +494,15 @@ def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool
 
 def delete(request: Request, rules: ResourceRules, physical_id: str,
            properties: Mapping[str, Any] | None = None) -> Result:
-    """Delete; gone already, or not an id of ours: success. In use: wait (bounded), then say by what.
+    """Delete; gone already: success. In use: wait (bounded), then say by what.
 
     For an asynchronous resource (a composition), Stop starts the delete and ``settle`` waits
     for the end; one already stopping or ended answers Stop with a conflict, which is success.
     ``properties``' delete options go with the call (an ingest configuration's ``force``).
+    A physical id that is not an ARN of the type is a Create CloudFormation cancelled (below).
     """
     if not rules.owns(physical_id):
-        return Result(physical_id)
+        return _delete_cancelled_create(request, rules, physical_id, properties or {})
     options = rules.delete_parameters(properties or {})
     started, attempt = time.monotonic(), 0
     while True:
@@ -521,6 +527,24 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
                     still += "; force_delete=True disconnects the publisher"
                 raise ProvisioningError(f"{error} (gave up after {waited:.0f}s{still})") from error
             time.sleep(delay)
+
+
+def _delete_cancelled_create(request: Request, rules: ResourceRules, physical_id: str,
+                             properties: Mapping[str, Any]) -> Result:
+    """When another resource fails, CloudFormation cancels the Creates still in flight and rolls
+    each back with a Delete whose physical id it made up, as it never learnt the real one. What
+    such a Create made carries this stack resource's identity with these properties: delete it.
+    (One that answered normally, or failed, leaves nothing to find: one List, then success.)"""
+    try:
+        wanted = request.identity(rules, api_parameters(rules, properties))
+    except ProvisioningError:
+        return Result(physical_id)  # properties no Create could have used: nothing was made
+    made = list(own_resources(request, rules, lambda found: (
+        found.owner == wanted.owner and found.properties == wanted.properties), properties.get("name")))
+    for resource in made:
+        LOG.info(json.dumps({"outcome": "DELETING_CANCELLED_CREATE", "physicalId": physical_id, "arn": resource["arn"]}))
+        delete(request, rules, resource["arn"], properties)
+    return Result(physical_id)
 
 
 def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:

@@ -248,9 +248,13 @@ def test_service_token_change_is_not_a_change(cfn, ivs, handler):
     "IvsRealtimeStage-create-failed",
     "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/abc",  # another type's ARN
 ])
-def test_delete_of_an_id_we_never_made_is_a_no_op(cfn, ivs, physical_id):
+def test_delete_of_an_id_we_never_made_deletes_nothing(cfn, ivs, physical_id):
+    """One List (was it a cancelled Create of this stack resource's?), then success."""
+    kept = cfn.create(STAGE, {"name": "s"}, logical_id="Other")["PhysicalResourceId"]
+    ivs.state.calls.clear()
     cfn.delete(STAGE, physical_id)
-    assert ivs.state.calls == []
+    assert ivs.state.calls == ["ListStages"]
+    assert [r["arn"] for r in resources(ivs)] == [kept]
 
 
 def test_update_of_resource_deleted_outside_cloudformation_fails_in_one_line(cfn, ivs):
@@ -311,3 +315,17 @@ def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
     with pytest.raises(ProvisioningError, match=f"still used by {stage}"):
         cfn.delete(STORAGE, storage)
+
+
+def test_a_delete_of_a_made_up_id_removes_what_the_cancelled_create_made(cfn, ivs):
+    """CloudFormation's Delete after it cancelled a Create in flight: the physical id is its own
+    invention; the stack resource's identity (owner, properties) says what to delete, and nothing
+    else: not another stack resource's."""
+    made = cfn.create(STAGE, {"name": "s"}, logical_id="Cancelled")["PhysicalResourceId"]
+    other_owner = cfn.create(STAGE, {"name": "s"}, logical_id="Other")["PhysicalResourceId"]
+    cfn.delete(STAGE, "Test-Cancelled-1A2B3C4D5E6F", {"name": "s"})  # logical id "Resource": not ours
+    assert sorted(r["arn"] for r in resources(ivs, "Stage")) == sorted([made, other_owner])
+    ivs.state.calls.clear()
+    cfn.send("Delete", STAGE, {"name": "s"}, physical_id="Test-Cancelled-1A2B3C4D5E6F", logical_id="Cancelled")
+    assert [r["arn"] for r in resources(ivs, "Stage")] == [other_owner]
+    assert ivs.state.calls == ["ListStages", "DeleteStage"]

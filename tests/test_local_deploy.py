@@ -390,3 +390,16 @@ def test_a_failed_destroy_names_the_resource_that_failed(tmp_path, deployer, ivs
     ivs.inject(Fault("error", "DeleteStage", code="AccessDeniedException"))
     with pytest.raises(DeployError, match=r"^destroy failed at Stage0E8C2AF5: DeleteStage failed"):
         deployer.destroy()
+
+
+def test_creates_cancelled_by_a_failure_are_rolled_back_by_their_identity(tmp_path, deployer, ivs):
+    """The encoder configuration fails while the stage's Create is still in flight: CloudFormation
+    cancels that Create and rolls it back with a Delete of a physical id it made up; the handler
+    finds what the Create made by its identity tag and deletes it."""
+    ivs.inject(Fault("latency", "CreateStage", seconds=0.5),
+               Fault("error", "CreateEncoderConfiguration", code="AccessDeniedException"))
+    with pytest.raises(DeployError, match="rolled back: CreateEncoderConfiguration failed"):
+        deployer.deploy(synth(tmp_path, "v1", recording=False))
+    assert resources(ivs) == [] and deployer.state.resources == {}
+    made_up = [c.physical_id for c in deployer.changes if c.action == "delete" and c.logical_id.startswith("Stage")]
+    assert len(made_up) == 1 and not made_up[0].startswith("arn:")

@@ -289,6 +289,7 @@ class GraphOutcome:
     started: list[str] = field(default_factory=list)  # in the order they started
     results: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, BaseException] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)  # still in flight when the first failure came
 
     def first_failure(self) -> BaseException:
         return next(self.failures[k] for k in self.started if k in self.failures)
@@ -338,6 +339,8 @@ def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], 
                     outcome.results[key] = future.result()
                 except Exception as error:  # noqa: BLE001 - every failure is reported by the caller
                     outcome.failures[key] = error
+            if outcome.failures and not outcome.cancelled:
+                outcome.cancelled = set(running.values())
             if progress:
                 progress.tick(outcome, len(running))
     except BaseException:
@@ -411,6 +414,7 @@ class LocalDeployer:
         outcome = self._run("deploy", tasks, graph, order=creation_order(graph))
         if outcome.failures:
             error = outcome.first_failure()
+            self._forget_cancelled_creates(outcome.cancelled - set(before))
             try:
                 self._roll_back(outcome.started, before)
             except Exception as rollback_error:  # noqa: BLE001 - CloudFormation's UPDATE_ROLLBACK_FAILED
@@ -427,6 +431,16 @@ class LocalDeployer:
             self.state.supersede(self.state.resources.pop(logical_id))
         self._remove_superseded("cleanup", self._clean_up)
         return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
+
+    def _forget_cancelled_creates(self, logical_ids: set[str]) -> None:
+        """CloudFormation cancels the Creates still in flight when a resource fails, and never
+        learns what they make: it rolls each back with a Delete of a physical id it made up. (Here
+        they have finished; on AWS that Delete can even come while the Create still runs.)"""
+        with self._lock:
+            for logical_id in logical_ids & set(self.state.resources):
+                made_up = f"{self.state.stack_name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"
+                self.state.resources[logical_id] = dataclasses.replace(self.state.resources[logical_id],
+                                                                       physical_id=made_up, data={})
 
     def _run(self, title: str, tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]],
              order: list[str] | None = None) -> "GraphOutcome":
