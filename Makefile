@@ -15,9 +15,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-lambda-floor.txt
+$(VENV)/.installed: requirements.txt requirements-lambda-floor.txt pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# This checkout, importable from anywhere in the venv (a path entry, which type checkers follow).
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=compat
 	rm -rf $(VENV)/lambda-floor
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/lambda-floor \
 		-r requirements-lambda-floor.txt
@@ -31,6 +33,7 @@ demo: install
 	$(PYTHON) -m constructs_ivsrt.local demo
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest
 
 clean:

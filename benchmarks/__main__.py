@@ -26,7 +26,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -122,7 +123,7 @@ def synth_scaling(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
                "ours_mib": peak_memory_mib("ours", n), "l1_mib": peak_memory_mib("l1", n)}
         row["ratio"] = row["ours_s"] / row["l1_s"]
         rows.append(row)
-    for previous, row in zip(rows, rows[1:]):
+    for previous, row in zip(rows, rows[1:], strict=False):
         added = row["n"] - previous["n"]
         row["ours_ms_per_added_stage"] = 1000 * (row["ours_s"] - previous["ours_s"]) / added
         row["l1_ms_per_added_stage"] = 1000 * (row["l1_s"] - previous["l1_s"]) / added
@@ -316,7 +317,7 @@ class EndpointProcess:
     """The local endpoint in a process of its own (rate limits on), as the service is apart
     from the functions calling it: its work does not compete with theirs for one interpreter."""
 
-    def __enter__(self) -> "EndpointProcess":
+    def __enter__(self) -> EndpointProcess:
         self.process = subprocess.Popen([sys.executable, "-m", "constructs_ivsrt.local", "endpoint", "--port", "0"],
                                         cwd=ROOT, stdout=subprocess.PIPE, text=True)
         self.url = self.process.stdout.readline().split(" on ")[1].strip()
@@ -421,7 +422,8 @@ def print_report(r: dict[str, Any]) -> None:
 def print_synth_scaling(r: dict[str, Any]) -> None:
     print("1. synth scaling (median wall time of build + synth, side by side in one process;"
           " memory: peak RSS of Python + Node in a fresh process)")
-    print(f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} {'ours ms/+stage':>15} {'L1 ms/+stage':>13}")
+    print(f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} "
+          f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13}")
     for row in r["synth_scaling"]:
         print(f"   {row['n']:>5} {row['ours_s']:>9.3f} {row['l1_s']:>9.3f} {row['ratio']:>8.2f} {row['ours_mib']:>9.1f} "
               f"{row['l1_mib']:>8.1f} {row.get('ours_ms_per_added_stage', float('nan')):>15.2f} "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from typing import Any, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterator, Mapping
 
 import jsii
 from aws_cdk import (
@@ -57,12 +58,12 @@ class PropChecker:
         self._scope, self._child_id = scope, child_id  # the path is read only on error (a jsii call)
         self.problems: list[str] = []
 
-    def check(self, label: str, value: Any, shape: Shape) -> "PropChecker":
+    def check(self, label: str, value: Any, shape: Shape) -> PropChecker:
         if value is not None:
             self.problems += rules.check(shape, value, label, is_unresolved=is_unresolved)
         return self
 
-    def require(self, condition: bool, problem: str) -> "PropChecker":
+    def require(self, condition: bool, problem: str) -> PropChecker:
         """A rule that spans props (the model describes members one at a time)."""
         if not condition:
             self.problems.append(problem)
@@ -95,7 +96,8 @@ def seconds(duration: Any) -> Any:
         # Known only at deploy time; the API checks it then. CDK can convert it only from seconds.
         if duration.unit_label() != "seconds":
             raise IvsRealtimeValidationError(
-                f"a Duration made from a deploy-time value must use Duration.seconds(), got: Duration.{duration.unit_label()}(<token>)")
+                "a Duration made from a deploy-time value must use Duration.seconds(), "
+                f"got: Duration.{duration.unit_label()}(<token>)")
         return duration.to_seconds()
     value = duration.to_seconds(integral=False)
     return int(value) if float(value).is_integer() and not is_unresolved(value) else value
@@ -131,7 +133,7 @@ def import_arn(scope: Construct, id: str, arn: str, resource_rules: Any, label: 
 class ManagedMixin:
     """What every managed L2 exposes of its custom resource: tags and removal policy."""
 
-    _managed: "ManagedResource"
+    _managed: ManagedResource
 
     @property
     def tags(self) -> TagManager:

@@ -3,6 +3,8 @@ Provider framework, found or created under a fixed id on the stack."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -63,7 +65,7 @@ class IvsRealtimeProvider(Construct):
     """
 
     @classmethod
-    def of(cls, scope: IConstruct) -> "IvsRealtimeProvider":
+    def of(cls, scope: IConstruct) -> IvsRealtimeProvider:
         stack = Stack.of(scope)
         # Remembered on the stack's Python object too: a jsii lookup per resource adds up in
         # stacks with hundreds of stages.
@@ -75,12 +77,12 @@ class IvsRealtimeProvider(Construct):
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
-        self._stack = stack = Stack.of(self)
+        self._stack = Stack.of(self)
         # Own roles that may write only to their own log groups, instead of the managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
         self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
         self.role: iam.IRole = _lambda_role(self, "OnEventRole", handler_logs)
-        self.on_event_function = self._handler_function("OnEvent", "handler.on_event")
+        self.on_event_function: lambda_.Function = self._handler_function("OnEvent", "handler.on_event")
         self._list_statement = iam.PolicyStatement(actions=[], resources=["*"])
         self._managed: set[str] = set()
         framework = self._framework("", is_complete=None)
@@ -92,7 +94,7 @@ class IvsRealtimeProvider(Construct):
             "find the handler's own resources by tag (and the stages using a storage configuration).",
         )])
 
-    def manage(self, resource: rules.ResourceRules) -> str:
+    def manage(self, resource: Any) -> str:
         """Allow the handler the calls it makes on ``resource``'s type (once per type); returns the
         service token its custom resources use."""
         if resource.noun not in self._managed:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import Duration, IResource, ITaggable, RemovalPolicy
@@ -116,14 +117,14 @@ class PipLayout:
         return {"pip": _api_fields(self)}
 
 
-Layout = Union[GridLayout, PipLayout]
+Layout = GridLayout | PipLayout
 
 
 @dataclass(frozen=True, kw_only=True)
 class ChannelDestination:
     """Send the composition to an IVS (low-latency) channel."""
 
-    channel: Union[str, ivs.CfnChannel]
+    channel: str | ivs.CfnChannel
     """The channel: its ARN, or an ``aws_ivs.CfnChannel`` in this app."""
     encoder_configuration: IEncoderConfiguration | None = None
     """How the composition is encoded. :default: - the service's defaults (1280x720, 30 fps, 2.5 Mbps)"""
@@ -168,7 +169,7 @@ class S3Destination:
         })})
 
 
-Destination = Union[ChannelDestination, S3Destination]
+Destination = ChannelDestination | S3Destination
 _DESTINATIONS = (ChannelDestination, S3Destination)
 _LAYOUTS = (GridLayout, PipLayout)
 

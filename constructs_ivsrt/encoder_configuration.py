@@ -5,7 +5,8 @@ from __future__ import annotations
 import jsii
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
 
 from aws_cdk import IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam

@@ -4,7 +4,7 @@ web client can join it without AWS credentials of its own."""
 from __future__ import annotations
 
 import enum
-from typing import Sequence
+from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
@@ -15,6 +15,8 @@ from constructs import Construct
 from constructs_ivsrt._base import PropChecker, enum_value
 from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 from constructs_ivsrt.stage import IStage
+
+DEFAULT_TOKEN_DURATION = Duration.hours(12)  # the API's default: 720 minutes
 
 _TOKEN_INPUT = rules.operation("CreateParticipantToken").input_shape
 
@@ -44,7 +46,7 @@ class ParticipantTokenVendor(Construct):
         id: str,
         *,
         stage: IStage,
-        token_duration: Duration = Duration.hours(12),
+        token_duration: Duration = DEFAULT_TOKEN_DURATION,
         capabilities: Sequence[ParticipantTokenCapability] = (ParticipantTokenCapability.PUBLISH,
                                                               ParticipantTokenCapability.SUBSCRIBE),
         allowed_attribute_keys: Sequence[str] | None = None,
@@ -89,7 +91,7 @@ class ParticipantTokenVendor(Construct):
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         log_group.grant_write(role)
-        self.function = lambda_.Function(
+        self.function: lambda_.Function = lambda_.Function(
             self,
             "Function",
             description="constructs_ivsrt: mints IVS Real-Time participant tokens for one stage",
@@ -109,7 +111,7 @@ class ParticipantTokenVendor(Construct):
                 **({"TOKEN_USER_ID_CLAIM": user_id_claim} if user_id_claim else {}),
             },
         )
-        self.grant = stage.grant_create_participant_token(self.function)
+        self.grant: iam.Grant = stage.grant_create_participant_token(self.function)
         self.stage = stage
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
 
 import jsii
 from aws_cdk import IResource, ITaggable, Names, RemovalPolicy

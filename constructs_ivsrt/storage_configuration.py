@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jsii
 
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
 
 from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam

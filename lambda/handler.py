@@ -17,7 +17,8 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, TypedDict
+from typing import Any, Literal, TypedDict
+from collections.abc import Callable, Mapping
 
 # The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
 # ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched

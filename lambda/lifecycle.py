@@ -14,7 +14,8 @@ import random
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from botocore.retries import standard
@@ -215,7 +216,7 @@ class Failure:
     ambiguous: bool
 
     @classmethod
-    def of(cls, error: Exception, operation_name: str, attempt: int) -> "Failure":
+    def of(cls, error: Exception, operation_name: str, attempt: int) -> Failure:
         context = _retry_context(error, operation_name, attempt)
         throttled = _THROTTLED.is_retryable(context)
         if isinstance(error, ClientError):

@@ -17,7 +17,8 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping
 
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -39,7 +40,7 @@ PATTERN_ERRATA: dict[str, str] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def service_model() -> ServiceModel:
     """The ivs-realtime model this project ships, whatever botocore version is installed."""
     loader = Loader(extra_search_paths=[str(MODEL_DIR)], include_default_search_paths=False)
@@ -335,8 +336,8 @@ class Identity:
     request: str  # the CloudFormation request
 
     @classmethod
-    def of(cls, rules: "ResourceRules", stack_id: str, logical_id: str, request_id: str,
-           params: Mapping[str, Any]) -> "Identity":
+    def of(cls, rules: ResourceRules, stack_id: str, logical_id: str, request_id: str,
+           params: Mapping[str, Any]) -> Identity:
         immutable = {k: params.get(k) for k in sorted(rules.replacing_properties)}
         return cls(_digest(stack_id, logical_id), _digest(json.dumps(immutable, sort_keys=True)), _digest(request_id))
 
@@ -351,7 +352,7 @@ class Identity:
         return self.tag_value.replace(".", "-")
 
     @classmethod
-    def parse(cls, value: str | None) -> "Identity | None":
+    def parse(cls, value: str | None) -> Identity | None:
         parts = (value or "").split(".")
         return cls(*parts) if len(parts) == 3 else None
 

@@ -17,7 +17,8 @@ import json
 import logging
 import os
 import time
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import lifecycle
 from handler import ivs_client  # the provider's client: same endpoint variable, same model

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
@@ -176,7 +177,7 @@ def test_invalid_props_are_rejected_with_the_message():
 
 
 def test_valid_props_synthesize():
-    for label, shape, build, _ in PROPS:
+    for _label, shape, build, _ in PROPS:
         @settings(max_examples=15, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
         @given(value=valid(shape))

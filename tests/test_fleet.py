@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pytest
 

@@ -26,7 +26,7 @@ from conftest import (
     user_tags,
 )
 from lifecycle import ProvisioningError
-from rules import INGEST_CONFIGURATION, shape_at
+from rules import INGEST_CONFIGURATION
 
 STREAM_KEY = re.compile(INGEST_CONFIGURATION.resource_shape.members["streamKey"].metadata["pattern"])
 
@@ -188,7 +188,8 @@ def stage_with_recording(cfn):
     storage = make(cfn, STORAGE, {"name": "rec", "s3": {"bucketName": "b-1"}})
     encoder = make(cfn, ENCODER, {"name": "hd"})
     destinations = [{"name": "program", "s3": {"storageConfigurationArn": storage, "encoderConfigurationArns": [encoder],
-                                               "recordingConfiguration": {"hlsConfiguration": {"targetSegmentDurationSeconds": 4}}}}]
+                                               "recordingConfiguration": {
+                                                   "hlsConfiguration": {"targetSegmentDurationSeconds": 4}}}}]
     return {"stageArn": stage, "layout": {"grid": {"gridGap": 2}}, "destinations": destinations}
 
 

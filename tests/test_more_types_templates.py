@@ -8,7 +8,6 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
-from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 
 from conftest import P256_KEY, P384_KEY_A, tag_list

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,7 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
                    check=True, capture_output=True, text=True, timeout=300)
     wheel = next(wheels.glob("constructs_ivsrt-*.whl"))
+    assert "constructs_ivsrt/py.typed" in zipfile.ZipFile(wheel).namelist()  # type checkers read its annotations
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)

@@ -46,12 +46,14 @@ CASES = [
     pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, reconnect_window=cdk.Duration.seconds(301))),
                  "V/Stage: auto_participant_recording.reconnect_window (seconds) must be between 0 and 300, got: 301",
                  id="reconnect-window-range"),
-    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, hls_target_segment_duration=cdk.Duration.seconds(1))),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(
+        s, hls_target_segment_duration=cdk.Duration.seconds(1))),
                  "V/Stage: auto_participant_recording.hls_target_segment_duration (seconds) must be between 2 and 10, got: 1",
                  id="hls-segment-range"),
     pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(
         s, thumbnails=ThumbnailConfiguration(target_interval=cdk.Duration.days(2)))),
-                 "V/Stage: auto_participant_recording.thumbnails.target_interval (seconds) must be between 1 and 86400, got: 172800",
+                 "V/Stage: auto_participant_recording.thumbnails.target_interval (seconds) must be between 1 and 86400, "
+                 "got: 172800",
                  id="thumbnail-interval-range"),
     pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, media_types=["AUDIO_VIDEO", "AUDIO_ONLY"])),
                  "V/Stage: auto_participant_recording.media_types must have at most 1 items, got: ['AUDIO_VIDEO', 'AUDIO_ONLY']",
@@ -96,7 +98,8 @@ CASES = [
     pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket(s, "B", encryption=s3.BucketEncryption.KMS)),
                  "V/Sto: bucket encryption must be SSE-S3 (BucketEncryption.S3_MANAGED): IVS cannot write to "
                  "KMS-encrypted buckets, got: 'aws:kms'", id="bucket-kms"),
-    pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket(s, "B", object_ownership=s3.ObjectOwnership.OBJECT_WRITER)),
+    pytest.param(lambda s: StorageConfiguration(
+        s, "Sto", bucket=s3.Bucket(s, "B", object_ownership=s3.ObjectOwnership.OBJECT_WRITER)),
                  "V/Sto: bucket object ownership must be BucketOwnerEnforced or BucketOwnerPreferred so recordings "
                  "belong to the bucket owner, got: 'ObjectWriter'", id="bucket-ownership"),
 ]

@@ -23,7 +23,8 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from constructs_ivsrt._handler_code import HANDLER_DIR, rules
 from constructs_ivsrt.local.endpoint import ACCOUNT_ID
@@ -46,7 +47,7 @@ class LambdaContext:
 
 # ``Ref: AWS::NoValue`` removes the property (or list item) it is the value of.
 NO_VALUE = object()
-PSEUDO_PARAMETERS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE}
+PSEUDO_PARAMETERS: dict[str, Any] = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE}
 
 
 def load_handler() -> Any:
@@ -103,7 +104,7 @@ class StackState:
         path.write_text(json.dumps(payload, indent=1, sort_keys=True))
 
     @classmethod
-    def load(cls, path: Path, stack_name: str, region: str) -> "StackState":
+    def load(cls, path: Path, stack_name: str, region: str) -> StackState:
         if not path.exists():
             return cls(stack_name, region)
         payload = json.loads(path.read_text())
@@ -190,7 +191,7 @@ class Resolver:
 
     def __init__(self, state: StackState, parameters: dict[str, Any] | None = None) -> None:
         self.state = state
-        self.parameters = parameters or {}  # the template's Parameters, by name
+        self.parameters: dict[str, Any] = parameters or {}  # the template's Parameters, by name
 
     def _physical_id(self, logical_id: str) -> str:
         if logical_id in PSEUDO_PARAMETERS:
@@ -255,7 +256,7 @@ class Resolver:
         separator, text = argument
         return str(self.resolve(text)).split(separator)
 
-    _intrinsics: dict[str, Callable[["Resolver", Any], Any]] = {
+    _intrinsics: dict[str, Callable[[Resolver, Any], Any]] = {
         "Ref": _ref,
         "Fn::GetAtt": _get_att,
         "Fn::Join": _join,
@@ -299,8 +300,11 @@ class Progress:
     """Prints where a phase stands while it runs: done, in flight, failed, seconds."""
 
     def __init__(self, title: str, total: int, write: Callable[[str], None]) -> None:
-        self.title, self.total, self.write = title, total, write
-        self.started_at = self.last = time.monotonic()
+        self.title: str = title
+        self.total: int = total
+        self.write: Callable[[str], None] = write
+        self.started_at: float = time.monotonic()
+        self.last: float = self.started_at
 
     def tick(self, outcome: GraphOutcome, in_flight: int) -> None:
         now = time.monotonic()
@@ -361,7 +365,7 @@ class LocalDeployer:
         Lambda execution environments CloudFormation's parallel requests get. ``progress``
         receives a line every few seconds while events are in flight."""
         self.state = state
-        self.handler = handler or load_handler()
+        self.handler: Any = handler or load_handler()
         self.timeout_seconds = timeout_seconds
         self.concurrency = concurrency
         self.progress = progress
@@ -443,11 +447,11 @@ class LocalDeployer:
                                                                        physical_id=made_up, data={})
 
     def _run(self, title: str, tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]],
-             order: list[str] | None = None) -> "GraphOutcome":
+             order: list[str] | None = None) -> GraphOutcome:
         return run_graph(tasks, after, concurrency=self.concurrency, order=order,
                          progress=Progress(title, len(tasks), self.progress) if self.progress else None)
 
-    def _remove_superseded(self, title: str, remove: Callable[[DeployedResource], None]) -> "GraphOutcome":
+    def _remove_superseded(self, title: str, remove: Callable[[DeployedResource], None]) -> GraphOutcome:
         """``remove`` every superseded resource, one only after the superseded resources that
         used it (by their logical ids' dependencies when they were deployed)."""
         superseded = {str(index): resource for index, resource in enumerate(self.state.superseded)}
@@ -612,7 +616,7 @@ class LocalDeployer:
         return self.changes[first:]
 
     @staticmethod
-    def _raise_destroy_failures(outcome: "GraphOutcome", logical_ids: dict[str, str]) -> None:
+    def _raise_destroy_failures(outcome: GraphOutcome, logical_ids: dict[str, str]) -> None:
         """One line, as CloudFormation's DELETE_FAILED: the first failure, and how many others."""
         if not outcome.failures:
             return

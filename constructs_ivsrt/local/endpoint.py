@@ -41,7 +41,8 @@ import time
 import urllib.parse
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from botocore.validate import ParamValidator
 
@@ -52,7 +53,7 @@ DEFAULT_REGION = "us-east-1"
 CONTROL_PREFIX = "/_local/"
 
 # Defaults the service fills in when a field is omitted (documented in the API reference).
-VIDEO_DEFAULTS = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 2500000}
+VIDEO_DEFAULTS: dict[str, Any] = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 2500000}
 
 DEFAULT_QUOTAS = {noun: quota.default for noun, quota in rules.QUOTAS.items()}
 RATE_SCALE_ENV = "IVSRT_LOCAL_RATE_SCALE"
@@ -67,8 +68,9 @@ IN_USE_CHECKED = ("StorageConfiguration", "EncoderConfiguration")
 class ApiError(Exception):
     def __init__(self, code: str, message: str, status: int | None = None):
         super().__init__(message)
-        self.code, self.message = code, message
-        self.status = status or _error_status(code)
+        self.code: str = code
+        self.message: str = message
+        self.status: int = status or _error_status(code)
 
 
 def _error_status(code: str) -> int:
@@ -114,8 +116,9 @@ class RateLimits:
     tests (``reset``) and counted (``throttled``), and the whole of it is a dozen lines."""
 
     def __init__(self, scale: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.scale = self._configured = scale
-        self.clock = clock
+        self.scale: float = scale
+        self._configured = scale
+        self.clock: Callable[[], float] = clock
         self.throttled: dict[str, int] = {}  # operation -> throttled calls
         self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, at monotonic time)
         self._lock = threading.Lock()
@@ -164,11 +167,11 @@ class IvsRealtimeState:
     """The resources, and the operations on them, behind one lock."""
 
     def __init__(self, quotas: dict[str, int] | None = None) -> None:
-        self.quotas = {**DEFAULT_QUOTAS, **(quotas or {})}
-        self.lock = threading.RLock()
+        self.quotas: dict[str, int] = {**DEFAULT_QUOTAS, **(quotas or {})}
+        self.lock: threading.RLock = threading.RLock()
         self.resources: dict[str, dict[str, Any]] = {}  # ARN -> resource (as the API returns it)
         self.calls: list[str] = []  # every operation received, retries included
-        self.compositions = CompositionScript()
+        self.compositions: CompositionScript = CompositionScript()
         self._idempotency: dict[str, str] = {}  # StartComposition token -> composition ARN
         self._ids = (f"{i:04d}" for i in itertools.count(1))
 
@@ -392,8 +395,8 @@ class LocalIvsRealtime:
                  rate_scale: float | None = None) -> None:
         """``rate_scale``: multiplies the API rate quotas; 0 turns them off. Default: the
         ``IVSRT_LOCAL_RATE_SCALE`` variable, else 1 (the service's own rates)."""
-        self.state = IvsRealtimeState(quotas)
-        self.rate_limits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
+        self.state: IvsRealtimeState = IvsRealtimeState(quotas)
+        self.rate_limits: RateLimits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
         self._faults: list[Fault] = []
         self._fault_lock = threading.Lock()
         self._routes = _routes()
@@ -407,7 +410,7 @@ class LocalIvsRealtime:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "LocalIvsRealtime":
+    def start(self) -> LocalIvsRealtime:
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-ivs-realtime", daemon=True)
         self._thread.start()
         return self
@@ -416,7 +419,7 @@ class LocalIvsRealtime:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "LocalIvsRealtime":
+    def __enter__(self) -> LocalIvsRealtime:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -465,7 +468,7 @@ class LocalIvsRealtime:
     def handle(self, method: str, raw_path: str, body: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
         """One API request in, (status, headers, body) out. Raises _DropConnection for that fault."""
         parsed = urllib.parse.urlsplit(raw_path)
-        for route_method, pattern, name in self._routes:
+        for route_method, pattern, name in self._routes:  # noqa: B007 - `name` is the route found
             match = pattern.match(parsed.path)
             if route_method == method and match:
                 break
