@@ -26,6 +26,7 @@ from constructs_ivsrt._base import (
     present,
     seconds,
 )
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.encoder_configuration import IEncoderConfiguration
 from constructs_ivsrt.stage import IStage, ThumbnailStorage
@@ -170,8 +171,6 @@ class S3Destination:
 
 
 Destination = ChannelDestination | S3Destination
-_DESTINATIONS = (ChannelDestination, S3Destination)
-_LAYOUTS = (GridLayout, PipLayout)
 
 
 @runtime_checkable
@@ -220,6 +219,7 @@ class Composition(ManagedMixin, CompositionBase):
     new composition, and a delete of an ended one succeeds.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -239,13 +239,7 @@ class Composition(ManagedMixin, CompositionBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
         super().__init__(scope, id)
-        # The props' own types first: the model's rules apply to what they turn into.
-        checker = PropChecker(self)
-        checker.require(isinstance(destinations, (list, tuple)) and all(isinstance(d, _DESTINATIONS) for d in destinations),
-                        f"destinations must be a list of ChannelDestination or S3Destination, got: {destinations!r}")
-        checker.require(layout is None or isinstance(layout, _LAYOUTS),
-                        f"layout must be a GridLayout or PipLayout, got: {layout!r}")
-        checker.raise_if_any()
+        checker = PropChecker(self)  # the props' own types were checked by @typed_props
         with on_path(self):
             destinations_api = [d.to_api() for d in destinations]
         layout_api = layout.to_api() if layout is not None else None

@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, present
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 
 RULES = rules.ENCODER_CONFIGURATION
@@ -70,6 +71,7 @@ class EncoderConfiguration(ManagedMixin, EncoderConfigurationBase):
     ``AWS::IVS::EncoderConfiguration`` does); a tag change never does.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

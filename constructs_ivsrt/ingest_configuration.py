@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.stage import IStage
 
@@ -69,6 +70,7 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
     environment variable) can read the key.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

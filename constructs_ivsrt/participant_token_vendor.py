@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, enum_value
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 from constructs_ivsrt.stage import IStage
 
@@ -40,6 +41,7 @@ class ParticipantTokenVendor(Construct):
     lines carry the participant id and outcome only.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -80,9 +82,7 @@ class ParticipantTokenVendor(Construct):
         # The model allows 0 to 2, but a token with none (or one twice) can do nothing more.
         checker.require(0 < len(capability_values) == len(set(capability_values)),
                         f"capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: {capability_values!r}")
-        checker.require(not isinstance(allowed_attribute_keys, str),
-                        f"allowed_attribute_keys must be a list of keys, not one string, got: {allowed_attribute_keys!r}")
-        for key in allowed_attribute_keys if not isinstance(allowed_attribute_keys, (str, type(None))) else ():
+        for key in allowed_attribute_keys or ():  # a list (@typed_props refuses one string)
             checker.require(isinstance(key, str) and key != "" and "," not in key,
                             f"allowed_attribute_keys must be non-empty strings without commas, got: {key!r}")
         checker.require(user_id_claim is None or (isinstance(user_id_claim, str) and user_id_claim.strip() != ""),

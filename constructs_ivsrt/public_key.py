@@ -20,6 +20,7 @@ from constructs_ivsrt._base import (
     import_arn,
     is_unresolved,
 )
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 
 RULES = rules.PUBLIC_KEY
@@ -66,6 +67,7 @@ class PublicKey(ManagedMixin, PublicKeyBase):
     with the old private key stop verifying once the old key is deleted). Tags change in place.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -23,6 +23,7 @@ from constructs_ivsrt._base import (
     present,
     seconds,
 )
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
@@ -189,6 +190,7 @@ class Stage(ManagedMixin, StageBase):
     at deploy time would be stale. Read it at run time (``grant_read``).
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

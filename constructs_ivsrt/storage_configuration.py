@@ -19,6 +19,7 @@ from constructs_ivsrt._base import (
     PropChecker,
     import_arn,
 )
+from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 
 RULES = rules.STORAGE_CONFIGURATION
@@ -74,6 +75,7 @@ class StorageConfiguration(ManagedMixin, StorageConfigurationBase):
     Changing the name or the bucket replaces the storage configuration (as ``AWS::IVS::StorageConfiguration`` does).
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
