@@ -190,7 +190,8 @@ class _TagValidation:
 
     def validate(self) -> list[str]:
         rendered = Stack.of(self._owner).resolve(self._tags.rendered_tags) or []
+        # What a deploy-time value resolves to is an intrinsic ({"Ref": ...}): those are skipped.
         concrete = {tag["Key"]: tag["Value"] for tag in rendered
-                    if isinstance(tag.get("Key"), str) and isinstance(tag.get("Value"), str)}
+                    if not isinstance(tag.get("Key"), dict) and not isinstance(tag.get("Value"), dict)}
         # CDK prefixes each message with "[<construct path>]".
         return rules.check_tags(concrete, "tags")

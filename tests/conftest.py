@@ -173,7 +173,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print the fault matrix's table, the corpus counts and the fleet's figures whenever they ran (figures, not pass/fail)."""
     import sys as _sys
 
-    for name in ("test_fault_matrix", "test_bad_input_corpus", "test_fleet"):
+    for name in ("test_fault_matrix", "test_bad_input_corpus", "test_wrong_types_corpus", "test_fleet"):
         module = _sys.modules.get(name)
         for line in (module.summary_lines() if module else []):
             terminalreporter.write_line(line)
