@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 
 import jsii
 from aws_cdk import (
+    Annotations,
     CustomResource,
     RemovalPolicy,
     Resource,
@@ -118,7 +119,9 @@ class IvsRealtimeResourceBase(Resource):
 
     _arn: str
 
-    def _grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Allow ``grantee`` the IAM ``actions`` (``"ivs:GetStage"``, ...) on this resource's ARN;
+        the ``grant_*`` methods are this with their actions named."""
         return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
 
 
@@ -141,7 +144,12 @@ class ManagedMixin:
         return self._managed.tags
 
     def apply_removal_policy(self, policy: RemovalPolicy) -> None:
-        self._managed.resource.apply_removal_policy(policy)
+        self._managed.apply_removal_policy(policy)
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What happens to the resource when it leaves the stack (the last policy applied)."""
+        return self._managed.removal_policy
 
 
 class ManagedResource:
@@ -162,6 +170,7 @@ class ManagedResource:
         removal_policy: RemovalPolicy,
     ) -> None:
         self.tags = TagManager(TagType.KEY_VALUE, rules_.resource_type, dict(tags or {}))
+        self._owner = owner
         provider = IvsRealtimeProvider.of(owner)
         self.resource = CustomResource(
             owner,
@@ -170,10 +179,21 @@ class ManagedResource:
             resource_type=rules_.resource_type,
             properties={**{k: v for k, v in properties.items() if v is not None},
                         rules.TAGS_PROPERTY: self.tags.rendered_tags},
-            removal_policy=removal_policy,
         )
+        self.removal_policy = RemovalPolicy.DESTROY
+        self.apply_removal_policy(removal_policy)
         self.provider = provider
         owner.node.add_validation(_TagValidation(owner, self.tags))
+
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        if policy == RemovalPolicy.SNAPSHOT:
+            Annotations.of(self._owner).add_warning_v2(
+                "constructs-ivsrt:snapshotRemovalPolicy",
+                "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of "
+                "it): the resource is deleted, as with RemovalPolicy.DESTROY")
+            policy = RemovalPolicy.DESTROY
+        self.removal_policy = policy
+        self.resource.apply_removal_policy(policy)
 
     def attribute(self, name: str) -> str:
         return self.resource.get_att_string(name)

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Duration, IResource, ITaggable, RemovalPolicy
+from aws_cdk import Annotations, Duration, IResource, ITaggable, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
 from constructs import Construct
@@ -33,6 +33,7 @@ from constructs_ivsrt.stage import IStage, ThumbnailStorage
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
 RULES = rules.COMPOSITION
+_COMPOSITIONS_ON_STAGE = "_constructs_ivsrt_compositions"  # a count kept on the stage's Python object
 
 
 class VideoFillMode(str, enum.Enum):
@@ -192,11 +193,11 @@ class CompositionBase(IvsRealtimeResourceBase):
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:GetComposition`` on this composition."""
-        return self._grant(grantee, "ivs:GetComposition")
+        return self.grant(grantee, "ivs:GetComposition")
 
     def grant_stop(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:StopComposition`` on this composition."""
-        return self._grant(grantee, "ivs:StopComposition")
+        return self.grant(grantee, "ivs:StopComposition")
 
 
 class _ImportedComposition(CompositionBase):
@@ -257,6 +258,18 @@ class Composition(ManagedMixin, CompositionBase):
             tags, removal_policy)
         self._arn = self._managed.resource.ref
         self.stage = stage
+        self._count_on_stage(stage)
+
+    def _count_on_stage(self, stage: IStage) -> None:
+        """IVS runs at most a few compositions per stage (a quota): warn on the one past it."""
+        count = getattr(stage, _COMPOSITIONS_ON_STAGE, 0) + 1
+        setattr(stage, _COMPOSITIONS_ON_STAGE, count)
+        limit = rules.QUOTAS["Composition"].per_stage
+        if limit is not None and count > limit:
+            Annotations.of(self).add_warning_v2(
+                "constructs-ivsrt:compositionsPerStageQuota",
+                f"this is composition {count} on {stage.node.path}: IVS allows {limit} per stage (a service quota), "
+                "so this one would fail to start with ServiceQuotaExceededException unless the quota was raised")
 
     @staticmethod
     def from_composition_arn(scope: Construct, id: str, composition_arn: str) -> IComposition:

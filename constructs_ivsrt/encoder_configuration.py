@@ -56,7 +56,7 @@ class EncoderConfigurationBase(IvsRealtimeResourceBase):
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:GetEncoderConfiguration`` on this encoder configuration."""
-        return self._grant(grantee, "ivs:GetEncoderConfiguration")
+        return self.grant(grantee, "ivs:GetEncoderConfiguration")
 
 
 class _ImportedEncoderConfiguration(EncoderConfigurationBase):

@@ -46,7 +46,7 @@ class IngestConfigurationBase(IvsRealtimeResourceBase):
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:GetIngestConfiguration``. Its answer includes the stream key: grant it only
         to what may publish to the stage."""
-        return self._grant(grantee, "ivs:GetIngestConfiguration")
+        return self.grant(grantee, "ivs:GetIngestConfiguration")
 
 
 class _ImportedIngestConfiguration(IngestConfigurationBase):

@@ -52,7 +52,7 @@ class PublicKeyBase(IvsRealtimeResourceBase):
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:GetPublicKey`` on this key."""
-        return self._grant(grantee, "ivs:GetPublicKey")
+        return self.grant(grantee, "ivs:GetPublicKey")
 
 
 class _ImportedPublicKey(PublicKeyBase):

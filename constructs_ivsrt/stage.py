@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Duration, IResource, ITaggable, Names, RemovalPolicy
+from aws_cdk import Annotations, Duration, IResource, ITaggable, Names, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -157,7 +157,7 @@ class StageBase(IvsRealtimeResourceBase):
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:GetStage``, ``ivs:GetStageSession``, ``ivs:ListStageSessions``,
         ``ivs:GetParticipant``, ``ivs:ListParticipants`` and ``ivs:ListParticipantEvents``."""
-        return self._grant(
+        return self.grant(
             grantee,
             "ivs:GetStage",
             "ivs:GetStageSession",
@@ -169,11 +169,11 @@ class StageBase(IvsRealtimeResourceBase):
 
     def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:CreateParticipantToken`` on this stage (a backend that lets users join)."""
-        return self._grant(grantee, "ivs:CreateParticipantToken")
+        return self.grant(grantee, "ivs:CreateParticipantToken")
 
     def grant_disconnect_participant(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:DisconnectParticipant`` on this stage."""
-        return self._grant(grantee, "ivs:DisconnectParticipant")
+        return self.grant(grantee, "ivs:DisconnectParticipant")
 
 
 class _ImportedStage(StageBase):
@@ -224,6 +224,19 @@ class Stage(ManagedMixin, StageBase):
         self.stage_name = name
         self.auto_participant_recording = auto_participant_recording
         self._endpoints: StageEndpoints | None = None
+        self._warn_if_kept_beside_a_destroyed_storage()
+
+    def _warn_if_kept_beside_a_destroyed_storage(self) -> None:
+        """A retained stage that records to a storage configuration the stack deletes: IVS refuses
+        to delete a storage configuration a stage uses, so the stack's destroy would fail."""
+        storage = self.auto_participant_recording.storage_configuration if self.auto_participant_recording else None
+        storage_policy = getattr(storage, "removal_policy", None)  # None: imported, not the stack's to delete
+        if self.removal_policy != RemovalPolicy.DESTROY and storage_policy == RemovalPolicy.DESTROY:
+            Annotations.of(self).add_warning_v2(
+                "constructs-ivsrt:retainedStageRecordsToDestroyedStorage",
+                f"this stage is kept ({self.removal_policy.name}) but records to {storage.node.path}, which the "
+                "stack deletes: IVS refuses to delete a storage configuration a stage uses, so destroying the stack "
+                "would wait and then fail. Keep the storage configuration too (RemovalPolicy.RETAIN), or destroy both")
 
     @property
     def endpoints(self) -> StageEndpoints:

@@ -52,7 +52,7 @@ class StorageConfigurationBase(IvsRealtimeResourceBase):
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:GetStorageConfiguration`` on this storage configuration."""
-        return self._grant(grantee, "ivs:GetStorageConfiguration")
+        return self.grant(grantee, "ivs:GetStorageConfiguration")
 
 
 class _ImportedStorageConfiguration(StorageConfigurationBase):

@@ -8,7 +8,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
-from aws_cdk.assertions import Match, Template
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Annotations, Match, Template
 
 from conftest import P256_KEY, P384_KEY_A, tag_list
 from constructs_ivsrt import (
@@ -25,6 +26,7 @@ from constructs_ivsrt import (
     PipLayout,
     PipPosition,
     PublicKey,
+    AutoParticipantRecording,
     S3Destination,
     Stage,
     StorageConfiguration,
@@ -370,3 +372,59 @@ def test_stream_key_goes_into_a_secret_but_not_into_an_output():
     with pytest.raises(Exception, match="unsafeUnwrap"):
         cdk.CfnOutput(leaky, "Leak", value=IngestConfiguration(leaky, "Studio").stream_key.to_string())
         app.synth()
+
+
+# ---------------------------------------------------------------------------------------------
+# Warnings at synth for what would bite at deploy time, and grant().
+# ---------------------------------------------------------------------------------------------
+
+def warnings_of(st: cdk.Stack) -> list[str]:
+    return [str(w.entry.data) for w in Annotations.from_stack(st).find_warning("*", Match.any_value())]
+
+
+def test_a_retained_stage_recording_to_a_destroyed_storage_configuration_is_warned_about():
+    st = new_stack()
+    storage = StorageConfiguration(st, "Storage", bucket=s3.Bucket(st, "Bucket"))
+    Stage(st, "Kept", removal_policy=cdk.RemovalPolicy.RETAIN,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    kept_storage = StorageConfiguration(st, "KeptStorage", bucket=s3.Bucket(st, "Bucket2"),
+                                        removal_policy=cdk.RemovalPolicy.RETAIN)
+    Stage(st, "AlsoKept", removal_policy=cdk.RemovalPolicy.RETAIN,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=kept_storage))
+    Stage(st, "Destroyed", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    warnings = warnings_of(st)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"this stage is kept (RETAIN) but records to {storage.node.path}, which the stack deletes")
+
+
+def test_more_compositions_on_a_stage_than_the_quota_are_warned_about():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    for index in range(6):
+        Composition(st, f"Comp{index}", stage=stage, destinations=[s3_destination(st)] if index == 0 else
+                    [S3Destination(storage_configuration=st.node.find_child("Storage"),
+                                   encoder_configuration=st.node.find_child("Encoder"))])
+    assert warnings_of(st) == [
+        f"this is composition 6 on {stage.node.path}: IVS allows 5 per stage (a service quota), so this one would "
+        "fail to start with ServiceQuotaExceededException unless the quota was raised "
+        "[ack: constructs-ivsrt:compositionsPerStageQuota]"]
+
+
+def test_snapshot_is_warned_about_and_means_destroy():
+    st = new_stack()
+    stage = Stage(st, "Stage", removal_policy=cdk.RemovalPolicy.SNAPSHOT)
+    assert stage.removal_policy == cdk.RemovalPolicy.DESTROY
+    Template.from_stack(st).has_resource("Custom::IvsRealtimeStage", {"DeletionPolicy": "Delete"})
+    assert [w.split(" [ack:")[0] for w in warnings_of(st)] == [
+        "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of it): the "
+        "resource is deleted, as with RemovalPolicy.DESTROY"]
+
+
+def test_grant_names_any_actions_on_the_resource():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    role = iam.Role(st, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    stage.grant(role, "ivs:ListParticipantReplicas", "ivs:StartParticipantReplication")
+    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
+        "Action": ["ivs:ListParticipantReplicas", "ivs:StartParticipantReplication"], "Effect": "Allow",
+        "Resource": {"Ref": Match.string_like_regexp("^Stage")}}]}})
