@@ -79,8 +79,9 @@ def ivs_client(endpoint_url: str | None = None) -> Any:
     """
     global _session
     endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
+    key = (endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     clients = _environment.__dict__.setdefault("clients", {})
-    if endpoint_url not in clients:
+    if key not in clients:
         import boto3
         from botocore.config import Config
 
@@ -94,8 +95,8 @@ def ivs_client(endpoint_url: str | None = None) -> Any:
         )
         with _session_lock:
             _session = _session or boto3.session.Session()
-            clients[endpoint_url] = _session.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
-    return clients[endpoint_url]
+            clients[key] = _session.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
+    return clients[key]
 
 
 def _subject(event: ProviderEvent, rules: ResourceRules) -> str:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from collections.abc import Callable
 
 import aws_cdk as cdk
@@ -12,7 +17,14 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 from conftest import Fault, resources, user_tags
-from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
+from constructs_ivsrt import (
+    AutoParticipantRecording,
+    EncoderConfiguration,
+    IngestConfiguration,
+    Stage,
+    StorageConfiguration,
+    Video,
+)
 from constructs_ivsrt.local import deploy as deploy_module
 from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState, read_template
 
@@ -403,3 +415,58 @@ def test_creates_cancelled_by_a_failure_are_rolled_back_by_their_identity(tmp_pa
     assert resources(ivs) == [] and deployer.state.resources == {}
     made_up = [c.physical_id for c in deployer.changes if c.action == "delete" and c.logical_id.startswith("Stage")]
     assert len(made_up) == 1 and not made_up[0].startswith("arn:")
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner for any app, from the command line: several stacks, cross-stack references, the
+# stack's own region, no AWS variables set, a private state file, one line for a mistake.
+# ---------------------------------------------------------------------------------------------
+
+def two_stack_app(outdir) -> None:
+    app = cdk.App(outdir=str(outdir))
+    env = cdk.Environment(account="123456789012", region="eu-west-1")
+    media = cdk.Stack(app, "Media", env=env)
+    stage = Stage(media, "Stage")
+    studio = cdk.Stack(app, "Studio", env=env)
+    IngestConfiguration(studio, "Encoder", stage=stage)  # a cross-stack reference: Export and Fn::ImportValue
+    app.synth()
+
+
+def run_cli(*args: str, cwd, endpoint_url: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # a fresh shell: no region, no keys
+    env["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint_url
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the activated venv (Node 24)
+    return subprocess.run([sys.executable, "-m", "constructs_ivsrt.local", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_the_runner_deploys_and_destroys_any_app_from_the_command_line(tmp_path, ivs):
+    two_stack_app(tmp_path / "cdk.out")
+    deployed = run_cli("deploy", cwd=tmp_path, endpoint_url=ivs.url)
+    assert deployed.returncode == 0, deployed.stderr
+    assert deployed.stdout.index("== Media (eu-west-1)") < deployed.stdout.index("== Studio (eu-west-1)")
+    made = {r["_noun"]: r for r in resources(ivs)}
+    assert made["IngestConfiguration"]["stageArn"] == made["Stage"]["arn"]
+    assert made["Stage"]["arn"].startswith("arn:aws:ivs:eu-west-1:")  # the stack's region, though none was set
+    for state in (tmp_path / ".local-deploy").glob("*.json"):
+        assert stat.S_IMODE(state.stat().st_mode) == 0o600  # it holds stream keys
+
+    refused = run_cli("destroy", "Media", cwd=tmp_path, endpoint_url=ivs.url)
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        "error: stack Media cannot be destroyed: Studio still imports its exports")
+    destroyed = run_cli("destroy", cwd=tmp_path, endpoint_url=ivs.url)
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert destroyed.stdout.index("== Studio") < destroyed.stdout.index("== Media")
+    assert resources(ivs) == []
+
+
+@pytest.mark.parametrize("args, said", [
+    (("deploy", "Nope"), "error: no stack 'Nope' in the assembly; stacks: Media, Studio"),
+    (("deploy", "--assembly", "missing"), "error: no cloud assembly at missing (run `cdk synth` first, or pass --assembly)"),
+    (("destroy", "Nope"), "error: no deployed stack 'Nope' in .local-deploy; deployed: none"),
+])
+def test_a_users_mistake_is_one_line(tmp_path, ivs, args, said):
+    two_stack_app(tmp_path / "cdk.out")
+    result = run_cli(*args, cwd=tmp_path, endpoint_url=ivs.url)
+    assert (result.returncode, result.stderr.strip()) == (1, said)

@@ -2,8 +2,11 @@
 
     python -m constructs_ivsrt.local demo                # synth with the CDK CLI, deploy, update, destroy
     python -m constructs_ivsrt.local endpoint --port 4599
-    python -m constructs_ivsrt.local deploy  --assembly cdk.out --stack NAME   (AWS_ENDPOINT_URL_IVS_REALTIME set)
-    python -m constructs_ivsrt.local destroy --stack NAME
+    python -m constructs_ivsrt.local deploy  [STACK ...] [--assembly cdk.out]   (AWS_ENDPOINT_URL_IVS_REALTIME set)
+    python -m constructs_ivsrt.local destroy [STACK ...]
+
+With no STACK, every stack of the assembly (deploy) or every deployed one (destroy), in
+dependency order. A stack's region is its environment's, else --region.
 """
 
 from __future__ import annotations
@@ -20,18 +23,22 @@ from typing import Any
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.local import endpoint as endpoint_module
 from constructs_ivsrt.local.deploy import (
+    LOCAL_CREDENTIALS,
     Change,
     DeployError,
     LocalDeployer,
     StackState,
-    default_state_path,
+    default_state_dir,
+    deploy_stacks,
+    destroy_stacks,
+    read_assembly,
     read_template,
+    select_stacks,
 )
 
 DEMO_STACK = "IvsRealtimeSample"
 # The CLI is kept offline and quiet: no version check, no telemetry (notices are off in cdk.json).
 QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
 def _at_least_one(text: str) -> int:
@@ -143,14 +150,17 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--rate-scale", type=float, default=None,
                        help="multiply the API rate quotas by this; 0 turns them off (default: 1)")
     for name in ("deploy", "destroy"):
-        command = commands.add_parser(name, help=f"{name} a stack's IVS resources at $AWS_ENDPOINT_URL_IVS_REALTIME")
-        command.add_argument("--stack", required=True)
-        command.add_argument("--region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-        command.add_argument("--state", type=Path, help="state file (default: .local-deploy/<stack>.json)")
+        command = commands.add_parser(name, help=f"{name} stacks' IVS resources at $AWS_ENDPOINT_URL_IVS_REALTIME")
+        command.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: all)")
+        command.add_argument("--stack", dest="more_stacks", action="append", default=[], help="a stack name (repeatable)")
+        command.add_argument("--state-dir", type=Path, default=None,
+                             help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
         command.add_argument("--concurrency", type=_at_least_one, default=None,
                              help="events in flight at once (default: no bound, as CloudFormation)")
         if name == "deploy":
             command.add_argument("--assembly", type=Path, default=Path("cdk.out"))
+            command.add_argument("--region", default=None,
+                                 help="for stacks whose environment names none (default: $AWS_DEFAULT_REGION, else us-east-1)")
     args = parser.parse_args(argv)
 
     if args.command == "demo":
@@ -159,21 +169,30 @@ def main(argv: list[str] | None = None) -> None:
         endpoint_module.main(["--host", args.host, "--port", str(args.port)]
                              + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else []))
     else:
-        if not os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
-            raise SystemExit("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to")
-        state_path = args.state or default_state_path(args.stack)
-        state = StackState.load(state_path, args.stack, args.region)
-        deployer = LocalDeployer(state, concurrency=args.concurrency, progress=print_progress)
         try:
-            if args.command == "deploy":
-                print_changes("deploy", deployer.deploy(read_template(args.assembly, args.stack)))
-            else:
-                print_changes("destroy", deployer.destroy())
-        except DeployError as error:
-            raise SystemExit(str(error)) from None
-        finally:
-            state.save(state_path)
+            run_stacks(args)
+        except (DeployError, OSError, ValueError) as error:  # a user's mistake or a failed deploy: one line
+            raise SystemExit(f"error: {error}") from None
 
+
+def run_stacks(args: argparse.Namespace) -> None:
+    if not os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
+        raise DeployError("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to "
+                          "(python -m constructs_ivsrt.local endpoint prints it)")
+    names = [*args.stacks, *args.more_stacks]
+    state_dir = args.state_dir or default_state_dir()
+    options = {"concurrency": args.concurrency, "progress": print_progress}
+    if args.command == "deploy":
+        stacks = select_stacks(read_assembly(args.assembly), names)
+        region = args.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        for stack in stacks:  # one at a time, to print each one's changes as it ends
+            print(f"\n== {stack.stack_name} ({stack.region or region})", flush=True)
+            for changes in deploy_stacks([stack], state_dir, region, **options).values():
+                print_changes("deploy", changes)
+    else:
+        for stack_name, changes in destroy_stacks(names, state_dir, **options).items():
+            print(f"\n== {stack_name}")
+            print_changes("destroy", changes)
 
 if __name__ == "__main__":
     main()

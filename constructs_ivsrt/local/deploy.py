@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from constructs_ivsrt._handler_code import HANDLER_DIR, rules
 from constructs_ivsrt.local.endpoint import ACCOUNT_ID
@@ -95,13 +95,20 @@ class StackState:
     # until the cleanup (or a rollback) has dealt with them. Kept here, not in memory, so that
     # after a failed rollback they are still known, and destroy deletes them too.
     superseded: list[DeployedResource] = field(default_factory=list)
+    exports: dict[str, Any] = field(default_factory=dict)  # Outputs' Export names -> values
+    imports: list[str] = field(default_factory=list)  # export names its template imports
 
     def save(self, path: Path) -> None:
+        """Written readable by its owner only: the resources' Data holds stream keys."""
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"stackName": self.stack_name, "region": self.region,
                    "resources": {k: vars(v) for k, v in self.resources.items()},
-                   "superseded": [vars(v) for v in self.superseded]}
-        path.write_text(json.dumps(payload, indent=1, sort_keys=True))
+                   "superseded": [vars(v) for v in self.superseded],
+                   "exports": self.exports, "imports": self.imports}
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a file that existed keeps its mode through O_CREAT
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps(payload, indent=1, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path, stack_name: str, region: str) -> StackState:
@@ -110,7 +117,8 @@ class StackState:
         payload = json.loads(path.read_text())
         resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
         superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
-        return cls(payload["stackName"], payload["region"], resources, superseded)
+        return cls(payload["stackName"], payload["region"], resources, superseded,
+                   payload.get("exports", {}), payload.get("imports", []))
 
     def put(self, resource: DeployedResource) -> None:
         """Record ``resource`` as its logical id's; a superseded one that is adopted back (a
@@ -126,13 +134,47 @@ class StackState:
         self.superseded = [r for r in self.superseded if r.physical_id != resource.physical_id]
 
 
+@dataclass(frozen=True)
+class StackArtifact:
+    """One stack of a cloud assembly, as the runner needs it."""
+
+    artifact_id: str
+    stack_name: str
+    template: dict[str, Any]
+    region: str | None  # from the stack's environment; None when the app left it open
+    dependencies: list[str]  # artifact ids of the stacks it depends on (its imports among them)
+
+
+def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
+    """Every stack in a cloud assembly (``cdk synth``'s output folder), by artifact id."""
+    manifest_path = assembly / "manifest.json"
+    if not manifest_path.is_file():
+        raise DeployError(f"no cloud assembly at {assembly} (run `cdk synth` first, or pass --assembly)")
+    artifacts = json.loads(manifest_path.read_text())["artifacts"]
+    stacks = {k: v for k, v in artifacts.items() if v.get("type") == "aws:cloudformation:stack"}
+    found = {}
+    for artifact_id, artifact in stacks.items():
+        region = artifact.get("environment", "").rsplit("/", 1)[-1]
+        found[artifact_id] = StackArtifact(
+            artifact_id, artifact["properties"].get("stackName", artifact_id),
+            json.loads((assembly / artifact["properties"]["templateFile"]).read_text()),
+            None if region in ("", "unknown-region") else region,
+            [d for d in artifact.get("dependencies", []) if d in stacks])
+    return found
+
+
+def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[StackArtifact]:
+    """``names`` (all stacks when empty) in dependency order: a stack after those it uses."""
+    unknown = [name for name in names if name not in stacks]
+    if unknown:
+        raise DeployError(f"no stack {unknown[0]!r} in the assembly; stacks: {', '.join(stacks)}")
+    chosen = set(names or stacks)
+    order = creation_order({k: [d for d in v.dependencies if d in chosen] for k, v in stacks.items() if k in chosen})
+    return [stacks[k] for k in order]
+
+
 def read_template(assembly: Path, stack_name: str) -> dict[str, Any]:
-    manifest = json.loads((assembly / "manifest.json").read_text())
-    artifact = manifest["artifacts"].get(stack_name)
-    if artifact is None or artifact.get("type") != "aws:cloudformation:stack":
-        stacks = [k for k, v in manifest["artifacts"].items() if v.get("type") == "aws:cloudformation:stack"]
-        raise DeployError(f"no stack {stack_name!r} in {assembly}; stacks: {', '.join(stacks)}")
-    return json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
+    return select_stacks(read_assembly(assembly), [stack_name])[0].template
 
 
 def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -189,9 +231,12 @@ def creation_order(graph: dict[str, list[str]]) -> list[str]:
 class Resolver:
     """Resolves the intrinsics a CDK template uses in custom resource properties."""
 
-    def __init__(self, state: StackState, parameters: dict[str, Any] | None = None) -> None:
+    def __init__(self, state: StackState, parameters: dict[str, Any] | None = None,
+                 exports: Mapping[str, Any] | None = None, imported: set[str] | None = None) -> None:
         self.state = state
         self.parameters: dict[str, Any] = parameters or {}  # the template's Parameters, by name
+        self.exports: Mapping[str, Any] = exports or {}  # what other stacks export, by name
+        self.imported: set[str] = imported if imported is not None else set()  # names Fn::ImportValue read
 
     def _physical_id(self, logical_id: str) -> str:
         if logical_id in PSEUDO_PARAMETERS:
@@ -256,12 +301,20 @@ class Resolver:
         separator, text = argument
         return str(self.resolve(text)).split(separator)
 
+    def _import_value(self, argument: Any) -> Any:
+        name = self.resolve(argument)
+        if name not in self.exports:
+            raise DeployError(f"Fn::ImportValue: no stack exports {name!r} (deploy the stack that exports it first)")
+        self.imported.add(name)
+        return self.exports[name]
+
     _intrinsics: dict[str, Callable[[Resolver, Any], Any]] = {
         "Ref": _ref,
         "Fn::GetAtt": _get_att,
         "Fn::Join": _join,
         "Fn::Select": _select,
         "Fn::Split": _split,
+        "Fn::ImportValue": _import_value,
     }
 
 
@@ -278,6 +331,7 @@ def as_cloudformation_sends(value: Any) -> Any:
     return value
 
 
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 PROGRESS_SECONDS = 2.0  # how often a line is printed while events are in flight
 # The provider function's execution environments. Lambda keeps one warm between invocations and
 # starts another only when all are busy; so does a thread pool, and the handler keeps one client
@@ -306,12 +360,14 @@ class Progress:
         self.started_at: float = time.monotonic()
         self.last: float = self.started_at
 
-    def tick(self, outcome: GraphOutcome, in_flight: int) -> None:
+    def tick(self, outcome: GraphOutcome, in_flight: list[str]) -> None:
         now = time.monotonic()
         if in_flight and now - self.last >= PROGRESS_SECONDS:
             self.last = now
             done = len(outcome.results) + len(outcome.failures)
-            self.write(f"  {self.title}: {done}/{self.total} done, {in_flight} in flight, "
+            # A few left: say which (a Delete waiting for a storage configuration to be free).
+            which = f" ({', '.join(sorted(in_flight))})" if len(in_flight) <= 3 else ""
+            self.write(f"  {self.title}: {done}/{self.total} done, {len(in_flight)} in flight{which}, "
                        f"{len(outcome.failures)} failed ({now - self.started_at:.0f} s)")
 
 
@@ -346,7 +402,7 @@ def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], 
             if outcome.failures and not outcome.cancelled:
                 outcome.cancelled = set(running.values())
             if progress:
-                progress.tick(outcome, len(running))
+                progress.tick(outcome, list(running.values()))
     except BaseException:
         # Interrupted (Ctrl-C): the events already sent run on, as Lambda invocations would, and
         # record what they make in the state before the caller saves it.
@@ -359,11 +415,14 @@ class LocalDeployer:
 
     def __init__(self, state: StackState, handler: Any | None = None,
                  timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS, *, concurrency: int | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, exports: Mapping[str, Any] | None = None) -> None:
         """``concurrency``: how many events may be in flight at once (None: no bound, as
         CloudFormation). Each runs in a thread of its own, with its own client: the separate
         Lambda execution environments CloudFormation's parallel requests get. ``progress``
-        receives a line every few seconds while events are in flight."""
+        receives a line every few seconds while events are in flight. ``exports``: what the
+        stacks deployed before export (``Fn::ImportValue`` reads them)."""
+        self.exports: Mapping[str, Any] = exports or {}
+        self._imported: set[str] = set()
         self.state = state
         self.handler: Any = handler or load_handler()
         self.timeout_seconds = timeout_seconds
@@ -408,8 +467,10 @@ class LocalDeployer:
         As CloudFormation does: every resource whose dependencies are done starts at once (up to
         ``concurrency``); after a failure nothing new starts, those in flight finish, and then
         everything touched is rolled back."""
+        self._as_lambda_runs_it()
         wanted = managed(template)
         self._parameters = template.get("Parameters", {})
+        self._imported.clear()
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
         creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
@@ -434,7 +495,29 @@ class LocalDeployer:
         for logical_id in [k for k in self.state.resources if k not in wanted]:
             self.state.supersede(self.state.resources.pop(logical_id))
         self._remove_superseded("cleanup", self._clean_up)
+        self.state.exports = self._exports(template)
+        self.state.imports = sorted(self._imported)
         return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
+
+    def _exports(self, template: dict[str, Any]) -> dict[str, Any]:
+        """The template's exported outputs, resolved; one the runner cannot resolve (an
+        intrinsic it does not know) is left out, and importing it then fails by name."""
+        resolver = Resolver(self.state, self._parameters, self.exports)
+        exported = {}
+        for output in template.get("Outputs", {}).values():
+            if "Export" in output:
+                try:
+                    exported[resolver.resolve(output["Export"]["Name"])] = resolver.resolve(output["Value"])
+                except DeployError:
+                    continue
+        return exported
+
+    def _as_lambda_runs_it(self) -> None:
+        """Lambda gives the function its stack's region and credentials; locally the credentials
+        are stand-ins (the local endpoint checks none) unless some are set already."""
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = self.state.region
+        for key, value in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
 
     def _forget_cancelled_creates(self, logical_ids: set[str]) -> None:
         """CloudFormation cancels the Creates still in flight when a resource fails, and never
@@ -475,7 +558,7 @@ class LocalDeployer:
         """Send the Create or Update; the state records what CloudFormation would know as it goes
         (the new properties of an Update being attempted, a physical id once onEvent answered),
         which is what a rollback works from."""
-        resolver = Resolver(self.state, self._parameters)
+        resolver = Resolver(self.state, self._parameters, self.exports, self._imported)
         properties = resolver.resolve({k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
         resource_type = definition["Type"]
         current = self.state.resources.get(logical_id)
@@ -593,6 +676,7 @@ class LocalDeployer:
         each after those that depend on it and the others at once; a Retain policy keeps one. A
         resource leaves the state only once its delete succeeded, so a failed destroy can be run
         again."""
+        self._as_lambda_runs_it()
         first = len(self.changes)
 
         def remove_superseded(resource: DeployedResource) -> None:
@@ -630,5 +714,62 @@ def _describe_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
     return "changed: " + ", ".join(keys)
 
 
+def default_state_dir() -> Path:
+    return Path(os.environ.get("IVSRT_LOCAL_STATE_DIR", ".local-deploy"))
+
+
 def default_state_path(stack_name: str) -> Path:
-    return Path(os.environ.get("IVSRT_LOCAL_STATE_DIR", ".local-deploy")) / f"{stack_name}.json"
+    return default_state_dir() / f"{stack_name}.json"
+
+
+def deployed_stacks(state_dir: Path) -> dict[str, StackState]:
+    """Every stack state in ``state_dir``, by stack name."""
+    states = (StackState.load(path, path.stem, "") for path in sorted(state_dir.glob("*.json")))
+    return {state.stack_name: state for state in states}
+
+
+def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: str, *,
+                  concurrency: int | None = None, progress: Callable[[str], None] | None = None,
+                  handler: Any | None = None) -> dict[str, list[Change]]:
+    """Deploy ``stacks`` one after another (in the order given: dependencies first), each with
+    the exports of the stacks deployed before it; each stack's state is saved as it ends."""
+    done = {}
+    for stack in stacks:
+        path = state_dir / f"{stack.stack_name}.json"
+        state = StackState.load(path, stack.stack_name, stack.region or default_region)
+        exports = {name: value for other in deployed_stacks(state_dir).values() if other.stack_name != stack.stack_name
+                   for name, value in other.exports.items()}
+        deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress, exports=exports)
+        try:
+            done[stack.stack_name] = deployer.deploy(stack.template)
+        finally:
+            state.save(path)
+    return done
+
+
+def destroy_stacks(names: list[str], state_dir: Path, *, concurrency: int | None = None,
+                   progress: Callable[[str], None] | None = None, handler: Any | None = None) -> dict[str, list[Change]]:
+    """Destroy the named deployed stacks (all when none are named), importers before exporters;
+    as CloudFormation, a stack whose export another stack still imports is not destroyed."""
+    deployed = deployed_stacks(state_dir)
+    unknown = [name for name in names if name not in deployed]
+    if unknown:
+        raise DeployError(f"no deployed stack {unknown[0]!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
+    chosen = names or list(deployed)
+    exporter = {name: state.stack_name for state in deployed.values() for name in state.exports}
+    uses = {name: sorted({exporter[i] for i in deployed[name].imports if i in exporter} & set(chosen)) for name in chosen}
+    done = {}
+    for name in reversed(creation_order(uses)):
+        state = deployed[name]
+        users = [other.stack_name for other in deployed.values()
+                 if other.stack_name != name and other.stack_name not in done and set(other.imports) & set(state.exports)]
+        if users:
+            raise DeployError(f"stack {name} cannot be destroyed: {', '.join(users)} still imports its exports")
+        deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress)
+        try:
+            done[name] = deployer.destroy()
+        finally:
+            state.save(state_dir / f"{name}.json")
+        if not state.resources and not state.superseded:
+            (state_dir / f"{name}.json").unlink()  # gone, exports with it
+    return done

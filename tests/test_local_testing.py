@@ -1,0 +1,21 @@
+"""The pytest fixture users import to test their own app against the local endpoint."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+
+from constructs_ivsrt import EncoderConfiguration, Stage
+from constructs_ivsrt.local.testing import local_ivs_realtime  # noqa: F401  (the fixture, imported as users do)
+
+
+def test_a_users_app_deploys_and_destroys_with_the_fixture(local_ivs_realtime, tmp_path):  # noqa: F811
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Video", env=cdk.Environment(account="123456789012", region="ap-south-1"))
+    Stage(stack, "Stage", stage_name="show")
+    EncoderConfiguration(stack, "Encoder")
+    changes = local_ivs_realtime.deploy(app)
+    assert sorted(c.action for c in changes["Video"]) == ["create", "create"]
+    (stage,) = local_ivs_realtime.resources("Stage")
+    assert stage["name"] == "show" and stage["arn"].startswith("arn:aws:ivs:ap-south-1:")
+    local_ivs_realtime.destroy()
+    assert local_ivs_realtime.resources() == []
