@@ -18,10 +18,18 @@ from aws_cdk import aws_s3 as s3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import P384_KEY_A
 from constructs_ivsrt import (
     AutoParticipantRecording,
+    Composition,
     EncoderConfiguration,
+    GridLayout,
+    IngestConfiguration,
     IvsRealtimeValidationError,
+    ParticipantTokenVendor,
+    PipLayout,
+    PublicKey,
+    S3Destination,
     Stage,
     StorageConfiguration,
     ThumbnailConfiguration,
@@ -30,6 +38,7 @@ from constructs_ivsrt import (
 from constructs_ivsrt._handler_code import rules
 
 COUNTS: Counter = Counter()
+PER_CONSTRUCT: Counter = Counter()  # (construct, "invalid tried" | "rejected" | "valid tried" | "synthesized")
 EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 STORAGE_ARN = "arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbCd"
@@ -43,6 +52,24 @@ def new_stack() -> cdk.Stack:
 def recording(stack: cdk.Stack, **fields: Any) -> AutoParticipantRecording:
     storage = StorageConfiguration.from_storage_configuration_arn(stack, "Storage", STORAGE_ARN)
     return AutoParticipantRecording(storage_configuration=storage, **fields)
+
+
+def composition(stack: cdk.Stack, layout: Any = None, **destination: Any) -> Composition:
+    stage = Stage.from_stage_arn(stack, "Stage", "arn:aws:ivs:us-east-1:123456789012:stage/AbCd")
+    s3_destination = S3Destination(
+        storage_configuration=StorageConfiguration.from_storage_configuration_arn(stack, "Storage", STORAGE_ARN),
+        encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(
+            stack, "Encoder", "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/AbCd"), **destination)
+    return Composition(stack, "X", stage=stage, destinations=[s3_destination], layout=layout)
+
+
+def stage_of(stack: cdk.Stack) -> Any:
+    return Stage.from_stage_arn(stack, "Stage", "arn:aws:ivs:us-east-1:123456789012:stage/AbCd")
+
+
+LAYOUT = rules.COMPOSITION.member("layout")
+DESTINATION = rules.COMPOSITION.member("destinations").member
+TOKEN_INPUT = rules.operation("CreateParticipantToken").input_shape
 
 
 # (label as the message names it, model shape, how a value becomes a construct, path of that construct)
@@ -84,10 +111,37 @@ PROPS: list[tuple[str, Any, Callable[[cdk.Stack, Any], Any], str]] = [
     ("stage_arn", rules.STAGE.arn_shape, lambda s, v: Stage.from_stage_arn(s, "X", v), "C/X"),
     ("encoder_configuration_arn", rules.ENCODER_CONFIGURATION.arn_shape,
      lambda s, v: EncoderConfiguration.from_encoder_configuration_arn(s, "X", v), "C/X"),
+    ("ingest_configuration_name", rules.INGEST_CONFIGURATION.member("name"),
+     lambda s, v: IngestConfiguration(s, "X", ingest_configuration_name=v), "C/X"),
+    ("user_id", rules.INGEST_CONFIGURATION.member("userId"), lambda s, v: IngestConfiguration(s, "X", user_id=v), "C/X"),
+    ("public_key_name", rules.PUBLIC_KEY.member("name"),
+     lambda s, v: PublicKey(s, "X", public_key_material=P384_KEY_A, public_key_name=v), "C/X"),
+    *[(f"layout.{prop}", rules.shape_at(LAYOUT, kind, member), (lambda c, p: lambda s, v: composition(s, c(**{p: v})))(cls, prop),
+       "C/X")
+      for kind, cls, prop, member in (("grid", GridLayout, "grid_gap", "gridGap"),
+                                      ("pip", PipLayout, "pip_width", "pipWidth"),
+                                      ("pip", PipLayout, "pip_height", "pipHeight"),
+                                      ("pip", PipLayout, "pip_offset", "pipOffset"))],
+    ("destinations[0].target_segment_duration (seconds)",
+     rules.shape_at(DESTINATION, "s3", "recordingConfiguration", "hlsConfiguration", "targetSegmentDurationSeconds"),
+     lambda s, v: composition(s, target_segment_duration=cdk.Duration.millis(v * 1000)), "C/X"),
+    ("token_duration (minutes)", TOKEN_INPUT.members["duration"],
+     lambda s, v: ParticipantTokenVendor(s, "X", stage=stage_of(s), token_duration=cdk.Duration.millis(v * 60_000)), "C/X"),
 ]
 
+# Which construct each label belongs to, for the counts per construct.
+CONSTRUCT_OF_PREFIX = {"stage_": "Stage", "auto_participant_recording": "Stage", "encoder_configuration": "EncoderConfiguration",
+                       "video.": "EncoderConfiguration", "storage_configuration": "StorageConfiguration",
+                       "bucket.": "StorageConfiguration", "ingest_": "IngestConfiguration", "user_id": "IngestConfiguration",
+                       "public_key": "PublicKey", "layout.": "Composition", "destinations": "Composition",
+                       "token_": "ParticipantTokenVendor"}
+
+
+def construct_of(label: str) -> str:
+    return next(name for prefix, name in CONSTRUCT_OF_PREFIX.items() if label.startswith(prefix))
+
 # Durations cannot be negative in CDK (Duration itself refuses), so those props get no negatives.
-NON_NEGATIVE = {label for label, *_ in PROPS if "(seconds)" in label}
+NON_NEGATIVE = {label for label, *_ in PROPS if "(seconds)" in label or "(minutes)" in label}
 # Validated before it reaches us: aws-cdk-lib's Bucket.from_bucket_name checks the type and S3's
 # naming rules itself (stricter than the model's pattern). Only the valid corpus uses it.
 CHECKED_UPSTREAM = {"bucket.bucket_name"}
@@ -158,6 +212,7 @@ def assert_rejected(label: str, shape: Any, build: Callable, path: str, value: A
         assert first.startswith(f"{path}: {label}"), first
         assert re.search(r" must .*, got: ", first), first
         COUNTS["invalid rejected with the message"] += 1
+        PER_CONSTRUCT[construct_of(label), "rejected"] += 1
         return
     cdk.App.of(stack).synth()
     raise AssertionError(f"{label}={value!r} synthesized")
@@ -171,22 +226,25 @@ def test_invalid_props_are_rejected_with_the_message():
         @given(value=invalid(shape, label))
         def check(value):
             COUNTS["invalid tried"] += 1
+            PER_CONSTRUCT[construct_of(label), "invalid tried"] += 1
             assert_rejected(label, shape, build, path, value)
 
         check()
 
 
 def test_valid_props_synthesize():
-    for _label, shape, build, _ in PROPS:
+    for label, shape, build, _ in PROPS:
         @settings(max_examples=15, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
         @given(value=valid(shape))
         def check(value):
             COUNTS["valid tried"] += 1
+            PER_CONSTRUCT[construct_of(label), "valid tried"] += 1
             stack = new_stack()
             build(stack, value)
             cdk.App.of(stack).synth()
             COUNTS["valid synthesized"] += 1
+            PER_CONSTRUCT[construct_of(label), "synthesized"] += 1
 
         check()
 
@@ -224,4 +282,8 @@ def summary_lines() -> list[str]:
     return ["bad-input corpus (generated from the ivs-realtime model's constraints)",
             f"  invalid tried: {COUNTS['invalid tried']}   rejected with path/prop/rule/value message: "
             f"{COUNTS['invalid rejected with the message']}",
-            f"  valid tried: {COUNTS['valid tried']}   synthesized: {COUNTS['valid synthesized']}"]
+            f"  valid tried: {COUNTS['valid tried']}   synthesized: {COUNTS['valid synthesized']}",
+            "  per construct (invalid rejected / tried, valid synthesized / tried):",
+            *(f"    {name:<24} {PER_CONSTRUCT[name, 'rejected']:>4} / {PER_CONSTRUCT[name, 'invalid tried']:<4} "
+              f"{PER_CONSTRUCT[name, 'synthesized']:>4} / {PER_CONSTRUCT[name, 'valid tried']}"
+              for name in sorted({name for name, _ in PER_CONSTRUCT}))]
