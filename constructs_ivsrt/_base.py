@@ -122,12 +122,18 @@ class IvsRealtimeResourceBase(Resource):
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         """Allow ``grantee`` the IAM ``actions`` (``"ivs:GetStage"``, ...) on this resource's ARN;
         the ``grant_*`` methods are this with their actions named."""
+        checker = PropChecker(self)
+        checker.require(hasattr(grantee, "grant_principal"), f"grant's grantee must be an iam.IGrantable, got: {grantee!r}")
+        checker.require(bool(actions) and all(isinstance(a, str) and ":" in a for a in actions),
+                        f"grant's actions must be one or more IAM actions such as 'ivs:GetStage', got: {actions!r}")
+        checker.raise_if_any()
         return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
 
 
 def import_arn(scope: Construct, id: str, arn: str, resource_rules: Any, label: str, cls: type) -> Any:
     """``from_<resource>_arn``: check the ARN against the type's rule, then make the import."""
-    PropChecker(scope, id).check(label, arn, resource_rules.arn_shape).raise_if_any()
+    checker = PropChecker(scope, id).require(arn is not None, f"{label} is required, got: None")
+    checker.check(label, arn, resource_rules.arn_shape).raise_if_any()
     imported = cls(scope, id, environment_from_arn=arn)
     imported._arn = arn
     return imported
@@ -210,8 +216,10 @@ class _TagValidation:
 
     def validate(self) -> list[str]:
         rendered = Stack.of(self._owner).resolve(self._tags.rendered_tags) or []
-        # What a deploy-time value resolves to is an intrinsic ({"Ref": ...}): those are skipped.
-        concrete = {tag["Key"]: tag["Value"] for tag in rendered
-                    if not isinstance(tag.get("Key"), dict) and not isinstance(tag.get("Value"), dict)}
+        # A deploy-time key or value resolves to an intrinsic ({"Ref": ...}): that half stands in
+        # as a valid placeholder, so the other half and the count are still checked.
+        concrete = {(tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"):
+                    (tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value")
+                    for index, tag in enumerate(rendered)}
         # CDK prefixes each message with "[<construct path>]".
         return rules.check_tags(concrete, "tags")

@@ -49,9 +49,12 @@ def _hints(owner: Any) -> dict[str, Any]:
 
 def type_problems(label: str, value: Any, hint: Any) -> list[str]:
     """What is wrong with ``value`` as a ``hint``: a message per problem (a props class's fields
-    are checked too, labelled ``prop.field``); nothing for a deploy-time token."""
-    if value is None or is_unresolved(value):
-        return []  # None: the prop's default (a required prop is Python's own TypeError)
+    are checked too, labelled ``prop.field``); a deploy-time token only if it is of another kind
+    (a list where a name is wanted)."""
+    if value is None:
+        return [] if _admits_none(hint) else [f"{label} is required, got: None"]
+    if is_unresolved(value):
+        return [] if _token_fits(value, hint) else [f"{label} must be {describe(hint)}, got: a deploy-time value"]
     if not _conforms(value, hint):
         return [f"{label} must be {describe(hint)}, got: {value!r}"]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -62,6 +65,20 @@ def type_problems(label: str, value: Any, hint: Any) -> list[str]:
         (item_hint,) = typing.get_args(_without_none(hint))
         return [problem for index, item in enumerate(value) for problem in type_problems(f"{label}[{index}]", item, item_hint)]
     return []
+
+
+def _admits_none(hint: Any) -> bool:
+    return hint is type(None) or (_is_union(hint) and type(None) in typing.get_args(hint))
+
+
+def _token_fits(value: Any, hint: Any) -> bool:
+    """A string or number token stands for a scalar; a list token for a list of strings."""
+    hint = _without_none(hint)
+    if _is_union(hint):
+        return any(_token_fits(value, member) for member in typing.get_args(hint))
+    if isinstance(value, (list, tuple)):
+        return _origin(hint) is Sequence and _is_a("", typing.get_args(hint)[0])
+    return _is_a(value, hint) if isinstance(value, (str, int, float)) else False
 
 
 def _origin(hint: Any) -> Any:

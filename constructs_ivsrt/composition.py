@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Annotations, Duration, IResource, ITaggable, RemovalPolicy
+from aws_cdk import Annotations, Duration, IResource, ITaggable, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
 from constructs import Construct
@@ -33,7 +33,7 @@ from constructs_ivsrt.stage import IStage, ThumbnailStorage
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
 RULES = rules.COMPOSITION
-_COMPOSITIONS_ON_STAGE = "_constructs_ivsrt_compositions"  # a count kept on the stage's Python object
+_COMPOSITIONS_ON_STAGE = "_constructs_ivsrt_compositions"  # stage ARN -> count, kept on the stack's Python object
 
 
 class VideoFillMode(str, enum.Enum):
@@ -261,9 +261,10 @@ class Composition(ManagedMixin, CompositionBase):
         self._count_on_stage(stage)
 
     def _count_on_stage(self, stage: IStage) -> None:
-        """IVS runs at most a few compositions per stage (a quota): warn on the one past it."""
-        count = getattr(stage, _COMPOSITIONS_ON_STAGE, 0) + 1
-        setattr(stage, _COMPOSITIONS_ON_STAGE, count)
+        """IVS runs at most a few compositions per stage (a quota): warn on the one past it.
+        Counted per stage ARN in the stack, so two imports of one stage count together."""
+        counts = Stack.of(self).__dict__.setdefault(_COMPOSITIONS_ON_STAGE, {})
+        counts[stage.stage_arn] = count = counts.get(stage.stage_arn, 0) + 1
         limit = rules.QUOTAS["Composition"].per_stage
         if limit is not None and count > limit:
             Annotations.of(self).add_warning_v2(

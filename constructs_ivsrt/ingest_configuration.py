@@ -11,7 +11,14 @@ from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, SecretValue
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn
+from constructs_ivsrt._base import (
+    IvsRealtimeResourceBase,
+    ManagedMixin,
+    ManagedResource,
+    PropChecker,
+    import_arn,
+    is_unresolved,
+)
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import rules
 from constructs_ivsrt.stage import IStage
@@ -123,6 +130,8 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
         checker.require(protocol != IngestProtocol.RTMP.value or insecure_ingest is True,
                         f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure_ingest!r}")
         checker.check("force_delete", force_delete, RULES.delete_input.members["force"])
+        checker.require(not is_unresolved(force_delete), "force_delete must be known at synth (true or false), "
+                                                         "got: a deploy-time value")
         checker.raise_if_any()
         # Only when set, so that templates without it stay as they were.
         delete_options = {"force": True} if force_delete is True else None

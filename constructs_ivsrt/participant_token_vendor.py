@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker, enum_value
+from constructs_ivsrt._base import PropChecker, enum_value, is_unresolved
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
 from constructs_ivsrt.stage import IStage
@@ -76,6 +76,11 @@ class ParticipantTokenVendor(Construct):
                         "token_duration must be known at synth (it is the function's setting), got: a deploy-time value")
         minutes = token_duration.to_minutes(integral=False) if not token_duration.is_unresolved() else 1
         minutes = int(minutes) if float(minutes).is_integer() else minutes
+        # Function settings: a deploy-time list could not be written into its environment.
+        for label, value in (("capabilities", capabilities), ("allowed_attribute_keys", allowed_attribute_keys)):
+            checker.require(not is_unresolved(value), f"{label} must be known at synth (it is the function's setting), "
+                                                      "got: a deploy-time value")
+        checker.raise_if_any()
         capability_values = [enum_value(c) for c in capabilities]
         checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
         checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"])

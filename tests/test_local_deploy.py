@@ -467,8 +467,35 @@ def test_the_runner_deploys_and_destroys_any_app_from_the_command_line(tmp_path,
     (("deploy", "Nope"), "error: no stack 'Nope' in the assembly; stacks: Media, Studio"),
     (("deploy", "--assembly", "missing"), "error: no cloud assembly at missing (run `cdk synth` first, or pass --assembly)"),
     (("destroy", "Nope"), "error: no deployed stack 'Nope' in .local-deploy; deployed: none"),
+    (("deploy", "--endpoint-is-dead"), "error: nothing answers at AWS_ENDPOINT_URL_IVS_REALTIME=http://127.0.0.1:9 "
+                                       "([Errno 111] Connection refused)"),
 ])
 def test_a_users_mistake_is_one_line(tmp_path, ivs, args, said):
     two_stack_app(tmp_path / "cdk.out")
-    result = run_cli(*args, cwd=tmp_path, endpoint_url=ivs.url)
+    dead = "--endpoint-is-dead" in args
+    result = run_cli(*(a for a in args if a != "--endpoint-is-dead"), cwd=tmp_path,
+                     endpoint_url="http://127.0.0.1:9" if dead else ivs.url)
     assert (result.returncode, result.stderr.strip()) == (1, said)
+
+
+@pytest.mark.slow
+def test_the_runner_reads_stages_list_parameters_substitutions_and_same_named_stacks(tmp_path, ivs):
+    """A cdk.Stage's stacks (a nested assembly), one stack name in two regions (two states), a
+    CommaDelimitedList parameter, Fn::Sub in a tag."""
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    for region in ("us-east-1", "eu-west-1"):
+        stage = cdk.Stage(app, f"Prod-{region}", env=cdk.Environment(account="123456789012", region=region))
+        stack = cdk.Stack(stage, "Video", stack_name="Video")
+        media = cdk.CfnParameter(stack, "Media", type="CommaDelimitedList", default="AUDIO_ONLY")
+        storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
+        Stage(stack, "Stage", auto_participant_recording=AutoParticipantRecording(
+            storage_configuration=storage, media_types=media.value_as_list))
+        cdk.Tags.of(stack).add("where", cdk.Fn.sub("${AWS::Region}-${AWS::StackName}"))
+    app.synth()
+    deployed = run_cli("deploy", cwd=tmp_path, endpoint_url=ivs.url)
+    assert deployed.returncode == 0, deployed.stderr
+    stages = sorted((r["arn"].split(":")[3], r["autoParticipantRecordingConfiguration"]["mediaTypes"], user_tags(r)["where"])
+                    for r in resources(ivs, "Stage"))
+    assert stages == [("eu-west-1", ["AUDIO_ONLY"], "eu-west-1-Video"), ("us-east-1", ["AUDIO_ONLY"], "us-east-1-Video")]
+    assert run_cli("destroy", "Video", cwd=tmp_path, endpoint_url=ivs.url).returncode == 0
+    assert resources(ivs) == []

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import aws_cdk as cdk
 
 from constructs_ivsrt import EncoderConfiguration, Stage
+from constructs_ivsrt.local import testing
 from constructs_ivsrt.local.testing import local_ivs_realtime  # noqa: F401  (the fixture, imported as users do)
 
 
@@ -19,3 +22,18 @@ def test_a_users_app_deploys_and_destroys_with_the_fixture(local_ivs_realtime, t
     assert stage["name"] == "show" and stage["arn"].startswith("arn:aws:ivs:ap-south-1:")
     local_ivs_realtime.destroy()
     assert local_ivs_realtime.resources() == []
+
+
+def test_the_fixture_leaves_the_environment_as_it_found_it(tmp_path):
+    before = dict(os.environ)
+    os.environ.pop("AWS_REGION", None)
+    unset = dict(os.environ)
+    fixture = testing.local_ivs_realtime.__wrapped__(tmp_path)  # the fixture's generator, driven by hand
+    deployment = next(fixture)
+    os.environ.update(AWS_REGION="eu-north-1", AWS_ACCESS_KEY_ID="changed")  # what the runner does
+    assert deployment.endpoint.url == os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"]
+    for _ in fixture:
+        pass
+    assert dict(os.environ) == unset
+    os.environ.clear()
+    os.environ.update(before)

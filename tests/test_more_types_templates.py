@@ -392,16 +392,25 @@ def test_a_retained_stage_recording_to_a_destroyed_storage_configuration_is_warn
     Stage(st, "AlsoKept", removal_policy=cdk.RemovalPolicy.RETAIN,
           auto_participant_recording=AutoParticipantRecording(storage_configuration=kept_storage))
     Stage(st, "Destroyed", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    kept_later = Stage(st, "KeptLater", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    kept_later.apply_removal_policy(cdk.RemovalPolicy.RETAIN)  # read at synth, not when the stage was made
+    freed_storage = StorageConfiguration(st, "FreedStorage", bucket=s3.Bucket(st, "Bucket3"))
+    Stage(st, "KeptToo", removal_policy=cdk.RemovalPolicy.RETAIN,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=freed_storage))
+    freed_storage.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
     warnings = warnings_of(st)
-    assert len(warnings) == 1
-    assert warnings[0].startswith(f"this stage is kept (RETAIN) but records to {storage.node.path}, which the stack deletes")
+    assert len(warnings) == 2
+    assert all(w.startswith(f"this stage is kept on delete (RETAIN) but records to {storage.node.path}, which the "
+                            "stack deletes") for w in warnings)
 
 
 def test_more_compositions_on_a_stage_than_the_quota_are_warned_about():
     st = new_stack()
-    stage = Stage(st, "Stage")
-    for index in range(6):
-        Composition(st, f"Comp{index}", stage=stage, destinations=[s3_destination(st)] if index == 0 else
+    stage = Stage.from_stage_arn(st, "Stage", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")
+    same_stage = Stage.from_stage_arn(st, "SameStage", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")
+    for index in range(6):  # two imports of one stage count together
+        Composition(st, f"Comp{index}", stage=stage if index % 2 else same_stage,
+                    destinations=[s3_destination(st)] if index == 0 else
                     [S3Destination(storage_configuration=st.node.find_child("Storage"),
                                    encoder_configuration=st.node.find_child("Encoder"))])
     assert warnings_of(st) == [

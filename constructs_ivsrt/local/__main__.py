@@ -17,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +177,23 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: {error}") from None
 
 
+def _reachable(url: str) -> None:
+    """Fail at once, not after every event's retries, when nothing answers at ``url``."""
+    try:
+        urllib.request.urlopen(url, timeout=5).close()
+    except urllib.error.HTTPError:
+        return  # something answered
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise DeployError(f"nothing answers at AWS_ENDPOINT_URL_IVS_REALTIME={url} ({reason})") from None
+
+
 def run_stacks(args: argparse.Namespace) -> None:
-    if not os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
+    url = os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME")
+    if not url:
         raise DeployError("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to "
                           "(python -m constructs_ivsrt.local endpoint prints it)")
+    _reachable(url)
     names = [*args.stacks, *args.more_stacks]
     state_dir = args.state_dir or default_state_dir()
     options = {"concurrency": args.concurrency, "progress": print_progress}

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -114,11 +115,14 @@ class StackState:
     def load(cls, path: Path, stack_name: str, region: str) -> StackState:
         if not path.exists():
             return cls(stack_name, region)
-        payload = json.loads(path.read_text())
-        resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
-        superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
-        return cls(payload["stackName"], payload["region"], resources, superseded,
-                   payload.get("exports", {}), payload.get("imports", []))
+        try:
+            payload = json.loads(path.read_text())
+            resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
+            superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
+            return cls(payload["stackName"], payload["region"], resources, superseded,
+                       payload.get("exports", {}), payload.get("imports", []))
+        except (ValueError, KeyError, TypeError) as error:
+            raise DeployError(f"cannot read the state file {path}: {type(error).__name__}: {error}") from None
 
     def put(self, resource: DeployedResource) -> None:
         """Record ``resource`` as its logical id's; a superseded one that is adopted back (a
@@ -145,6 +149,16 @@ class StackArtifact:
     dependencies: list[str]  # artifact ids of the stacks it depends on (its imports among them)
 
 
+def imported_names(value: Any) -> set[str]:
+    """Every export name a template imports (``Fn::ImportValue`` anywhere in it)."""
+    if isinstance(value, dict):
+        found = {value["Fn::ImportValue"]} if isinstance(value.get("Fn::ImportValue"), str) else set()
+        return found.union(*(imported_names(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(imported_names(item) for item in value))
+    return set()
+
+
 def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
     """Every stack in a cloud assembly (``cdk synth``'s output folder), by artifact id."""
     manifest_path = assembly / "manifest.json"
@@ -152,7 +166,10 @@ def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
         raise DeployError(f"no cloud assembly at {assembly} (run `cdk synth` first, or pass --assembly)")
     artifacts = json.loads(manifest_path.read_text())["artifacts"]
     stacks = {k: v for k, v in artifacts.items() if v.get("type") == "aws:cloudformation:stack"}
-    found = {}
+    found: dict[str, StackArtifact] = {}
+    for artifact in artifacts.values():  # a cdk.Stage's stacks are a nested assembly
+        if artifact.get("type") == "cdk:cloud-assembly":
+            found.update(read_assembly(assembly / artifact["properties"]["directoryName"]))
     for artifact_id, artifact in stacks.items():
         region = artifact.get("environment", "").rsplit("/", 1)[-1]
         found[artifact_id] = StackArtifact(
@@ -164,11 +181,15 @@ def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
 
 
 def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[StackArtifact]:
-    """``names`` (all stacks when empty) in dependency order: a stack after those it uses."""
-    unknown = [name for name in names if name not in stacks]
-    if unknown:
-        raise DeployError(f"no stack {unknown[0]!r} in the assembly; stacks: {', '.join(stacks)}")
-    chosen = set(names or stacks)
+    """``names`` (artifact ids or stack names; all stacks when empty) in dependency order: a
+    stack after those it uses."""
+    chosen: set[str] = set()
+    for name in names:
+        matching = {k for k, v in stacks.items() if name in (k, v.stack_name)}
+        if not matching:
+            raise DeployError(f"no stack {name!r} in the assembly; stacks: {', '.join(stacks)}")
+        chosen |= matching
+    chosen = chosen or set(stacks)
     order = creation_order({k: [d for d in v.dependencies if d in chosen] for k, v in stacks.items() if k in chosen})
     return [stacks[k] for k in order]
 
@@ -232,19 +253,20 @@ class Resolver:
     """Resolves the intrinsics a CDK template uses in custom resource properties."""
 
     def __init__(self, state: StackState, parameters: dict[str, Any] | None = None,
-                 exports: Mapping[str, Any] | None = None, imported: set[str] | None = None) -> None:
+                 exports: Mapping[str, Any] | None = None) -> None:
         self.state = state
         self.parameters: dict[str, Any] = parameters or {}  # the template's Parameters, by name
         self.exports: Mapping[str, Any] = exports or {}  # what other stacks export, by name
-        self.imported: set[str] = imported if imported is not None else set()  # names Fn::ImportValue read
 
     def _physical_id(self, logical_id: str) -> str:
         if logical_id in PSEUDO_PARAMETERS:
             return PSEUDO_PARAMETERS[logical_id]
         if logical_id in self.parameters:
-            if "Default" not in self.parameters[logical_id]:
+            parameter = self.parameters[logical_id]
+            if "Default" not in parameter:
                 raise DeployError(f"parameter {logical_id} has no Default, and the local deploy runner takes no values")
-            return self.parameters[logical_id]["Default"]
+            is_list = parameter.get("Type") == "CommaDelimitedList" or str(parameter.get("Type")).startswith("List<")
+            return parameter["Default"].split(",") if is_list else parameter["Default"]
         if logical_id == "AWS::Region":
             return self.state.region
         if logical_id == "AWS::AccountId":
@@ -301,11 +323,27 @@ class Resolver:
         separator, text = argument
         return str(self.resolve(text)).split(separator)
 
+    def _sub(self, argument: Any) -> str:
+        """``${Name}``, ``${Name.Attribute}`` and ``${AWS::Region}``-style references in a string,
+        with optional variables of its own; ``${!Literal}`` stays ``${Literal}``."""
+        text, variables = (argument, {}) if isinstance(argument, str) else (argument[0], self.resolve(argument[1]))
+
+        def value_of(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                return str(self._attribute(*name.split(".", 1)))
+            return str(self._physical_id(name))
+
+        return re.sub(r"\$\{([^}]+)\}", value_of, text)
+
     def _import_value(self, argument: Any) -> Any:
         name = self.resolve(argument)
         if name not in self.exports:
             raise DeployError(f"Fn::ImportValue: no stack exports {name!r} (deploy the stack that exports it first)")
-        self.imported.add(name)
         return self.exports[name]
 
     _intrinsics: dict[str, Callable[[Resolver, Any], Any]] = {
@@ -315,6 +353,7 @@ class Resolver:
         "Fn::Select": _select,
         "Fn::Split": _split,
         "Fn::ImportValue": _import_value,
+        "Fn::Sub": _sub,
     }
 
 
@@ -422,7 +461,6 @@ class LocalDeployer:
         receives a line every few seconds while events are in flight. ``exports``: what the
         stacks deployed before export (``Fn::ImportValue`` reads them)."""
         self.exports: Mapping[str, Any] = exports or {}
-        self._imported: set[str] = set()
         self.state = state
         self.handler: Any = handler or load_handler()
         self.timeout_seconds = timeout_seconds
@@ -470,7 +508,6 @@ class LocalDeployer:
         self._as_lambda_runs_it()
         wanted = managed(template)
         self._parameters = template.get("Parameters", {})
-        self._imported.clear()
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
         creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
@@ -496,7 +533,7 @@ class LocalDeployer:
             self.state.supersede(self.state.resources.pop(logical_id))
         self._remove_superseded("cleanup", self._clean_up)
         self.state.exports = self._exports(template)
-        self.state.imports = sorted(self._imported)
+        self.state.imports = sorted(imported_names(template))
         return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
 
     def _exports(self, template: dict[str, Any]) -> dict[str, Any]:
@@ -558,7 +595,7 @@ class LocalDeployer:
         """Send the Create or Update; the state records what CloudFormation would know as it goes
         (the new properties of an Update being attempted, a physical id once onEvent answered),
         which is what a rollback works from."""
-        resolver = Resolver(self.state, self._parameters, self.exports, self._imported)
+        resolver = Resolver(self.state, self._parameters, self.exports)
         properties = resolver.resolve({k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
         resource_type = definition["Type"]
         current = self.state.resources.get(logical_id)
@@ -723,9 +760,8 @@ def default_state_path(stack_name: str) -> Path:
 
 
 def deployed_stacks(state_dir: Path) -> dict[str, StackState]:
-    """Every stack state in ``state_dir``, by stack name."""
-    states = (StackState.load(path, path.stem, "") for path in sorted(state_dir.glob("*.json")))
-    return {state.stack_name: state for state in states}
+    """Every stack state in ``state_dir``, by artifact id (the file's name)."""
+    return {path.stem: StackState.load(path, path.stem, "") for path in sorted(state_dir.glob("*.json"))}
 
 
 def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: str, *,
@@ -735,9 +771,12 @@ def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: 
     the exports of the stacks deployed before it; each stack's state is saved as it ends."""
     done = {}
     for stack in stacks:
-        path = state_dir / f"{stack.stack_name}.json"
+        path = state_dir / f"{stack.artifact_id}.json"  # unique in the assembly, unlike a stack name
         state = StackState.load(path, stack.stack_name, stack.region or default_region)
-        exports = {name: value for other in deployed_stacks(state_dir).values() if other.stack_name != stack.stack_name
+        if state.region != (stack.region or state.region):
+            raise DeployError(f"stack {stack.artifact_id} was deployed to {state.region}, not {stack.region}: "
+                              "destroy it there first")
+        exports = {name: value for artifact_id, other in deployed_stacks(state_dir).items() if artifact_id != stack.artifact_id
                    for name, value in other.exports.items()}
         deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress, exports=exports)
         try:
@@ -752,17 +791,20 @@ def destroy_stacks(names: list[str], state_dir: Path, *, concurrency: int | None
     """Destroy the named deployed stacks (all when none are named), importers before exporters;
     as CloudFormation, a stack whose export another stack still imports is not destroyed."""
     deployed = deployed_stacks(state_dir)
-    unknown = [name for name in names if name not in deployed]
-    if unknown:
-        raise DeployError(f"no deployed stack {unknown[0]!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
-    chosen = names or list(deployed)
-    exporter = {name: state.stack_name for state in deployed.values() for name in state.exports}
+    chosen = []
+    for name in names:  # artifact ids or stack names
+        matching = [k for k, v in deployed.items() if name in (k, v.stack_name)]
+        if not matching:
+            raise DeployError(f"no deployed stack {name!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
+        chosen += [k for k in matching if k not in chosen]
+    chosen = chosen or list(deployed)
+    exporter = {name: artifact_id for artifact_id, state in deployed.items() for name in state.exports}
     uses = {name: sorted({exporter[i] for i in deployed[name].imports if i in exporter} & set(chosen)) for name in chosen}
     done = {}
     for name in reversed(creation_order(uses)):
         state = deployed[name]
-        users = [other.stack_name for other in deployed.values()
-                 if other.stack_name != name and other.stack_name not in done and set(other.imports) & set(state.exports)]
+        users = [other_id for other_id, other in deployed.items()
+                 if other_id != name and other_id not in done and set(other.imports) & set(state.exports)]
         if users:
             raise DeployError(f"stack {name} cannot be destroyed: {', '.join(users)} still imports its exports")
         deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress)

@@ -52,15 +52,19 @@ class LocalDeployment:
 
 
 @pytest.fixture
-def local_ivs_realtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalDeployment]:
+def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
     """A local IVS Real-Time endpoint for one test, with the handler pointed at it."""
     # The runner sets the region (the stack's) and stand-in credentials, as Lambda would: put
-    # them back afterwards.
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        if name in os.environ:
-            monkeypatch.setenv(name, os.environ[name])  # recorded, so restored at teardown
-        else:
-            monkeypatch.delenv(name, raising=False)
-    with LocalIvsRealtime() as endpoint:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_IVS_REALTIME", endpoint.url)
-        yield LocalDeployment(endpoint, tmp_path / "local-deploy")
+    # them back afterwards, set or not.
+    saved = {name: os.environ.get(name) for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
+                                                     "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_IVS_REALTIME")}
+    try:
+        with LocalIvsRealtime() as endpoint:
+            os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint.url
+            yield LocalDeployment(endpoint, tmp_path / "local-deploy")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
