@@ -135,7 +135,7 @@ def synth_scaling(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
-    from constructs_ivsrt.local.deploy import LambdaContext, as_cloudformation_sends
+    from constructs_ivsrt.local.deploy import SETTLE_MAX_POLLS, LambdaContext, as_cloudformation_sends
 
     counter = iter(range(10**9))
 
@@ -151,9 +151,10 @@ def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
         result = handler.on_event(event, LambdaContext())
         if handler.RESOURCES[resource_type].settling is None:
             return result
-        while not handler.is_complete({**event, **result}, LambdaContext())["IsComplete"]:
-            pass  # the framework's waiter, without its 5 s interval: every poll is one Get
-        return result
+        for _ in range(SETTLE_MAX_POLLS):  # the framework's waiter, without its 5 s interval: every poll is one Get
+            if handler.is_complete({**event, **result}, LambdaContext())["IsComplete"]:
+                return result
+        raise RuntimeError(f"{resource_type} not complete after {SETTLE_MAX_POLLS} polls")
 
     return send
 

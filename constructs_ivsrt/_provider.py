@@ -215,7 +215,7 @@ def _lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Ro
     return role
 
 
-def _qualifier_wildcard(stack: Stack, function: lambda_.IFunction) -> tuple[str, str]:
+def _qualifier_wildcard(stack: Stack, function: lambda_.IFunction) -> tuple[str | None, str]:
     return (
         _wildcard_finding(stack, f"{function.function_arn}:*"),
         "aws-cdk-lib's Provider framework may invoke a function's versions and aliases; the "
@@ -223,14 +223,18 @@ def _qualifier_wildcard(stack: Stack, function: lambda_.IFunction) -> tuple[str,
     )
 
 
-def _acknowledge(scope: Construct, findings: list[tuple[str, str]]) -> None:
-    """Record why a policy-as-code finding (cdk-nag's AwsSolutions pack) is accepted here."""
+def _acknowledge(scope: Construct, findings: list[tuple[str | None, str]]) -> None:
+    """Record why a policy-as-code finding (cdk-nag's AwsSolutions pack) is accepted here. A
+    finding whose id could not be rendered (None) is left unacknowledged: cosmetic, never a
+    reason to fail synth."""
     for finding, reason in findings:
-        Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
+        if finding is not None:
+            Validations.of(scope).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
-def _wildcard_finding(stack: Stack, arn: str) -> str:
-    """The id cdk-nag gives a wildcard resource finding (AwsSolutions-IAM5), for this ARN.
+def _wildcard_finding(stack: Stack, arn: str) -> str | None:
+    """The id cdk-nag gives a wildcard resource finding (AwsSolutions-IAM5), for this ARN; None
+    when the ARN holds an intrinsic this does not render (cdk-nag's format is its own).
 
     cdk-nag names the resource as the template renders it, with references written ``<Name>``
     and attributes ``<Name.Attr>``; rendering the same way keeps the acknowledgment exact (it
@@ -248,4 +252,7 @@ def _wildcard_finding(stack: Stack, arn: str) -> str:
             return separator.join(render(part) for part in parts)
         raise ValueError(f"cannot render {value!r} as cdk-nag does")
 
-    return f"AwsSolutions::AwsSolutions-IAM5[Resource::{render(stack.resolve(arn))}]"
+    try:
+        return f"AwsSolutions::AwsSolutions-IAM5[Resource::{render(stack.resolve(arn))}]"
+    except ValueError:
+        return None

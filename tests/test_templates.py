@@ -404,3 +404,14 @@ def test_a_tag_value_that_is_no_string_fails_synth_but_a_deploy_time_value_does_
     with pytest.raises(Exception, match=r"\[.*/S\] tags\['a'\] must be a string, got: 5") as caught:
         Template.from_stack(stack)
     assert "stack" not in str(caught.value)
+
+
+def test_an_acknowledgment_that_cannot_be_rendered_never_fails_synth():
+    """The cdk-nag acknowledgments are cosmetic: an ARN they cannot render is left unacknowledged."""
+    from constructs_ivsrt._provider import _acknowledge, _wildcard_finding
+
+    stack = new_stack()
+    unrenderable = cdk.Fn.sub("arn:aws:ivs:${AWS::Region}:123456789012:stage/*")
+    assert _wildcard_finding(stack, unrenderable) is None
+    _acknowledge(stack, [(None, "nothing to acknowledge")])
+    Template.from_stack(stack)
