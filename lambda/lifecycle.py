@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from botocore.retries import standard
 
 from rules import (
+    DELETE_OPTION_PROPS,
     IDENTITY_TAG,
     QUOTAS,
     TAGS_PROPERTY,
@@ -524,8 +525,10 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
             if waited + delay > CONFLICT_WAIT_SECONDS or request.seconds_left() < delay:
                 users = users_of(request, rules, physical_id)
                 still = f"; still used by {', '.join(users)}" if users else ""
-                if "force" in rules.delete_options and not options.get("force"):
-                    still += "; force_delete=True disconnects the publisher"
+                for option in rules.delete_options:
+                    if not options.get(option) and option in DELETE_OPTION_PROPS:
+                        prop, effect = DELETE_OPTION_PROPS[option]
+                        still += f"; {prop}=True {effect}"
                 raise ProvisioningError(f"{error} (gave up after {waited:.0f}s{still})") from error
             time.sleep(delay)
 

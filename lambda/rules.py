@@ -210,6 +210,9 @@ def attribute_name(path: tuple[str, ...]) -> str:
 
 TAGS_PROPERTY = "tags"
 DELETE_OPTIONS_PROPERTY = "deleteOptions"  # {"force": true}: see ResourceRules.delete_options
+# The construct prop that sets each delete option, and what setting it does: named in the error
+# of a delete that waited in vain.
+DELETE_OPTION_PROPS: dict[str, tuple[str, str]] = {"force": ("force_delete", "disconnects the publisher")}
 
 STAGE = ResourceRules(
     resource_type="Custom::IvsRealtimeStage",

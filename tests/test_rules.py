@@ -115,3 +115,15 @@ def test_delete_options_come_from_the_delete_operations_input():
     assert [r.delete_options for r in rules.RESOURCES.values() if r is not rules.INGEST_CONFIGURATION] == [()] * 5
     assert rules.INGEST_CONFIGURATION.delete_parameters({"deleteOptions": {"force": "true", "other": 1}}) == {"force": True}
     assert rules.INGEST_CONFIGURATION.delete_parameters({"deleteOptions": {"force": "maybe"}}) == {}
+
+
+def test_every_delete_option_names_a_prop_of_its_construct():
+    import inspect
+
+    from constructs_ivsrt import IngestConfiguration
+
+    constructs = {"IngestConfiguration": IngestConfiguration}
+    for resource in rules.RESOURCES.values():
+        for option in resource.delete_options:
+            prop, _effect = rules.DELETE_OPTION_PROPS[option]
+            assert prop in inspect.signature(inspect.unwrap(constructs[resource.noun].__init__)).parameters
