@@ -22,15 +22,6 @@ _CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
 # edits its policy on the caller's behalf (see StorageConfiguration).
 STORAGE_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy")
 
-# A storage configuration's Delete that meets a ConflictException names the stages still using
-# it (lifecycle.users_of): read-only, and only on that error path. (List, then Get on stages.)
-_DIAGNOSIS = {rules.STORAGE_CONFIGURATION.noun: ("ivs:ListStages", rules.STAGE)}
-
-# Calls authorized on the resources they use, besides the type's own (the Service Authorization
-# Reference lists StartComposition's resources as the stage, encoder and storage configurations
-# and the channel it composes from and to, not the composition it makes).
-_CREATE_USES = {rules.COMPOSITION.noun: ("stage", "encoder-configuration", "storage-configuration", "channel")}
-
 # How long CloudFormation waits for an asynchronous resource (a composition becoming ACTIVE or
 # STOPPED) before the framework fails it, and how often it looks.
 SETTLE_TIMEOUT = Duration.minutes(15)
@@ -46,7 +37,10 @@ def handler_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
 def list_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
     """Lists find the handler's own resources by their identity tag (after a lost Create
     response, on a rollback). IVS List operations take no resource ARN, so they cannot be scoped."""
-    return (f"ivs:{resource.list_operation}",) + _DIAGNOSIS.get(resource.noun, ())[:1]
+    # A delete that meets a conflict names what uses the resource (lifecycle.users_of): a List of
+    # the using type, read-only and only on that error path.
+    used_by = (f"ivs:{resource.in_use_by.user.list_operation}",) if resource.in_use_by else ()
+    return (f"ivs:{resource.list_operation}",) + used_by
 
 
 # Everything the handler may be granted, over every type (what tests compare calls against).
@@ -103,10 +97,10 @@ class IvsRealtimeProvider(Construct):
                 self.on_event_function.add_to_role_policy(self._list_statement)
             self._list_statement.add_actions(*(a for a in list_actions(resource) if a not in self._list_statement.actions))
             self._allow(handler_actions(resource), resource.arn_segment)
-            for segment in _CREATE_USES.get(resource.noun, ()):
+            for segment in resource.create_uses:
                 self._allow((f"ivs:{resource.create_operation}",), segment)
-            if resource.noun in _DIAGNOSIS:
-                _, used_by = _DIAGNOSIS[resource.noun]
+            if resource.in_use_by is not None:
+                used_by = resource.in_use_by.user
                 self._allow((f"ivs:{used_by.get_operation}",), used_by.arn_segment)
         return self.async_service_token if resource.settling else self.service_token
 

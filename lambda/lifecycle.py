@@ -552,17 +552,19 @@ def _delete_cancelled_create(request: Request, rules: ResourceRules, physical_id
 
 
 def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
-    """What keeps a storage configuration in use: stages recording to it (error path only)."""
-    if rules.noun != "StorageConfiguration":
+    """What keeps a resource in use (``rules.in_use_by``: stages recording to a storage
+    configuration); error path only, and a courtesy: a failure to find out is no failure."""
+    used_by = rules.in_use_by
+    if used_by is None:
         return []
     users = []
     try:
-        for summary in summaries(request, "ListStages", "stages"):
-            stage = call(request, "GetStage", arn=summary["arn"])["stage"]
-            if (stage.get("autoParticipantRecordingConfiguration") or {}).get("storageConfigurationArn") == arn:
-                users.append(stage["arn"])
+        for summary in summaries(request, used_by.user.list_operation, used_by.user.list_key):
+            user = _get(request, used_by.user, summary["arn"])
+            if _scalar_at(user, used_by.path) == arn:
+                users.append(user["arn"])
     except ProvisioningError:
-        pass  # naming the users is a courtesy; the ConflictException is the answer
+        pass
     return users
 
 

@@ -71,6 +71,15 @@ class Settling:
 
 
 @dataclass(frozen=True)
+class InUseBy:
+    """Resources of another type that keep one of this type in use through a member of theirs
+    (IVS refuses the delete with ConflictException): named when a delete waited in vain."""
+
+    user: ResourceRules
+    path: tuple[str, ...]  # the member of ``user`` holding this resource's ARN
+
+
+@dataclass(frozen=True)
 class ResourceRules:
     """How one custom resource type maps onto the API.
 
@@ -92,6 +101,11 @@ class ResourceRules:
     # endpoints), e.g. "fingerprint" -> Fingerprint; a path for nested ones.
     extra_attributes: tuple[tuple[str, ...], ...] = ()
     settling: Settling | None = None  # set for asynchronous resources (is_complete waits)
+    in_use_by: InUseBy | None = None
+    # ARN types its Create is authorized on besides its own (the Service Authorization Reference
+    # lists StartComposition's resources as the stage, encoder and storage configurations and
+    # channel it composes, not the composition it makes).
+    create_uses: tuple[str, ...] = ()
 
     @property
     def create_operation(self) -> str:
@@ -235,6 +249,7 @@ STORAGE_CONFIGURATION = ResourceRules(
     response_key="storageConfiguration",
     arn_segment="storage-configuration",
     properties=("name", "s3"),
+    in_use_by=InUseBy(STAGE, ("autoParticipantRecordingConfiguration", "storageConfigurationArn")),
 )
 INGEST_CONFIGURATION = ResourceRules(
     resource_type="Custom::IvsRealtimeIngestConfiguration",
@@ -265,6 +280,7 @@ COMPOSITION = ResourceRules(
     create_verb="Start",
     delete_verb="Stop",
     extra_attributes=(("state",),),
+    create_uses=("stage", "encoder-configuration", "storage-configuration", "channel"),
     settling=Settling(ready="ACTIVE", failed="FAILED", ended=("STOPPED", "FAILED"), stopping="STOPPING"),
 )
 
