@@ -43,19 +43,33 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
 # before (5 s to connect, 30 s to read, see ivs_client) still ends in an answer.
 ANSWER_MARGIN_SECONDS = 45.0
 
-RequestType = Literal["Create", "Update", "Delete"]
+class _Event(TypedDict):
+    """What every event from the Provider framework carries (CloudFormation's request; its
+    ``ResponseURL`` is never read here, and never logged)."""
 
-
-class ProviderEvent(TypedDict, total=False):
-    RequestType: RequestType
     ResourceType: str
     LogicalResourceId: str
-    PhysicalResourceId: str
-    ResourceProperties: dict[str, Any]
-    OldResourceProperties: dict[str, Any]
     RequestId: str
     StackId: str
-    ResponseURL: str  # never logged
+    ResourceProperties: dict[str, Any]
+
+
+class CreateEvent(_Event):
+    RequestType: Literal["Create"]
+
+
+class UpdateEvent(_Event):
+    RequestType: Literal["Update"]
+    PhysicalResourceId: str
+    OldResourceProperties: dict[str, Any]
+
+
+class DeleteEvent(_Event):
+    RequestType: Literal["Delete"]
+    PhysicalResourceId: str
+
+
+ProviderEvent = CreateEvent | UpdateEvent | DeleteEvent
 
 
 # One client per execution environment and endpoint. Lambda runs one invocation at a time in an
@@ -117,20 +131,20 @@ def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecy
     )
 
 
-def _on_create(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+def _on_create(request: lifecycle.Request, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
     return lifecycle.create(request, rules, event.get("ResourceProperties", {}))
 
 
-def _on_update(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+def _on_update(request: lifecycle.Request, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
     return lifecycle.update(request, rules, event["PhysicalResourceId"],
                             event.get("OldResourceProperties", {}), event.get("ResourceProperties", {}))
 
 
-def _on_delete(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+def _on_delete(request: lifecycle.Request, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
     return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {}))
 
 
-HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {
+HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, Any], lifecycle.Result]] = {
     "Create": _on_create,
     "Update": _on_update,
     "Delete": _on_delete,

@@ -112,17 +112,21 @@ def api_parameters(rules: ResourceRules, properties: Mapping[str, Any]) -> dict[
 
 @dataclass(frozen=True)
 class UpdatePlan:
-    """What an Update must do, decided from old and new properties alone."""
+    """What an Update must do, decided from old and new properties (and, for an asynchronous
+    resource, whether the service has ended it) alone."""
 
     replace: bool
     in_place: dict[str, Any]  # Update<noun> parameters (besides the ARN); empty = no call
 
 
-def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any]) -> UpdatePlan:
-    """Compare converted old and new parameters: replace, update in place, or neither (tags are
-    ``_retag``'s, which never replace)."""
+def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any],
+                   ended: Callable[[], bool] = lambda: False) -> UpdatePlan:
+    """The one place an Update is decided: replace (a property that cannot change in place
+    changed, or the resource has ``ended``: a composition the service stopped is started anew;
+    asked only when nothing else replaces it, as it costs a Get), update in place, or neither
+    (tags are ``_retag``'s, which never replace)."""
     changed = {key for key in rules.properties if old.get(key) != new.get(key)}
-    replace = bool(changed & rules.replacing_properties)
+    replace = bool(changed & rules.replacing_properties) or ended()
     in_place = {} if replace else {key: _cleared(new.get(key), rules, key) for key in sorted(changed)}
     return UpdatePlan(replace, in_place)
 
@@ -459,10 +463,9 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     # Old properties were accepted once; a rollback may hand them back, so never reject them.
     old = {key: from_cloudformation(rules.member(key), value)
            for key, value in old_properties.items() if key in rules.create_input.members}
-    plan = analyze_update(rules, old, new)
-    if plan.replace or _has_ended(request, rules, physical_id):
-        # The new resource gets a new ARN; CloudFormation then deletes the old one. A composition
-        # the service has ended (it stops one a minute after its stage empties) is started anew.
+    plan = analyze_update(rules, old, new, ended=lambda: _has_ended(request, rules, physical_id))
+    if plan.replace:
+        # The new resource gets a new ARN; CloudFormation then deletes the old one.
         return replace(request, rules, new, current_id=physical_id, previous=old)
     try:
         resource = None
