@@ -10,18 +10,15 @@ from collections.abc import Mapping, Sequence
 import jsii
 from aws_cdk import (
     Annotations,
-    AspectPriority,
-    Aspects,
     CfnDeletionPolicy,
     Duration,
-    IAspect,
     IResource,
     ITaggable,
     Names,
     RemovalPolicy,
 )
 from aws_cdk import aws_iam as iam
-from constructs import Construct, IConstruct
+from constructs import Construct
 
 from constructs_ivsrt._base import (
     IvsRealtimeResourceBase,
@@ -235,7 +232,22 @@ class Stage(ManagedMixin, StageBase):
         self.stage_name = name
         self.auto_participant_recording = auto_participant_recording
         self._endpoints: StageEndpoints | None = None
-        Aspects.of(self).add(_KeptBesideDestroyedStorage(self), priority=AspectPriority.READONLY)
+        self._managed.synth_checks.append(self._warn_if_kept_beside_a_destroyed_storage)
+
+    def _warn_if_kept_beside_a_destroyed_storage(self) -> None:
+        """A stage kept on delete that records to a storage configuration the stack deletes: IVS
+        refuses to delete a storage configuration a stage uses, so the stack's destroy would fail.
+        Read at synth, after every removal policy (``RemovalPolicies.of(...)`` included) applied."""
+        if self.auto_participant_recording is None:
+            return
+        storage = self.auto_participant_recording.storage_configuration
+        kept, deleted = _deletion_policy(self), _deletion_policy(storage)
+        if kept not in (None, CfnDeletionPolicy.DELETE) and deleted == CfnDeletionPolicy.DELETE:
+            Annotations.of(self).add_warning_v2(
+                "constructs-ivsrt:retainedStageRecordsToDestroyedStorage",
+                f"this stage is kept on delete ({kept.name}) but records to {storage.node.path}, which the stack "
+                "deletes: IVS refuses to delete a storage configuration a stage uses, so destroying the stack would "
+                "wait and then fail. Keep the storage configuration too (RemovalPolicy.RETAIN), or destroy both")
 
     @property
     def endpoints(self) -> StageEndpoints:
@@ -252,28 +264,6 @@ class Stage(ManagedMixin, StageBase):
         """Import an existing stage by ARN."""
         return import_arn(scope, id, stage_arn, RULES, "stage_arn", _ImportedStage)
 
-
-
-@jsii.implements(IAspect)
-class _KeptBesideDestroyedStorage:
-    """A stage kept on delete that records to a storage configuration the stack deletes: IVS
-    refuses to delete a storage configuration a stage uses, so the stack's destroy would fail.
-    Read at synth, after every removal policy (``RemovalPolicies.of(...)`` included) applied."""
-
-    def __init__(self, stage: Stage) -> None:
-        self._stage = stage
-
-    def visit(self, node: IConstruct) -> None:
-        if node is not self._stage or self._stage.auto_participant_recording is None:
-            return
-        storage = self._stage.auto_participant_recording.storage_configuration
-        kept, deleted = _deletion_policy(self._stage), _deletion_policy(storage)
-        if kept not in (None, CfnDeletionPolicy.DELETE) and deleted == CfnDeletionPolicy.DELETE:
-            Annotations.of(self._stage).add_warning_v2(
-                "constructs-ivsrt:retainedStageRecordsToDestroyedStorage",
-                f"this stage is kept on delete ({kept.name}) but records to {storage.node.path}, which the stack "
-                "deletes: IVS refuses to delete a storage configuration a stage uses, so destroying the stack would "
-                "wait and then fail. Keep the storage configuration too (RemovalPolicy.RETAIN), or destroy both")
 
 
 def _deletion_policy(resource: Any) -> CfnDeletionPolicy | None:
