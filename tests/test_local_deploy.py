@@ -410,7 +410,7 @@ def test_creates_cancelled_by_a_failure_are_rolled_back_by_their_identity(tmp_pa
     """The encoder configuration fails while the stage's Create is still in flight: CloudFormation
     cancels that Create and rolls it back with a Delete of a physical id it made up; the handler
     finds what the Create made by its identity tag and deletes it."""
-    ivs.inject(Fault("latency", "CreateStage", seconds=0.5),
+    ivs.inject(Fault("latency", "CreateStage", seconds=2.0),  # still in flight when the failure comes
                Fault("error", "CreateEncoderConfiguration", code="AccessDeniedException"))
     with pytest.raises(DeployError, match="rolled back: CreateEncoderConfiguration failed"):
         deployer.deploy(synth(tmp_path, "v1", recording=False))
