@@ -190,7 +190,7 @@ class ManagedResource:
         self.apply_removal_policy(removal_policy)
         self.provider = provider
         self.synth_checks: list[Callable[[], None]] = []  # run at synth, after every Aspect (warnings)
-        owner.node.add_validation(_TagValidation(owner, self.tags, self.synth_checks))
+        owner.node.add_validation(_SynthValidation(owner, self.tags, self.synth_checks))
 
     def apply_removal_policy(self, policy: RemovalPolicy) -> None:
         if policy == RemovalPolicy.SNAPSHOT:
@@ -207,10 +207,11 @@ class ManagedResource:
 
 
 @jsii.implements(IValidation)
-class _TagValidation:
-    """Tags arrive through Aspects after construction, so they are checked at synth instead.
-    A key or value known only at deploy time (it resolves to ``Ref`` or another intrinsic) is
-    left to the handler, which checks it with the same rules once CloudFormation resolved it."""
+class _SynthValidation:
+    """What can only be checked at synth: the tags (they arrive through Aspects after
+    construction) and the resource's own ``synth_checks``. A tag key or value known only at
+    deploy time (it resolves to ``Ref`` or another intrinsic) is left to the handler, which
+    checks it with the same rules once CloudFormation resolved it."""
 
     def __init__(self, owner: Construct, tags: TagManager, synth_checks: list[Callable[[], None]]) -> None:
         self._owner, self._tags, self._synth_checks = owner, tags, synth_checks

@@ -180,16 +180,23 @@ def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
     return found
 
 
+def _named(names: list[str], stack_names: dict[str, str], missing: Callable[[str], str]) -> list[str]:
+    """The artifact ids ``names`` pick, each an artifact id or a stack name (``stack_names``:
+    artifact id -> stack name; one name may pick stacks in several regions); all when none."""
+    chosen: list[str] = []
+    for name in names:
+        matching = [k for k, stack_name in stack_names.items() if name in (k, stack_name)]
+        if not matching:
+            raise DeployError(missing(name))
+        chosen += [k for k in matching if k not in chosen]
+    return chosen or list(stack_names)
+
+
 def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[StackArtifact]:
     """``names`` (artifact ids or stack names; all stacks when empty) in dependency order: a
     stack after those it uses."""
-    chosen: set[str] = set()
-    for name in names:
-        matching = {k for k, v in stacks.items() if name in (k, v.stack_name)}
-        if not matching:
-            raise DeployError(f"no stack {name!r} in the assembly; stacks: {', '.join(stacks)}")
-        chosen |= matching
-    chosen = chosen or set(stacks)
+    chosen = set(_named(names, {k: v.stack_name for k, v in stacks.items()},
+                        lambda name: f"no stack {name!r} in the assembly; stacks: {', '.join(stacks)}"))
     order = creation_order({k: [d for d in v.dependencies if d in chosen] for k, v in stacks.items() if k in chosen})
     return [stacks[k] for k in order]
 
@@ -226,6 +233,12 @@ def dependencies(definition: dict[str, Any], managed_ids: set[str]) -> list[str]
     depends_on = definition.get("DependsOn") or []
     depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
     return sorted((references(definition.get("Properties", {})) | set(depends_on)) & managed_ids)
+
+
+def dependents(graph: dict[str, list[str]], keys: list[str]) -> dict[str, list[str]]:
+    """For each of ``keys``, those of ``keys`` that depend on it (``graph``: id -> dependencies):
+    what must be removed before it."""
+    return {key: [other for other in keys if key in graph.get(other, [])] for key in keys}
 
 
 def creation_order(graph: dict[str, list[str]]) -> list[str]:
@@ -509,11 +522,11 @@ class LocalDeployer:
         wanted = managed(template)
         self._parameters = template.get("Parameters", {})
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
-        creation_order(graph)  # refuses a circular reference before anything is sent
+        order = creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
         tasks = {logical_id: functools.partial(self._create_or_update, logical_id, wanted[logical_id], graph[logical_id])
                  for logical_id in wanted}
-        outcome = self._run("deploy", tasks, graph, order=creation_order(graph))
+        outcome = self._run("deploy", tasks, graph, order=order)
         if outcome.failures:
             error = outcome.first_failure()
             self._forget_cancelled_creates(outcome.cancelled - set(before))
@@ -522,7 +535,7 @@ class LocalDeployer:
             except Exception as rollback_error:  # noqa: BLE001 - CloudFormation's UPDATE_ROLLBACK_FAILED
                 raise DeployError(f"deployment failed ({error}) and so did its rollback: {rollback_error}") from None
             raise DeployError(f"deployment failed and was rolled back: {error}") from None
-        done = [outcome.results[k] for k in creation_order(graph) if outcome.results.get(k)]
+        done = [outcome.results[k] for k in order if outcome.results.get(k)]
         # Cleanup phase, as CloudFormation's: the old resources of replacements and the removed
         # ones, in reverse dependency order of the stack as it was (a removed composition goes
         # before the replaced encoder configuration it used). A failure here does not fail the
@@ -674,7 +687,7 @@ class LocalDeployer:
         being rolled back is superseded before it is deleted, so if the rollback fails, the state
         still says what exists (a later deploy or destroy works from it)."""
         graph = {k: self.state.resources[k].dependencies for k in touched if k in self.state.resources}
-        users = {k: [other for other in touched if k in graph.get(other, [])] for k in touched}
+        users = dependents(graph, touched)
         outcome = self._run("rollback", {k: functools.partial(self._roll_back_one, k, before.get(k)) for k in touched},
                             users, order=list(reversed(touched)))
         if outcome.failures:
@@ -730,7 +743,7 @@ class LocalDeployer:
         superseded_ids = {str(i): r.logical_id for i, r in enumerate(self.state.superseded)}
         self._raise_destroy_failures(self._remove_superseded("destroy (superseded)", remove_superseded), superseded_ids)
         graph = {k: r.dependencies for k, r in self.state.resources.items()}
-        users = {k: [other for other, needs in graph.items() if k in needs] for k in graph}
+        users = dependents(graph, list(graph))
         outcome = self._run("destroy", {k: functools.partial(remove, k) for k in graph}, users,
                             order=list(reversed(creation_order(graph))))
         self._raise_destroy_failures(outcome, {k: k for k in graph})
@@ -753,10 +766,6 @@ def _describe_diff(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def default_state_dir() -> Path:
     return Path(os.environ.get("IVSRT_LOCAL_STATE_DIR", ".local-deploy"))
-
-
-def default_state_path(stack_name: str) -> Path:
-    return default_state_dir() / f"{stack_name}.json"
 
 
 def deployed_stacks(state_dir: Path) -> dict[str, StackState]:
@@ -791,13 +800,8 @@ def destroy_stacks(names: list[str], state_dir: Path, *, concurrency: int | None
     """Destroy the named deployed stacks (all when none are named), importers before exporters;
     as CloudFormation, a stack whose export another stack still imports is not destroyed."""
     deployed = deployed_stacks(state_dir)
-    chosen = []
-    for name in names:  # artifact ids or stack names
-        matching = [k for k, v in deployed.items() if name in (k, v.stack_name)]
-        if not matching:
-            raise DeployError(f"no deployed stack {name!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
-        chosen += [k for k in matching if k not in chosen]
-    chosen = chosen or list(deployed)
+    chosen = _named(names, {k: v.stack_name for k, v in deployed.items()},
+                    lambda name: f"no deployed stack {name!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
     exporter = {name: artifact_id for artifact_id, state in deployed.items() for name in state.exports}
     uses = {name: sorted({exporter[i] for i in deployed[name].imports if i in exporter} & set(chosen)) for name in chosen}
     done = {}
