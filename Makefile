@@ -15,11 +15,19 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-lambda-floor.txt pyproject.toml
+# The packages' files are prerequisites too: the editable install links each file (see below), so
+# a file added or removed is linked by installing again.
+PACKAGE_FILES := $(shell git ls-files constructs_ivsrt lambda ivsrt_local 2>/dev/null)
+
+$(VENV)/.installed: requirements.txt requirements-lambda-floor.txt pyproject.toml ivsrt_local/pyproject.toml $(PACKAGE_FILES)
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	# This checkout, importable from anywhere in the venv (a path entry, which type checkers follow).
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e . --config-settings editable_mode=compat
+	# This checkout, importable from anywhere in the venv: the library, its Lambda runtime (from
+	# lambda/ivsrt_runtime) and the local harness. Strict mode: a tree of links to the files on a
+	# plain path entry, which type checkers follow (they do not run the import hook of the default
+	# mode, and compat mode cannot map lambda/ivsrt_runtime without putting lambda/ on the path).
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
+		-e . -e ./ivsrt_local --config-settings editable_mode=strict
 	rm -rf $(VENV)/lambda-floor
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/lambda-floor \
 		-r requirements-lambda-floor.txt
@@ -30,11 +38,11 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	touch $@
 
 demo: install
-	$(PYTHON) -m constructs_ivsrt.local demo
+	$(PYTHON) -m ivsrt_local demo
 
 test: install
 	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local-deploy .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules cdk.out .local-deploy .pytest_cache .hypothesis build ivsrt_local/build

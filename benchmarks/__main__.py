@@ -30,8 +30,6 @@ from typing import Any
 from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "lambda"))
 os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
 
 STORAGE_ARN = "arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbCd"
@@ -135,8 +133,10 @@ def synth_scaling(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
-    from constructs_ivsrt.local.deploy import SETTLE_MAX_POLLS, LambdaContext, as_cloudformation_sends
+    from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends
 
+    # The framework's waiter without its pause: every poll is one Get.
+    framework = ProviderFramework(handler, poll_seconds=0)
     counter = iter(range(10**9))
 
     def send(request: str, resource_type: str, props: dict, physical_id: str | None = None,
@@ -148,13 +148,7 @@ def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
             event["PhysicalResourceId"] = physical_id
         if old is not None:
             event["OldResourceProperties"] = as_cloudformation_sends(old)
-        result = handler.on_event(event, LambdaContext())
-        if handler.RESOURCES[resource_type].settling is None:
-            return result
-        for _ in range(SETTLE_MAX_POLLS):  # the framework's waiter, without its 5 s interval: every poll is one Get
-            if handler.is_complete({**event, **result}, LambdaContext())["IsComplete"]:
-                return result
-        raise RuntimeError(f"{resource_type} not complete after {SETTLE_MAX_POLLS} polls")
+        return framework.send(event)
 
     return send
 
@@ -192,12 +186,12 @@ LIFECYCLE = {
 
 
 def api_calls() -> list[dict[str, Any]]:
-    from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+    from ivsrt_local.endpoint import LocalIvsRealtime
 
     rows = []
     with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
-        import handler
+        from ivsrt_runtime import provider as handler
 
         send = _cfn(handler)
         deps = {name: send("Create", resource_type, props)["PhysicalResourceId"] for name, resource_type, props in (
@@ -234,11 +228,11 @@ def api_calls() -> list[dict[str, Any]]:
 
 
 def throughput(count: int) -> dict[str, Any]:
-    from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+    from ivsrt_local.endpoint import LocalIvsRealtime
 
     with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
-        import handler
+        from ivsrt_runtime import provider as handler
 
         send = _cfn(handler)
         creates, deletes, arns = [], [], []
@@ -261,10 +255,9 @@ def throughput(count: int) -> dict[str, Any]:
 COLD_HANDLER = """
 import sys, time, os
 t = time.perf_counter()
-sys.path.insert(0, {lambda_dir!r})
-import handler
-handler.on_event({{"RequestType": "Create", "ResourceType": "Custom::IvsRealtimeStage", "LogicalResourceId": "S",
-                  "RequestId": "r", "StackId": "s", "ResourceProperties": {{"name": "cold", "tags": {{"t": "1"}}}}}}, None)
+import handler  # lambda/handler.py, on PYTHONPATH as in the function
+handler.on_event({"RequestType": "Create", "ResourceType": "Custom::IvsRealtimeStage", "LogicalResourceId": "S",
+                  "RequestId": "r", "StackId": "s", "ResourceProperties": {"name": "cold", "tags": {"t": "1"}}}, None)
 print(time.perf_counter() - t)
 """
 COLD_BOTO3_CALL = """
@@ -283,11 +276,13 @@ print(time.perf_counter() - t)
 
 
 def cold_start(repeats: int) -> dict[str, Any]:
-    from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR
-    from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+    from ivsrt_local.endpoint import LocalIvsRealtime
+
+    lambda_dir = ROOT / "lambda"
 
     def run(script: str) -> float:
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        # As in the function: the asset's folder first on the path.
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(lambda_dir)}
         out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
         return float(out.stdout.strip().splitlines()[-1])
 
@@ -296,12 +291,11 @@ def cold_start(repeats: int) -> dict[str, Any]:
         samples = {name: [run(script) for _ in range(repeats)] for name, script in (
             ("import boto3", COLD_IMPORT),
             ("boto3: import + client + CreateStage", COLD_BOTO3_CALL),
-            ("handler: import + first Create", COLD_HANDLER.format(lambda_dir=str(HANDLER_DIR))),
+            ("handler: import + first Create", COLD_HANDLER),
         )}
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    size = sum(p.stat().st_size for p in HANDLER_DIR.rglob("*")
-               if p.is_file() and not any(part in ("__pycache__",) for part in p.parts) and p.suffix != ".pyc")
-    _ = ASSET_EXCLUDES
+    size = sum(p.stat().st_size for p in lambda_dir.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
     return {
         "median_s": medians,
         "ratio_vs_import_boto3": medians["handler: import + first Create"] / medians["import boto3"],
@@ -319,7 +313,7 @@ class EndpointProcess:
     from the functions calling it: its work does not compete with theirs for one interpreter."""
 
     def __enter__(self) -> EndpointProcess:
-        self.process = subprocess.Popen([sys.executable, "-m", "constructs_ivsrt.local", "endpoint", "--port", "0"],
+        self.process = subprocess.Popen([sys.executable, "-m", "ivsrt_local", "endpoint", "--port", "0"],
                                         cwd=ROOT, stdout=subprocess.PIPE, text=True)
         self.url = self.process.stdout.readline().split(" on ")[1].strip()
         return self
@@ -339,8 +333,8 @@ class EndpointProcess:
 def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
     import tempfile
 
-    import handler
-    from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState
+    from ivsrt_runtime import provider as handler
+    from ivsrt_local.deploy import DeployError, LocalDeployer, StackState
     from sample import fleet
 
     workdir = Path(tempfile.mkdtemp(prefix="fleet-"))

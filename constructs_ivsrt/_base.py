@@ -22,7 +22,7 @@ from aws_cdk import aws_iam as iam
 from botocore.model import Shape
 from constructs import Construct, IValidation
 
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 from constructs_ivsrt._provider import IvsRealtimeProvider
 
 

@@ -13,7 +13,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct
 
-from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
+from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
+from ivsrt_runtime import rules
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
 _CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
@@ -136,7 +137,7 @@ class IvsRealtimeProvider(Construct):
             description="constructs_ivsrt: creates, updates, tags and deletes IVS Real-Time resources",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler=entry,
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             # Retries and conflict waits are bounded by the time left (see FUNCTION_TIMEOUT_SECONDS).
             timeout=Duration.seconds(rules.FUNCTION_TIMEOUT_SECONDS),
             memory_size=256,

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, present
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 
 RULES = rules.ENCODER_CONFIGURATION
 

@@ -20,7 +20,7 @@ from constructs_ivsrt._base import (
     is_unresolved,
 )
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 from constructs_ivsrt.stage import IStage
 
 RULES = rules.INGEST_CONFIGURATION

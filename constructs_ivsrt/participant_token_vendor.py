@@ -14,7 +14,8 @@ from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, enum_value, is_unresolved
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._handler_code import ASSET_EXCLUDES, HANDLER_DIR, rules
+from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
+from ivsrt_runtime import rules
 from constructs_ivsrt.stage import IStage
 
 DEFAULT_TOKEN_DURATION = Duration.hours(12)  # the API's default: 720 minutes
@@ -102,7 +103,7 @@ class ParticipantTokenVendor(Construct):
             description="constructs_ivsrt: mints IVS Real-Time participant tokens for one stage",
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler="token_vendor.create_token",
-            code=lambda_.Code.from_asset(str(HANDLER_DIR), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             timeout=Duration.seconds(30),
             memory_size=256,
             role=role,

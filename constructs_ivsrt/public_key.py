@@ -21,7 +21,7 @@ from constructs_ivsrt._base import (
     is_unresolved,
 )
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 
 RULES = rules.PUBLIC_KEY
 

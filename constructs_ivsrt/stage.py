@@ -32,7 +32,7 @@ from constructs_ivsrt._base import (
     seconds,
 )
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 
 RULES = rules.STAGE

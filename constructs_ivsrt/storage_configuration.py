@@ -20,7 +20,7 @@ from constructs_ivsrt._base import (
     import_arn,
 )
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 
 RULES = rules.STORAGE_CONFIGURATION
 

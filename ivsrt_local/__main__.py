@@ -1,9 +1,9 @@
-"""``python -m constructs_ivsrt.local``: the local endpoint, a local deploy, and the demo.
+"""``python -m ivsrt_local``: the local endpoint, a local deploy, and the demo.
 
-    python -m constructs_ivsrt.local demo                # synth with the CDK CLI, deploy, update, destroy
-    python -m constructs_ivsrt.local endpoint --port 4599
-    python -m constructs_ivsrt.local deploy  [STACK ...] [--assembly cdk.out]   (AWS_ENDPOINT_URL_IVS_REALTIME set)
-    python -m constructs_ivsrt.local destroy [STACK ...]
+    python -m ivsrt_local demo                # synth with the CDK CLI, deploy, update, destroy
+    python -m ivsrt_local endpoint --port 4599
+    python -m ivsrt_local deploy  [STACK ...] [--assembly cdk.out]   (AWS_ENDPOINT_URL_IVS_REALTIME set)
+    python -m ivsrt_local destroy [STACK ...]
 
 With no STACK, every stack of the assembly (deploy) or every deployed one (destroy), in
 dependency order. A stack's region is its environment's, else --region.
@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from constructs_ivsrt._handler_code import rules
-from constructs_ivsrt.local import endpoint as endpoint_module
-from constructs_ivsrt.local.deploy import (
+from ivsrt_runtime import rules
+from ivsrt_local import endpoint as endpoint_module
+from ivsrt_local.deploy import (
     LOCAL_CREDENTIALS,
     Change,
     DeployError,
@@ -142,7 +142,7 @@ def demo(project: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m constructs_ivsrt.local", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ivsrt_local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="synth the sample app with the CDK CLI, deploy, update and destroy it locally")
@@ -192,7 +192,7 @@ def run_stacks(args: argparse.Namespace) -> None:
     url = os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME")
     if not url:
         raise DeployError("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to "
-                          "(python -m constructs_ivsrt.local endpoint prints it)")
+                          "(python -m ivsrt_local endpoint prints it)")
     _reachable(url)
     names = [*args.stacks, *args.more_stacks]
     state_dir = args.state_dir or default_state_dir()

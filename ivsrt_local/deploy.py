@@ -17,7 +17,6 @@ import functools
 import json
 import os
 import re
-import sys
 import threading
 import time
 import uuid
@@ -27,37 +26,18 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Mapping
 
-from constructs_ivsrt._handler_code import HANDLER_DIR, rules
-from constructs_ivsrt.local.endpoint import ACCOUNT_ID
-
-FUNCTION_TIMEOUT_SECONDS = rules.FUNCTION_TIMEOUT_SECONDS  # the provider function's timeout
-# The waiter polls every 5 s for up to 15 minutes on AWS; locally a composition settles in a few reads.
-SETTLE_POLL_SECONDS = 0.05
-SETTLE_MAX_POLLS = 200
-
-
-class LambdaContext:
-    """The part of Lambda's context object the handler uses: the time it has left."""
-
-    def __init__(self, timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS) -> None:
-        self._ends = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._ends - time.monotonic()) * 1000))
-
+from ivsrt_local.endpoint import ACCOUNT_ID
+from ivsrt_local.framework import (
+    FUNCTION_TIMEOUT_SECONDS,
+    OperationTimedOut,
+    ProviderFramework,
+    as_cloudformation_sends,
+)
+from ivsrt_runtime import provider, rules
 
 # ``Ref: AWS::NoValue`` removes the property (or list item) it is the value of.
 NO_VALUE = object()
 PSEUDO_PARAMETERS: dict[str, Any] = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": NO_VALUE}
-
-
-def load_handler() -> Any:
-    """The real Lambda handler module, imported from the handler folder."""
-    if str(HANDLER_DIR) not in sys.path:
-        sys.path.insert(0, str(HANDLER_DIR))
-    import handler  # noqa: PLC0415  (the Lambda folder is only importable once on sys.path)
-
-    return handler
 
 
 @dataclass
@@ -370,19 +350,6 @@ class Resolver:
     }
 
 
-def as_cloudformation_sends(value: Any) -> Any:
-    """CloudFormation hands custom resources every number and boolean as a string."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: as_cloudformation_sends(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [as_cloudformation_sends(v) for v in value]
-    return value
-
-
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 PROGRESS_SECONDS = 2.0  # how often a line is printed while events are in flight
 # The provider function's execution environments. Lambda keeps one warm between invocations and
@@ -475,8 +442,7 @@ class LocalDeployer:
         stacks deployed before export (``Fn::ImportValue`` reads them)."""
         self.exports: Mapping[str, Any] = exports or {}
         self.state = state
-        self.handler: Any = handler or load_handler()
-        self.timeout_seconds = timeout_seconds
+        self.framework = ProviderFramework(handler or provider, timeout_seconds)
         self.concurrency = concurrency
         self.progress = progress
         self.changes: list[Change] = []
@@ -496,21 +462,11 @@ class LocalDeployer:
 
     def _send(self, event: dict[str, Any],
               accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
-        """onEvent, then, for an asynchronous type, isComplete until it is, as the Provider
-        framework's waiter does (its Data merged over onEvent's). ``accepted`` sees onEvent's
-        answer: from then on CloudFormation knows the physical id, even if the waiting fails."""
-        result = self.handler.on_event(event, LambdaContext(self.timeout_seconds))
-        accepted(result)
-        rules_ = rules.RESOURCES.get(event["ResourceType"])
-        if rules_ is None or rules_.settling is None:
-            return result
-        waiting = {**event, **result}
-        for _ in range(SETTLE_MAX_POLLS):
-            answer = self.handler.is_complete(waiting, LambdaContext(self.timeout_seconds))
-            if answer["IsComplete"]:
-                return {**result, "Data": {**result.get("Data", {}), **answer.get("Data", {})}}
-            time.sleep(SETTLE_POLL_SECONDS)
-        raise DeployError(f"{event['LogicalResourceId']}: Operation timed out")
+        """The whole request, as the Provider framework makes it (see ProviderFramework.send)."""
+        try:
+            return self.framework.send(event, accepted)
+        except OperationTimedOut as error:
+            raise DeployError(str(error)) from None
 
     def deploy(self, template: dict[str, Any]) -> list[Change]:
         """Bring the state to the template; on failure roll back to where it was, then raise.

@@ -7,7 +7,7 @@ model cannot describe: ARNs, defaults the service fills in, what is in use by wh
 
 Start it in-process (``with LocalIvsRealtime() as ivs: ivs.url``) or as a command::
 
-    python -m constructs_ivsrt.local.endpoint --port 4599
+    python -m ivsrt_local.endpoint --port 4599
 
 It enforces the service's documented API rate quotas (``rules.RATE_QUOTAS``): a token bucket per
 operation, refilled at the operation's rate and holding one second's worth; a call that finds it
@@ -46,7 +46,7 @@ from collections.abc import Callable
 
 from botocore.validate import ParamValidator
 
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"

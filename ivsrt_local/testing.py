@@ -1,7 +1,7 @@
 """Test your own CDK app against the local IVS Real-Time endpoint, with pytest.
 
     import aws_cdk as cdk
-    from constructs_ivsrt.local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
+    from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
 
     def test_my_app_deploys_and_destroys(local_ivs_realtime, tmp_path):
         app = cdk.App(outdir=str(tmp_path / "cdk.out"))
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from constructs_ivsrt.local.deploy import Change, deploy_stacks, destroy_stacks, read_assembly, select_stacks
-from constructs_ivsrt.local.endpoint import LocalIvsRealtime
+from ivsrt_local.deploy import Change, deploy_stacks, destroy_stacks, read_assembly, select_stacks
+from ivsrt_local.endpoint import LocalIvsRealtime
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "lambda"))  # the handler's own modules, as Lambda imports them
 
 # Never reach a real account from the tests: fixed fake credentials and region.
 os.environ.update(
@@ -22,8 +20,8 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
-from constructs_ivsrt.local.deploy import FUNCTION_TIMEOUT_SECONDS, LambdaContext, as_cloudformation_sends  # noqa: E402
-from constructs_ivsrt.local.endpoint import CompositionScript, Fault, LocalIvsRealtime  # noqa: E402
+from ivsrt_local.endpoint import CompositionScript, Fault, LocalIvsRealtime  # noqa: E402
+from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends  # noqa: E402
 
 STAGE = "Custom::IvsRealtimeStage"
 ENCODER = "Custom::IvsRealtimeEncoderConfiguration"
@@ -75,9 +73,9 @@ def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
 
 @pytest.fixture(scope="session")
 def handler(endpoint: LocalIvsRealtime) -> Any:
-    import handler as module  # lambda/handler.py, imported as the Lambda runtime does
+    from ivsrt_runtime import provider  # what lambda/handler.py names as the entry
 
-    return module
+    return provider
 
 
 class CloudFormation:
@@ -85,8 +83,22 @@ class CloudFormation:
 
     def __init__(self, handler: Any) -> None:
         self.handler = handler
-        self.timeout_seconds = float(FUNCTION_TIMEOUT_SECONDS)  # the provider function's timeout
-        self.polls: list[dict[str, Any]] = []  # every isComplete answer of the last request
+        # No pause between isComplete calls: the local endpoint's compositions settle in reads.
+        self.framework = ProviderFramework(handler, poll_seconds=0, max_polls=50)
+
+    @property
+    def timeout_seconds(self) -> float:
+        """The provider function's timeout: what a test shortens to reach the deadline sooner."""
+        return self.framework.timeout_seconds
+
+    @timeout_seconds.setter
+    def timeout_seconds(self, seconds: float) -> None:
+        self.framework.timeout_seconds = seconds
+
+    @property
+    def polls(self) -> list[dict[str, Any]]:
+        """Every isComplete answer of the last request."""
+        return self.framework.polls
 
     def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,
              physical_id: str | None = None, old: dict[str, Any] | None = None,
@@ -108,27 +120,15 @@ class CloudFormation:
         if old is not None:
             event["OldResourceProperties"] = {"ServiceToken": event["ResourceProperties"]["ServiceToken"],
                                               **as_cloudformation_sends(old)}
-        result = self.handler.on_event(event, LambdaContext(self.timeout_seconds))
+        result = self.framework.on_event(event)
         if request == "Delete":  # the framework refuses a Delete that changes the physical id
             assert result["PhysicalResourceId"] == physical_id
         self.last_event = {**event, **result}
-        return self.settle(event, result) if wait else result
+        return self.framework.settle(event, result) if wait else result
 
-    def settle(self, event: dict[str, Any], result: dict[str, Any], max_polls: int = 50) -> dict[str, Any]:
-        """For an asynchronous type, isComplete until it is, as the framework's waiter does (a
-        failure raises, as the waiter then fails the resource); Data merged over onEvent's."""
-        self.polls = []
-        if self.handler.RESOURCES[event["ResourceType"]].settling is None:
-            return result
-        waiting = {**event, **result}
-        for _ in range(max_polls):
-            answer = self.handler.is_complete(waiting, LambdaContext(self.timeout_seconds))
-            self.polls.append(answer)
-            # The framework rejects Data on an incomplete answer.
-            assert answer["IsComplete"] or "Data" not in answer, answer
-            if answer["IsComplete"]:
-                return {**result, "Data": {**result.get("Data", {}), **answer.get("Data", {})}}
-        raise AssertionError(f"not complete after {max_polls} polls: {self.polls[-1]}")
+    def settle(self, event: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """isComplete until complete, as the framework's waiter does (see ProviderFramework)."""
+        return self.framework.settle(event, result)
 
     def create(self, resource_type: str, properties: dict[str, Any], **kw: Any) -> dict[str, Any]:
         return self.send("Create", resource_type, properties, **kw)

@@ -35,7 +35,7 @@ from constructs_ivsrt import (
     ThumbnailConfiguration,
     Video,
 )
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 
 COUNTS: Counter = Counter()
 PER_CONSTRUCT: Counter = Counter()  # (construct, "invalid tried" | "rejected" | "valid tried" | "synthesized")

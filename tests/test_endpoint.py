@@ -8,8 +8,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from conftest import Fault, resources
-from constructs_ivsrt._handler_code import rules
-from constructs_ivsrt.local.endpoint import LocalIvsRealtime, RateLimits
+from ivsrt_runtime import rules
+from ivsrt_local.endpoint import LocalIvsRealtime, RateLimits
 
 
 @pytest.fixture

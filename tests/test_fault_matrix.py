@@ -30,7 +30,7 @@ from conftest import (
     Fault,
     resources,
 )
-from rules import RESOURCES
+from ivsrt_runtime.rules import RESOURCES
 
 MATRIX_RESULTS: list[dict[str, Any]] = []
 TYPES = (STAGE, ENCODER, STORAGE, INGEST, PUBLIC_KEY, COMPOSITION)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import resources, user_tags
-from constructs_ivsrt.local.deploy import LocalDeployer, StackState
+from ivsrt_local.deploy import LocalDeployer, StackState
 from sample import fleet
 
 STAGES, ENCODERS = 100, 3

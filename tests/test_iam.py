@@ -7,7 +7,7 @@ import threading
 
 from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, STAGE, STORAGE, Fault
 from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
-from rules import RESOURCES
+from ivsrt_runtime.rules import RESOURCES
 
 
 def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):

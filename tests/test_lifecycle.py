@@ -298,7 +298,7 @@ def test_storage_in_use_is_deleted_once_its_user_goes(cfn, ivs):
 
 def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
     """Lists are paged (100 per page): the resource to find is on the second page."""
-    from lifecycle import ProvisioningError
+    from ivsrt_runtime.lifecycle import ProvisioningError
 
     storage, _ = make_storage(cfn)
     with ivs.state.lock:

@@ -25,8 +25,8 @@ from conftest import (
     resources,
     user_tags,
 )
-from lifecycle import ProvisioningError
-from rules import INGEST_CONFIGURATION
+from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.rules import INGEST_CONFIGURATION
 
 STREAM_KEY = re.compile(INGEST_CONFIGURATION.resource_shape.members["streamKey"].metadata["pattern"])
 

@@ -25,8 +25,8 @@ from constructs_ivsrt import (
     StorageConfiguration,
     Video,
 )
-from constructs_ivsrt.local import deploy as deploy_module
-from constructs_ivsrt.local.deploy import DeployError, LocalDeployer, StackState, read_template
+from ivsrt_local import deploy as deploy_module
+from ivsrt_local.deploy import DeployError, LocalDeployer, StackState, read_template
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
 
@@ -218,7 +218,7 @@ def test_retained_resource_survives_destroy(tmp_path, deployer, ivs):
 def test_storage_used_by_a_retained_stage_cannot_be_destroyed(tmp_path, deployer, ivs, handler):
     """As on AWS: the service refuses (ConflictException), and says so in one line."""
     deployer.deploy(synth(tmp_path, "v1", retain_stage=True))
-    deployer.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
+    deployer.framework.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
     with pytest.raises(DeployError, match=r"^destroy failed at Storage\w+: DeleteStorageConfiguration failed "
                                           r".*ConflictException: .* is in use by arn:aws:ivs:.*:stage/"):
         deployer.destroy()
@@ -274,7 +274,7 @@ def test_a_composition_that_fails_to_start_is_deleted_by_the_rollback(tmp_path, 
 
 
 def test_no_value_removes_the_property(deployer):
-    from constructs_ivsrt.local.deploy import Resolver
+    from ivsrt_local.deploy import Resolver
 
     resolved = Resolver(deployer.state).resolve(
         {"name": {"Ref": "AWS::NoValue"}, "items": ["a", {"Ref": "AWS::NoValue"}], "kept": "x"})
@@ -393,7 +393,7 @@ def test_a_deploy_time_tag_that_breaks_a_rule_fails_the_deploy_in_one_line(tmp_p
 
 
 def test_a_circular_dependency_left_in_the_graph_is_an_error_not_silence():
-    from constructs_ivsrt.local.deploy import run_graph
+    from ivsrt_local.deploy import run_graph
 
     with pytest.raises(DeployError, match="circular dependency among A, B"):
         run_graph({"A": lambda: 1, "B": lambda: 2, "C": lambda: 3}, {"A": ["B"], "B": ["A"]})
@@ -438,7 +438,7 @@ def run_cli(*args: str, cwd, endpoint_url: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # a fresh shell: no region, no keys
     env["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint_url
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the activated venv (Node 24)
-    return subprocess.run([sys.executable, "-m", "constructs_ivsrt.local", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "ivsrt_local", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

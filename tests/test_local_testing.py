@@ -7,8 +7,8 @@ import os
 import aws_cdk as cdk
 
 from constructs_ivsrt import EncoderConfiguration, Stage
-from constructs_ivsrt.local import testing
-from constructs_ivsrt.local.testing import local_ivs_realtime  # noqa: F401  (the fixture, imported as users do)
+from ivsrt_local import testing
+from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (the fixture, imported as users do)
 
 
 def test_a_users_app_deploys_and_destroys_with_the_fixture(local_ivs_realtime, tmp_path):  # noqa: F811

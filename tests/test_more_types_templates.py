@@ -33,7 +33,7 @@ from constructs_ivsrt import (
     VideoAspectRatio,
     VideoFillMode,
 )
-from constructs_ivsrt._handler_code import rules
+from ivsrt_runtime import rules
 
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
 STAGE_ARN = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import P384_KEY_A
-from rules import RESOURCES
+from ivsrt_runtime.rules import RESOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,13 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
                    check=True, capture_output=True, text=True, timeout=300)
     wheel = next(wheels.glob("constructs_ivsrt-*.whl"))
-    assert "constructs_ivsrt/py.typed" in zipfile.ZipFile(wheel).namelist()  # type checkers read its annotations
+    shipped = zipfile.ZipFile(wheel).namelist()
+    assert "constructs_ivsrt/py.typed" in shipped  # type checkers read its annotations
+    assert {"ivsrt_runtime/rules.py", "ivsrt_runtime/models/ivs-realtime/2020-07-14/service-2.json",
+            "constructs_ivsrt/_lambda/handler.py", "constructs_ivsrt/_lambda/token_vendor.py"} <= set(shipped)
+    # The local harness is a distribution of its own (the [local] extra), and the runtime ships once.
+    assert not [name for name in shipped if name.startswith(("ivsrt_local/", "constructs_ivsrt/local/", "tests/"))]
+    assert not [name for name in shipped if name.startswith("constructs_ivsrt/_lambda/ivsrt_runtime/")]
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -88,9 +94,18 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     handler = next(r for r in template["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.on_event")
     asset = app_dir / "cdk.out" / f"asset.{handler['Properties']['Code']['S3Key'].split('.')[0]}"
-    assert (asset / "handler.py").is_file() and (asset / "models" / "ivs-realtime" / "2020-07-14" / "service-2.json").is_file()
-    # Same handler files, same asset hash, whether the package comes from a wheel or this checkout.
-    assert filecmp.dircmp(asset, ROOT / "lambda", ignore=["__pycache__"]).diff_files == []
+    assert (asset / "handler.py").is_file()
+    assert (asset / "ivsrt_runtime" / "models" / "ivs-realtime" / "2020-07-14" / "service-2.json").is_file()
+    # Same files, so the same asset hash, whether the package comes from a wheel or this checkout.
+    assert _differences(filecmp.dircmp(asset, ROOT / "lambda", ignore=["__pycache__"])) == []
+
+
+def _differences(comparison: filecmp.dircmp) -> list[str]:
+    """Files that differ or are on one side only, in every folder of the comparison."""
+    found = [*comparison.diff_files, *comparison.left_only, *comparison.right_only, *comparison.funny_files]
+    for sub in comparison.subdirs.values():
+        found += _differences(sub)
+    return found
 
 
 @pytest.mark.slow
@@ -112,8 +127,6 @@ def test_synth_is_byte_identical_across_processes(tmp_path):
 
 
 DIFFED_APP = '''
-import sys
-sys.path.insert(0, {root!r})
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
@@ -131,7 +144,7 @@ app.synth()
 @pytest.mark.slow
 def test_cdk_diff_of_a_prop_change_touches_only_that_resource(tmp_path):
     """The real CDK CLI, offline: a stage rename shows as one in-place property change."""
-    (tmp_path / "app.py").write_text(DIFFED_APP.format(root=str(ROOT)))
+    (tmp_path / "app.py").write_text(DIFFED_APP)
     cli = str(ROOT / "node_modules" / ".bin" / "cdk")
     app = f"{sys.executable} app.py"
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true",

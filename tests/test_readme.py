@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rules import RESOURCES
+from ivsrt_runtime.rules import RESOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import botocore
 import pytest
 
-import rules
+from ivsrt_runtime import rules
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -36,7 +36,7 @@ def test_no_secret_in_any_log_line_across_the_lifecycle(cfn, ivs, caplog):
 
 
 def test_stream_keys_and_participant_tokens_never_reach_a_log_line(cfn, ivs, caplog, monkeypatch):
-    import token_vendor
+    from ivsrt_runtime import tokens as token_vendor
 
     with caplog.at_level(logging.DEBUG):  # botocore's debug output included
         stage = cfn.create(STAGE, {"name": "s"})["PhysicalResourceId"]

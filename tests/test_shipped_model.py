@@ -21,8 +21,7 @@ SCRIPT = """
 import sys, json
 import botocore
 assert botocore.__file__.startswith(sys.argv[1]), botocore.__file__
-sys.path.insert(0, sys.argv[2])
-import handler
+import handler  # lambda/handler.py, on PYTHONPATH as in the function
 props = {"name": "old-runtime", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": "",
          "recordParticipantReplicas": "true"}, "tags": {"k": "v"}}
 event = {"RequestType": "Create", "ResourceType": "Custom::IvsRealtimeStage", "LogicalResourceId": "S",
@@ -39,9 +38,10 @@ def test_handler_uses_the_model_it_ships(tmp_path, endpoint):
     shutil.copytree(source, stripped, ignore=shutil.ignore_patterns("ivs-realtime", "__pycache__"),
                     symlinks=True)
     assert not (stripped / "data" / "ivs-realtime").exists()
-    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "AWS_ENDPOINT_URL_IVS_REALTIME": endpoint.url}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT / "lambda")]),
+           "AWS_ENDPOINT_URL_IVS_REALTIME": endpoint.url}
     env.pop("AWS_DATA_PATH", None)
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(stripped.parent), str(ROOT / "lambda")],
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(stripped.parent)],
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert '"PhysicalResourceId": "arn:aws:ivs:' in result.stdout

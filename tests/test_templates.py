@@ -25,7 +25,8 @@ from constructs_ivsrt import (
     ThumbnailStorage,
     Video,
 )
-from constructs_ivsrt._handler_code import HANDLER_DIR, rules
+from constructs_ivsrt._asset import lambda_asset_dir
+from ivsrt_runtime import rules
 from constructs_ivsrt._provider import handler_actions, list_actions
 
 STAGE, ENCODER, STORAGE = (
@@ -330,7 +331,7 @@ def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
         return next(iter(functions.values()))["Properties"]["Code"]["S3Key"]
 
     before = asset_hash()
-    cache = HANDLER_DIR / "__pycache__"
+    cache = lambda_asset_dir() / "ivsrt_runtime" / "__pycache__"
     created = not cache.exists()
     cache.mkdir(exist_ok=True)
     stray = cache / "stray-test-file.cpython-311.pyc"
@@ -344,7 +345,7 @@ def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
 
 
 def test_enums_match_the_model():
-    from constructs_ivsrt._handler_code import rules
+    from ivsrt_runtime import rules
 
     recording = rules.STAGE.member("autoParticipantRecordingConfiguration")
     assert [m.value for m in RecordingMediaType] == rules.shape_at(recording, "mediaTypes").member.enum

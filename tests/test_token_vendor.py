@@ -13,7 +13,7 @@ STAGE_ARN_MISSING = "arn:aws:ivs:us-east-1:123456789012:stage/gone"
 
 @pytest.fixture
 def vendor(cfn, monkeypatch):
-    import token_vendor
+    from ivsrt_runtime import tokens as token_vendor
 
     stage = cfn.create(STAGE, {"name": "s"})["PhysicalResourceId"]
     monkeypatch.setenv("STAGE_ARN", stage)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from botocore.retries import standard
 
-from rules import (
+from ivsrt_runtime.rules import (
     DELETE_OPTION_PROPS,
     IDENTITY_TAG,
     QUOTAS,

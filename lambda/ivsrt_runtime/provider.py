@@ -1,44 +1,29 @@
-"""The custom-resource provider's Lambda entry: ``on_event`` dispatches, lifecycle.py does the work.
+"""The custom-resource provider: ``on_event`` and ``is_complete`` dispatch, lifecycle.py does the work.
 
-Contract (relied on by the tests and the local deploy runner):
+``lambda/handler.py`` is the Lambda's entry and re-exports these two. Contract (relied on by the
+constructs, the tests and the local deploy runner):
 - ``on_event(event, context)`` receives the Provider framework's event and returns
   ``{"PhysicalResourceId": <ARN>, "Data": {...}}`` (plus ``"NoEcho": true`` for a type whose
   attributes include a secret); a failure raises with a one-line message.
 - ``is_complete(event, context)`` is the framework's isComplete for asynchronous types (a
   composition): ``{"IsComplete": bool}``, with ``Data`` once complete; a failure raises.
-- The IVS endpoint is the standard ``AWS_ENDPOINT_URL_IVS_REALTIME`` when set.
+- The IVS endpoint is the standard ``AWS_ENDPOINT_URL_IVS_REALTIME`` when set (see clients.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import threading
 import time
-from pathlib import Path
 from typing import Any, Literal, TypedDict
 from collections.abc import Callable, Mapping
 
-# The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
-# ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched
-# before botocore's bundled data; a value the operator set is kept, and searched before ours.
-_MODEL_DIR = str(Path(__file__).resolve().parent / "models")
-_existing_data_path = os.environ.get("AWS_DATA_PATH")
-if not _existing_data_path or _MODEL_DIR not in _existing_data_path.split(os.pathsep):
-    os.environ["AWS_DATA_PATH"] = os.pathsep.join(p for p in (_existing_data_path, _MODEL_DIR) if p)
-
-import lifecycle  # noqa: E402  (after AWS_DATA_PATH, on purpose)
-from rules import RESOURCES, ResourceRules  # noqa: E402
+from ivsrt_runtime import lifecycle
+from ivsrt_runtime.clients import ivs_client
+from ivsrt_runtime.rules import RESOURCES, ResourceRules
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
-# At DEBUG, botocore logs whole response bodies, and a stream key or participant token would go
-# with them. Keep its wire-level loggers at INFO whatever level the function runs at.
-for _wire_logger in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "urllib3"):
-    logging.getLogger(_wire_logger).setLevel(logging.INFO)
-
-ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
 # Retries stop this long before Lambda would stop the function, so that an attempt started just
 # before (5 s to connect, 30 s to read, see ivs_client) still ends in an answer.
 ANSWER_MARGIN_SECONDS = 45.0
@@ -70,47 +55,6 @@ class DeleteEvent(_Event):
 
 
 ProviderEvent = CreateEvent | UpdateEvent | DeleteEvent
-
-
-# One client per execution environment and endpoint. Lambda runs one invocation at a time in an
-# environment, so per thread is the same thing there; a local runner that plays many
-# environments with threads gets one client (and connection pool) each, as Lambda would.
-_environment = threading.local()
-# Clients come from one session, one at a time: botocore's session is not safe to build clients
-# from in several threads at once, and a session per environment would load the models again
-# (about 75 ms each, against 30 ms for a client).
-_session_lock = threading.Lock()
-_session: Any = None
-
-
-def ivs_client(endpoint_url: str | None = None) -> Any:
-    """The one place a client is built: one attempt per call (``lifecycle.call`` retries, until
-    the function's deadline), bounded timeouts.
-
-    Built lazily: the first request pays for boto3, not the import. The endpoint variable is read
-    explicitly as well because the runtime's botocore may be too old to honour service-specific
-    endpoint variables by itself.
-    """
-    global _session
-    endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-    key = (endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    clients = _environment.__dict__.setdefault("clients", {})
-    if key not in clients:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            # total_max_attempts counts the first call; the legacy "max_attempts" key would mean
-            # that many retries (one call more).
-            retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=5,
-            read_timeout=30,
-            user_agent_extra="constructs-ivsrt",
-        )
-        with _session_lock:
-            _session = _session or boto3.session.Session()
-            clients[key] = _session.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
-    return clients[key]
 
 
 def _subject(event: ProviderEvent, rules: ResourceRules) -> str:

@@ -20,13 +20,13 @@ import time
 from typing import Any
 from collections.abc import Mapping
 
-import lifecycle
-from handler import ivs_client  # the provider's client: same endpoint variable, same model
-from rules import check, operation
+from ivsrt_runtime import lifecycle
+from ivsrt_runtime.clients import ivs_client  # the provider's client: same endpoint variable, same model
+from ivsrt_runtime.rules import check, operation
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
 LOG.setLevel(logging.INFO)
-# Importing handler also keeps botocore's wire loggers off DEBUG (they would log the token).
+# Importing clients also keeps botocore's wire loggers off DEBUG (they would log the token).
 
 STAGE_ARN_ENV = "STAGE_ARN"
 DURATION_ENV = "TOKEN_DURATION_MINUTES"

@@ -1,0 +1,69 @@
+"""The IVS Real-Time client every function of this package uses: one per execution environment.
+
+Importing this module prepares botocore for the function: the shipped model on its search path
+and its wire-level loggers kept quiet (they would log secrets at DEBUG).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from ivsrt_runtime.rules import MODEL_DIR
+
+ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
+
+# The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
+# ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched
+# before botocore's bundled data; a value the operator set is kept, and searched before ours.
+_MODEL_DIR = str(MODEL_DIR)
+_existing_data_path = os.environ.get("AWS_DATA_PATH")
+if not _existing_data_path or _MODEL_DIR not in _existing_data_path.split(os.pathsep):
+    os.environ["AWS_DATA_PATH"] = os.pathsep.join(p for p in (_existing_data_path, _MODEL_DIR) if p)
+
+# At DEBUG, botocore logs whole response bodies, and a stream key or participant token would go
+# with them. Keep its wire-level loggers at INFO whatever level the function runs at.
+for _wire_logger in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "urllib3"):
+    logging.getLogger(_wire_logger).setLevel(logging.INFO)
+
+# One client per execution environment and endpoint. Lambda runs one invocation at a time in an
+# environment, so per thread is the same thing there; a local runner that plays many
+# environments with threads gets one client (and connection pool) each, as Lambda would.
+_environment = threading.local()
+# Clients come from one session, one at a time: botocore's session is not safe to build clients
+# from in several threads at once, and a session per environment would load the models again
+# (about 75 ms each, against 30 ms for a client).
+_session_lock = threading.Lock()
+_session: Any = None
+
+
+def ivs_client(endpoint_url: str | None = None) -> Any:
+    """The one place a client is built: one attempt per call (``lifecycle.call`` retries, until
+    the function's deadline), bounded timeouts.
+
+    Built lazily: the first request pays for boto3, not the import. The endpoint variable is read
+    explicitly as well because the runtime's botocore may be too old to honour service-specific
+    endpoint variables by itself.
+    """
+    global _session
+    endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
+    key = (endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    clients = _environment.__dict__.setdefault("clients", {})
+    if key not in clients:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            # total_max_attempts counts the first call; the legacy "max_attempts" key would mean
+            # that many retries (one call more).
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=30,
+            user_agent_extra="constructs-ivsrt",
+        )
+        with _session_lock:
+            _session = _session or boto3.session.Session()
+            clients[key] = _session.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
+    return clients[key]
