@@ -16,8 +16,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 install: $(VENV)/.installed node_modules/.installed
 
 # The packages' files are prerequisites too: the editable install links each file (see below), so
-# a file added or removed is linked by installing again.
-PACKAGE_FILES := $(shell git ls-files constructs_ivsrt lambda ivsrt_local 2>/dev/null)
+# a file added is linked by installing again.
+PACKAGE_FILES := $(shell find constructs_ivsrt lambda ivsrt_local -path '*/build' -prune -o -type f \
+	\( -name '*.py' -o -name '*.json' -o -name '*.toml' -o -name py.typed \) -print 2>/dev/null)
 
 $(VENV)/.installed: requirements.txt requirements-lambda-floor.txt pyproject.toml ivsrt_local/pyproject.toml $(PACKAGE_FILES)
 	test -x $(PYTHON) || python3 -m venv $(VENV)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsii
 from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct, IConstruct, IValidation
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
 from ivsrt_runtime import rules
@@ -61,13 +62,17 @@ class IvsRealtimeProvider(Construct):
 
     @classmethod
     def of(cls, scope: IConstruct) -> IvsRealtimeProvider:
-        stack = Stack.of(scope)
-        # Remembered on the stack's Python object too: a jsii lookup per resource adds up in
-        # stacks with hundreds of stages.
-        cached = getattr(stack, _CACHE_ATTRIBUTE, None)
+        """The provider of ``scope``'s stack, made on first use. Remembered on the Python objects
+        of the scope and the stack: a jsii lookup per resource adds up in stacks with hundreds
+        of stages."""
+        cached = scope.__dict__.get(_CACHE_ATTRIBUTE)
         if cached is None:
-            cached = stack.node.try_find_child(PROVIDER_ID) or cls(stack, PROVIDER_ID)
-            setattr(stack, _CACHE_ATTRIBUTE, cached)
+            stack = Stack.of(scope)
+            cached = stack.__dict__.get(_CACHE_ATTRIBUTE)
+            if cached is None:
+                cached = stack.node.try_find_child(PROVIDER_ID) or cls(stack, PROVIDER_ID)
+                stack.__dict__[_CACHE_ATTRIBUTE] = cached
+            scope.__dict__[_CACHE_ATTRIBUTE] = cached
         return cached
 
     def __init__(self, scope: Construct, id: str) -> None:
@@ -83,6 +88,8 @@ class IvsRealtimeProvider(Construct):
         framework = self._framework("", is_complete=None)
         self.service_token: str = framework.service_token  # read once: every managed resource asks
         self._async_service_token: str | None = None
+        self.resources: ManagedResources = ManagedResources(self._stack)
+        self._stack.node.add_validation(self.resources)
         _acknowledge(self.role, [(
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "IVS List operations support no resource-level permissions; they are read-only and used to "
@@ -202,6 +209,45 @@ class IvsRealtimeProvider(Construct):
         # orders them all, instead of a DependsOn on each resource.
         provider.node.find_child("framework-onEvent").node.add_dependency(self.role)
         return provider
+
+
+@jsii.implements(IValidation)
+class ManagedResources:
+    """The resources a provider manages, and their synth-time checks, run in one callback per
+    stack (a callback per resource costs jsii round trips that add up in fleets).
+
+    What can only be checked at synth: the tags, which arrive through Aspects after
+    construction, and each resource's own ``synth_checks`` (which read removal policies as every
+    Aspect left them). A tag key or value known only at deploy time (it resolves to ``Ref`` or
+    another intrinsic) stands in as a valid placeholder, so the other half and the count are
+    still checked; the handler checks it with the same rules once CloudFormation resolved it.
+    """
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._resources: list[Any] = []
+
+    def add(self, resource: Any) -> None:
+        self._resources.append(resource)
+
+    def validate(self) -> list[str]:
+        for resource in self._resources:
+            for check in resource.synth_checks:
+                check()
+        # One resolve for every resource's tags (keyed: a resource without tags resolves to nothing).
+        rendered = self._stack.resolve({str(index): resource.tags.rendered_tags
+                                        for index, resource in enumerate(self._resources)}) or {}
+        problems = []
+        for index, resource in enumerate(self._resources):
+            tags = rendered.get(str(index))
+            concrete = {(tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"):
+                        (tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value")
+                        for index, tag in enumerate(tags or [])}
+            found = rules.check_tags(concrete, "tags")
+            if found:
+                path = resource.node.path  # read only on error: a jsii call
+                problems += [f"{path}: {problem}" for problem in found]
+        return problems
 
 
 def _lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Role:

@@ -4,9 +4,7 @@ recorded to S3 (``StartComposition`` / ``StopComposition``)."""
 from __future__ import annotations
 
 import enum
-import re
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
@@ -15,24 +13,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
 from constructs import Construct
 
-from constructs_ivsrt._base import (
-    IvsRealtimeResourceBase,
-    ManagedMixin,
-    ManagedResource,
-    PropChecker,
-    enum_value,
-    import_arn,
-    on_path,
-    present,
-    seconds,
-)
+from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._fields import Fields, SECONDS, Conversion, api, attribute, member, props_class
+from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
-from ivsrt_runtime import rules
 from constructs_ivsrt.encoder_configuration import IEncoderConfiguration
 from constructs_ivsrt.stage import IStage, ThumbnailStorage
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
+from ivsrt_runtime import rules
 
-RULES = rules.COMPOSITION
 _COMPOSITIONS_ON_STAGE = "_constructs_ivsrt_compositions"  # stage ARN -> count, kept on the stack's Python object
 
 
@@ -67,108 +56,98 @@ class PipPosition(str, enum.Enum):
     BOTTOM_RIGHT = "BOTTOM_RIGHT"
 
 
-@dataclass(frozen=True, kw_only=True)
+@props_class
 class GridLayout:
     """Participants in a grid (the API's ``GridConfiguration``). Every field defaults to the service's."""
 
-    featured_participant_attribute: str | None = None
+    API_PREFIX = ("grid",)
+
+    featured_participant_attribute: str | None = api(default=None)
     """Participant attribute that marks the featured participant. :default: - none"""
-    participant_order_attribute: str | None = None
+    participant_order_attribute: str | None = api(default=None)
     """Participant attribute that orders the slots. :default: - join order"""
-    grid_gap: int | None = None
+    grid_gap: int | None = api(default=None)
     """Pixels between slots. :default: - 2"""
-    omit_stopped_video: bool | None = None
+    omit_stopped_video: bool | None = api(default=None)
     """Leave out participants whose video stopped. :default: - false"""
-    video_aspect_ratio: VideoAspectRatio | None = None
+    video_aspect_ratio: VideoAspectRatio | None = api(default=None)
     """:default: - VIDEO"""
-    video_fill_mode: VideoFillMode | None = None
+    video_fill_mode: VideoFillMode | None = api(default=None)
     """:default: - COVER for the grid's tiles, CONTAIN for the featured participant"""
 
-    def to_api(self) -> dict[str, Any]:
-        return {"grid": _api_fields(self)}
 
-
-@dataclass(frozen=True, kw_only=True)
+@props_class
 class PipLayout:
     """One participant full frame, one in a picture-in-picture (the API's ``PipConfiguration``)."""
 
-    featured_participant_attribute: str | None = None
-    """Participant attribute that marks the full-frame participant. :default: - none"""
-    participant_order_attribute: str | None = None
-    """:default: - join order"""
-    pip_participant_attribute: str | None = None
-    """Participant attribute that marks the PiP participant. :default: - none"""
-    pip_behavior: PipBehavior | None = None
-    """:default: - STATIC"""
-    pip_position: PipPosition | None = None
-    """:default: - BOTTOM_RIGHT"""
-    pip_offset: int | None = None
-    """Pixels from the frame's edge. :default: - 0"""
-    pip_width: int | None = None
-    """Pixels. :default: - derived from pip_height and the aspect ratio"""
-    pip_height: int | None = None
-    """Pixels. :default: - derived from pip_width and the aspect ratio"""
-    grid_gap: int | None = None
-    """:default: - 0"""
-    omit_stopped_video: bool | None = None
-    """:default: - false"""
-    video_fill_mode: VideoFillMode | None = None
-    """:default: - COVER"""
+    API_PREFIX = ("pip",)
 
-    def to_api(self) -> dict[str, Any]:
-        return {"pip": _api_fields(self)}
+    featured_participant_attribute: str | None = api(default=None)
+    """Participant attribute that marks the full-frame participant. :default: - none"""
+    participant_order_attribute: str | None = api(default=None)
+    """:default: - join order"""
+    pip_participant_attribute: str | None = api(default=None)
+    """Participant attribute that marks the PiP participant. :default: - none"""
+    pip_behavior: PipBehavior | None = api(default=None)
+    """:default: - STATIC"""
+    pip_position: PipPosition | None = api(default=None)
+    """:default: - BOTTOM_RIGHT"""
+    pip_offset: int | None = api(default=None)
+    """Pixels from the frame's edge. :default: - 0"""
+    pip_width: int | None = api(default=None)
+    """Pixels. :default: - derived from pip_height and the aspect ratio"""
+    pip_height: int | None = api(default=None)
+    """Pixels. :default: - derived from pip_width and the aspect ratio"""
+    grid_gap: int | None = api(default=None)
+    """:default: - 0"""
+    omit_stopped_video: bool | None = api(default=None)
+    """:default: - false"""
+    video_fill_mode: VideoFillMode | None = api(default=None)
+    """:default: - COVER"""
 
 
 Layout = GridLayout | PipLayout
 
 
-@dataclass(frozen=True, kw_only=True)
+def _channel_arn(channel: str | ivs.CfnChannel) -> str:
+    return channel.attr_arn if isinstance(channel, ivs.CfnChannel) else channel
+
+
+_ENCODER_ARN = attribute("encoder_configuration_arn", shown=False)
+
+
+@props_class
 class ChannelDestination:
     """Send the composition to an IVS (low-latency) channel."""
 
-    channel: str | ivs.CfnChannel
+    channel: str | ivs.CfnChannel = api("channel", "channelArn", conversion=Conversion(_channel_arn))
     """The channel: its ARN, or an ``aws_ivs.CfnChannel`` in this app."""
-    encoder_configuration: IEncoderConfiguration | None = None
+    encoder_configuration: IEncoderConfiguration | None = api("channel", "encoderConfigurationArn",
+                                                               conversion=_ENCODER_ARN, default=None)
     """How the composition is encoded. :default: - the service's defaults (1280x720, 30 fps, 2.5 Mbps)"""
-    name: str | None = None
+    name: str | None = api(default=None)
     """A name for the destination (shown in failures). :default: - none"""
 
-    def to_api(self) -> dict[str, Any]:
-        arn = self.channel.attr_arn if isinstance(self.channel, ivs.CfnChannel) else self.channel
-        encoder = self.encoder_configuration.encoder_configuration_arn if self.encoder_configuration else None
-        return _named(self.name, {"channel": present({"channelArn": arn, "encoderConfigurationArn": encoder})})
 
-
-@dataclass(frozen=True, kw_only=True)
+@props_class
 class S3Destination:
     """Record the composition to S3 as HLS."""
 
-    storage_configuration: IStorageConfiguration
+    storage_configuration: IStorageConfiguration = api(
+        "s3", "storageConfigurationArn", conversion=attribute("storage_configuration_arn", shown=False))
     """Where recordings go."""
-    encoder_configuration: IEncoderConfiguration
+    encoder_configuration: IEncoderConfiguration = api("s3", "encoderConfigurationArns", 0, conversion=_ENCODER_ARN)
     """How the recording is encoded (the API takes exactly one)."""
-    target_segment_duration: Duration | None = None
+    target_segment_duration: Duration | None = api(
+        "s3", "recordingConfiguration", "hlsConfiguration", "targetSegmentDurationSeconds", conversion=SECONDS, default=None)
     """HLS segment length, 2 to 10 s. :default: - 2 seconds"""
-    thumbnail_interval: Duration | None = None
+    thumbnail_interval: Duration | None = api("s3", "thumbnailConfigurations", 0, "targetIntervalSeconds",
+                                              conversion=SECONDS, default=None)
     """Take a thumbnail this often (1 s to 24 h). :default: - no thumbnails (60 s if thumbnail_storage is set)"""
-    thumbnail_storage: Sequence[ThumbnailStorage] | None = None
+    thumbnail_storage: Sequence[ThumbnailStorage] | None = api("s3", "thumbnailConfigurations", 0, "storage", default=None)
     """How thumbnails are kept. :default: - SEQUENTIAL"""
-    name: str | None = None
+    name: str | None = api(default=None)
     """A name for the destination (shown in failures). :default: - none"""
-
-    def to_api(self) -> dict[str, Any]:
-        segment = seconds(self.target_segment_duration)
-        thumbnails = present({
-            "targetIntervalSeconds": seconds(self.thumbnail_interval),
-            "storage": [enum_value(s) for s in self.thumbnail_storage] if self.thumbnail_storage is not None else None,
-        })
-        return _named(self.name, {"s3": present({
-            "storageConfigurationArn": self.storage_configuration.storage_configuration_arn,
-            "encoderConfigurationArns": [self.encoder_configuration.encoder_configuration_arn],
-            "recordingConfiguration": ({"hlsConfiguration": {"targetSegmentDurationSeconds": segment}}
-                                       if segment is not None else None),
-            "thumbnailConfigurations": [thumbnails] if thumbnails else None,
-        })})
 
 
 Destination = ChannelDestination | S3Destination
@@ -186,7 +165,12 @@ class IComposition(IResource, Protocol):
         ...
 
 
-class CompositionBase(IvsRealtimeResourceBase):
+class CompositionBase(IvsRealtimeResource):
+    """What a managed composition and an imported one share: the ARN and the grants."""
+
+    RULES: ClassVar[rules.ResourceRules] = rules.COMPOSITION
+    ARN_PROP: ClassVar[str] = "composition_arn"
+
     @property
     def composition_arn(self) -> str:
         return self._arn
@@ -200,12 +184,8 @@ class CompositionBase(IvsRealtimeResourceBase):
         return self.grant(grantee, "ivs:StopComposition")
 
 
-class _ImportedComposition(CompositionBase):
-    """An existing composition (``Composition.from_composition_arn``)."""
-
-
 @jsii.implements(ITaggable)
-class Composition(ManagedMixin, CompositionBase):
+class Composition(ManagedResource, CompositionBase):
     """A server-side composition of a stage (``StartComposition`` on create, ``StopComposition``
     on delete).
 
@@ -219,6 +199,12 @@ class Composition(ManagedMixin, CompositionBase):
     leaves the stage. CloudFormation cannot see that. The next update of this resource starts a
     new composition, and a delete of an ended one succeeds.
     """
+
+    FIELDS: ClassVar[Fields] = {
+        "stage": member("stageArn", conversion=attribute("stage_arn", shown=False)),
+        "layout": member("layout"),
+        "destinations": member("destinations"),
+    }
 
     @typed_props
     def __init__(
@@ -240,25 +226,16 @@ class Composition(ManagedMixin, CompositionBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
         super().__init__(scope, id)
-        checker = PropChecker(self)  # the props' own types were checked by @typed_props
-        with on_path(self):
-            destinations_api = [d.to_api() for d in destinations]
-        layout_api = layout.to_api() if layout is not None else None
-        checker.check("stage", stage.stage_arn, RULES.member("stageArn")).check(
-            "destinations", destinations_api, RULES.member("destinations")).check(
-            "layout", layout_api, RULES.member("layout"))
-        for kind, cls in (("channel", "ChannelDestination"), ("s3", "S3Destination")):
-            count = sum(1 for d in destinations_api if kind in d)
-            # The API documents at most one destination of each kind.
-            checker.require(count <= 1, f"destinations must have at most one {cls}, got: {count}")
-        checker.problems = [_prop_label(problem) for problem in checker.problems]
-        checker.raise_if_any()
-        self._managed = ManagedResource(
-            self, RULES, {"stageArn": stage.stage_arn, "layout": layout_api, "destinations": destinations_api},
-            tags, removal_policy)
-        self._arn = self._managed.resource.ref
+        self._manage(scope, {"stage": stage, "layout": layout, "destinations": destinations},
+                     tags=tags, removal_policy=removal_policy)
         self.stage = stage
         self._count_on_stage(stage)
+
+    def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+        for kind, cls in (("channel", "ChannelDestination"), ("s3", "S3Destination")):
+            count = sum(1 for destination in members.get("destinations", ()) if kind in destination)
+            # The API documents at most one destination of each kind.
+            checker.require(count <= 1, f"destinations must have at most one {cls}, got: {count}")
 
     def _count_on_stage(self, stage: IStage) -> None:
         """IVS runs at most a few compositions per stage (a quota): warn on the one past it.
@@ -275,47 +252,5 @@ class Composition(ManagedMixin, CompositionBase):
     @staticmethod
     def from_composition_arn(scope: Construct, id: str, composition_arn: str) -> IComposition:
         """Import an existing composition by ARN."""
-        return import_arn(scope, id, composition_arn, RULES, "composition_arn", _ImportedComposition)
+        return CompositionBase._import(scope, id, composition_arn)
 
-
-# The model names API members; a message should name the prop the user wrote. API path (after
-# "destinations[i]." or "layout.") -> prop.
-_DESTINATION_PROPS = {
-    "channel.channelArn": "channel",
-    "channel.encoderConfigurationArn": "encoder_configuration",
-    "s3.storageConfigurationArn": "storage_configuration",
-    "s3.encoderConfigurationArns": "encoder_configuration",
-    "s3.encoderConfigurationArns[0]": "encoder_configuration",
-    "s3.recordingConfiguration.hlsConfiguration.targetSegmentDurationSeconds": "target_segment_duration (seconds)",
-    "s3.thumbnailConfigurations[0].targetIntervalSeconds": "thumbnail_interval (seconds)",
-    "s3.thumbnailConfigurations[0].storage": "thumbnail_storage",
-}
-_API_LABEL = re.compile(r"^(destinations\[\d+\]|layout)\.(\S+?)(\[\d+\])?( .*)$", re.S)
-
-
-def _prop_label(problem: str) -> str:
-    """``destinations[0].s3.recordingConfiguration...Seconds must ...`` ->
-    ``destinations[0].target_segment_duration (seconds) must ...``; ``layout.pip.pipWidth`` ->
-    ``layout.pip_width``."""
-    match = _API_LABEL.match(problem)
-    if match is None:
-        return problem
-    where, path, index, rest = match.group(1), match.group(2), match.group(3) or "", match.group(4)
-    if where == "layout":
-        kind, _, field = path.partition(".")
-        return f"layout.{rules.snake_case(field)}{index}{rest}" if field and "." not in field else problem
-    prop = _DESTINATION_PROPS.get(path + index) or _DESTINATION_PROPS.get(path)
-    return f"{where}.{prop}{rest}" if prop else problem
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def _api_fields(layout: Any) -> dict[str, Any]:
-    return present({_camel(name): enum_value(value) for name, value in vars(layout).items()})
-
-
-def _named(name: str | None, destination: dict[str, Any]) -> dict[str, Any]:
-    return {**destination, "name": name} if name is not None else destination

@@ -2,39 +2,32 @@
 
 from __future__ import annotations
 
-import jsii
-
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 from collections.abc import Mapping
 
-from aws_cdk import IResource, ITaggable, Names, RemovalPolicy
+import jsii
+from aws_cdk import IResource, ITaggable, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import IvsRealtimeResourceBase, ManagedMixin, ManagedResource, PropChecker, import_arn, present
+from constructs_ivsrt._fields import Fields, api, member, props_class
+from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
 
-RULES = rules.ENCODER_CONFIGURATION
 
-
-@dataclass(frozen=True, kw_only=True)
+@props_class
 class Video:
     """Video settings; ranges come from the API model (checked at synth)."""
 
-    width: int | None = None
+    width: int | None = api(default=None)
     """Width in pixels, 2 to 1920. :default: - 1280 (the service's default)"""
-    height: int | None = None
+    height: int | None = api(default=None)
     """Height in pixels, 2 to 1920. :default: - 720 (the service's default)"""
-    framerate: float | None = None
+    framerate: float | None = api(default=None)
     """Frames per second, 1 to 60. :default: - 30 (the service's default)"""
-    bitrate: int | None = None
+    bitrate: int | None = api(default=None)
     """Bits per second, 1 to 8,500,000. :default: - 2,500,000 (the service's default)"""
-
-    def to_api(self) -> dict[str, float]:
-        fields = {"width": self.width, "height": self.height, "framerate": self.framerate, "bitrate": self.bitrate}
-        return present(fields)
 
 
 @runtime_checkable
@@ -49,7 +42,12 @@ class IEncoderConfiguration(IResource, Protocol):
         ...
 
 
-class EncoderConfigurationBase(IvsRealtimeResourceBase):
+class EncoderConfigurationBase(IvsRealtimeResource):
+    """What a managed encoder configuration and an imported one share: the ARN and the grants."""
+
+    RULES: ClassVar[rules.ResourceRules] = rules.ENCODER_CONFIGURATION
+    ARN_PROP: ClassVar[str] = "encoder_configuration_arn"
+
     @property
     def encoder_configuration_arn(self) -> str:
         return self._arn
@@ -59,17 +57,20 @@ class EncoderConfigurationBase(IvsRealtimeResourceBase):
         return self.grant(grantee, "ivs:GetEncoderConfiguration")
 
 
-class _ImportedEncoderConfiguration(EncoderConfigurationBase):
-    """An existing EncoderConfiguration (``EncoderConfiguration.from_encoder_configuration_arn``)."""
-
-
 @jsii.implements(ITaggable)
-class EncoderConfiguration(ManagedMixin, EncoderConfigurationBase):
+class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
     """An IVS Real-Time encoder configuration (``CreateEncoderConfiguration``).
 
     The API cannot change one in place: a new name or video replaces it (as
     ``AWS::IVS::EncoderConfiguration`` does); a tag change never does.
     """
+
+    FIELDS: ClassVar[Fields] = {
+        "encoder_configuration_name": member("name"),
+        # Video() with no field is no video: sending {} would be a needless replacement.
+        "video": member("video"),
+    }
+    NAME_PROP: ClassVar[str | None] = "encoder_configuration_name"
 
     @typed_props
     def __init__(
@@ -90,19 +91,12 @@ class EncoderConfiguration(ManagedMixin, EncoderConfigurationBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        name = (encoder_configuration_name if encoder_configuration_name is not None
-                else Names.unique_resource_name(self, max_length=128, separator="-"))
-        # Video() with no field is the same as no video: sending {} would be a needless replacement.
-        video_api = (video.to_api() or None) if video else None
-        checker = PropChecker(self).check("encoder_configuration_name", name, RULES.member("name"))
-        for field, value in (video_api or {}).items():
-            checker.check(f"video.{field}", value, rules.shape_at(RULES.member("video"), field))
-        checker.raise_if_any()
-        self._managed = ManagedResource(self, RULES, {"name": name, "video": video_api}, tags, removal_policy)
-        self._arn = self._managed.resource.ref
-        self.encoder_configuration_name = name
+        self._manage(scope, {"encoder_configuration_name": encoder_configuration_name, "video": video},
+                     tags=tags, removal_policy=removal_policy)
+        self.encoder_configuration_name: str = self._props["encoder_configuration_name"]
+        self.video = video
 
     @staticmethod
     def from_encoder_configuration_arn(scope: Construct, id: str, encoder_configuration_arn: str) -> IEncoderConfiguration:
         """Import an existing encoder configuration by ARN."""
-        return import_arn(scope, id, encoder_configuration_arn, RULES, "encoder_configuration_arn", _ImportedEncoderConfiguration)
+        return EncoderConfigurationBase._import(scope, id, encoder_configuration_arn)

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import enum
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, SecretValue
+from aws_cdk import IResource, ITaggable, RemovalPolicy, SecretValue
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import (
-    IvsRealtimeResourceBase,
-    ManagedMixin,
-    ManagedResource,
-    PropChecker,
-    import_arn,
-    is_unresolved,
-)
+from constructs_ivsrt._base import PropChecker, is_unresolved
+from constructs_ivsrt._fields import Fields, attribute, member
+from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
-from ivsrt_runtime import rules
 from constructs_ivsrt.stage import IStage
-
-RULES = rules.INGEST_CONFIGURATION
+from ivsrt_runtime import rules
 
 
 class IngestProtocol(str, enum.Enum):
@@ -45,7 +38,12 @@ class IIngestConfiguration(IResource, Protocol):
         ...
 
 
-class IngestConfigurationBase(IvsRealtimeResourceBase):
+class IngestConfigurationBase(IvsRealtimeResource):
+    """What a managed ingest configuration and an imported one share: the ARN and the grants."""
+
+    RULES: ClassVar[rules.ResourceRules] = rules.INGEST_CONFIGURATION
+    ARN_PROP: ClassVar[str] = "ingest_configuration_arn"
+
     @property
     def ingest_configuration_arn(self) -> str:
         return self._arn
@@ -56,12 +54,8 @@ class IngestConfigurationBase(IvsRealtimeResourceBase):
         return self.grant(grantee, "ivs:GetIngestConfiguration")
 
 
-class _ImportedIngestConfiguration(IngestConfigurationBase):
-    """An existing ingest configuration (``IngestConfiguration.from_ingest_configuration_arn``)."""
-
-
 @jsii.implements(ITaggable)
-class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
+class IngestConfiguration(ManagedResource, IngestConfigurationBase):
     """An IVS Real-Time ingest configuration (``CreateIngestConfiguration``): an RTMP(S) publisher
     that joins a stage as a participant.
 
@@ -76,6 +70,17 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
     who can read the resources that use it (a Secrets Manager secret you create from it, an
     environment variable) can read the key.
     """
+
+    FIELDS: ClassVar[Fields] = {
+        "ingest_configuration_name": member("name"),
+        "stage": member("stageArn", conversion=attribute("stage_arn", shown=False)),
+        "user_id": member("userId"),
+        "attributes": member("attributes"),
+        "ingest_protocol": member("ingestProtocol"),
+        "insecure_ingest": member("insecureIngest"),
+        "redundant_ingest": member("redundantIngest"),
+    }
+    NAME_PROP: ClassVar[str | None] = "ingest_configuration_name"
 
     @typed_props
     def __init__(
@@ -116,59 +121,42 @@ class IngestConfiguration(ManagedMixin, IngestConfigurationBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        name = (ingest_configuration_name if ingest_configuration_name is not None
-                else Names.unique_resource_name(self, max_length=128, separator="-"))
-        protocol = ingest_protocol.value if isinstance(ingest_protocol, IngestProtocol) else ingest_protocol
-        stage_arn = stage.stage_arn if stage is not None else None
-        attributes = dict(attributes) if attributes is not None else None
-        props = {"name": name, "stageArn": stage_arn, "userId": user_id, "attributes": attributes,
-                 "ingestProtocol": protocol, "insecureIngest": insecure_ingest, "redundantIngest": redundant_ingest}
-        checker = PropChecker(self)
-        for label, key in _LABELS.items():
-            checker.check(label, props[key], RULES.member(key))
-        # A rule the API documents across two members (UpdateIngestConfiguration's docs).
-        checker.require(protocol != IngestProtocol.RTMP.value or insecure_ingest is True,
-                        f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure_ingest!r}")
-        checker.check("force_delete", force_delete, RULES.delete_input.members["force"])
-        checker.require(not is_unresolved(force_delete), "force_delete must be known at synth (true or false), "
-                                                         "got: a deploy-time value")
-        checker.raise_if_any()
+        props = {"ingest_configuration_name": ingest_configuration_name, "stage": stage, "user_id": user_id,
+                 "attributes": attributes, "ingest_protocol": ingest_protocol, "insecure_ingest": insecure_ingest,
+                 "redundant_ingest": redundant_ingest, "force_delete": force_delete}
         # Only when set, so that templates without it stay as they were.
         delete_options = {"force": True} if force_delete is True else None
-        self._managed = ManagedResource(self, RULES, {**props, rules.DELETE_OPTIONS_PROPERTY: delete_options},
-                                        tags, removal_policy)
-        self._arn = self._managed.resource.ref
-        self.ingest_configuration_name = name
+        self._manage(scope, props, tags=tags, removal_policy=removal_policy,
+                     extra={rules.DELETE_OPTIONS_PROPERTY: delete_options})
+        self.ingest_configuration_name: str = self._props["ingest_configuration_name"]
+
+    def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+        # A rule the API documents across two members (UpdateIngestConfiguration's docs).
+        insecure = props["insecure_ingest"]
+        checker.require(members.get("ingestProtocol") != IngestProtocol.RTMP.value or insecure is True,
+                        f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure!r}")
+        force_delete = props["force_delete"]
+        checker.check("force_delete", force_delete, self.RULES.delete_input.members["force"])
+        checker.require(not is_unresolved(force_delete), "force_delete must be known at synth (true or false), "
+                                                         "got: a deploy-time value")
 
     @property
     def participant_id(self) -> str:
         """The participant id the publisher has on the stage."""
-        return self._managed.attribute("ParticipantId")
+        return self._attribute("ParticipantId")
 
     @property
     def stream_key(self) -> SecretValue:
         """The stream key (returned with NoEcho; see the class docs for what that protects)."""
-        return SecretValue.resource_attribute(self._managed.attribute("StreamKey"))
+        return SecretValue.resource_attribute(self._attribute("StreamKey"))
 
     @property
     def redundant_stream_key(self) -> SecretValue:
         """The backup encoder's stream key ("" unless ``redundant_ingest``)."""
-        return SecretValue.resource_attribute(self._managed.attribute("RedundantIngestCredentialsStreamKey"))
+        return SecretValue.resource_attribute(self._attribute("RedundantIngestCredentialsStreamKey"))
 
     @staticmethod
     def from_ingest_configuration_arn(scope: Construct, id: str, ingest_configuration_arn: str) -> IIngestConfiguration:
         """Import an existing ingest configuration by ARN."""
-        return import_arn(scope, id, ingest_configuration_arn, RULES, "ingest_configuration_arn",
-                          _ImportedIngestConfiguration)
+        return IngestConfigurationBase._import(scope, id, ingest_configuration_arn)
 
-
-# Prop name -> API member, for messages that name the prop the user wrote.
-_LABELS = {
-    "ingest_configuration_name": "name",
-    "stage": "stageArn",
-    "user_id": "userId",
-    "attributes": "attributes",
-    "ingest_protocol": "ingestProtocol",
-    "insecure_ingest": "insecureIngest",
-    "redundant_ingest": "redundantIngest",
-}

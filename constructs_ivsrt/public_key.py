@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import IResource, ITaggable, Names, RemovalPolicy
+from aws_cdk import IResource, ITaggable, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import (
-    IvsRealtimeResourceBase,
-    ManagedMixin,
-    ManagedResource,
-    PropChecker,
-    import_arn,
-    is_unresolved,
-)
+from constructs_ivsrt._base import PropChecker, is_unresolved
+from constructs_ivsrt._fields import Fields, member
+from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
-
-RULES = rules.PUBLIC_KEY
 
 # IVS verifies participant tokens signed with ES384, so it takes ECDSA P-384 keys ("Distribute
 # participant tokens" in the IVS Real-Time user guide). In a SubjectPublicKeyInfo these are the
@@ -45,7 +38,12 @@ class IPublicKey(IResource, Protocol):
         ...
 
 
-class PublicKeyBase(IvsRealtimeResourceBase):
+class PublicKeyBase(IvsRealtimeResource):
+    """What a managed public key and an imported one share: the ARN and the grants."""
+
+    RULES: ClassVar[rules.ResourceRules] = rules.PUBLIC_KEY
+    ARN_PROP: ClassVar[str] = "public_key_arn"
+
     @property
     def public_key_arn(self) -> str:
         return self._arn
@@ -55,17 +53,19 @@ class PublicKeyBase(IvsRealtimeResourceBase):
         return self.grant(grantee, "ivs:GetPublicKey")
 
 
-class _ImportedPublicKey(PublicKeyBase):
-    """An existing public key (``PublicKey.from_public_key_arn``)."""
-
-
 @jsii.implements(ITaggable)
-class PublicKey(ManagedMixin, PublicKeyBase):
+class PublicKey(ManagedResource, PublicKeyBase):
     """An imported public key (``ImportPublicKey``).
 
     The API cannot change a key: a new name or key material replaces it (a new ARN; tokens signed
     with the old private key stop verifying once the old key is deleted). Tags change in place.
     """
+
+    FIELDS: ClassVar[Fields] = {
+        "public_key_name": member("name"),
+        "public_key_material": member("publicKeyMaterial"),
+    }
+    NAME_PROP: ClassVar[str | None] = "public_key_name"
 
     @typed_props
     def __init__(
@@ -87,26 +87,24 @@ class PublicKey(ManagedMixin, PublicKeyBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        name = public_key_name if public_key_name is not None else Names.unique_resource_name(self, max_length=128, separator="-")
-        checker = PropChecker(self).check("public_key_name", name, RULES.member("name"))
-        checker.check("public_key_material", public_key_material, RULES.member("publicKeyMaterial"))
-        if not checker.problems and not is_unresolved(public_key_material):
-            checker.problems += _key_problems(public_key_material)
-        checker.raise_if_any()
-        self._managed = ManagedResource(self, RULES, {"name": name, "publicKeyMaterial": public_key_material},
-                                        tags, removal_policy)
-        self._arn = self._managed.resource.ref
-        self.public_key_name = name
+        self._manage(scope, {"public_key_name": public_key_name, "public_key_material": public_key_material},
+                     tags=tags, removal_policy=removal_policy)
+        self.public_key_name: str = self._props["public_key_name"]
+
+    def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+        material = props["public_key_material"]
+        if not checker.problems and not is_unresolved(material):
+            checker.problems += _key_problems(material)
 
     @property
     def fingerprint(self) -> str:
         """The key's fingerprint, as IVS reports it."""
-        return self._managed.attribute("Fingerprint")
+        return self._attribute("Fingerprint")
 
     @staticmethod
     def from_public_key_arn(scope: Construct, id: str, public_key_arn: str) -> IPublicKey:
         """Import an existing public key by ARN."""
-        return import_arn(scope, id, public_key_arn, RULES, "public_key_arn", _ImportedPublicKey)
+        return PublicKeyBase._import(scope, id, public_key_arn)
 
 
 def _key_problems(pem: str) -> list[str]:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import jsii
-
-from typing import Any, Protocol, runtime_checkable
+from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
 
-from aws_cdk import IResource, ITaggable, Names, RemovalPolicy, Stack, Token
+import jsii
+from aws_cdk import IResource, ITaggable, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_ivsrt._base import (
-    IvsRealtimeResourceBase,
-    ManagedMixin,
-    ManagedResource,
-    PropChecker,
-    import_arn,
-)
+from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._fields import Fields, attribute, member
+from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
-
-RULES = rules.STORAGE_CONFIGURATION
 
 # Server-side encryption IVS can write with: SSE-S3 only (KMS keys are not supported).
 SUPPORTED_SSE_ALGORITHMS = ("AES256",)
@@ -43,8 +36,11 @@ class IStorageConfiguration(IResource, Protocol):
         ...
 
 
-class StorageConfigurationBase(IvsRealtimeResourceBase):
+class StorageConfigurationBase(IvsRealtimeResource):
     """What managed and imported storage configurations share: the ARN and the grants."""
+
+    RULES: ClassVar[rules.ResourceRules] = rules.STORAGE_CONFIGURATION
+    ARN_PROP: ClassVar[str] = "storage_configuration_arn"
 
     @property
     def storage_configuration_arn(self) -> str:
@@ -55,12 +51,8 @@ class StorageConfigurationBase(IvsRealtimeResourceBase):
         return self.grant(grantee, "ivs:GetStorageConfiguration")
 
 
-class _ImportedStorageConfiguration(StorageConfigurationBase):
-    """An existing StorageConfiguration (``StorageConfiguration.from_storage_configuration_arn``)."""
-
-
 @jsii.implements(ITaggable)
-class StorageConfiguration(ManagedMixin, StorageConfigurationBase):
+class StorageConfiguration(ManagedResource, StorageConfigurationBase):
     """An IVS Real-Time storage configuration (``CreateStorageConfiguration``).
 
     IVS requires the bucket to be in the stack's region, encrypted with SSE-S3 (not KMS), and
@@ -74,6 +66,12 @@ class StorageConfiguration(ManagedMixin, StorageConfigurationBase):
 
     Changing the name or the bucket replaces the storage configuration (as ``AWS::IVS::StorageConfiguration`` does).
     """
+
+    FIELDS: ClassVar[Fields] = {
+        "storage_configuration_name": member("name"),
+        "bucket": member("s3", "bucketName", conversion=attribute("bucket_name")),
+    }
+    NAME_PROP: ClassVar[str | None] = "storage_configuration_name"
 
     @typed_props
     def __init__(
@@ -96,38 +94,28 @@ class StorageConfiguration(ManagedMixin, StorageConfigurationBase):
             :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
         """
         super().__init__(scope, id)
-        name = storage_configuration_name if storage_configuration_name is not None else _generated_name(self)
-        PropChecker(self).check("storage_configuration_name", name, RULES.member("name")).check(
-            "bucket.bucket_name", bucket.bucket_name, rules.shape_at(RULES.member("s3"), "bucketName")
-        ).raise_if_any()
-        _check_bucket(self, bucket)
-        self._managed = ManagedResource(
-            self, RULES, {"name": name, "s3": {"bucketName": bucket.bucket_name}}, tags, removal_policy
-        )
-        self._managed.provider.allow_bucket_policy_edits(bucket.bucket_arn)
+        self._manage(scope, {"storage_configuration_name": storage_configuration_name, "bucket": bucket},
+                     tags=tags, removal_policy=removal_policy)
+        self.provider.allow_bucket_policy_edits(bucket.bucket_arn)
         _share_bucket_policy(self, bucket)
-        self._arn = self._managed.resource.ref
-        self.storage_configuration_name = name
+        self.storage_configuration_name: str = self._props["storage_configuration_name"]
         self.bucket = bucket
+
+    def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+        if not checker.problems:
+            _check_bucket(self, props["bucket"], checker)
 
     @staticmethod
     def from_storage_configuration_arn(scope: Construct, id: str, storage_configuration_arn: str) -> IStorageConfiguration:
         """Import an existing storage configuration by ARN."""
-        return import_arn(scope, id, storage_configuration_arn, RULES, "storage_configuration_arn", _ImportedStorageConfiguration)
+        return StorageConfigurationBase._import(scope, id, storage_configuration_arn)
 
 
-
-
-def _generated_name(scope: Construct) -> str:
-    return Names.unique_resource_name(scope, max_length=128, separator="-")
-
-
-def _check_bucket(scope: Construct, bucket: s3.IBucket) -> None:
+def _check_bucket(scope: Construct, bucket: s3.IBucket, checker: PropChecker) -> None:
     """What can be known at synth about a bucket made in this app: region, encryption, ownership."""
     cfn = bucket.node.default_child
     if not isinstance(cfn, s3.CfnBucket):
         return  # imported: nothing to inspect; the README lists the requirements
-    checker = PropChecker(scope)
     problems = checker.problems
     ours, theirs = Stack.of(scope).region, Stack.of(bucket).region
     if not Token.is_unresolved(ours) and not Token.is_unresolved(theirs) and ours != theirs:
@@ -147,7 +135,6 @@ def _check_bucket(scope: Construct, bucket: s3.IBucket) -> None:
                 "bucket object ownership must be BucketOwnerEnforced or BucketOwnerPreferred so "
                 f"recordings belong to the bucket owner, got: {ownership!r}"
             )
-    checker.raise_if_any()
 
 
 def _lower_keys(value: Any) -> Any:

@@ -270,7 +270,7 @@ def test_invalid_tags_fail_synth(tags):
         cdk.App.of(stack).synth()
     except Exception as error:  # noqa: BLE001 - CDK raises its own validation error type
         message = str(error)
-        assert "Validation failed" in message and "[C/X] tags" in message and ", got: " in message, message
+        assert "Validation failed" in message and "C/X: tags" in message and ", got: " in message, message
         COUNTS["invalid rejected with the message"] += 1
         return
     raise AssertionError(f"tags {tags!r} synthesized")

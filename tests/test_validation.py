@@ -163,21 +163,21 @@ def test_more_than_49_tags_fail_synth():
         cdk.Tags.of(st).add(f"added{i}", "v")
     message = synth_error(st)
     assert "Validation failed" in message
-    assert ("[V/Stage] tags must have at most 49 entries (IVS allows 50 and the provider adds "
+    assert ("V/Stage: tags must have at most 49 entries (IVS allows 50 and the provider adds "
             "constructs-ivsrt:identity), got: 51 tags: [" in message)
 
 
 def test_reserved_tag_prefix_fails_synth():
     st = stack()
     EncoderConfiguration(st, "Enc", tags={"aws:cloudformation:x": "v"})
-    assert "[V/Enc] tags key must not start with the reserved prefix 'aws:', got: 'aws:cloudformation:x'" in synth_error(st)
+    assert "V/Enc: tags key must not start with the reserved prefix 'aws:', got: 'aws:cloudformation:x'" in synth_error(st)
 
 
 def test_bad_tag_characters_fail_synth():
     st = stack()
     EncoderConfiguration(st, "Enc")
     cdk.Tags.of(st).add("owner", "a#b")
-    assert ("[V/Enc] tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'a#b'"
+    assert ("V/Enc: tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'a#b'"
             in synth_error(st))
 
 

@@ -403,10 +403,51 @@ def _never_unresolved(_value: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _MapEntry:
+    key: Any
+
+
+_KEY_OF_MAP = " key"  # a path step: the keys of a map, rather than a value
+
+
+class Label:
+    """How a message names the value it is about: by default the API's member path
+    (``CreateStage.autoParticipantRecordingConfiguration.mediaTypes[0]``). ``names`` (API member
+    path -> name) lets the constructs name the props a user wrote instead: the longest named
+    prefix of the path, then the rest in the API's words."""
+
+    def __init__(self, root: str, path: tuple[Any, ...] = (), names: Mapping[tuple[Any, ...], str] | None = None) -> None:
+        self.root, self.path, self.names = root, path, names or {}
+
+    def member(self, key: str) -> Label:
+        return Label(self.root, self.path + (key,), self.names)
+
+    def item(self, index: int) -> Label:
+        return Label(self.root, self.path + (index,), self.names)
+
+    def entry(self, key: Any) -> Label:
+        return Label(self.root, self.path + (_MapEntry(key),), self.names)
+
+    def keys(self) -> Label:
+        return Label(self.root, self.path + (_KEY_OF_MAP,), self.names)
+
+    def __str__(self) -> str:
+        cut = next((n for n in range(len(self.path), 0, -1) if self.path[:n] in self.names), 0)
+        text = self.names[self.path[:cut]] if cut else self.root
+        for step in self.path[cut:]:
+            text += (f"[{step}]" if isinstance(step, int) else f"[{step.key!r}]" if isinstance(step, _MapEntry)
+                     else step if step == _KEY_OF_MAP else f".{step}" if text else step)
+        return text
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 def check(
     shape: Shape,
     value: Any,
-    label: str,
+    label: str | Label,
     *,
     is_unresolved: Callable[[Any], bool] = _never_unresolved,
 ) -> list[str]:
@@ -414,10 +455,10 @@ def check(
 
     ``is_unresolved`` lets the constructs skip CDK tokens, whose values are unknown at synth.
     """
-    return list(_violations(shape, value, label, is_unresolved))
+    return list(_violations(shape, value, label if isinstance(label, Label) else Label(label), is_unresolved))
 
 
-def _violations(shape: Shape, value: Any, label: str, unresolved: Callable[[Any], bool]) -> Iterator[str]:
+def _violations(shape: Shape, value: Any, label: Label, unresolved: Callable[[Any], bool]) -> Iterator[str]:
     if unresolved(value):
         return
     kind = shape.type_name
@@ -431,7 +472,7 @@ def _got(value: Any) -> str:
     return f"got: {value!r}"
 
 
-def _check_string(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
+def _check_string(shape: Shape, value: Any, label: Label, _u: Callable) -> Iterator[str]:
     if not isinstance(value, str):
         yield f"{label} must be a string, {_got(value)}"
         return
@@ -446,7 +487,7 @@ def _check_string(shape: Shape, value: Any, label: str, _u: Callable) -> Iterato
         yield f"{label} must match the pattern {pattern}, {_got(value)}"
 
 
-def _check_number(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
+def _check_number(shape: Shape, value: Any, label: Label, _u: Callable) -> Iterator[str]:
     integral = shape.type_name in ("integer", "long")
     # A whole float is a whole number here: at synth, jsii writes Video(width=1920 / 1.5) into the
     # template as 1280, and the handler converts CloudFormation's "1280" to an int. On the wire,
@@ -463,21 +504,21 @@ def _check_number(shape: Shape, value: Any, label: str, _u: Callable) -> Iterato
         yield f"{label} must be {bounds}, {_got(value)}"
 
 
-def _check_boolean(shape: Shape, value: Any, label: str, _u: Callable) -> Iterator[str]:
+def _check_boolean(shape: Shape, value: Any, label: Label, _u: Callable) -> Iterator[str]:
     if not isinstance(value, bool):
         yield f"{label} must be true or false, {_got(value)}"
 
 
-def _check_list(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:
+def _check_list(shape: Shape, value: Any, label: Label, unresolved: Callable) -> Iterator[str]:
     if not isinstance(value, (list, tuple)):
         yield f"{label} must be a list, {_got(value)}"
         return
     yield from _check_size(shape, len(value), "items", label, value)
     for index, item in enumerate(value):
-        yield from _violations(shape.member, item, f"{label}[{index}]", unresolved)
+        yield from _violations(shape.member, item, label.item(index), unresolved)
 
 
-def _check_map(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:
+def _check_map(shape: Shape, value: Any, label: Label, unresolved: Callable) -> Iterator[str]:
     if not isinstance(value, Mapping):
         yield f"{label} must be a map, {_got(value)}"
         return
@@ -488,8 +529,8 @@ def _check_map(shape: Shape, value: Any, label: str, unresolved: Callable) -> It
         if size > limit:
             yield f"{label} must have at most {limit} bytes in all (keys and values, UTF-8), got: {size} bytes"
     for key, item in value.items():
-        yield from _violations(shape.key, key, f"{label} key", unresolved)
-        yield from _violations(shape.value, item, f"{label}[{key!r}]", unresolved)
+        yield from _violations(shape.key, key, label.keys(), unresolved)
+        yield from _violations(shape.value, item, label.entry(key), unresolved)
 
 
 # A limit the model states only in prose (participant and ingest attributes: "The maximum length
@@ -502,22 +543,22 @@ def documented_total_bytes(shape: Shape) -> int | None:
     return int(found.group(1)) * 1024 if found else None
 
 
-def _check_structure(shape: Shape, value: Any, label: str, unresolved: Callable) -> Iterator[str]:
+def _check_structure(shape: Shape, value: Any, label: Label, unresolved: Callable) -> Iterator[str]:
     if not isinstance(value, Mapping):
         yield f"{label} must be an object, {_got(value)}"
         return
     for required in shape.required_members:
         if value.get(required) is None:
-            yield f"{label}.{required} is required, got: {dict(value)!r}"
+            yield f"{label.member(required)} is required, got: {dict(value)!r}"
     for key, item in value.items():
         member = shape.members.get(key)
         if member is None:
             yield f"{label} must have only the fields {', '.join(shape.members)}, got: {key!r}"
         elif item is not None:
-            yield from _violations(member, item, f"{label}.{key}", unresolved)
+            yield from _violations(member, item, label.member(key), unresolved)
 
 
-def _check_size(shape: Shape, size: int, unit: str, label: str, value: Any) -> Iterator[str]:
+def _check_size(shape: Shape, size: int, unit: str, label: Label, value: Any) -> Iterator[str]:
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if low is not None and size < low:
         yield f"{label} must have at least {low} {unit}, {_got(value)}"

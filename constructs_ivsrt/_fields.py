@@ -1,0 +1,197 @@
+"""Props declared once: where each goes in the API request, how its value converts, and how a
+message names it.
+
+A props class (``Video``, ``AutoParticipantRecording``, ...) is a frozen dataclass whose fields
+are made with ``api(...)``; a construct declares its own props in a ``FIELDS`` table of the
+same ``ApiField`` records. From those declarations, and nothing else:
+
+- ``payload`` builds the API request members (the custom resource's properties);
+- ``labels`` maps each API member path to the prop a user wrote, so that the model's rules
+  (``ivsrt_runtime.rules.check``) name ``auto_participant_recording.reconnect_window (seconds)``
+  rather than ``recordingReconnectWindowSeconds``.
+
+The prop types themselves are checked from the annotations (``_types.typed_props``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+try:
+    from typing import dataclass_transform
+except ImportError:  # Python 3.10: type checkers still read the stub; at run time it is a no-op
+    def dataclass_transform(**_: Any) -> Any:  # type: ignore[no-redef]
+        return lambda decorated: decorated
+
+from constructs_ivsrt._base import is_unresolved, seconds
+from ivsrt_runtime.rules import Label
+
+_T = TypeVar("_T")
+Path = tuple[str | int, ...]  # API member names; an int is a position in a list
+_API = "constructs_ivsrt.api"  # the dataclass field metadata key
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How a prop's value becomes the API's, and what a message adds to the prop's name."""
+
+    function: Callable[[Any], Any]
+    suffix: str = ""  # " (seconds)", ".bucket_name": what the API member is, next to the prop
+
+
+def api_value(value: Any) -> Any:
+    """The default conversion: enum members to their values, props classes to their members,
+    lists and maps item by item; deploy-time values and scalars as they are."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if _is_struct(value):
+        return payload(value)
+    if isinstance(value, (list, tuple)) and not is_unresolved(value):
+        return [api_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: api_value(item) for key, item in value.items()}
+    return value
+
+
+AS_IS = Conversion(api_value)
+SECONDS = Conversion(seconds, " (seconds)")
+MINUTES = Conversion(lambda duration: duration.to_minutes(), " (minutes)")
+
+
+def attribute(name: str, *, shown: bool = True) -> Conversion:
+    """The value's attribute ``name`` (a resource's ARN); ``shown``: named in messages."""
+    return Conversion(operator.attrgetter(name), f".{name}" if shown else "")
+
+
+@dataclass(frozen=True)
+class ApiField:
+    """Where a prop goes: its API member path (relative to its props class), and how it converts."""
+
+    path: Path
+    conversion: Conversion = AS_IS
+
+
+def api(*path: str | int, conversion: Conversion = AS_IS, default: Any = dataclasses.MISSING) -> Any:
+    """A props-class field: required unless it has a ``default`` (None: the API's default
+    applies). With no ``path``, the API member is the field's name in camelCase, under the
+    class's ``API_PREFIX`` if it has one."""
+    return dataclasses.field(default=default, metadata={_API: ApiField(tuple(path), conversion)})
+
+
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(api, dataclasses.field))
+def props_class(cls: type[_T]) -> type[_T]:
+    """A frozen, keyword-only dataclass whose ``api(...)`` fields say where they go. Type
+    checkers read ``api(default=None)`` as an optional field and ``api(...)`` as a required one."""
+    return dataclass(frozen=True, kw_only=True)(cls)
+
+
+def member(*path: str | int, conversion: Conversion = AS_IS) -> ApiField:
+    """Where a construct's own prop goes (its ``FIELDS``): the API member path, and how it converts."""
+    return ApiField(tuple(path), conversion)
+
+
+Fields = Mapping[str, ApiField]  # prop name -> where it goes
+
+
+@functools.cache
+def declared(cls: type) -> Fields:
+    """A props class's fields and where each goes, with default paths filled in."""
+    prefix: Path = getattr(cls, "API_PREFIX", ())
+    return {field.name: ApiField(prefix + (spec.path or (camel(field.name),)), spec.conversion)
+            for field in dataclasses.fields(cls) if (spec := field.metadata.get(_API)) is not None}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _values(struct: Any) -> dict[str, Any]:
+    return {name: getattr(struct, name) for name in declared(type(struct))}
+
+
+def payload(struct: Any) -> dict[str, Any]:
+    """A props-class value as its API members (unset fields left out: the API's defaults apply).
+    A class with an ``API_PREFIX`` is always that member (``GridLayout()`` is ``{"grid": {}}``)."""
+    members = build(declared(type(struct)), _values(struct))
+    prefix: Path = getattr(type(struct), "API_PREFIX", ())
+    if prefix:
+        _place(members, prefix, _at(members, prefix) or {})
+    return members
+
+
+def _at(members: Any, path: Path) -> Any:
+    for key in path:
+        members = members.get(key) if isinstance(members, dict) else None
+    return members
+
+
+def build(fields: Fields, props: Mapping[str, Any]) -> dict[str, Any]:
+    """Props placed at their API paths; a prop that is unset, or converts to nothing, is left out."""
+    members: dict[str, Any] = {}
+    for name, spec in fields.items():
+        value = props.get(name)
+        if value is not None:
+            converted = spec.conversion.function(value)
+            if converted is not None and converted != {}:
+                _place(members, spec.path, converted)
+    return members
+
+
+def _place(container: Any, path: Path, value: Any) -> None:
+    for key, following in zip(path, path[1:], strict=False):
+        container = _child(container, key, [] if isinstance(following, int) else {})
+    _set(container, path[-1], value)
+
+
+def _child(container: Any, key: str | int, empty: Any) -> Any:
+    if isinstance(key, int):
+        container.extend([None] * (key + 1 - len(container)))
+        if container[key] is None:
+            container[key] = empty
+        return container[key]
+    return container.setdefault(key, empty)
+
+
+def _set(container: Any, key: str | int, value: Any) -> None:
+    if isinstance(key, int):
+        container.extend([None] * (key + 1 - len(container)))
+    container[key] = value
+
+
+def labels(fields: Fields, props: Mapping[str, Any], prefix: str = "") -> dict[Path, str]:
+    """API path -> the prop's name as a user wrote it, for every prop set (nested props classes
+    by their values: a layout is a GridLayout or a PipLayout)."""
+    names: dict[Path, str] = {}
+    for name, spec in fields.items():
+        value = props.get(name)
+        if value is None:
+            continue
+        names[spec.path] = label = f"{prefix}{name}{spec.conversion.suffix}"
+        if spec.conversion is not AS_IS:
+            continue
+        if _is_struct(value):
+            for path, text in labels(declared(type(value)), _values(value), f"{label}.").items():
+                names[spec.path + path] = text
+        elif isinstance(value, (list, tuple)):  # a list of props classes: destinations
+            for index, item in enumerate(value):
+                if _is_struct(item):
+                    names[spec.path + (index,)] = f"{label}[{index}]"
+                    for path, text in labels(declared(type(item)), _values(item), f"{label}[{index}].").items():
+                        names[spec.path + (index,) + path] = text
+    return names
+
+
+def _is_struct(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def label(root: str, names: Mapping[Path, str]) -> Label:
+    """The rules' label for a value whose members are named by ``names``."""
+    return Label(root, names=names)

@@ -1,0 +1,155 @@
+"""One base for every IVS Real-Time resource: imported by ARN, or managed through the provider.
+
+``IvsRealtimeResource`` is what an import and a managed resource share: the ARN, ``grant()``
+and ``_import`` (the ``from_<type>_arn`` functions). ``ManagedResource`` adds, for a type that
+declares its ``RULES`` and its props (``FIELDS``, see _fields.py): the generated name, the
+props' validation with their own names, the custom resource, its tags (a TagManager, as
+aws-cdk-lib's ``FargateProfile`` has) and its removal policy. A construct module then holds
+its props, their docs, and what is its own.
+
+Few jsii round trips per resource, because stacks hold hundreds of stages: the ARN is read when
+first asked for, the removal policy goes in with the custom resource, the provider is found on
+the Python side, and the synth-time checks of all of a stack's resources run in one callback
+(``_provider.ManagedResources``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from aws_cdk import Annotations, CustomResource, Names, RemovalPolicy, Resource, TagManager, TagType
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from constructs_ivsrt._base import PropChecker, is_unresolved, on_path
+from constructs_ivsrt._fields import Fields, build, label, labels
+from constructs_ivsrt._provider import IvsRealtimeProvider
+from ivsrt_runtime import rules
+
+
+class IvsRealtimeResource(Resource):
+    """An imported or managed IVS Real-Time resource: its ARN and grants."""
+
+    # The prop that names an ARN to import ("stage_arn"), as messages call it.
+    ARN_PROP: ClassVar[str]
+    RULES: ClassVar[rules.ResourceRules]
+    _arn_value: str | None = None
+
+    @property
+    def _arn(self) -> str:
+        if self._arn_value is None:
+            self._arn_value = self._read_arn()
+        return self._arn_value
+
+    def _read_arn(self) -> str:
+        raise NotImplementedError  # an import has it from the start
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        """Allow ``grantee`` the IAM ``actions`` (``"ivs:GetStage"``, ...) on this resource's ARN;
+        the ``grant_*`` methods are this with their actions named."""
+        checker = PropChecker(self)
+        checker.require(hasattr(grantee, "grant_principal"), f"grant's grantee must be an iam.IGrantable, got: {grantee!r}")
+        checker.require(bool(actions) and all(isinstance(a, str) and ":" in a for a in actions),
+                        f"grant's actions must be one or more IAM actions such as 'ivs:GetStage', got: {actions!r}")
+        checker.raise_if_any()
+        return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
+
+    @classmethod
+    def _import(cls, scope: Construct, id: str, arn: str) -> Any:
+        """An existing resource of this type: the ARN checked against the type's rule, then an
+        instance of ``cls`` (the type's base class, with its attributes and grants)."""
+        checker = PropChecker(scope, id).require(arn is not None, f"{cls.ARN_PROP} is required, got: None")
+        checker.check(cls.ARN_PROP, arn, cls.RULES.arn_shape).raise_if_any()
+        imported = cls(scope, id, environment_from_arn=arn)
+        imported._arn_value = arn
+        return imported
+
+
+class ManagedResource(IvsRealtimeResource):
+    """A resource this stack creates, updates and deletes through the provider.
+
+    A subclass declares ``RULES``, ``FIELDS`` (prop -> API member path and conversion) and, if the
+    type has a name, ``NAME_PROP``; its ``__init__`` calls ``_manage`` with the props' values.
+    Tags: ``Tags.of(scope).add(...)`` on any scope above the construct lands in its TagManager,
+    whose rendered tags are the custom resource's ``tags``, as CloudFormation's
+    ``[{"Key": ..., "Value": ...}]`` list (a key known only at deploy time could not be a key of a
+    JSON object); the handler reads it back as the API's map.
+    """
+
+    FIELDS: ClassVar[Fields]
+    # The prop that names the resource: generated from the construct path when not given.
+    NAME_PROP: ClassVar[str | None] = None
+
+    _resource: CustomResource
+    _removal_policy: RemovalPolicy
+    _tags: TagManager
+    _props: dict[str, Any]  # as given, the generated name filled in
+
+    def _manage(self, scope: Construct, props: Mapping[str, Any], *, tags: Mapping[str, str] | None,
+                removal_policy: RemovalPolicy, extra: Mapping[str, Any] | None = None) -> None:
+        """Validate the props, then make the custom resource. ``extra``: template properties
+        that are not API members (delete options)."""
+        props = dict(props)
+        if self.NAME_PROP is not None and props[self.NAME_PROP] is None:
+            props[self.NAME_PROP] = Names.unique_resource_name(self, max_length=128, separator="-")
+        with on_path(self):
+            members = build(self.FIELDS, props)
+        checker = PropChecker(self)
+        names = labels(self.FIELDS, props)
+        for member, value in members.items():
+            checker.problems += rules.check(self.RULES.member(member), value, label("", names).member(member),
+                                            is_unresolved=is_unresolved)
+        self._check_props(checker, props, members)
+        checker.raise_if_any()
+        self._props = props
+        self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(tags or {}))
+        provider = IvsRealtimeProvider.of(scope)
+        self._removal_policy = self._kept_or_destroyed(removal_policy)
+        self._resource = CustomResource(
+            self,
+            "Resource",
+            service_token=provider.manage(self.RULES),
+            resource_type=self.RULES.resource_type,
+            properties={**members, **{k: v for k, v in (extra or {}).items() if v is not None},
+                        rules.TAGS_PROPERTY: self._tags.rendered_tags},
+            removal_policy=self._removal_policy,
+        )
+        self.provider = provider
+        # Run at synth, after every Aspect (Tags.of, removal policies), with the stack's others.
+        self.synth_checks: list[Callable[[], None]] = []
+        provider.resources.add(self)
+
+    def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
+        """Rules that span props (the model describes members one at a time): none by default."""
+
+    def _read_arn(self) -> str:
+        return self._resource.ref
+
+    @property
+    def tags(self) -> TagManager:
+        """The resource's tags; ``Tags.of(scope)`` on any scope above it adds to them."""
+        return self._tags
+
+    @property
+    def removal_policy(self) -> RemovalPolicy:
+        """What happens to the resource when it leaves the stack (the last policy applied)."""
+        return self._removal_policy
+
+    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
+        self._removal_policy = self._kept_or_destroyed(policy)
+        self._resource.apply_removal_policy(self._removal_policy)
+
+    def _kept_or_destroyed(self, policy: RemovalPolicy) -> RemovalPolicy:
+        if policy == RemovalPolicy.SNAPSHOT:
+            Annotations.of(self).add_warning_v2(
+                "constructs-ivsrt:snapshotRemovalPolicy",
+                "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of "
+                "it): the resource is deleted, as with RemovalPolicy.DESTROY")
+            return RemovalPolicy.DESTROY
+        return policy
+
+    def _attribute(self, name: str) -> str:
+        """One of the resource's attributes (the handler's ``Data``), resolved at deploy time."""
+        return self._resource.get_att_string(name)
+
