@@ -235,7 +235,7 @@ class ManagedResources:
             for check in resource.synth_checks:
                 check()
         # One resolve for every resource's tags (keyed: a resource without tags resolves to nothing).
-        rendered = self._stack.resolve({str(index): resource.tags.rendered_tags
+        rendered = self._stack.resolve({str(index): resource.rendered_tags
                                         for index, resource in enumerate(self._resources)}) or {}
         problems = []
         for index, resource in enumerate(self._resources):

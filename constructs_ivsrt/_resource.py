@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from aws_cdk import Annotations, CustomResource, Names, RemovalPolicy, Resource, TagManager, TagType
+from aws_cdk import Annotations, CustomResource, RemovalPolicy, Resource, TagManager, TagType
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, is_unresolved, on_path
 from constructs_ivsrt._fields import Fields, build, label, labels
+from constructs_ivsrt._names import generated_name
 from constructs_ivsrt._provider import IvsRealtimeProvider
 from ivsrt_runtime import rules
 
@@ -86,13 +87,13 @@ class ManagedResource(IvsRealtimeResource):
     _tags: TagManager
     _props: dict[str, Any]  # as given, the generated name filled in
 
-    def _manage(self, scope: Construct, props: Mapping[str, Any], *, tags: Mapping[str, str] | None,
+    def _manage(self, scope: Construct, id: str, props: Mapping[str, Any], *, tags: Mapping[str, str] | None,
                 removal_policy: RemovalPolicy, extra: Mapping[str, Any] | None = None) -> None:
         """Validate the props, then make the custom resource. ``extra``: template properties
         that are not API members (delete options)."""
         props = dict(props)
         if self.NAME_PROP is not None and props[self.NAME_PROP] is None:
-            props[self.NAME_PROP] = Names.unique_resource_name(self, max_length=128, separator="-")
+            props[self.NAME_PROP] = generated_name(scope, id, max_length=128, separator="-")
         with on_path(self):
             members = build(self.FIELDS, props)
         checker = PropChecker(self)
@@ -104,6 +105,8 @@ class ManagedResource(IvsRealtimeResource):
         checker.raise_if_any()
         self._props = props
         self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(tags or {}))
+        # A token for the tags as rendered at synth: read once, used by the resource and its checks.
+        self.rendered_tags: Any = self._tags.rendered_tags
         provider = IvsRealtimeProvider.of(scope)
         self._removal_policy = self._kept_or_destroyed(removal_policy)
         self._resource = CustomResource(
@@ -112,7 +115,7 @@ class ManagedResource(IvsRealtimeResource):
             service_token=provider.manage(self.RULES),
             resource_type=self.RULES.resource_type,
             properties={**members, **{k: v for k, v in (extra or {}).items() if v is not None},
-                        rules.TAGS_PROPERTY: self._tags.rendered_tags},
+                        rules.TAGS_PROPERTY: self.rendered_tags},
             removal_policy=self._removal_policy,
         )
         self.provider = provider

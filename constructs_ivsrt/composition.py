@@ -226,7 +226,7 @@ class Composition(ManagedResource, CompositionBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
         super().__init__(scope, id)
-        self._manage(scope, {"stage": stage, "layout": layout, "destinations": destinations},
+        self._manage(scope, id, {"stage": stage, "layout": layout, "destinations": destinations},
                      tags=tags, removal_policy=removal_policy)
         self.stage = stage
         self._count_on_stage(stage)

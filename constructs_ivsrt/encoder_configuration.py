@@ -91,7 +91,7 @@ class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        self._manage(scope, {"encoder_configuration_name": encoder_configuration_name, "video": video},
+        self._manage(scope, id, {"encoder_configuration_name": encoder_configuration_name, "video": video},
                      tags=tags, removal_policy=removal_policy)
         self.encoder_configuration_name: str = self._props["encoder_configuration_name"]
         self.video = video

@@ -126,7 +126,7 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
                  "redundant_ingest": redundant_ingest, "force_delete": force_delete}
         # Only when set, so that templates without it stay as they were.
         delete_options = {"force": True} if force_delete is True else None
-        self._manage(scope, props, tags=tags, removal_policy=removal_policy,
+        self._manage(scope, id, props, tags=tags, removal_policy=removal_policy,
                      extra={rules.DELETE_OPTIONS_PROPERTY: delete_options})
         self.ingest_configuration_name: str = self._props["ingest_configuration_name"]
 

@@ -179,7 +179,7 @@ class Stage(ManagedResource, StageBase):
         :param removal_policy: What happens on stack delete. :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        self._manage(scope, {"stage_name": stage_name, "auto_participant_recording": auto_participant_recording},
+        self._manage(scope, id, {"stage_name": stage_name, "auto_participant_recording": auto_participant_recording},
                      tags=tags, removal_policy=removal_policy)
         self.stage_name: str = self._props["stage_name"]
         self.auto_participant_recording = auto_participant_recording

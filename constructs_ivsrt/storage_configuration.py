@@ -94,7 +94,7 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
             :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
         """
         super().__init__(scope, id)
-        self._manage(scope, {"storage_configuration_name": storage_configuration_name, "bucket": bucket},
+        self._manage(scope, id, {"storage_configuration_name": storage_configuration_name, "bucket": bucket},
                      tags=tags, removal_policy=removal_policy)
         self.provider.allow_bucket_policy_edits(bucket.bucket_arn)
         _share_bucket_policy(self, bucket)
