@@ -125,7 +125,40 @@ def synth_scaling(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
         added = row["n"] - previous["n"]
         row["ours_ms_per_added_stage"] = 1000 * (row["ours_s"] - previous["ours_s"]) / added
         row["l1_ms_per_added_stage"] = 1000 * (row["l1_s"] - previous["l1_s"]) / added
+        row["marginal_ratio"] = row["ours_ms_per_added_stage"] / row["l1_ms_per_added_stage"]
     return rows
+
+
+def jsii_round_trips(sizes: tuple[int, int] = (10, 210)) -> dict[str, dict[str, float]]:
+    """Requests from Python to the jsii kernel (and callbacks back) per added stage, by kind:
+    where the synth time goes. Counted by wrapping the jsii runtime's process channel, a private
+    API of jsii's that a benchmark may lean on."""
+    import collections
+
+    from jsii._kernel.providers import process
+
+    counts: collections.Counter[str] = collections.Counter()
+    send = process._NodeProcess.send
+
+    def counting(self: Any, request: Any, response_type: Any) -> Any:
+        counts[type(request).__name__.removesuffix("Request").lstrip("_")] += 1
+        return send(self, request, response_type)
+
+    per_stage = {}
+    process._NodeProcess.send = counting
+    try:
+        for kind, build in BUILDERS.items():
+            totals = []
+            for n in sizes:
+                counts.clear()
+                build(n)
+                totals.append(dict(counts))
+            added = sizes[1] - sizes[0]
+            per_stage[kind] = {name: (totals[1].get(name, 0) - totals[0].get(name, 0)) / added
+                               for name in sorted(set(totals[0]) | set(totals[1]))}
+    finally:
+        process._NodeProcess.send = send
+    return per_stage
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,7 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         "api_calls": api_calls,
         "throughput": lambda: throughput(args.throughput),
         "cold_start": lambda: cold_start(args.repeats + 2),
-        "synth_scaling": lambda: synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
+        "synth_scaling": lambda: {"rows": synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
+                                  "round_trips_per_stage": jsii_round_trips()},
         "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
     }
     results = {name: run() for name, run in sections.items() if name in args.only.split(",")}
@@ -418,11 +452,15 @@ def print_synth_scaling(r: dict[str, Any]) -> None:
     print("1. synth scaling (median wall time of build + synth, side by side in one process;"
           " memory: peak RSS of Python + Node in a fresh process)")
     print(f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} "
-          f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13}")
-    for row in r["synth_scaling"]:
+          f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13} {'marginal ours/L1':>17}")
+    for row in r["synth_scaling"]["rows"]:
         print(f"   {row['n']:>5} {row['ours_s']:>9.3f} {row['l1_s']:>9.3f} {row['ratio']:>8.2f} {row['ours_mib']:>9.1f} "
               f"{row['l1_mib']:>8.1f} {row.get('ours_ms_per_added_stage', float('nan')):>15.2f} "
-              f"{row.get('l1_ms_per_added_stage', float('nan')):>13.2f}")
+              f"{row.get('l1_ms_per_added_stage', float('nan')):>13.2f} {row.get('marginal_ratio', float('nan')):>17.2f}")
+    print("   jsii round trips per added stage (Python -> kernel requests; Complete: a callback into Python answered):")
+    for kind, counts in r["synth_scaling"]["round_trips_per_stage"].items():
+        listed = ", ".join(f"{name} {count:g}" for name, count in counts.items() if count)
+        print(f"     {kind:<5} {sum(counts.values()):>5g}  ({listed})")
 
 
 def print_api_calls(r: dict[str, Any]) -> None:
