@@ -187,35 +187,19 @@ def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
 
 
 def _lifecycle(deps: dict[str, str]) -> dict[str, tuple]:
-    """(v1, tag-only, in place, replacing) bodies per type; ``deps`` are ARNs made beforehand."""
-    recording = [{"s3": {"storageConfigurationArn": deps["storage"], "encoderConfigurationArns": [deps["encoder"]]}}]
-    ingest = {"name": "a", "stageArn": deps["stage"], "userId": "u", "ingestProtocol": "RTMPS"}
-    composition = {"stageArn": deps["stage"], "destinations": recording, "layout": {"grid": {}}}
-    key = (Path(__file__).resolve().parent.parent / "sample" / "token-signing-public-key.pem").read_text()
-    return {**LIFECYCLE, **{
-        "Custom::IvsRealtimeIngestConfiguration": (
-            {**ingest, "tags": {"t": "1"}}, {**ingest, "tags": {"t": "2"}},
-            {**ingest, "stageArn": deps["stage2"], "tags": {"t": "2"}},
-            {**ingest, "stageArn": deps["stage2"], "userId": "v", "tags": {"t": "2"}}),
-        "Custom::IvsRealtimePublicKey": (
-            {"name": "a", "publicKeyMaterial": key, "tags": {"t": "1"}},
-            {"name": "a", "publicKeyMaterial": key, "tags": {"t": "2"}}, None,
-            {"name": "b", "publicKeyMaterial": key, "tags": {"t": "2"}}),
-        "Custom::IvsRealtimeComposition": (
-            {**composition, "tags": {"t": "1"}}, {**composition, "tags": {"t": "2"}}, None,
-            {**composition, "layout": {"pip": {}}, "tags": {"t": "2"}}),
-    }}
+    """(v1, tag-only, in place, replacing) bodies per type, from the shared scenarios; ``deps``
+    are the ARNs they refer to, made beforehand."""
+    from ivsrt_local.scenarios import TYPES, lifecycle
 
+    def tagged(body: dict | None, tags: dict) -> dict | None:
+        return {**body, "tags": tags} if body is not None else None
 
-LIFECYCLE = {
-    "Custom::IvsRealtimeStage": ({"name": "a", "tags": {"t": "1"}}, {"name": "a", "tags": {"t": "2"}},
-                                 {"name": "b", "tags": {"t": "2"}}, None),
-    "Custom::IvsRealtimeEncoderConfiguration": ({"name": "a", "tags": {"t": "1"}}, {"name": "a", "tags": {"t": "2"}},
-                                                None, {"name": "b", "tags": {"t": "2"}}),
-    "Custom::IvsRealtimeStorageConfiguration": ({"name": "a", "s3": {"bucketName": "b-1"}, "tags": {"t": "1"}},
-                                                {"name": "a", "s3": {"bucketName": "b-1"}, "tags": {"t": "2"}}, None,
-                                                {"name": "a", "s3": {"bucketName": "b-2"}, "tags": {"t": "2"}}),
-}
+    steps = {}
+    for resource_type in TYPES:
+        bodies = lifecycle(resource_type, deps)
+        steps[resource_type] = (tagged(bodies.first, {"t": "1"}), tagged(bodies.first, {"t": "2"}),
+                                tagged(bodies.in_place, {"t": "2"}), tagged(bodies.replacing, {"t": "2"}))
+    return steps
 
 
 def api_calls() -> list[dict[str, Any]]:
@@ -227,10 +211,10 @@ def api_calls() -> list[dict[str, Any]]:
         from ivsrt_runtime import provider as handler
 
         send = _cfn(handler)
-        deps = {name: send("Create", resource_type, props)["PhysicalResourceId"] for name, resource_type, props in (
-            ("stage", "Custom::IvsRealtimeStage", {"name": "dep"}), ("stage2", "Custom::IvsRealtimeStage", {"name": "dep2"}),
-            ("storage", "Custom::IvsRealtimeStorageConfiguration", {"name": "dep", "s3": {"bucketName": "b-dep"}}),
-            ("encoder", "Custom::IvsRealtimeEncoderConfiguration", {"name": "dep"}))}
+        from ivsrt_local.scenarios import DEPENDENCIES
+
+        deps = {name: send("Create", resource_type, props)["PhysicalResourceId"]
+                for name, (resource_type, props) in DEPENDENCIES.items()}
         for resource_type, (v1, tags_only, in_place, replacing) in _lifecycle(deps).items():
             def step(action: Callable[[], Any]) -> str:
                 ivs.state.calls.clear()

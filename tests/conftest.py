@@ -22,27 +22,18 @@ os.environ.pop("AWS_PROFILE", None)
 
 from ivsrt_local.endpoint import CompositionScript, Fault, LocalIvsRealtime  # noqa: E402
 from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends  # noqa: E402
+from ivsrt_local.scenarios import (  # noqa: E402  (the resource types, and keys the scenarios use)
+    COMPOSITION,
+    ENCODER,
+    INGEST,
+    P384_KEY_A,
+    P384_KEY_B,
+    PUBLIC_KEY,
+    STAGE,
+    STORAGE,
+)
 
-STAGE = "Custom::IvsRealtimeStage"
-ENCODER = "Custom::IvsRealtimeEncoderConfiguration"
-STORAGE = "Custom::IvsRealtimeStorageConfiguration"
-INGEST = "Custom::IvsRealtimeIngestConfiguration"
-PUBLIC_KEY = "Custom::IvsRealtimePublicKey"
-COMPOSITION = "Custom::IvsRealtimeComposition"
-
-# Public keys for tests (public halves only; the private keys were discarded). IVS takes P-384.
-P384_KEY_A = """-----BEGIN PUBLIC KEY-----
-MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEB5LhRzR5IHSDRrV8xLbs/lGgS0+zUj5i
-l1MYcrNhEoQRzAjtSM3RIROQl0iZhviV6EQt8P1iROecrFApdvryKT5sBbxVVDTD
-3rXYgL/1gAK+/WHuyNUlIoEl84qMNukD
------END PUBLIC KEY-----
-"""
-P384_KEY_B = """-----BEGIN PUBLIC KEY-----
-MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEBagy9JP+Br3mt7wjif8No+fzWora8ptH
-TZk4+8bUnutnm7+YuwKNaIlTsuqEo4RwExT/yuLEIqY2bQGlmnI3tD4UZLYoocUP
-jb3IvHVU+8jK/DEx70YRyFHBf7nkmv68
------END PUBLIC KEY-----
-"""
+# A P-256 key, which IVS refuses (it verifies ES384 tokens); the public half only.
 P256_KEY = """-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEoKW11SHTqdgPJbtIL7SymmTWM9kv
 lMMHMcQnkDGcwCVeOiGx/aENZHfrmG4JPd542oJXUDfwQPRftnu5FScaRQ==

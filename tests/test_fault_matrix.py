@@ -17,64 +17,15 @@ from collections.abc import Callable
 
 import pytest
 
-from conftest import (
-    COMPOSITION,
-    ENCODER,
-    IDENTITY_TAG,
-    INGEST,
-    P384_KEY_A,
-    P384_KEY_B,
-    PUBLIC_KEY,
-    STAGE,
-    STORAGE,
-    Fault,
-    resources,
-)
+from conftest import IDENTITY_TAG, Fault, resources
+from ivsrt_local.scenarios import TYPES, lifecycle, make_dependencies
 from ivsrt_runtime.rules import RESOURCES
 
 MATRIX_RESULTS: list[dict[str, Any]] = []
-TYPES = (STAGE, ENCODER, STORAGE, INGEST, PUBLIC_KEY, COMPOSITION)
 NOUN = {rt: RESOURCES[rt].noun for rt in TYPES}
 
 
-def _recording(deps):
-    return {"s3": {"storageConfigurationArn": deps["storage"], "encoderConfigurationArns": [deps["encoder"]]}}
-
-
-# What each type needs to exist first (made before the scenario, outside the fault).
-DEPENDENCIES: dict[str, Callable[[Any], dict[str, str]]] = {
-    INGEST: lambda cfn: {name: cfn.create(STAGE, {"name": name})["PhysicalResourceId"] for name in ("stage", "stage2")},
-    COMPOSITION: lambda cfn: {
-        "stage": cfn.create(STAGE, {"name": "show"})["PhysicalResourceId"],
-        "storage": cfn.create(STORAGE, {"name": "rec", "s3": {"bucketName": "b-1"}})["PhysicalResourceId"],
-        "encoder": cfn.create(ENCODER, {"name": "hd"})["PhysicalResourceId"],
-    },
-}
-
-# v1 and v2 bodies of each type: v2 changes what replaces it (a stage never replaces: renamed).
-BODIES: dict[str, Callable[[dict[str, str]], tuple[dict, dict]]] = {
-    STAGE: lambda deps: ({"name": "stage-a"}, {"name": "stage-b"}),
-    ENCODER: lambda deps: ({"name": "enc", "video": {"width": 640, "height": 360}},
-                           {"name": "enc", "video": {"width": 1280, "height": 720}}),
-    STORAGE: lambda deps: ({"name": "rec", "s3": {"bucketName": "bucket-a"}}, {"name": "rec", "s3": {"bucketName": "bucket-b"}}),
-    INGEST: lambda deps: ({"name": "studio", "stageArn": deps["stage"], "userId": "a", "ingestProtocol": "RTMPS"},
-                          {"name": "studio", "stageArn": deps["stage"], "userId": "b", "ingestProtocol": "RTMPS"}),
-    PUBLIC_KEY: lambda deps: ({"name": "signer", "publicKeyMaterial": P384_KEY_A},
-                              {"name": "signer", "publicKeyMaterial": P384_KEY_B}),
-    COMPOSITION: lambda deps: ({"stageArn": deps["stage"], "destinations": [_recording(deps)], "layout": {"grid": {}}},
-                               {"stageArn": deps["stage"], "destinations": [_recording(deps)], "layout": {"pip": {}}}),
-}
 TAGS_V1, TAGS_V2 = {"team": "a", "env": "dev"}, {"team": "b", "cost": "1"}
-
-
-def in_place_body(rt: str, deps: dict[str, str], v1: dict, v2: dict) -> dict:
-    """v1 changed in place: a stage renamed, an ingest configuration moved to another stage (both
-    with new tags); the others' tags only."""
-    if rt == STAGE:
-        return v2
-    if rt == INGEST:
-        return {**v1, "stageArn": deps["stage2"], "tags": TAGS_V2}
-    return {**v1, "tags": TAGS_V2}
 
 
 @dataclass(frozen=True)
@@ -96,9 +47,11 @@ def scenarios(rt: str, deps: dict[str, str] | None = None) -> dict[str, Scenario
     rules = RESOURCES[rt]
     replaces = bool(rules.replacing_properties)
     deps = deps if deps is not None else defaultdict(str)  # collection only needs the scenario names
-    first, second = BODIES[rt](deps)
-    body_v1, body_v2 = {**first, "tags": TAGS_V1}, {**second, "tags": TAGS_V2}
-    body_in_place = in_place_body(rt, deps, body_v1, body_v2)
+    bodies = lifecycle(rt, deps)
+    # v2 is the biggest change (a replacement, or a stage's rename); in place, besides the tags,
+    # what the API changes in place.
+    body_v1, body_v2 = {**bodies.first, "tags": TAGS_V1}, {**bodies.changed, "tags": TAGS_V2}
+    body_in_place = {**(bodies.in_place or bodies.first), "tags": TAGS_V2}
 
     def v1(_rt):
         return body_v1
@@ -197,7 +150,8 @@ def run(cfn, ivs, rt: str, request_type: str, fault_name: str | None) -> tuple[l
     ivs.clear_faults()
     with ivs.state.lock:
         ivs.state.resources.clear()
-    scenario = scenarios(rt, DEPENDENCIES.get(rt, lambda cfn: {})(cfn))[request_type]
+    scenario = scenarios(rt, make_dependencies(rt, lambda kind, props: cfn.create(kind, props)["PhysicalResourceId"]))[
+        request_type]
     fault = FAULTS[fault_name](scenario.fault_operation) if fault_name else None
     ids = scenario.setup(cfn)
     before = normalized(ivs)

@@ -12,6 +12,8 @@ import time
 import pytest
 
 from conftest import ENCODER, STAGE, STORAGE, Fault, resources, user_tags
+from ivsrt_local.scenarios import lifecycle
+from ivsrt_runtime.rules import RESOURCES
 
 
 def only(ivs, noun):
@@ -122,20 +124,11 @@ def test_unchanged_update_only_reads(cfn, ivs):
 # Encoder and storage configurations: name and body replace, tags do not.
 # ---------------------------------------------------------------------------------------------
 
-REPLACING = [
-    pytest.param(ENCODER, "EncoderConfiguration",
-                 {"name": "enc", "video": {"width": 1280, "height": 720, "framerate": 30, "bitrate": 2500000}},
-                 {"name": "enc", "video": {"width": 1920, "height": 1080, "framerate": 30, "bitrate": 6000000}},
-                 id="encoder-configuration"),
-    pytest.param(STORAGE, "StorageConfiguration",
-                 {"name": "rec", "s3": {"bucketName": "bucket-one"}},
-                 {"name": "rec", "s3": {"bucketName": "bucket-two"}},
-                 id="storage-configuration"),
-]
-
-
-@pytest.mark.parametrize("resource_type, noun, v1_body, v2_body", REPLACING)
-def test_replacing_type_lifecycle(cfn, ivs, resource_type, noun, v1_body, v2_body):
+@pytest.mark.parametrize("resource_type", [ENCODER, STORAGE], ids=["encoder-configuration", "storage-configuration"])
+def test_replacing_type_lifecycle(cfn, ivs, resource_type):
+    noun = RESOURCES[resource_type].noun
+    bodies = lifecycle(resource_type, {})
+    v1_body, v2_body = bodies.first, bodies.replacing
     v1 = {**v1_body, "tags": {"team": "live", "env": "dev"}}
     arn = cfn.create(resource_type, v1)["PhysicalResourceId"]
     assert user_tags(only(ivs, noun)) == v1["tags"]
