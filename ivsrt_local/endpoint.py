@@ -171,6 +171,7 @@ class IvsRealtimeState:
         self.lock: threading.RLock = threading.RLock()
         self.resources: dict[str, dict[str, Any]] = {}  # ARN -> resource (as the API returns it)
         self.calls: list[str] = []  # every operation received, retries included
+        self.tokens: dict[str, dict[str, Any]] = {}  # participant token -> what it was minted with
         self.compositions: CompositionScript = CompositionScript()
         self._idempotency: dict[str, str] = {}  # StartComposition token -> composition ARN
         self._ids = (f"{i:04d}" for i in itertools.count(1))
@@ -343,12 +344,15 @@ class IvsRealtimeState:
     def participant_token(self, params: dict[str, Any]) -> dict[str, Any]:
         self._require("Stage", params["stageArn"], "ResourceNotFoundException")
         duration = params.get("duration", 720)
-        return {
+        token = {
             "token": "eyJ" + secrets.token_urlsafe(48), "participantId": secrets.token_hex(6),
             "userId": params.get("userId", ""), "attributes": params.get("attributes", {}), "duration": duration,
             "capabilities": params.get("capabilities", ["PUBLISH", "SUBSCRIBE"]),
             "expirationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + duration * 60)),
         }
+        with self.lock:
+            self.tokens[token["token"]] = {**token, "stageArn": params["stageArn"]}
+        return token
 
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])
@@ -531,6 +535,7 @@ class LocalIvsRealtime:
             with self.state.lock:
                 self.state.resources.clear()
                 self.state.calls.clear()
+                self.state.tokens.clear()
                 self.state.compositions = CompositionScript()
             payload = {}
         else:

@@ -57,6 +57,7 @@ def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
     with endpoint.state.lock:
         endpoint.state.resources.clear()
         endpoint.state.calls.clear()
+        endpoint.state.tokens.clear()
         endpoint.state.compositions = CompositionScript()
     yield endpoint
     endpoint.clear_faults()
@@ -151,12 +152,53 @@ def user_tags(resource: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
+def only(ivs: LocalIvsRealtime, noun: str) -> dict[str, Any]:
+    """The one resource of a kind at the endpoint (a test fails if there are more or none)."""
+    found = resources(ivs, noun)
+    assert len(found) == 1, f"expected exactly one {noun}, found {found}"
+    return found[0]
+
+
+def arns(ivs: LocalIvsRealtime, noun: str) -> list[str]:
+    """The ARNs of live resources: a STOPPED composition is the service's to remove (it does, later)."""
+    return sorted(r["arn"] for r in resources(ivs, noun) if r.get("state") != "STOPPED")
+
+
+def running(ivs: LocalIvsRealtime) -> list[str]:
+    """Compositions that are starting or active (not stopping, stopped or failed)."""
+    return sorted(r["arn"] for r in resources(ivs, "Composition") if r["state"] in ("STARTING", "ACTIVE"))
+
+
+def make(cfn: CloudFormation, resource_type: str, props: dict[str, Any], **kw: Any) -> str:
+    """Create through the handler; the new resource's ARN."""
+    return cfn.create(resource_type, props, **kw)["PhysicalResourceId"]
+
+
+def make_storage(cfn: CloudFormation, name: str = "recordings", bucket: str = "my-bucket",
+                 tags: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    props = {"name": name, "s3": {"bucketName": bucket}, "tags": tags or {}}
+    return make(cfn, STORAGE, props), props
+
+
+@pytest.fixture
+def stage_with_recording(cfn: CloudFormation) -> dict[str, Any]:
+    """A composition's properties: a stage, recorded to S3 through a storage and an encoder configuration."""
+    stage = make(cfn, STAGE, {"name": "show"})
+    storage = make(cfn, STORAGE, {"name": "rec", "s3": {"bucketName": "b-1"}})
+    encoder = make(cfn, ENCODER, {"name": "hd"})
+    destinations = [{"name": "program", "s3": {"storageConfigurationArn": storage, "encoderConfigurationArns": [encoder],
+                                               "recordingConfiguration": {
+                                                   "hlsConfiguration": {"targetSegmentDurationSeconds": 4}}}}]
+    return {"stageArn": stage, "layout": {"grid": {"gridGap": 2}}, "destinations": destinations}
+
+
 def tag_list(tags: dict[str, Any]) -> list[dict[str, Any]]:
     """Tags as a template carries them: CloudFormation's Key/Value list, sorted by key."""
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
 
 
-__all__ = ["tag_list", "Fault", "resources", "user_tags", "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE", "INGEST",
+__all__ = ["tag_list", "Fault", "resources", "user_tags", "only", "arns", "running", "make", "make_storage",
+            "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE", "INGEST",
            "PUBLIC_KEY", "COMPOSITION", "P384_KEY_A", "P384_KEY_B", "P256_KEY"]
 
 

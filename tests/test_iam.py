@@ -3,10 +3,14 @@ endpoint enforces no IAM, so this is where a missing action would show)."""
 
 from __future__ import annotations
 
-import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, STAGE, STORAGE, Fault
 from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
+from ivsrt_runtime.lifecycle import ProvisioningError
 from ivsrt_runtime.rules import RESOURCES
 
 
@@ -23,12 +27,13 @@ def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):
     replacement = cfn.update(ENCODER, encoder, enc_v1, enc_v2)["PhysicalResourceId"]  # list + create
     assert cfn.update(ENCODER, replacement, enc_v2, enc_v1)["PhysicalResourceId"] == encoder  # rollback adoption
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
-    try:
+    with pytest.raises(ProvisioningError, match=f"still used by {stage}"):
         cfn.delete(STORAGE, storage)  # in use: waits, then names the stage (ListStages, GetStage)
-    except Exception:
-        pass
-    threading.Timer(0.5, lambda: cfn.delete(STAGE, stage)).start()
-    cfn.delete(STORAGE, storage)
+    # The stage goes while the storage configuration's delete waits for it; a failure of either fails the test.
+    with ThreadPoolExecutor(1) as pool:
+        stage_deleted = pool.submit(lambda: (time.sleep(0.5), cfn.delete(STAGE, stage)))
+        cfn.delete(STORAGE, storage)
+        stage_deleted.result()
     for resource_type, arn in ((ENCODER, replacement), (ENCODER, encoder)):
         cfn.delete(resource_type, arn)
 

@@ -6,98 +6,19 @@ state is compared with what should be there: nothing leaked, tags exact.
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
-from conftest import ENCODER, STAGE, STORAGE, Fault, resources, user_tags
+from conftest import ENCODER, Fault, STAGE, STORAGE, make_storage, only, resources, user_tags
 from ivsrt_local.scenarios import lifecycle
 from ivsrt_runtime.rules import RESOURCES
-
-
-def only(ivs, noun):
-    found = resources(ivs, noun)
-    assert len(found) == 1, f"expected exactly one {noun}, found {found}"
-    return found[0]
-
-
-def make_storage(cfn, name="recordings", bucket="my-bucket", tags=None):
-    props = {"name": name, "s3": {"bucketName": bucket}, "tags": tags or {}}
-    return cfn.create(STORAGE, props)["PhysicalResourceId"], props
 
 
 # ---------------------------------------------------------------------------------------------
 # Stage: everything changes in place.
 # ---------------------------------------------------------------------------------------------
 
-def test_stage_lifecycle(cfn, ivs):
-    storage_a, _ = make_storage(cfn, "a")
-    storage_b, _ = make_storage(cfn, "b")
-    v1 = {
-        "name": "town-hall",
-        "autoParticipantRecordingConfiguration": {
-            "storageConfigurationArn": storage_a,
-            "mediaTypes": ["AUDIO_VIDEO"],
-            "recordingReconnectWindowSeconds": 60,
-            "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
-            "recordParticipantReplicas": True,
-        },
-        "tags": {"team": "live", "env": "dev"},
-    }
-    created = cfn.create(STAGE, v1)
-    arn = created["PhysicalResourceId"]
-    stage = only(ivs, "Stage")
-    assert stage["arn"] == arn and stage["name"] == "town-hall"
-    assert user_tags(stage) == {"team": "live", "env": "dev"}
-    # Strings from CloudFormation arrived as the model's types.
-    assert stage["autoParticipantRecordingConfiguration"]["recordingReconnectWindowSeconds"] == 60
-    assert stage["autoParticipantRecordingConfiguration"]["recordParticipantReplicas"] is True
-    assert created["Data"]["Arn"] == arn
-    assert set(created["Data"]) == {"Arn", "Name", "WhipEndpoint", "EventsEndpoint", "RtmpEndpoint", "RtmpsEndpoint"}
-    assert all(created["Data"].values())
-
-    # Tags: one added, one changed, one removed; the ARN stays.
-    v2 = {**v1, "tags": {"team": "broadcast", "cost-center": "42"}}
-    updated = cfn.update(STAGE, arn, v1, v2)
-    assert updated["PhysicalResourceId"] == arn
-    assert user_tags(only(ivs, "Stage")) == {"team": "broadcast", "cost-center": "42"}
-    assert updated["Data"]["WhipEndpoint"] == created["Data"]["WhipEndpoint"]
-
-    # Rename and a new recording configuration: in place.
-    v3 = {**v2, "name": "town-hall-2",
-          "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage_b, "mediaTypes": ["AUDIO_ONLY"]}}
-    assert cfn.update(STAGE, arn, v2, v3)["PhysicalResourceId"] == arn
-    stage = only(ivs, "Stage")
-    assert stage["name"] == "town-hall-2"
-    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_b
-    assert stage["autoParticipantRecordingConfiguration"]["mediaTypes"] == ["AUDIO_ONLY"]
-
-    # Rollback: the same update with old and new swapped restores v2 exactly.
-    assert cfn.update(STAGE, arn, v3, v2)["PhysicalResourceId"] == arn
-    stage = only(ivs, "Stage")
-    assert stage["name"] == "town-hall"
-    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_a
-    assert user_tags(stage) == v2["tags"]
-
-    # Recording removed: turned off in place (the API's empty storage configuration ARN).
-    v4 = {"name": "town-hall", "tags": v2["tags"]}
-    cfn.update(STAGE, arn, v2, v4)
-    assert only(ivs, "Stage")["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == ""
-
-    cfn.delete(STAGE, arn, v4)
-    assert resources(ivs, "Stage") == []
-    cfn.delete(STAGE, arn, v4)  # already gone: still a success
-    assert len(resources(ivs, "StorageConfiguration")) == 2
 
 
-def test_stage_tag_only_update_makes_no_update_call(cfn, ivs):
-    props = {"name": "s", "tags": {"a": "1"}}
-    arn = cfn.create(STAGE, props)["PhysicalResourceId"]
-    ivs.state.calls.clear()
-    cfn.update(STAGE, arn, props, {"name": "s", "tags": {"a": "2"}})
-    assert "UpdateStage" not in ivs.state.calls and "CreateStage" not in ivs.state.calls
-    assert ivs.state.calls.count("TagResource") == 1
 
 
 @pytest.mark.parametrize("resource_type, props", [
@@ -261,32 +182,8 @@ def test_update_of_resource_deleted_outside_cloudformation_fails_in_one_line(cfn
     assert message.startswith(f"UpdateStage failed for {STAGE} Resource ({arn}): ResourceNotFoundException")
 
 
-def test_storage_in_use_is_waited_for_then_fails_naming_its_user(cfn, ivs, handler):
-    storage, _ = make_storage(cfn)
-    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})
-    cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 4  # the Lambda has ~4 s left to wait
-    started = time.monotonic()
-    with pytest.raises(Exception) as caught:
-        cfn.delete(STORAGE, storage)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith(f"DeleteStorageConfiguration failed for {STORAGE} Resource ({storage}): ConflictException: ")
-    assert message.endswith(f"; still used by {stage['PhysicalResourceId']})")
-    assert ivs.state.calls.count("DeleteStorageConfiguration") >= 2  # retried with backoff
-    assert time.monotonic() - started < 6  # and answered before the Lambda would have been stopped
-    assert len(resources(ivs, "StorageConfiguration")) == 1
 
 
-def test_storage_in_use_is_deleted_once_its_user_goes(cfn, ivs):
-    storage, _ = make_storage(cfn)
-    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})
-    # CloudFormation may delete a storage configuration while a stage elsewhere is still going.
-    later = threading.Timer(1.5, lambda: cfn.delete(STAGE, stage["PhysicalResourceId"]))
-    later.start()
-    cfn.delete(STORAGE, storage)
-    later.join()
-    assert resources(ivs) == []
-    assert ivs.state.calls.count("DeleteStorageConfiguration") >= 2
 
 
 def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):

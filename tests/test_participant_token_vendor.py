@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 
+import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
 
-from conftest import STAGE
+from conftest import Fault, STAGE
+from constructs_ivsrt import ParticipantTokenCapability, ParticipantTokenVendor, Stage
+from synth import expect, imported_stage, new_stack
+
 
 STAGE_ARN_MISSING = "arn:aws:ivs:us-east-1:123456789012:stage/gone"
 
@@ -24,15 +31,20 @@ def vendor(cfn, monkeypatch):
 
 def test_direct_invoke_mints_a_token_with_the_deployments_settings(vendor, ivs):
     answer = vendor.create_token({"userId": "alice", "attributes": {"displayName": "Alice"}})
-    assert set(answer) == {"token", "participantId", "userId", "expirationTime"} and answer["token"]
+    assert set(answer) == {"token", "participantId", "userId", "expirationTime"}
+    minted = ivs.state.tokens[answer["token"]]  # the token the service minted, with the deployment's settings
+    assert (minted["stageArn"], minted["duration"], minted["capabilities"]) == (
+        os.environ["STAGE_ARN"], 120, ["PUBLISH", "SUBSCRIBE"])
+    assert (minted["userId"], minted["attributes"], minted["participantId"]) == (
+        "alice", {"displayName": "Alice"}, answer["participantId"])
     assert answer["userId"] == "alice"
     assert ivs.state.calls[-1] == "CreateParticipantToken"
 
 
-def test_http_invoke_answers_json_and_never_caches(vendor):
+def test_http_invoke_answers_json_and_never_caches(vendor, ivs):
     answer = vendor.create_token({"body": json.dumps({"userId": "bob"}), "requestContext": {}})
     assert answer["statusCode"] == 200 and answer["headers"]["Cache-Control"] == "no-store"
-    assert json.loads(answer["body"])["token"]
+    assert ivs.state.tokens[json.loads(answer["body"])["token"]]["userId"] == "bob"
 
 
 @pytest.mark.parametrize("body, message", [
@@ -57,9 +69,10 @@ def test_a_missing_stage_is_one_line(vendor, monkeypatch):
     assert str(caught.value).startswith(f"CreateParticipantToken failed for {STAGE_ARN_MISSING}: ResourceNotFoundException")
 
 
-def test_attribute_keys_can_be_limited_by_the_deployment(vendor, monkeypatch):
+def test_attribute_keys_can_be_limited_by_the_deployment(vendor, ivs, monkeypatch):
     monkeypatch.setenv("TOKEN_ALLOWED_ATTRIBUTE_KEYS", "displayName")
-    assert vendor.create_token({"attributes": {"displayName": "Ann"}})["token"]
+    token = vendor.create_token({"attributes": {"displayName": "Ann"}})["token"]
+    assert ivs.state.tokens[token]["attributes"] == {"displayName": "Ann"}
     answer = vendor.create_token({"body": json.dumps({"attributes": {"speaker": "true"}})})
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["message"] == "attributes may have only the keys displayName, got: speaker"
@@ -144,9 +157,49 @@ def test_attributes_over_the_documented_1_kb_are_a_400(vendor, ivs):
 
 
 def test_values_the_service_refuses_are_a_400_not_a_502(vendor, ivs):
-    from conftest import Fault
 
     ivs.inject(Fault("error", "CreateParticipantToken", code="ValidationException"))
     answer = vendor.create_token(http_api_event({"userId": "x"}))
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"]) == {"message": "the service refused the request's values"}
+
+
+@pytest.mark.parametrize("build, message", [
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), allowed_attribute_keys="displayName"),
+                 "T/V: allowed_attribute_keys must be a list of str, got: 'displayName'",
+                 id="attribute-keys-string"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.days(15)),
+                 "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600", id="token-duration"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),
+                 "T/V: token_duration (minutes) must be a whole number, got: 1.5", id="token-duration-whole"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=[]),
+                 "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: []", id="no-capability"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=["PUBLISH", "PUBLISH"]),
+                 "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: ['PUBLISH', 'PUBLISH']",
+                 id="capability-twice"),
+    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), user_id_claim=" "),
+                 "T/V: user_id_claim must be a claim name, got: ' '", id="user-id-claim"),
+])
+def test_rule(build, message):
+    expect(message, build)
+
+
+def test_token_vendor_function_is_granted_only_token_creation_on_its_stage():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    vendor = ParticipantTokenVendor(st, "Tokens", stage=stage, token_duration=cdk.Duration.minutes(90),
+                                    capabilities=[ParticipantTokenCapability.SUBSCRIBE], user_id_claim="sub")
+    backend = iam.Role(st, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    vendor.grant_invoke(backend)
+    template = Template.from_stack(st)
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "token_vendor.create_token",
+        "Environment": {"Variables": {"STAGE_ARN": {"Ref": Match.string_like_regexp("^Stage")},
+                                      "TOKEN_DURATION_MINUTES": "90", "TOKEN_CAPABILITIES": "SUBSCRIBE",
+                                      "TOKEN_USER_ID_CLAIM": "sub"}}})
+    template.has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": Match.array_with([
+            {"Action": "ivs:CreateParticipantToken", "Effect": "Allow",
+             "Resource": {"Ref": Match.string_like_regexp("^Stage")}}])},
+        "Roles": [{"Ref": Match.string_like_regexp("^TokensRole")}]})
+    assert vendor.grant.success

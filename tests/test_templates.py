@@ -1,4 +1,6 @@
-"""What the constructs put in the template: properties, one provider, IAM, removal, tags, grants."""
+"""What every construct shares in the template: one provider and its IAM, removal policies, tags,
+imports and grants, cdk-nag and cfn-lint over the sample app. Each construct's own properties are
+tested in its own module (test_stage.py, ...)."""
 
 from __future__ import annotations
 
@@ -13,40 +15,35 @@ from aws_cdk.assertions import Capture, Match, Template
 from constructs import Construct
 
 import app as sample_app
-from conftest import tag_list
+from conftest import P384_KEY_A, tag_list
 from constructs_ivsrt import (
     AutoParticipantRecording,
+    Composition,
     EncoderConfiguration,
+    IngestConfiguration,
+    PublicKey,
     RecordingMediaType,
     Stage,
     StorageConfiguration,
-    ThumbnailConfiguration,
     ThumbnailRecordingMode,
     ThumbnailStorage,
     Video,
 )
 from constructs_ivsrt._asset import lambda_asset_dir
-from ivsrt_runtime import rules
 from constructs_ivsrt._provider import handler_actions, list_actions
+from ivsrt_runtime import rules
+from synth import (
+    ENV,
+    new_stack,
+    render,
+    s3_destination,
+    warnings_of,
+)
+
 
 STAGE, ENCODER, STORAGE = (
     "Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration", "Custom::IvsRealtimeStorageConfiguration")
-ENV = cdk.Environment(account="123456789012", region="eu-west-1")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def render(value) -> str:
-    """A template string value with its Fn::Join / Ref written out, for readable assertions."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return "${" + value["Ref"] + "}"
-    separator, parts = value["Fn::Join"]
-    return separator.join(render(p) for p in parts)
-
-
-def new_stack(name: str = "Test") -> cdk.Stack:
-    return cdk.Stack(cdk.App(), name, env=ENV)
 
 
 def sample_context(**extra) -> dict:
@@ -98,7 +95,7 @@ def test_sample_app_outputs_the_arns_and_endpoints(sample):
 
 
 def test_one_provider_per_stack_however_many_resources():
-    stack = new_stack()
+    stack = new_stack("Test")
     bucket = s3.Bucket(stack, "Bucket")
     storage = StorageConfiguration(stack, "Storage", bucket=bucket)
     for i in range(3):
@@ -117,7 +114,7 @@ def test_one_provider_per_stack_however_many_resources():
 
 def test_handler_policy_names_exactly_the_calls_it_makes():
     # A stack of stages may touch stages only: the policy grows with the types declared.
-    stack = new_stack()
+    stack = new_stack("Test")
     Stage(stack, "Stage")
     template = Template.from_stack(stack)
     actions, arns = Capture(), Capture()
@@ -140,22 +137,12 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
     ]
     assert list_actions(rules.STAGE) == ("ivs:ListStages",)
 
-def test_storage_configuration_may_edit_only_its_bucket_policy():
-    stack = new_stack()
-    bucket = s3.Bucket(stack, "Bucket")
-    StorageConfiguration(stack, "Storage", bucket=bucket)
-    template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([{
-        "Action": ["s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy"],
-        "Effect": "Allow",
-        "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^Bucket"), "Arn"]},
-    }])}})
 
 
 def test_custom_resources_wait_for_the_handler_policy():
     """Each custom resource references the framework function, which waits for the handler's
     role and policy: so no event reaches the handler before its permissions exist."""
-    stack = new_stack()
+    stack = new_stack("Test")
     Stage(stack, "Stage")
     template = Template.from_stack(stack)
     stage = next(iter(template.find_resources(STAGE).values()))
@@ -165,29 +152,8 @@ def test_custom_resources_wait_for_the_handler_policy():
     assert "DependsOn" not in stage
 
 
-def test_bucket_policy_carries_the_ivs_statement_and_comes_first():
-    stack = new_stack()
-    bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True)
-    StorageConfiguration(stack, "Storage", bucket=bucket)
-    template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([{
-        "Sid": "IvsRealtimeRecordingWrite",
-        "Action": "s3:PutObject",
-        "Effect": "Allow",
-        "Principal": {"Service": "ivs-composite.eu-west-1.amazonaws.com"},
-        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
-        "Resource": Match.any_value(),
-    }])}})
-    storage = next(iter(template.find_resources(STORAGE).values()))
-    assert any(d.startswith("BucketPolicy") for d in storage["DependsOn"])
 
 
-def test_imported_bucket_policy_is_left_alone():
-    stack = new_stack()
-    StorageConfiguration(stack, "Storage", bucket=s3.Bucket.from_bucket_name(stack, "B", "existing-bucket"))
-    template = Template.from_stack(stack)
-    template.resource_count_is("AWS::S3::BucketPolicy", 0)
-    template.has_resource_properties(STORAGE, {"s3": {"bucketName": "existing-bucket"}})
 
 
 @pytest.mark.parametrize("factory, resource_type", [
@@ -196,17 +162,17 @@ def test_imported_bucket_policy_is_left_alone():
     (lambda s: StorageConfiguration(s, "R", bucket=s3.Bucket.from_bucket_name(s, "B", "bucket-x")), STORAGE),
 ])
 def test_removal_policy_defaults_to_destroy_and_can_retain(factory, resource_type):
-    stack = new_stack()
+    stack = new_stack("Test")
     factory(stack)
     Template.from_stack(stack).has_resource(resource_type, {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"})
 
-    stack = new_stack()
+    stack = new_stack("Test")
     factory(stack).apply_removal_policy(cdk.RemovalPolicy.RETAIN)
     Template.from_stack(stack).has_resource(resource_type, {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
 
 
 def test_removal_policy_prop():
-    stack = new_stack()
+    stack = new_stack("Test")
     Stage(stack, "S", removal_policy=cdk.RemovalPolicy.RETAIN)
     Template.from_stack(stack).has_resource(STAGE, {"DeletionPolicy": "Retain"})
 
@@ -228,15 +194,10 @@ def test_tags_of_any_enclosing_scope_reach_every_resource(scope_of_tag):
     template.has_resource_properties(STAGE, {"tags": tag_list({"own": "t", "cost-center": "42"})})
 
 
-def test_no_tags_means_no_tags_property_and_no_recording():
-    stack = new_stack()
-    Stage(stack, "Plain", stage_name="plain")
-    Template.from_stack(stack).has_resource_properties(STAGE, {
-        "name": "plain", "tags": Match.absent(), "autoParticipantRecordingConfiguration": Match.absent()})
 
 
 def test_tags_removed_with_tags_of_remove():
-    stack = new_stack()
+    stack = new_stack("Test")
     Stage(stack, "S", tags={"keep": "1", "drop": "2"})
     cdk.Tags.of(stack).remove("drop")
     Template.from_stack(stack).has_resource_properties(STAGE, {"tags": tag_list({"keep": "1"})})
@@ -251,43 +212,12 @@ def test_generated_names_come_from_the_construct_path_and_differ_per_stack():
     assert names[0].startswith("One-Stage-")
 
 
-def test_full_recording_configuration_renders_every_field():
-    stack = new_stack()
-    storage = StorageConfiguration.from_storage_configuration_arn(
-        stack, "Imported", "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCdEf")
-    Stage(stack, "S", auto_participant_recording=AutoParticipantRecording(
-        storage_configuration=storage,
-        media_types=[RecordingMediaType.AUDIO_ONLY],
-        thumbnails=ThumbnailConfiguration(recording_mode=ThumbnailRecordingMode.INTERVAL,
-                                          target_interval=cdk.Duration.minutes(2),
-                                          storage=[ThumbnailStorage.SEQUENTIAL, ThumbnailStorage.LATEST]),
-        reconnect_window=cdk.Duration.seconds(0),
-        hls_target_segment_duration=cdk.Duration.seconds(2),
-        record_participant_replicas=False,
-    ))
-    Template.from_stack(stack).has_resource_properties(STAGE, {"autoParticipantRecordingConfiguration": {
-        "storageConfigurationArn": "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCdEf",
-        "mediaTypes": ["AUDIO_ONLY"],
-        "thumbnailConfiguration": {"recordingMode": "INTERVAL", "targetIntervalSeconds": 120,
-                                   "storage": ["SEQUENTIAL", "LATEST"]},
-        "recordingReconnectWindowSeconds": 0,
-        "hlsConfiguration": {"targetSegmentDurationSeconds": 2},
-        "recordParticipantReplicas": False,
-    }})
 
 
-def test_stage_attributes_are_tokens_for_the_arn_and_endpoints():
-    stack = new_stack()
-    stage = Stage(stack, "S")
-    logical_id = stack.get_logical_id(stage.node.find_child("Resource").node.default_child)
-    assert stack.resolve(stage.stage_arn) == {"Ref": logical_id}
-    for name, attribute in (("whip", "WhipEndpoint"), ("events", "EventsEndpoint"),
-                            ("rtmp", "RtmpEndpoint"), ("rtmps", "RtmpsEndpoint")):
-        assert stack.resolve(getattr(stage.endpoints, name)) == {"Fn::GetAtt": [logical_id, attribute]}
 
 
 def test_import_by_arn_and_grants():
-    stack = new_stack()
+    stack = new_stack("Test")
     arn = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCdEf12"
     stage = Stage.from_stage_arn(stack, "Imported", arn)
     assert stage.stage_arn == arn
@@ -305,26 +235,11 @@ def test_import_by_arn_and_grants():
     ]}})
 
 
-def test_grant_read_on_a_managed_stage_names_its_actions():
-    stack = new_stack()
-    stage = Stage(stack, "S")
-    role = iam.Role(stack, "Reader", assumed_by=iam.AccountRootPrincipal())
-    stage.grant_read(role)
-    stage.grant_disconnect_participant(role)
-    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {
-        "Roles": [{"Ref": Match.string_like_regexp("^Reader")}],
-        "PolicyDocument": {"Statement": [
-            {"Action": ["ivs:GetStage", "ivs:GetStageSession", "ivs:ListStageSessions", "ivs:GetParticipant",
-                        "ivs:ListParticipants", "ivs:ListParticipantEvents"],
-             "Effect": "Allow", "Resource": {"Ref": Match.string_like_regexp("^S")}},
-            {"Action": "ivs:DisconnectParticipant", "Effect": "Allow",
-             "Resource": {"Ref": Match.string_like_regexp("^S")}},
-        ]}})
 
 
 def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
     def asset_hash() -> str:
-        stack = new_stack()
+        stack = new_stack("Test")
         Stage(stack, "S")
         functions = Template.from_stack(stack).find_resources(
             "AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}})
@@ -400,7 +315,7 @@ def test_library_acknowledgments_come_with_reasons():
 
 
 def test_a_tag_value_that_is_no_string_fails_synth_but_a_deploy_time_value_does_not():
-    stack = new_stack()
+    stack = new_stack("Test")
     Stage(stack, "S", tags={"a": 5, "stack": cdk.Aws.STACK_NAME})  # type: ignore[dict-item]
     with pytest.raises(Exception, match=r"/S: tags\['a'\] must be a string, got: 5") as caught:
         Template.from_stack(stack)
@@ -411,8 +326,120 @@ def test_an_acknowledgment_that_cannot_be_rendered_never_fails_synth():
     """The cdk-nag acknowledgments are cosmetic: an ARN they cannot render is left unacknowledged."""
     from constructs_ivsrt._provider import _acknowledge, _wildcard_finding
 
-    stack = new_stack()
+    stack = new_stack("Test")
     unrenderable = cdk.Fn.sub("arn:aws:ivs:${AWS::Region}:123456789012:stage/*")
     assert _wildcard_finding(stack, unrenderable) is None
     _acknowledge(stack, [(None, "nothing to acknowledge")])
     Template.from_stack(stack)
+
+
+def test_policy_per_type_names_exactly_the_calls_and_arns():
+    """Written out by hand, not derived: what the handler needs per ARN type on AWS, including
+    StartComposition's authorization on the resources it uses (Service Authorization Reference)."""
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    IngestConfiguration(st, "Ingest", stage=stage)
+    PublicKey(st, "Key", public_key_material=P384_KEY_A)
+    Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
+    statements = Template.from_stack(st).find_resources("AWS::IAM::Policy")
+    handler_policy = next(p for k, p in statements.items() if k.startswith("IvsRealtimeProviderOnEventRole"))
+    by_segment: dict[str, set[str]] = {}
+    for statement in handler_policy["Properties"]["PolicyDocument"]["Statement"][2:]:
+        segment = statement["Resource"]["Fn::Join"][1][-1].split(":")[-1].split("/")[0]
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        by_segment.setdefault(segment, set()).update(actions)
+    tagging = {"ivs:TagResource", "ivs:UntagResource"}
+    assert by_segment == {
+        "stage": {"ivs:CreateStage", "ivs:GetStage", "ivs:UpdateStage", "ivs:DeleteStage", "ivs:StartComposition"} | tagging,
+        "ingest-configuration": {"ivs:CreateIngestConfiguration", "ivs:GetIngestConfiguration",
+                                 "ivs:UpdateIngestConfiguration", "ivs:DeleteIngestConfiguration"} | tagging,
+        "public-key": {"ivs:ImportPublicKey", "ivs:GetPublicKey", "ivs:DeletePublicKey"} | tagging,
+        "composition": {"ivs:StartComposition", "ivs:GetComposition", "ivs:StopComposition"} | tagging,
+        "encoder-configuration": {"ivs:StartComposition"},
+        "storage-configuration": {"ivs:StartComposition"},
+        "channel": {"ivs:StartComposition"},
+    }
+    lists = handler_policy["Properties"]["PolicyDocument"]["Statement"][1]
+    assert lists == {"Action": ["ivs:ListStages", "ivs:ListIngestConfigurations", "ivs:ListPublicKeys",
+                                "ivs:ListCompositions"], "Effect": "Allow", "Resource": "*"}
+
+
+def test_framework_functions_log_at_fatal_only():
+    """The framework logs raw Invoke responses (a stream key, as byte codes): keep them out."""
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    IngestConfiguration(st, "Ingest", stage=stage)
+    Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
+    functions = Template.from_stack(st).find_resources("AWS::Lambda::Function")
+    framework = [f for f in functions.values() if f["Properties"]["Handler"].startswith("framework.")]
+    assert len(framework) == 4  # onEvent twice (sync, async), isComplete, onTimeout
+    assert {f["Properties"]["LoggingConfig"]["ApplicationLogLevel"] for f in framework} == {"FATAL"}
+
+
+@pytest.mark.parametrize("make, grant, actions", [
+    (lambda st: IngestConfiguration.from_ingest_configuration_arn(
+        st, "I", "arn:aws:ivs:eu-west-1:123456789012:ingest-configuration/AbCd"), "grant_read", "ivs:GetIngestConfiguration"),
+    (lambda st: PublicKey.from_public_key_arn(st, "K", "arn:aws:ivs:eu-west-1:123456789012:public-key/AbCd"),
+     "grant_read", "ivs:GetPublicKey"),
+    (lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
+     "grant_read", "ivs:GetComposition"),
+    (lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
+     "grant_stop", "ivs:StopComposition"),
+])
+def test_imports_and_grants_name_the_exact_action_and_arn(make, grant, actions):
+    st = new_stack()
+    imported = make(st)
+    role = iam.Role(st, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    result = getattr(imported, grant)(role)
+    assert isinstance(result, iam.Grant) and result.success
+    arn = imported._arn
+    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": [{"Action": actions, "Effect": "Allow", "Resource": arn}]}})
+    assert imported.env.region == "eu-west-1" and imported.env.account == "123456789012"
+
+
+def test_tags_of_reach_every_new_type():
+    app = cdk.App()
+    st = cdk.Stack(app, "T", env=ENV)
+    stage = Stage(st, "Stage")
+    IngestConfiguration(st, "Ingest", stage=stage)
+    PublicKey(st, "Key", public_key_material=P384_KEY_A)
+    Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
+    cdk.Tags.of(app).add("cost-center", "42")
+    template = Template.from_stack(st)
+    for resource_type in ("Custom::IvsRealtimeIngestConfiguration", "Custom::IvsRealtimePublicKey",
+                          "Custom::IvsRealtimeComposition"):
+        template.has_resource_properties(resource_type, {"tags": tag_list({"cost-center": "42"})})
+
+
+def test_sample_stream_key_is_not_an_output():
+    import json
+    from pathlib import Path
+
+    import app as sample_app
+
+    context = json.loads((Path(sample_app.__file__).parent / "cdk.json").read_text())["context"]
+    template = Template.from_stack(sample_app.build(cdk.App(context=context)))
+    outputs = template.to_json()["Outputs"]
+    assert not [o for o in outputs.values() if "StreamKey" in str(o)]
+    assert {"CompositionArn", "StudioParticipantId", "TokenSigningKeyFingerprint", "TokenVendorFunction"} <= set(outputs)
+
+
+def test_snapshot_is_warned_about_and_means_destroy():
+    st = new_stack()
+    stage = Stage(st, "Stage", removal_policy=cdk.RemovalPolicy.SNAPSHOT)
+    assert stage.removal_policy == cdk.RemovalPolicy.DESTROY
+    Template.from_stack(st).has_resource("Custom::IvsRealtimeStage", {"DeletionPolicy": "Delete"})
+    assert [w.split(" [ack:")[0] for w in warnings_of(st)] == [
+        "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of it): the "
+        "resource is deleted, as with RemovalPolicy.DESTROY"]
+
+
+def test_grant_names_any_actions_on_the_resource():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    role = iam.Role(st, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    stage.grant(role, "ivs:ListParticipantReplicas", "ivs:StartParticipantReplication")
+    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
+        "Action": ["ivs:ListParticipantReplicas", "ivs:StartParticipantReplication"], "Effect": "Allow",
+        "Resource": {"Ref": Match.string_like_regexp("^Stage")}}]}})

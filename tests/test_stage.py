@@ -1,0 +1,228 @@
+"""Stage: its template, its validation and its lifecycle at the local endpoint."""
+
+from __future__ import annotations
+
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from aws_cdk.assertions import Match, Template
+
+from conftest import STAGE, make_storage, only, resources, user_tags
+from constructs_ivsrt import (
+    AutoParticipantRecording,
+    IvsRealtimeValidationError,
+    RecordingMediaType,
+    Stage,
+    StorageConfiguration,
+    ThumbnailConfiguration,
+    ThumbnailRecordingMode,
+    ThumbnailStorage,
+)
+from synth import expect, new_stack, recording, warnings_of
+
+
+LONG = "x" * 129
+
+
+@pytest.mark.parametrize("build, message", [
+    pytest.param(lambda s: Stage(s, "Stage", stage_name="has space"),
+                 "T/Stage: stage_name must match the pattern [a-zA-Z0-9-_]*, got: 'has space'", id="stage-name-pattern"),
+    pytest.param(lambda s: Stage(s, "Stage", stage_name=LONG),
+                 f"T/Stage: stage_name must have at most 128 characters, got: '{LONG}'", id="stage-name-length"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, reconnect_window=cdk.Duration.seconds(301))),
+                 "T/Stage: auto_participant_recording.reconnect_window (seconds) must be between 0 and 300, got: 301",
+                 id="reconnect-window-range"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(
+        s, hls_target_segment_duration=cdk.Duration.seconds(1))),
+                 "T/Stage: auto_participant_recording.hls_target_segment_duration (seconds) must be between 2 and 10, got: 1",
+                 id="hls-segment-range"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(
+        s, thumbnails=ThumbnailConfiguration(target_interval=cdk.Duration.days(2)))),
+                 "T/Stage: auto_participant_recording.thumbnails.target_interval (seconds) must be between 1 and 86400, "
+                 "got: 172800",
+                 id="thumbnail-interval-range"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, media_types=["AUDIO_VIDEO", "AUDIO_ONLY"])),
+                 "T/Stage: auto_participant_recording.media_types must have at most 1 items, got: ['AUDIO_VIDEO', 'AUDIO_ONLY']",
+                 id="media-types-count"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, media_types=["VIDEO"])),
+                 "T/Stage: auto_participant_recording.media_types[0] must be one of AUDIO_VIDEO, AUDIO_ONLY, NONE, got: 'VIDEO'",
+                 id="media-type-enum"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(
+        s, thumbnails=ThumbnailConfiguration(storage=["ALL"]))),
+                 "T/Stage: auto_participant_recording.thumbnails.storage[0] must be one of SEQUENTIAL, LATEST, got: 'ALL'",
+                 id="thumbnail-storage-enum"),
+    pytest.param(lambda s: Stage(s, "Stage", auto_participant_recording=recording(s, record_participant_replicas="yes")),
+                 "T/Stage: auto_participant_recording.record_participant_replicas must be true or false, got: 'yes'",
+                 id="replicas-type"),
+    pytest.param(lambda s: Stage.from_stage_arn(s, "Imported", "arn:aws:ivs:eu-west-1:123456789012:channel/abc"),
+                 "T/Imported: stage_arn must match the pattern arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage/[a-zA-Z0-9-]+, "
+                 "got: 'arn:aws:ivs:eu-west-1:123456789012:channel/abc'", id="stage-arn"),
+])
+def test_rule(build, message):
+    expect(message, build)
+
+
+def test_no_tags_means_no_tags_property_and_no_recording():
+    stack = new_stack("Test")
+    Stage(stack, "Plain", stage_name="plain")
+    Template.from_stack(stack).has_resource_properties(STAGE, {
+        "name": "plain", "tags": Match.absent(), "autoParticipantRecordingConfiguration": Match.absent()})
+
+
+def test_full_recording_configuration_renders_every_field():
+    stack = new_stack("Test")
+    storage = StorageConfiguration.from_storage_configuration_arn(
+        stack, "Imported", "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCdEf")
+    Stage(stack, "S", auto_participant_recording=AutoParticipantRecording(
+        storage_configuration=storage,
+        media_types=[RecordingMediaType.AUDIO_ONLY],
+        thumbnails=ThumbnailConfiguration(recording_mode=ThumbnailRecordingMode.INTERVAL,
+                                          target_interval=cdk.Duration.minutes(2),
+                                          storage=[ThumbnailStorage.SEQUENTIAL, ThumbnailStorage.LATEST]),
+        reconnect_window=cdk.Duration.seconds(0),
+        hls_target_segment_duration=cdk.Duration.seconds(2),
+        record_participant_replicas=False,
+    ))
+    Template.from_stack(stack).has_resource_properties(STAGE, {"autoParticipantRecordingConfiguration": {
+        "storageConfigurationArn": "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/AbCdEf",
+        "mediaTypes": ["AUDIO_ONLY"],
+        "thumbnailConfiguration": {"recordingMode": "INTERVAL", "targetIntervalSeconds": 120,
+                                   "storage": ["SEQUENTIAL", "LATEST"]},
+        "recordingReconnectWindowSeconds": 0,
+        "hlsConfiguration": {"targetSegmentDurationSeconds": 2},
+        "recordParticipantReplicas": False,
+    }})
+
+
+def test_stage_attributes_are_tokens_for_the_arn_and_endpoints():
+    stack = new_stack("Test")
+    stage = Stage(stack, "S")
+    logical_id = stack.get_logical_id(stage.node.find_child("Resource").node.default_child)
+    assert stack.resolve(stage.stage_arn) == {"Ref": logical_id}
+    for name, attribute in (("whip", "WhipEndpoint"), ("events", "EventsEndpoint"),
+                            ("rtmp", "RtmpEndpoint"), ("rtmps", "RtmpsEndpoint")):
+        assert stack.resolve(getattr(stage.endpoints, name)) == {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def test_grant_read_on_a_managed_stage_names_its_actions():
+    stack = new_stack("Test")
+    stage = Stage(stack, "S")
+    role = iam.Role(stack, "Reader", assumed_by=iam.AccountRootPrincipal())
+    stage.grant_read(role)
+    stage.grant_disconnect_participant(role)
+    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {
+        "Roles": [{"Ref": Match.string_like_regexp("^Reader")}],
+        "PolicyDocument": {"Statement": [
+            {"Action": ["ivs:GetStage", "ivs:GetStageSession", "ivs:ListStageSessions", "ivs:GetParticipant",
+                        "ivs:ListParticipants", "ivs:ListParticipantEvents"],
+             "Effect": "Allow", "Resource": {"Ref": Match.string_like_regexp("^S")}},
+            {"Action": "ivs:DisconnectParticipant", "Effect": "Allow",
+             "Resource": {"Ref": Match.string_like_regexp("^S")}},
+        ]}})
+
+
+def test_a_retained_stage_recording_to_a_destroyed_storage_configuration_is_warned_about():
+    st = new_stack()
+    storage = StorageConfiguration(st, "Storage", bucket=s3.Bucket(st, "Bucket"))
+    Stage(st, "Kept", removal_policy=cdk.RemovalPolicy.RETAIN,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    kept_storage = StorageConfiguration(st, "KeptStorage", bucket=s3.Bucket(st, "Bucket2"),
+                                        removal_policy=cdk.RemovalPolicy.RETAIN)
+    Stage(st, "AlsoKept", removal_policy=cdk.RemovalPolicy.RETAIN,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=kept_storage))
+    Stage(st, "Destroyed", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    kept_later = Stage(st, "KeptLater", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    kept_later.apply_removal_policy(cdk.RemovalPolicy.RETAIN)  # read at synth, not when the stage was made
+    freed_storage = StorageConfiguration(st, "FreedStorage", bucket=s3.Bucket(st, "Bucket3"))
+    Stage(st, "KeptToo", removal_policy=cdk.RemovalPolicy.RETAIN,
+          auto_participant_recording=AutoParticipantRecording(storage_configuration=freed_storage))
+    freed_storage.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+    warnings = warnings_of(st)
+    assert len(warnings) == 2
+    assert all(w.startswith(f"this stage is kept on delete (RETAIN) but records to {storage.node.path}, which the "
+                            "stack deletes") for w in warnings)
+
+
+def test_list_and_duration_tokens_are_skipped():
+    st = new_stack()
+    media = cdk.CfnParameter(st, "Media", type="CommaDelimitedList").value_as_list
+    window = cdk.Duration.seconds(cdk.CfnParameter(st, "Window", type="Number").value_as_number)
+    Stage(st, "Stage", auto_participant_recording=recording(
+        st, media_types=media, reconnect_window=window,
+        thumbnails=ThumbnailConfiguration(storage=media, target_interval=window)))
+    cdk.App.of(st).synth()
+    other = new_stack()
+    minutes = cdk.Duration.minutes(cdk.CfnParameter(other, "Minutes", type="Number").value_as_number)
+    with pytest.raises(IvsRealtimeValidationError, match=r"must use Duration.seconds\(\), got: Duration.minutes"):
+        Stage(other, "Other", auto_participant_recording=recording(other, reconnect_window=minutes))
+
+
+def test_stage_lifecycle(cfn, ivs):
+    storage_a, _ = make_storage(cfn, "a")
+    storage_b, _ = make_storage(cfn, "b")
+    v1 = {
+        "name": "town-hall",
+        "autoParticipantRecordingConfiguration": {
+            "storageConfigurationArn": storage_a,
+            "mediaTypes": ["AUDIO_VIDEO"],
+            "recordingReconnectWindowSeconds": 60,
+            "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
+            "recordParticipantReplicas": True,
+        },
+        "tags": {"team": "live", "env": "dev"},
+    }
+    created = cfn.create(STAGE, v1)
+    arn = created["PhysicalResourceId"]
+    stage = only(ivs, "Stage")
+    assert stage["arn"] == arn and stage["name"] == "town-hall"
+    assert user_tags(stage) == {"team": "live", "env": "dev"}
+    # Strings from CloudFormation arrived as the model's types.
+    assert stage["autoParticipantRecordingConfiguration"]["recordingReconnectWindowSeconds"] == 60
+    assert stage["autoParticipantRecordingConfiguration"]["recordParticipantReplicas"] is True
+    assert created["Data"]["Arn"] == arn
+    assert set(created["Data"]) == {"Arn", "Name", "WhipEndpoint", "EventsEndpoint", "RtmpEndpoint", "RtmpsEndpoint"}
+    assert all(created["Data"].values())
+
+    # Tags: one added, one changed, one removed; the ARN stays.
+    v2 = {**v1, "tags": {"team": "broadcast", "cost-center": "42"}}
+    updated = cfn.update(STAGE, arn, v1, v2)
+    assert updated["PhysicalResourceId"] == arn
+    assert user_tags(only(ivs, "Stage")) == {"team": "broadcast", "cost-center": "42"}
+    assert updated["Data"]["WhipEndpoint"] == created["Data"]["WhipEndpoint"]
+
+    # Rename and a new recording configuration: in place.
+    v3 = {**v2, "name": "town-hall-2",
+          "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage_b, "mediaTypes": ["AUDIO_ONLY"]}}
+    assert cfn.update(STAGE, arn, v2, v3)["PhysicalResourceId"] == arn
+    stage = only(ivs, "Stage")
+    assert stage["name"] == "town-hall-2"
+    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_b
+    assert stage["autoParticipantRecordingConfiguration"]["mediaTypes"] == ["AUDIO_ONLY"]
+
+    # Rollback: the same update with old and new swapped restores v2 exactly.
+    assert cfn.update(STAGE, arn, v3, v2)["PhysicalResourceId"] == arn
+    stage = only(ivs, "Stage")
+    assert stage["name"] == "town-hall"
+    assert stage["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == storage_a
+    assert user_tags(stage) == v2["tags"]
+
+    # Recording removed: turned off in place (the API's empty storage configuration ARN).
+    v4 = {"name": "town-hall", "tags": v2["tags"]}
+    cfn.update(STAGE, arn, v2, v4)
+    assert only(ivs, "Stage")["autoParticipantRecordingConfiguration"]["storageConfigurationArn"] == ""
+
+    cfn.delete(STAGE, arn, v4)
+    assert resources(ivs, "Stage") == []
+    cfn.delete(STAGE, arn, v4)  # already gone: still a success
+    assert len(resources(ivs, "StorageConfiguration")) == 2
+
+
+def test_stage_tag_only_update_makes_no_update_call(cfn, ivs):
+    props = {"name": "s", "tags": {"a": "1"}}
+    arn = cfn.create(STAGE, props)["PhysicalResourceId"]
+    ivs.state.calls.clear()
+    cfn.update(STAGE, arn, props, {"name": "s", "tags": {"a": "2"}})
+    assert "UpdateStage" not in ivs.state.calls and "CreateStage" not in ivs.state.calls
+    assert ivs.state.calls.count("TagResource") == 1
