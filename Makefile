@@ -11,7 +11,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # No bytecode caches next to the Lambda code: they would change the asset hash.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test docs clean
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -38,12 +38,20 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.installed
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The sample app tags its resources with the context value `environment`: the update changes it.
 demo: install
-	$(PYTHON) -m ivsrt_local demo
+	$(PYTHON) -m ivsrt_local demo --context environment=demo --update-context environment=staging
+
+# The API reference, from the docstrings. pdoc imports the packages; PDOC_ALLOW_EXEC lets the
+# import start jsii's Node process, as aws-cdk-lib does on import. Without the AWS region
+# variables: pdoc hides (and warns about) defaults that equal an environment variable's value.
+docs: install
+	env -u AWS_DEFAULT_REGION -u AWS_REGION PDOC_ALLOW_EXEC=1 $(PYTHON) -m pdoc --docformat restructuredtext --output-directory docs/api constructs_ivsrt ivsrt_local
+	@echo "API reference: docs/api/index.html"
 
 test: install
 	$(VENV)/bin/ruff check .
 	$(PYTHON) -m pytest
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local-deploy .pytest_cache .hypothesis build ivsrt_local/build
+	rm -rf $(VENV) node_modules cdk.out .local-deploy .pytest_cache .hypothesis build ivsrt_local/build docs/api

@@ -1,6 +1,6 @@
 """``python -m ivsrt_local``: the local endpoint, a local deploy, and the demo.
 
-    python -m ivsrt_local demo                # synth with the CDK CLI, deploy, update, destroy
+    python -m ivsrt_local demo [--context K=V] [--update-context K=V]   # synth, deploy, update, destroy
     python -m ivsrt_local endpoint --port 4599
     python -m ivsrt_local deploy  [STACK ...] [--assembly cdk.out]   (AWS_ENDPOINT_URL_IVS_REALTIME set)
     python -m ivsrt_local destroy [STACK ...]
@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -28,17 +29,13 @@ from ivsrt_local.deploy import (
     LOCAL_CREDENTIALS,
     Change,
     DeployError,
-    LocalDeployer,
-    StackState,
     default_state_dir,
     deploy_stacks,
     destroy_stacks,
     read_assembly,
-    read_template,
     select_stacks,
 )
 
-DEMO_STACK = "IvsRealtimeSample"
 # The CLI is kept offline and quiet: no version check, no telemetry (notices are off in cdk.json).
 QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
 
@@ -50,11 +47,19 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def cdk_synth(project: Path, output: Path, context: dict[str, str]) -> float:
-    """Run the real CDK CLI (the project's pinned ``node_modules/.bin/cdk``); return seconds taken."""
-    cli = project / "node_modules" / ".bin" / "cdk"
-    if not cli.exists():
-        raise SystemExit(f"no CDK CLI at {cli}: run `make install` (or `npm ci`) first")
+def cdk_cli(project: Path, given: Path | None) -> Path:
+    """The CDK CLI: the one given, else the project's pinned ``node_modules/.bin/cdk``, else ``cdk``
+    on the PATH."""
+    pinned = project / "node_modules" / ".bin" / "cdk"
+    on_path = shutil.which("cdk")
+    found = given or (pinned if pinned.exists() else Path(on_path) if on_path else None)
+    if found is None or not found.exists():
+        raise SystemExit("error: no CDK CLI: pass --cdk, install it in the project (npm ci), or put cdk on the PATH")
+    return found
+
+
+def cdk_synth(cli: Path, project: Path, output: Path, context: dict[str, str]) -> float:
+    """Run the CDK CLI's synth of the app in ``project``; return seconds taken."""
     command = [str(cli), "synth", "--quiet", "--output", str(output)]
     for key, value in context.items():
         command += ["--context", f"{key}={value}"]
@@ -113,30 +118,44 @@ def print_endpoint(client: Any) -> None:
         print(f"  {'':<22} tags: {', '.join(f'{k}={v}' for k, v in sorted(tags.items())) or '-'}")
 
 
-def demo(project: Path) -> None:
-    """Synthesize the sample app with the CDK CLI, then create, update and destroy it locally."""
+def _context(pairs: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def _context_pair(text: str) -> str:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, got: {text!r}")
+    return text
+
+
+def _describe_update(first: dict[str, str], update: dict[str, str]) -> str:
+    changed = [f"{key}: {first.get(key, '-')} -> {value}" for key, value in update.items()]
+    return f"update ({'; '.join(changed) or 'synthesized again'})"
+
+
+def demo(project: Path, cli: Path, first: dict[str, str], update: dict[str, str]) -> None:
+    """Synthesize the app in ``project`` with the CDK CLI (context ``first``), deploy every stack to
+    a local endpoint, synthesize again with ``update`` over it and deploy that, then destroy."""
     for key, value in {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(key, value)
+    region = os.environ["AWS_DEFAULT_REGION"]
     output = project / "cdk.out" / "demo"
     shutil.rmtree(output, ignore_errors=True)
-    with endpoint_module.LocalIvsRealtime() as ivs:
+    with endpoint_module.LocalIvsRealtime() as ivs, tempfile.TemporaryDirectory(prefix="ivsrt-demo-") as state_dir:
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
         print(f"local IVS Real-Time endpoint: {ivs.url}")
         client = display_client(ivs.url)
-        state = StackState(DEMO_STACK, os.environ["AWS_DEFAULT_REGION"])
-        deployer = LocalDeployer(state, progress=print_progress)
-
-        seconds = cdk_synth(project, output / "v1", {"environment": "demo"})
-        print(f"cdk synth (environment=demo): {seconds:.1f}s -> {output / 'v1'}")
-        print_changes("deploy", deployer.deploy(read_template(output / "v1", DEMO_STACK)))
-        print_endpoint(client)
-
-        seconds = cdk_synth(project, output / "v2", {"environment": "staging"})
-        print(f"\ncdk synth (environment=staging): {seconds:.1f}s -> {output / 'v2'}")
-        print_changes("update (tag environment: demo -> staging)", deployer.deploy(read_template(output / "v2", DEMO_STACK)))
-        print_endpoint(client)
-
-        print_changes("destroy", deployer.destroy())
+        for step, (title, context) in enumerate((("deploy", first), (_describe_update(first, update), {**first, **update}))):
+            assembly = output / f"v{step + 1}"
+            seconds = cdk_synth(cli, project, assembly, context)
+            shown = " ".join(f"{key}={value}" for key, value in context.items()) or "no context"
+            print(f"{chr(10) if step else ''}cdk synth ({shown}): {seconds:.1f}s -> {assembly}")
+            stacks = select_stacks(read_assembly(assembly), [])
+            changes = deploy_stacks(stacks, Path(state_dir), region, progress=print_progress)
+            print_changes(title, [change for stack_changes in changes.values() for change in stack_changes])
+            print_endpoint(client)
+        changes = destroy_stacks([], Path(state_dir), progress=print_progress)
+        print_changes("destroy", [change for stack_changes in changes.values() for change in stack_changes])
         print_endpoint(client)
         print(f"\nAPI calls received by the endpoint: {len(ivs.state.calls)}")
 
@@ -145,7 +164,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ivsrt_local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="synth the sample app with the CDK CLI, deploy, update and destroy it locally")
+    show = commands.add_parser("demo", help="synth the app with the CDK CLI, deploy, update and destroy it locally")
+    show.add_argument("--project", type=Path, default=Path.cwd(), help="the app's folder, with cdk.json (default: here)")
+    show.add_argument("--cdk", type=Path, default=None,
+                      help="the CDK CLI (default: the project's node_modules/.bin/cdk, else cdk on the PATH)")
+    show.add_argument("--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE",
+                      help="context for the first synth (repeatable)")
+    show.add_argument("--update-context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE",
+                      help="context changed for the second synth, the update (repeatable)")
     serve = commands.add_parser("endpoint", help="run the local IVS Real-Time endpoint")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4599)
@@ -166,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "demo":
-        demo(Path.cwd())
+        demo(args.project, cdk_cli(args.project, args.cdk), _context(args.context), _context(args.update_context))
     elif args.command == "endpoint":
         endpoint_module.main(["--host", args.host, "--port", str(args.port)]
                              + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else []))

@@ -331,7 +331,7 @@ class IvsRealtimeState:
     def _all(self, noun: str) -> list[dict[str, Any]]:
         return [r for r in self.resources.values() if r["_noun"] == noun]
 
-    def list(self, noun: str, params: dict[str, Any], region: str) -> tuple[list[dict[str, Any]], str | None]:
+    def listing(self, noun: str, params: dict[str, Any], region: str) -> tuple[list[dict[str, Any]], str | None]:
         """One page, as the service pages: ``maxResults`` (default 50) from ``nextToken``."""
         start = int(params.get("nextToken") or 0)
         size = params.get("maxResults", 50)
@@ -460,7 +460,7 @@ class LocalIvsRealtime:
             table[resource.create_operation] = lambda p, r, n=noun, k=key: {k: state.create(n, p, r)}
             table[resource.get_operation] = lambda p, r, n=noun, k=key: {k: state.get(n, p, r)}
             table[resource.delete_operation] = lambda p, r, n=noun: state.delete(n, p, r) or {}
-            table[resource.list_operation] = lambda p, r, n=noun, k=resource.list_key: _page(k, *state.list(n, p, r))
+            table[resource.list_operation] = lambda p, r, n=noun, k=resource.list_key: _page(k, *state.listing(n, p, r))
             if resource.update_operation:
                 table[resource.update_operation] = lambda p, r, n=noun, k=key: {k: state.update(n, p, r)}
         table["CreateParticipantToken"] = lambda p, r: {"participantToken": state.participant_token(p)}

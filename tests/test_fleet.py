@@ -68,10 +68,10 @@ def summary_lines() -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_readme_states_the_most_stages_one_stack_holds(tmp_path):
+def test_the_guide_states_the_most_stages_one_stack_holds(tmp_path):
     """CloudFormation's 500 resources less the provider's own: one stage more fails synth."""
     most = fleet.max_stages(tmp_path / "one")
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert f"**{most} stages**" in readme and f"less the {fleet.STACK_RESOURCE_LIMIT - most} the provider adds" in readme
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
+    assert f"**{most} stages**" in guide and f"less the {fleet.STACK_RESOURCE_LIMIT - most} the provider adds" in guide
     with pytest.raises(Exception, match="Number of resources in stack .* is greater than allowed maximum of 500"):
         fleet.synth(tmp_path / "too-many", most + 1)

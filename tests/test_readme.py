@@ -1,4 +1,5 @@
-"""The README's two commands: the second is CI's; the first, run in a clean clone, does the main job."""
+"""The README's two commands (the second is CI's; the first, run in a clean clone, does the main job),
+and the docs' examples, run as written."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
     assert out.count("  create   ") == managed
     for resource_type in RESOURCES:
         assert f"create   {resource_type} " in out
-    assert f"== update (tag environment: demo -> staging): {managed} change(s)" in out
+    assert f"== update (environment: demo -> staging): {managed} change(s)" in out
     assert out.count("(changed: tags)") == managed
     assert "environment=staging" in out
     assert f"== destroy: {managed} change(s)" in out
@@ -55,12 +56,25 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
     assert "-- at the endpoint: 0 resource(s)" in after_destroy
 
 
-def test_the_readmes_token_api_example_synthesizes():
-    """The README's HTTP API + JWT authorizer in front of the token vendor, run as written."""
+def test_the_quick_start_synthesizes(tmp_path):
+    """The README's quick start, run as written."""
+    from aws_cdk.assertions import Template
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (example,) = [block for block in blocks if "app.synth()" in block]
+    namespace: dict = {}
+    exec(example.replace("cdk.App()", f"cdk.App(outdir={str(tmp_path)!r})"), namespace)  # noqa: S102 - our own README
+    template = Template.from_stack(namespace["stack"])
+    for resource_type in ("Custom::IvsRealtimeStage", "Custom::IvsRealtimeStorageConfiguration"):
+        template.has_resource_properties(resource_type, {"tags": [{"Key": "team", "Value": "video"}]})
+
+
+def test_the_guides_token_api_example_synthesizes():
+    """The guide's HTTP API + JWT authorizer in front of the token vendor, run as written."""
     import aws_cdk as cdk
     from aws_cdk.assertions import Match, Template
 
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "guide.md").read_text(), re.S)
     (example,) = [block for block in blocks if "HttpJwtAuthorizer" in block]
     stack = cdk.Stack(cdk.App(), "TokenApi")
     exec(example, {"stack": stack})  # noqa: S102 - our own README's code
