@@ -2,14 +2,17 @@
 
 In a checkout that folder is the repository's ``lambda/``, found beside the ``ivsrt_runtime``
 package. An installed wheel ships the entries in ``constructs_ivsrt/_lambda/`` and
-``ivsrt_runtime`` as a package of its own; the asset is then staged once per process from those
-same files into a temporary folder: the same contents, so the same asset hash as a checkout's.
+``ivsrt_runtime`` as a package of its own; the asset is then staged from those same files (so
+its hash is a checkout's) into a folder of the user's cache, named by the files' digest. It is
+kept: with asset staging disabled (SAM CLI's ``aws:cdk:disable-asset-staging``) the template
+points at it after synth.
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
+import hashlib
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,13 +34,43 @@ def lambda_asset_dir() -> Path:
     checkout = _RUNTIME_DIR.parent
     if checkout.name == "lambda" and all((checkout / entry).is_file() for entry in ENTRIES):
         return checkout
-    return _staged(_SHIPPED_ENTRIES_DIR, _RUNTIME_DIR)
+    missing = [str(_SHIPPED_ENTRIES_DIR / entry) for entry in ENTRIES if not (_SHIPPED_ENTRIES_DIR / entry).is_file()]
+    if missing:
+        raise FileNotFoundError(f"constructs_ivsrt: no Lambda entries in {checkout} or {_SHIPPED_ENTRIES_DIR} "
+                                f"(missing: {', '.join(missing)}): reinstall the package")
+    return _staged(_SHIPPED_ENTRIES_DIR, _RUNTIME_DIR, _cache_root())
 
 
-def _staged(entries_dir: Path, runtime_dir: Path) -> Path:
-    staged = Path(tempfile.mkdtemp(prefix="constructs-ivsrt-lambda-"))
-    atexit.register(shutil.rmtree, staged, ignore_errors=True)
-    for entry in ENTRIES:
-        shutil.copyfile(entries_dir / entry, staged / entry)
-    shutil.copytree(runtime_dir, staged / runtime_dir.name, ignore=shutil.ignore_patterns(*ASSET_EXCLUDES))
-    return staged
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "constructs-ivsrt"
+
+
+def _asset_files(entries_dir: Path, runtime_dir: Path) -> dict[str, Path]:
+    """Relative path in the asset -> source file."""
+    files = {entry: entries_dir / entry for entry in ENTRIES}
+    for path in sorted(runtime_dir.rglob("*")):
+        relative = path.relative_to(runtime_dir)
+        if path.is_file() and "__pycache__" not in relative.parts and path.suffix != ".pyc":
+            files[f"{runtime_dir.name}/{relative.as_posix()}"] = path
+    return files
+
+
+def _staged(entries_dir: Path, runtime_dir: Path, cache_root: Path) -> Path:
+    """The asset's files under ``cache_root``, in a folder named by their digest: written once
+    (into a temporary folder, then renamed, so a concurrent synth never sees half of it)."""
+    files = _asset_files(entries_dir, runtime_dir)
+    digest = hashlib.sha256()
+    for relative, source in files.items():
+        digest.update(relative.encode() + b"\0" + source.read_bytes() + b"\0")
+    target = cache_root / f"lambda-{digest.hexdigest()[:16]}"
+    if not target.is_dir():
+        cache_root.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_root))
+        for relative, source in files.items():
+            (building / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, building / relative)
+        try:
+            building.rename(target)
+        except OSError:  # another process staged it first: the same files
+            shutil.rmtree(building, ignore_errors=True)
+    return target

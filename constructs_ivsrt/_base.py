@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from typing import Any
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from aws_cdk import Token
 from botocore.model import Shape
@@ -95,8 +95,3 @@ def seconds(duration: Any) -> Any:
 def enum_value(member: Any) -> Any:
     """An enum member's API value; anything else (a plain string, a token) as it is."""
     return member.value if isinstance(member, enum.Enum) else member
-
-
-def present(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """``fields`` without the unset ones: the API's defaults apply to those."""
-    return {key: value for key, value in fields.items() if value is not None}

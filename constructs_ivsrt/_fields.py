@@ -75,6 +75,9 @@ class ApiField:
 
     path: Path
     conversion: Conversion = AS_IS
+    # An empty value ({}) is left out, as if unset. Only where sending {} would change what the
+    # template held so far: elsewhere {} is what the user wrote, and it is sent.
+    omit_empty: bool = False
 
 
 def api(*path: str | int, conversion: Conversion = AS_IS, default: Any = dataclasses.MISSING) -> Any:
@@ -91,9 +94,9 @@ def props_class(cls: type[_T]) -> type[_T]:
     return dataclass(frozen=True, kw_only=True)(cls)
 
 
-def member(*path: str | int, conversion: Conversion = AS_IS) -> ApiField:
+def member(*path: str | int, conversion: Conversion = AS_IS, omit_empty: bool = False) -> ApiField:
     """Where a construct's own prop goes (its ``FIELDS``): the API member path, and how it converts."""
-    return ApiField(tuple(path), conversion)
+    return ApiField(tuple(path), conversion, omit_empty)
 
 
 Fields = Mapping[str, ApiField]  # prop name -> where it goes
@@ -103,7 +106,7 @@ Fields = Mapping[str, ApiField]  # prop name -> where it goes
 def declared(cls: type) -> Fields:
     """A props class's fields and where each goes, with default paths filled in."""
     prefix: Path = getattr(cls, "API_PREFIX", ())
-    return {field.name: ApiField(prefix + (spec.path or (camel(field.name),)), spec.conversion)
+    return {field.name: ApiField(prefix + (spec.path or (camel(field.name),)), spec.conversion, spec.omit_empty)
             for field in dataclasses.fields(cls) if (spec := field.metadata.get(_API)) is not None}
 
 
@@ -139,7 +142,7 @@ def build(fields: Fields, props: Mapping[str, Any]) -> dict[str, Any]:
         value = props.get(name)
         if value is not None:
             converted = spec.conversion.function(value)
-            if converted is not None and converted != {}:
+            if converted is not None and not (spec.omit_empty and converted == {}):
                 _place(members, spec.path, converted)
     return members
 

@@ -31,7 +31,7 @@ SETTLE_QUERY_INTERVAL = Duration.seconds(5)
 
 
 def handler_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
-    """Exactly the calls lambda/lifecycle.py makes on one resource type's ARNs (tests/test_iam.py
+    """Exactly the calls ivsrt_runtime.lifecycle makes on one resource type's ARNs (tests/test_iam.py
     checks this against every call the handler makes at the local endpoint)."""
     return tuple(f"ivs:{operation}" for operation in resource.operations) + ("ivs:TagResource", "ivs:UntagResource")
 
@@ -232,10 +232,10 @@ class ManagedResources:
 
     def validate(self) -> list[str]:
         for resource in self._resources:
-            for check in resource.synth_checks:
+            for check in resource._synth_checks:
                 check()
         # One resolve for every resource's tags (keyed: a resource without tags resolves to nothing).
-        rendered = self._stack.resolve({str(index): resource.rendered_tags
+        rendered = self._stack.resolve({str(index): resource._rendered_tags
                                         for index, resource in enumerate(self._resources)}) or {}
         problems = []
         for index, resource in enumerate(self._resources):

@@ -16,9 +16,9 @@ the Python side, and the synth-time checks of all of a stack's resources run in 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from aws_cdk import Annotations, CustomResource, RemovalPolicy, Resource, TagManager, TagType
+from aws_cdk import Annotations, CustomResource, IResource, RemovalPolicy, Resource, TagManager, TagType
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -29,8 +29,21 @@ from constructs_ivsrt._provider import IvsRealtimeProvider
 from ivsrt_runtime import rules
 
 
+class IIvsRealtimeResource(IResource, Protocol):
+    """Any IVS Real-Time resource, managed here or imported by ARN: what every type can grant."""
+
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
+        ...
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        ...
+
+
 class IvsRealtimeResource(Resource):
     """An imported or managed IVS Real-Time resource: its ARN and grants."""
+
+    # What grant_read allows: the type's Get unless a type names more.
+    READ_ACTIONS: ClassVar[tuple[str, ...]] = ()
 
     # The prop that names an ARN to import ("stage_arn"), as messages call it.
     ARN_PROP: ClassVar[str]
@@ -55,6 +68,11 @@ class IvsRealtimeResource(Resource):
                         f"grant's actions must be one or more IAM actions such as 'ivs:GetStage', got: {actions!r}")
         checker.raise_if_any()
         return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
+
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow reading this resource: its type's Get (``ivs:GetStage``, ...); a stage's
+        ``READ_ACTIONS`` add its sessions and participants."""
+        return self.grant(grantee, *(self.READ_ACTIONS or (f"ivs:{self.RULES.get_operation}",)))
 
     @classmethod
     def _import(cls, scope: Construct, id: str, arn: str) -> Any:
@@ -106,7 +124,7 @@ class ManagedResource(IvsRealtimeResource):
         self._props = props
         self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(tags or {}))
         # A token for the tags as rendered at synth: read once, used by the resource and its checks.
-        self.rendered_tags: Any = self._tags.rendered_tags
+        self._rendered_tags: Any = self._tags.rendered_tags
         provider = IvsRealtimeProvider.of(scope)
         self._removal_policy = self._kept_or_destroyed(removal_policy)
         self._resource = CustomResource(
@@ -115,12 +133,12 @@ class ManagedResource(IvsRealtimeResource):
             service_token=provider.manage(self.RULES),
             resource_type=self.RULES.resource_type,
             properties={**members, **{k: v for k, v in (extra or {}).items() if v is not None},
-                        rules.TAGS_PROPERTY: self.rendered_tags},
+                        rules.TAGS_PROPERTY: self._rendered_tags},
             removal_policy=self._removal_policy,
         )
-        self.provider = provider
+        self._provider = provider
         # Run at synth, after every Aspect (Tags.of, removal policies), with the stack's others.
-        self.synth_checks: list[Callable[[], None]] = []
+        self._synth_checks: list[Callable[[], None]] = []
         provider.resources.add(self)
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:

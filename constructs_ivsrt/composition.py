@@ -8,14 +8,14 @@ from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
-from aws_cdk import Annotations, Duration, IResource, ITaggable, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, ITaggable, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker
 from constructs_ivsrt._fields import Fields, SECONDS, Conversion, api, attribute, member, props_class
-from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
+from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt.encoder_configuration import IEncoderConfiguration
 from constructs_ivsrt.stage import IStage, ThumbnailStorage
@@ -154,14 +154,11 @@ Destination = ChannelDestination | S3Destination
 
 
 @runtime_checkable
-class IComposition(IResource, Protocol):
+class IComposition(IIvsRealtimeResource, Protocol):
     """A composition, managed here or imported by ARN."""
 
     @property
     def composition_arn(self) -> str:
-        ...
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         ...
 
 
@@ -174,10 +171,6 @@ class CompositionBase(IvsRealtimeResource):
     @property
     def composition_arn(self) -> str:
         return self._arn
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``ivs:GetComposition`` on this composition."""
-        return self.grant(grantee, "ivs:GetComposition")
 
     def grant_stop(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:StopComposition`` on this composition."""

@@ -6,12 +6,11 @@ from typing import ClassVar, Protocol, runtime_checkable
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import IResource, ITaggable, RemovalPolicy
-from aws_cdk import aws_iam as iam
+from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
 from constructs_ivsrt._fields import Fields, api, member, props_class
-from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
+from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
 
@@ -31,14 +30,11 @@ class Video:
 
 
 @runtime_checkable
-class IEncoderConfiguration(IResource, Protocol):
+class IEncoderConfiguration(IIvsRealtimeResource, Protocol):
     """An encoder configuration, managed here or imported by ARN."""
 
     @property
     def encoder_configuration_arn(self) -> str:
-        ...
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         ...
 
 
@@ -52,10 +48,6 @@ class EncoderConfigurationBase(IvsRealtimeResource):
     def encoder_configuration_arn(self) -> str:
         return self._arn
 
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``ivs:GetEncoderConfiguration`` on this encoder configuration."""
-        return self.grant(grantee, "ivs:GetEncoderConfiguration")
-
 
 @jsii.implements(ITaggable)
 class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
@@ -68,7 +60,7 @@ class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
     FIELDS: ClassVar[Fields] = {
         "encoder_configuration_name": member("name"),
         # Video() with no field is no video: sending {} would be a needless replacement.
-        "video": member("video"),
+        "video": member("video", omit_empty=True),
     }
     NAME_PROP: ClassVar[str | None] = "encoder_configuration_name"
 

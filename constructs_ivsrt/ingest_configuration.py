@@ -7,13 +7,12 @@ from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import IResource, ITaggable, RemovalPolicy, SecretValue
-from aws_cdk import aws_iam as iam
+from aws_cdk import ITaggable, RemovalPolicy, SecretValue
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, is_unresolved
 from constructs_ivsrt._fields import Fields, attribute, member
-from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
+from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt.stage import IStage
 from ivsrt_runtime import rules
@@ -27,19 +26,19 @@ class IngestProtocol(str, enum.Enum):
 
 
 @runtime_checkable
-class IIngestConfiguration(IResource, Protocol):
+class IIngestConfiguration(IIvsRealtimeResource, Protocol):
     """An ingest configuration, managed here or imported by ARN."""
 
     @property
     def ingest_configuration_arn(self) -> str:
         ...
 
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        ...
-
 
 class IngestConfigurationBase(IvsRealtimeResource):
-    """What a managed ingest configuration and an imported one share: the ARN and the grants."""
+    """What a managed ingest configuration and an imported one share: the ARN and the grants.
+
+    ``grant_read`` allows ``ivs:GetIngestConfiguration``, whose answer includes the stream key:
+    grant it only to what may publish to the stage."""
 
     RULES: ClassVar[rules.ResourceRules] = rules.INGEST_CONFIGURATION
     ARN_PROP: ClassVar[str] = "ingest_configuration_arn"
@@ -48,10 +47,6 @@ class IngestConfigurationBase(IvsRealtimeResource):
     def ingest_configuration_arn(self) -> str:
         return self._arn
 
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``ivs:GetIngestConfiguration``. Its answer includes the stream key: grant it only
-        to what may publish to the stage."""
-        return self.grant(grantee, "ivs:GetIngestConfiguration")
 
 
 @jsii.implements(ITaggable)

@@ -8,13 +8,12 @@ from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import IResource, ITaggable, RemovalPolicy
-from aws_cdk import aws_iam as iam
+from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, is_unresolved
 from constructs_ivsrt._fields import Fields, member
-from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
+from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
 
@@ -27,14 +26,11 @@ _SECP384R1_OID = bytes.fromhex("06052b81040022")
 
 
 @runtime_checkable
-class IPublicKey(IResource, Protocol):
+class IPublicKey(IIvsRealtimeResource, Protocol):
     """A public key, managed here or imported by ARN."""
 
     @property
     def public_key_arn(self) -> str:
-        ...
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         ...
 
 
@@ -47,10 +43,6 @@ class PublicKeyBase(IvsRealtimeResource):
     @property
     def public_key_arn(self) -> str:
         return self._arn
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``ivs:GetPublicKey`` on this key."""
-        return self.grant(grantee, "ivs:GetPublicKey")
 
 
 @jsii.implements(ITaggable)

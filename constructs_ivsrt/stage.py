@@ -12,7 +12,6 @@ from aws_cdk import (
     Annotations,
     CfnDeletionPolicy,
     Duration,
-    IResource,
     ITaggable,
     RemovalPolicy,
 )
@@ -20,7 +19,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_ivsrt._fields import Fields, SECONDS, api, attribute, member, props_class
-from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
+from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 from ivsrt_runtime import rules
@@ -94,14 +93,11 @@ class StageEndpoints:
 
 
 @runtime_checkable
-class IStage(IResource, Protocol):
+class IStage(IIvsRealtimeResource, Protocol):
     """A stage, managed here or imported by ARN."""
 
     @property
     def stage_arn(self) -> str:
-        ...
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         ...
 
     def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant:
@@ -116,23 +112,19 @@ class StageBase(IvsRealtimeResource):
 
     RULES: ClassVar[rules.ResourceRules] = rules.STAGE
     ARN_PROP: ClassVar[str] = "stage_arn"
+    # grant_read: the stage, its sessions and its participants.
+    READ_ACTIONS: ClassVar[tuple[str, ...]] = (
+        "ivs:GetStage",
+        "ivs:GetStageSession",
+        "ivs:ListStageSessions",
+        "ivs:GetParticipant",
+        "ivs:ListParticipants",
+        "ivs:ListParticipantEvents",
+    )
 
     @property
     def stage_arn(self) -> str:
         return self._arn
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``ivs:GetStage``, ``ivs:GetStageSession``, ``ivs:ListStageSessions``,
-        ``ivs:GetParticipant``, ``ivs:ListParticipants`` and ``ivs:ListParticipantEvents``."""
-        return self.grant(
-            grantee,
-            "ivs:GetStage",
-            "ivs:GetStageSession",
-            "ivs:ListStageSessions",
-            "ivs:GetParticipant",
-            "ivs:ListParticipants",
-            "ivs:ListParticipantEvents",
-        )
 
     def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:CreateParticipantToken`` on this stage (a backend that lets users join)."""
@@ -185,7 +177,7 @@ class Stage(ManagedResource, StageBase):
         self.auto_participant_recording = auto_participant_recording
         self._endpoints: StageEndpoints | None = None
         if auto_participant_recording is not None:
-            self.synth_checks.append(self._warn_if_kept_beside_a_destroyed_storage)
+            self._synth_checks.append(self._warn_if_kept_beside_a_destroyed_storage)
 
     def _warn_if_kept_beside_a_destroyed_storage(self) -> None:
         """A stage kept on delete that records to a storage configuration the stack deletes: IVS

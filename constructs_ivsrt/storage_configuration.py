@@ -6,14 +6,14 @@ from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import IResource, ITaggable, RemovalPolicy, Stack, Token
+from aws_cdk import ITaggable, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker
 from constructs_ivsrt._fields import Fields, attribute, member
-from constructs_ivsrt._resource import IvsRealtimeResource, ManagedResource
+from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
 
@@ -24,15 +24,12 @@ SUPPORTED_OBJECT_OWNERSHIP = ("BucketOwnerEnforced", "BucketOwnerPreferred")
 
 
 @runtime_checkable
-class IStorageConfiguration(IResource, Protocol):
+class IStorageConfiguration(IIvsRealtimeResource, Protocol):
     """A storage configuration, managed here or imported by ARN."""
 
     @property
     def storage_configuration_arn(self) -> str:
         """The ARN, e.g. ``arn:aws:ivs:us-east-1:123456789012:storage-configuration/abcd``."""
-        ...
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
         ...
 
 
@@ -45,10 +42,6 @@ class StorageConfigurationBase(IvsRealtimeResource):
     @property
     def storage_configuration_arn(self) -> str:
         return self._arn
-
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``ivs:GetStorageConfiguration`` on this storage configuration."""
-        return self.grant(grantee, "ivs:GetStorageConfiguration")
 
 
 @jsii.implements(ITaggable)
@@ -96,7 +89,7 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
         super().__init__(scope, id)
         self._manage(scope, id, {"storage_configuration_name": storage_configuration_name, "bucket": bucket},
                      tags=tags, removal_policy=removal_policy)
-        self.provider.allow_bucket_policy_edits(bucket.bucket_arn)
+        self._provider.allow_bucket_policy_edits(bucket.bucket_arn)
         _share_bucket_policy(self, bucket)
         self.storage_configuration_name: str = self._props["storage_configuration_name"]
         self.bucket = bucket

@@ -57,9 +57,15 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     constructs_ivsrt can only come from the wheel.
     """
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT)],
-                   check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT),
+                    str(ROOT / "ivsrt_local")], check=True, capture_output=True, text=True, timeout=300)
     wheel = next(wheels.glob("constructs_ivsrt-*.whl"))
+    harness = next(wheels.glob("constructs_ivsrt_local-*.whl"))
+    version = wheel.name.split("-")[1]
+    metadata = zipfile.ZipFile(wheel).read(f"constructs_ivsrt-{version}.dist-info/METADATA").decode()
+    # The [local] extra is the harness's own distribution, built from ivsrt_local/, at the same version.
+    assert f'Requires-Dist: constructs-ivsrt-local=={version}; extra == "local"' in metadata
+    assert harness.name.startswith(f"constructs_ivsrt_local-{version}-")
     shipped = zipfile.ZipFile(wheel).namelist()
     assert "constructs_ivsrt/py.typed" in shipped  # type checkers read its annotations
     assert {"ivsrt_runtime/rules.py", "ivsrt_runtime/models/ivs-realtime/2020-07-14/service-2.json",
@@ -74,7 +80,7 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel), str(harness)],
                    check=True, capture_output=True, text=True, timeout=300)
 
     app_dir = tmp_path / "consumer"
@@ -82,6 +88,7 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     (app_dir / "app.py").write_text(OTHER_APP.replace("@KEY@", repr(P384_KEY_A)))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["CDK_OUTDIR"] = str(app_dir / "cdk.out")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # where a wheel stages its Lambda asset
     result = subprocess.run([str(python), "app.py"], cwd=app_dir, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     package = Path(json.loads(result.stdout.strip().splitlines()[-1])["package"])
@@ -98,6 +105,14 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     assert (asset / "ivsrt_runtime" / "models" / "ivs-realtime" / "2020-07-14" / "service-2.json").is_file()
     # Same files, so the same asset hash, whether the package comes from a wheel or this checkout.
     assert _differences(filecmp.dircmp(asset, ROOT / "lambda", ignore=["__pycache__"])) == []
+    # The staged folder is kept after synth (with asset staging disabled, templates point at it).
+    (staged,) = (tmp_path / "cache" / "constructs-ivsrt").glob("lambda-*")
+    assert _differences(filecmp.dircmp(staged, ROOT / "lambda", ignore=["__pycache__"])) == []
+    # The harness from its wheel: the CLI runs, and is the installed copy.
+    cli = subprocess.run([str(python), "-c", "import ivsrt_local.__main__ as m, sys; print(m.__file__); m.main(['--help'])"],
+                         cwd=app_dir, env=env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and "deploy" in cli.stdout, cli.stderr[-2000:]
+    assert venv in Path(cli.stdout.splitlines()[0]).parents
 
 
 def _differences(comparison: filecmp.dircmp) -> list[str]:

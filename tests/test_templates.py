@@ -25,6 +25,7 @@ from constructs_ivsrt import (
     RecordingMediaType,
     Stage,
     StorageConfiguration,
+    ThumbnailConfiguration,
     ThumbnailRecordingMode,
     ThumbnailStorage,
     Video,
@@ -35,6 +36,7 @@ from ivsrt_runtime import rules
 from synth import (
     ENV,
     new_stack,
+    recording,
     render,
     s3_destination,
     warnings_of,
@@ -443,3 +445,17 @@ def test_grant_names_any_actions_on_the_resource():
     Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
         "Action": ["ivs:ListParticipantReplicas", "ivs:StartParticipantReplication"], "Effect": "Allow",
         "Resource": {"Ref": Match.string_like_regexp("^Stage")}}]}})
+
+
+def test_an_empty_value_is_sent_as_written_but_an_empty_video_is_no_video():
+    """{} is what the user wrote (leaving it out would replace an ingest configuration whose
+    attributes were {}); only Video() with no field means the service's defaults."""
+    st = new_stack()
+    IngestConfiguration(st, "Ingest", attributes={})
+    Stage(st, "Stage", auto_participant_recording=recording(st, thumbnails=ThumbnailConfiguration()))
+    EncoderConfiguration(st, "Encoder", video=Video())
+    template = Template.from_stack(st)
+    template.has_resource_properties("Custom::IvsRealtimeIngestConfiguration", {"attributes": {}})
+    template.has_resource_properties("Custom::IvsRealtimeStage", {
+        "autoParticipantRecordingConfiguration": {"thumbnailConfiguration": {}}})
+    template.has_resource_properties("Custom::IvsRealtimeEncoderConfiguration", {"video": Match.absent()})
