@@ -437,6 +437,17 @@ class LocalIvsRealtime:
         with self._fault_lock:
             self._faults.extend(faults)
 
+    def reset(self) -> None:
+        """Back to a new endpoint's state: no resources, calls, tokens or faults, full rate
+        buckets (at the scale set), compositions scripted as by default."""
+        self.clear_faults()
+        self.rate_limits.reset()
+        with self.state.lock:
+            self.state.resources.clear()
+            self.state.calls.clear()
+            self.state.tokens.clear()
+            self.state.compositions = CompositionScript()
+
     def clear_faults(self) -> None:
         with self._fault_lock:
             self._faults.clear()
@@ -530,13 +541,7 @@ class LocalIvsRealtime:
             self.rate_limits.reset(json.loads(body or b"{}").get("scale"))
             payload = {"scale": self.rate_limits.scale}
         elif action == "reset" and method == "POST":
-            self.clear_faults()
-            self.rate_limits.reset()
-            with self.state.lock:
-                self.state.resources.clear()
-                self.state.calls.clear()
-                self.state.tokens.clear()
-                self.state.compositions = CompositionScript()
+            self.reset()
             payload = {}
         else:
             return 404, {}, b""

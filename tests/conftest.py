@@ -20,7 +20,7 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
-from ivsrt_local.endpoint import CompositionScript, Fault, LocalIvsRealtime  # noqa: E402
+from ivsrt_local.endpoint import Fault, LocalIvsRealtime  # noqa: E402
 from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends  # noqa: E402
 from ivsrt_local.scenarios import (  # noqa: E402  (the resource types, and keys the scenarios use)
     COMPOSITION,
@@ -52,13 +52,7 @@ def endpoint() -> LocalIvsRealtime:
 def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
     """The session's endpoint, emptied: no resources, no calls, no faults, full rate buckets (the
     service's rate quotas stay on)."""
-    endpoint.clear_faults()
-    endpoint.rate_limits.reset()
-    with endpoint.state.lock:
-        endpoint.state.resources.clear()
-        endpoint.state.calls.clear()
-        endpoint.state.tokens.clear()
-        endpoint.state.compositions = CompositionScript()
+    endpoint.reset()
     yield endpoint
     endpoint.clear_faults()
 
