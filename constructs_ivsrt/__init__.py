@@ -48,6 +48,11 @@ from constructs_ivsrt.composition import (
     VideoAspectRatio,
     VideoFillMode,
 )
+from constructs_ivsrt.event_rules import (
+    CompositionStateEvent,
+    ParticipantRecordingEvent,
+    StageUpdateEvent,
+)
 from constructs_ivsrt.participant_token_vendor import (
     ParticipantTokenCapability,
     ParticipantTokenVendor,
@@ -57,6 +62,7 @@ __all__ = [
     "AutoParticipantRecording",
     "ChannelDestination",
     "Composition",
+    "CompositionStateEvent",
     "EncoderConfiguration",
     "GridLayout",
     "IComposition",
@@ -69,6 +75,7 @@ __all__ = [
     "IngestProtocol",
     "IvsRealtimeProvider",
     "IvsRealtimeValidationError",
+    "ParticipantRecordingEvent",
     "ParticipantTokenCapability",
     "ParticipantTokenVendor",
     "PipBehavior",
@@ -79,6 +86,7 @@ __all__ = [
     "S3Destination",
     "Stage",
     "StageEndpoints",
+    "StageUpdateEvent",
     "StorageConfiguration",
     "ThumbnailConfiguration",
     "ThumbnailRecordingMode",

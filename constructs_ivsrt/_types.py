@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from constructs_ivsrt._base import IvsRealtimeValidationError, is_unresolved
 
 _Init = TypeVar("_Init", bound=Callable[..., None])
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 _NOT_PROPS = ("self", "scope", "id")
 
 
@@ -30,16 +31,32 @@ def typed_props(init: _Init) -> _Init:
 
     @functools.wraps(init)
     def checked(self: Any, scope: Any, id: str, *args: Any, **kwargs: Any) -> None:
-        hints = _hints(init)
-        bound = signature.bind(self, scope, id, *args, **kwargs)
-        problems = [problem for name, value in bound.arguments.items() if name not in _NOT_PROPS
-                    for problem in type_problems(name, value, hints[name])]
-        if problems:
-            path = f"{scope.node.path}/{id}" if scope.node.path else id
-            raise IvsRealtimeValidationError("\n".join(f"{path}: {problem}" for problem in problems))
+        _raise_problems(init, signature.bind(self, scope, id, *args, **kwargs), scope, id)
         init(self, scope, id, *args, **kwargs)
 
     return typing.cast(_Init, checked)
+
+
+def typed_args(method: _Method) -> _Method:
+    """``typed_props`` for a method that makes a construct under ``self``
+    (``stage.on_stage_update(id, ...)``): a message names the path of the construct it would make."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def checked(self: Any, id: str, *args: Any, **kwargs: Any) -> Any:
+        _raise_problems(method, signature.bind(self, id, *args, **kwargs), self, id)
+        return method(self, id, *args, **kwargs)
+
+    return typing.cast(_Method, checked)
+
+
+def _raise_problems(function: Any, bound: inspect.BoundArguments, scope: Any, id: str) -> None:
+    hints = _hints(function)
+    problems = [problem for name, value in bound.arguments.items() if name not in _NOT_PROPS
+                for problem in type_problems(name, value, hints[name])]
+    if problems:
+        path = f"{scope.node.path}/{id}" if scope.node.path else id
+        raise IvsRealtimeValidationError("\n".join(f"{path}: {problem}" for problem in problems))
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from conftest import COMPOSITION, Fault, STORAGE, arns, make, only, resources, r
 from constructs_ivsrt import (
     ChannelDestination,
     Composition,
+    CompositionStateEvent,
     EncoderConfiguration,
     GridLayout,
     IngestProtocol,
@@ -27,7 +28,18 @@ from constructs_ivsrt import (
 )
 from ivsrt_runtime import rules
 from ivsrt_runtime.lifecycle import ProvisioningError
-from synth import ENCODER_ARN, STAGE_ARN, STORAGE_ARN, expect, imported_stage, new_stack, s3_destination, warnings_of
+from synth import (
+    ENCODER_ARN,
+    STAGE_ARN,
+    STORAGE_ARN,
+    expect,
+    imported_stage,
+    ivs_event,
+    new_stack,
+    rule_patterns,
+    s3_destination,
+    warnings_of,
+)
 
 
 @pytest.mark.parametrize("build, message", [
@@ -296,3 +308,23 @@ def test_composition_that_ends_before_it_is_active_fails_with_the_documented_rea
         f"Composition {arn} is STOPPING (IVS ends a composition on its own: a minute after its start if its "
         "stage has no participant, a minute after the last one leaves, or when a destination fails)")
     assert running(ivs) == []
+
+
+COMPOSITION_ARN = "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"
+
+
+def test_a_composition_rule_matches_its_compositions_state_changes_only():
+    st = new_stack()
+    composition = Composition.from_composition_arn(st, "Program", COMPOSITION_ARN)
+    composition.on_state_change("All")
+    composition.on_state_change("Failures", event_names=[CompositionStateEvent.SESSION_FAILURE,
+                                                         CompositionStateEvent.DESTINATION_FAILURE])
+    patterns = rule_patterns(st)
+    every, failures = (next(p for logical_id, p in patterns.items() if logical_id.startswith(f"Program{name}"))
+                       for name in ("All", "Failures"))
+    for name in CompositionStateEvent:
+        event = ivs_event("IVS Composition State Change", name.value, COMPOSITION_ARN, stage_arn=STAGE_ARN)
+        assert every.matches_event(event)
+        assert failures.matches_event(event) == name.value.endswith("Failure"), name
+        assert not every.matches_event({**event, "resources": [STAGE_ARN]})  # a stage's event
+    assert not every.matches_event(ivs_event("IVS Stage Update", "Session Start", COMPOSITION_ARN))

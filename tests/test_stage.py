@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 
 from conftest import STAGE, make_storage, only, resources, user_tags
 from constructs_ivsrt import (
     AutoParticipantRecording,
     IvsRealtimeValidationError,
+    ParticipantRecordingEvent,
     RecordingMediaType,
     Stage,
+    StageUpdateEvent,
     StorageConfiguration,
     ThumbnailConfiguration,
     ThumbnailRecordingMode,
     ThumbnailStorage,
 )
-from synth import expect, new_stack, recording, warnings_of
+from synth import (
+    STAGE_ARN,
+    expect,
+    imported_stage,
+    ivs_event,
+    logical_id_of,
+    new_stack,
+    recording,
+    rule_patterns,
+    warnings_of,
+)
 
 
 LONG = "x" * 129
@@ -226,3 +239,68 @@ def test_stage_tag_only_update_makes_no_update_call(cfn, ivs):
     cfn.update(STAGE, arn, props, {"name": "s", "tags": {"a": "2"}})
     assert "UpdateStage" not in ivs.state.calls and "CreateStage" not in ivs.state.calls
     assert ivs.state.calls.count("TagResource") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# EventBridge rules: patterns checked with EventBridge's matching rules against sample events
+# ---------------------------------------------------------------------------------------------
+
+OTHER_STAGE_ARN = "arn:aws:ivs:eu-west-1:123456789012:stage/OtHeR"
+STAGE_KINDS = [("IVS Stage Update", StageUpdateEvent, "on_stage_update"),
+               ("IVS Participant Recording State Change", ParticipantRecordingEvent,
+                "on_participant_recording_state_change")]
+
+
+@pytest.mark.parametrize("detail_type, names, method", STAGE_KINDS, ids=["stage-update", "recording"])
+def test_a_stage_rule_matches_its_stages_events_of_its_kind_only(detail_type, names, method):
+    st = new_stack()
+    stage = imported_stage(st)
+    getattr(stage, method)("All")
+    chosen = list(names)[:2]
+    getattr(stage, method)("Some", event_names=chosen)
+    patterns = rule_patterns(st)
+    every, some = (next(p for logical_id, p in patterns.items() if logical_id.startswith(f"Stage{name}"))
+                   for name in ("All", "Some"))
+    for name in names:
+        event = ivs_event(detail_type, name.value, STAGE_ARN)
+        assert every.matches_event(event)
+        assert some.matches_event(event) == (name in chosen), name
+        assert not every.matches_event(ivs_event(detail_type, name.value, OTHER_STAGE_ARN))
+    for other_type in ("IVS Composition State Change", *(kind for kind, _, _ in STAGE_KINDS if kind != detail_type)):
+        assert not every.matches_event(ivs_event(other_type, "Session Start", STAGE_ARN))
+
+
+def test_a_managed_stages_rule_names_its_arn_and_delivers_to_its_target():
+    st = new_stack()
+    stage = Stage(st, "Stage")
+    queue = sqs.Queue(st, "Events")
+    stage.on_stage_update("Published", event_names=[StageUpdateEvent.PARTICIPANT_PUBLISHED],
+                          target=targets.SqsQueue(queue), description="publishers")
+    Template.from_stack(st).has_resource_properties("AWS::Events::Rule", {
+        "Description": "publishers",
+        "EventPattern": {"source": ["aws.ivs"], "detail-type": ["IVS Stage Update"],
+                         "resources": [{"Ref": logical_id_of(st, stage)}],
+                         "detail": {"event_name": ["Participant Published"]}},
+        "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [Match.string_like_regexp("^Events"), "Arn"]}})],
+    })
+
+
+@pytest.mark.parametrize("event_names, message", [
+    (["Participant Joined"], "T/Stage/Rule: event_names must be one or more of Participant Published, "),
+    ([], "T/Stage/Rule: event_names must be one or more of "),
+    ("Participant Published", "T/Stage/Rule: event_names must be a list of StageUpdateEvent, got: 'Participant Published'"),
+])
+def test_a_rule_for_events_that_do_not_exist_fails_synth(event_names, message):
+    st = new_stack()
+    with pytest.raises(IvsRealtimeValidationError) as caught:
+        imported_stage(st).on_stage_update("Rule", event_names=event_names)
+    assert str(caught.value).startswith(message)
+
+
+def test_participant_replication_is_granted_on_the_stage():
+    st = new_stack()
+    role = iam.Role(st, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    imported_stage(st).grant_participant_replication(role)
+    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
+        "Action": ["ivs:StartParticipantReplication", "ivs:StopParticipantReplication", "ivs:ListParticipantReplicas"],
+        "Effect": "Allow", "Resource": STAGE_ARN}]}})
