@@ -11,6 +11,7 @@ Context ``environment`` (default ``demo``) is applied as a stack-level tag, so
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_s3 as s3
 
 from constructs_ivsrt import (
@@ -25,6 +26,7 @@ from constructs_ivsrt import (
     RecordingMediaType,
     S3Destination,
     Stage,
+    StageDashboard,
     StorageConfiguration,
     ThumbnailConfiguration,
     ThumbnailStorage,
@@ -109,6 +111,15 @@ class RealtimeVideoStack(cdk.Stack):
         # Callers may name themselves, not make themselves the featured "speaker".
         tokens = ParticipantTokenVendor(self, "ParticipantTokens", stage=stage, token_duration=cdk.Duration.hours(2),
                                         allowed_attribute_keys=["displayName"])
+
+        # Its health: a dashboard, and an alarm when subscribers lose more than 5% of their packets
+        # for three minutes running (add an action, such as an SNS topic, to be told).
+        StageDashboard(self, "StageHealth", stages=[stage])
+        stage.metric_download_packet_loss(period=cdk.Duration.minutes(1)).create_alarm(
+            self, "SubscriberPacketLoss", threshold=5, evaluation_periods=3,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description="Subscribers of the town hall lose more than 5% of their packets")
 
         cdk.CfnOutput(self, "StageArn", value=stage.stage_arn)
         cdk.CfnOutput(self, "StageWhipEndpoint", value=stage.endpoints.whip)

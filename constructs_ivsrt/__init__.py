@@ -53,6 +53,9 @@ from constructs_ivsrt.event_rules import (
     ParticipantRecordingEvent,
     StageUpdateEvent,
 )
+from constructs_ivsrt.stage_dashboard import (
+    StageDashboard,
+)
 from constructs_ivsrt.participant_token_vendor import (
     ParticipantTokenCapability,
     ParticipantTokenVendor,
@@ -85,6 +88,7 @@ __all__ = [
     "RecordingMediaType",
     "S3Destination",
     "Stage",
+    "StageDashboard",
     "StageEndpoints",
     "StageUpdateEvent",
     "StorageConfiguration",

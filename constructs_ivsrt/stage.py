@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import (
     Annotations,
+    Arn,
+    ArnFormat,
     CfnDeletionPolicy,
     Duration,
     ITaggable,
     RemovalPolicy,
 )
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -22,6 +25,18 @@ from constructs import Construct
 from constructs_ivsrt._fields import Fields, SECONDS, api, attribute, member, props_class
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
+from constructs_ivsrt.metrics import (
+    CONCURRENT_PUBLISHERS,
+    CONCURRENT_SUBSCRIPTIONS,
+    DOWNLOAD_PACKET_LOSS,
+    DROPPED_FRAMES,
+    PUBLISH_BITRATE,
+    PUBLISHERS,
+    SUBSCRIBE_BITRATE,
+    SUBSCRIBERS,
+    named_metric,
+    stage_metric,
+)
 from constructs_ivsrt.event_rules import (
     PARTICIPANT_RECORDING_STATE_CHANGE,
     STAGE_UPDATE,
@@ -117,6 +132,13 @@ class IStage(IIvsRealtimeResource, Protocol):
     def grant_participant_replication(self, grantee: iam.IGrantable) -> iam.Grant:
         ...
 
+    @property
+    def stage_id(self) -> str:
+        ...
+
+    def metric(self, metric_name: str, **props: Any) -> cloudwatch.Metric:
+        ...
+
     def on_stage_update(self, id: str, *, event_names: Sequence[StageUpdateEvent] | None = None,
                         target: events.IRuleTarget | None = None, description: str | None = None,
                         rule_name: str | None = None) -> events.Rule:
@@ -153,6 +175,52 @@ class StageBase(IvsRealtimeResource):
     @property
     def stage_arn(self) -> str:
         return self._arn
+
+    @property
+    def stage_id(self) -> str:
+        """The stage's resource id, the ARN's last part (``AbCd`` of ``...:stage/AbCd``): the
+        ``Stage`` dimension of its metrics, and the ``topic`` of a participant token."""
+        return str(Arn.split(self.stage_arn, ArnFormat.SLASH_RESOURCE_NAME).resource_name)
+
+    def metric(self, metric_name: str, **props: Any) -> cloudwatch.Metric:
+        """A metric of this stage in ``AWS/IVSRealTime``, with its ``Stage`` dimension.
+        ``props`` are ``cloudwatch.MetricOptions`` (``statistic``, ``period``, ...). The helpers
+        below name the metrics IVS publishes per stage."""
+        return stage_metric(self.stage_id, metric_name, dict(props))
+
+    def metric_publishers(self, **props: Any) -> cloudwatch.Metric:
+        """Participants publishing to the stage. :default: statistic Maximum"""
+        return named_metric(self.stage_id, PUBLISHERS, props)
+
+    def metric_subscribers(self, **props: Any) -> cloudwatch.Metric:
+        """Participants subscribed to the stage. :default: statistic Maximum"""
+        return named_metric(self.stage_id, SUBSCRIBERS, props)
+
+    def metric_publish_bitrate(self, **props: Any) -> cloudwatch.Metric:
+        """Bits per second published to the stage. :default: statistic Average"""
+        return named_metric(self.stage_id, PUBLISH_BITRATE, props)
+
+    def metric_subscribe_bitrate(self, **props: Any) -> cloudwatch.Metric:
+        """Bits per second delivered to the stage's subscribers. :default: statistic Average"""
+        return named_metric(self.stage_id, SUBSCRIBE_BITRATE, props)
+
+    def metric_download_packet_loss(self, **props: Any) -> cloudwatch.Metric:
+        """Packets lost on the way to subscribers, in percent. :default: statistic Average"""
+        return named_metric(self.stage_id, DOWNLOAD_PACKET_LOSS, props)
+
+    def metric_dropped_frames(self, **props: Any) -> cloudwatch.Metric:
+        """Video frames subscribers dropped, in percent. :default: statistic Average"""
+        return named_metric(self.stage_id, DROPPED_FRAMES, props)
+
+    @staticmethod
+    def metric_concurrent_publishers(**props: Any) -> cloudwatch.Metric:
+        """Publishers across every stage of the account and region. :default: statistic Maximum"""
+        return named_metric(None, CONCURRENT_PUBLISHERS, props)
+
+    @staticmethod
+    def metric_concurrent_subscriptions(**props: Any) -> cloudwatch.Metric:
+        """Subscriptions across every stage of the account and region. :default: statistic Maximum"""
+        return named_metric(None, CONCURRENT_SUBSCRIPTIONS, props)
 
     def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:CreateParticipantToken`` on this stage (a backend that lets users join)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_events_targets as targets
@@ -17,6 +19,7 @@ from constructs_ivsrt import (
     ParticipantRecordingEvent,
     RecordingMediaType,
     Stage,
+    StageDashboard,
     StageUpdateEvent,
     StorageConfiguration,
     ThumbnailConfiguration,
@@ -304,3 +307,61 @@ def test_participant_replication_is_granted_on_the_stage():
     Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
         "Action": ["ivs:StartParticipantReplication", "ivs:StopParticipantReplication", "ivs:ListParticipantReplicas"],
         "Effect": "Allow", "Resource": STAGE_ARN}]}})
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics and the dashboard
+# ---------------------------------------------------------------------------------------------
+
+def test_stage_id_is_the_arns_last_part_for_imported_and_managed_stages():
+    st = new_stack()
+    assert imported_stage(st).stage_id == "AbCd"
+    managed = Stage(st, "Live")
+    resolved = st.resolve(managed.stage_id)  # the ARN is known at deploy time only
+    assert resolved == {"Fn::Select": [1, {"Fn::Split": ["/", {"Fn::Select": [5, {"Fn::Split": [
+        ":", {"Ref": logical_id_of(st, managed)}]}]}]}]}
+
+
+@pytest.mark.parametrize("helper, name, statistic", [
+    ("metric_publishers", "Publishers", "Maximum"),
+    ("metric_subscribers", "Subscribers", "Maximum"),
+    ("metric_publish_bitrate", "PublishBitrate", "Average"),
+    ("metric_subscribe_bitrate", "SubscribeBitrate", "Average"),
+    ("metric_download_packet_loss", "DownloadPacketLoss", "Average"),
+    ("metric_dropped_frames", "DroppedFrames", "Average"),
+])
+def test_each_stage_metric_is_the_services_with_the_stage_dimension(helper, name, statistic):
+    stage = imported_stage(new_stack())
+    metric = getattr(stage, helper)()
+    assert (metric.namespace, metric.metric_name, metric.statistic) == ("AWS/IVSRealTime", name, statistic)
+    assert metric.dimensions == {"Stage": "AbCd"}
+    assert getattr(stage, helper)(statistic="Minimum", period=cdk.Duration.minutes(1)).statistic == "Minimum"
+    generic = stage.metric(name, statistic="Maximum")
+    assert (generic.metric_name, generic.dimensions) == (name, {"Stage": "AbCd"})
+
+
+def test_the_account_metrics_have_no_dimension():
+    for metric, name in ((Stage.metric_concurrent_publishers(), "ConcurrentPublishers"),
+                         (Stage.metric_concurrent_subscriptions(), "ConcurrentSubscriptions")):
+        assert (metric.namespace, metric.metric_name, metric.dimensions) == ("AWS/IVSRealTime", name, None)
+
+
+def test_the_dashboard_graphs_the_account_and_each_stage():
+    st = new_stack()
+    stages = [Stage(st, "Live"), imported_stage(st)]
+    StageDashboard(st, "Health", stages=stages, dashboard_name="live-health")
+    (dashboard,) = Template.from_stack(st).find_resources("AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "live-health"
+    parts = st.resolve(dashboard["Properties"]["DashboardBody"])["Fn::Join"][1]  # deploy-time values as TOKEN
+    widgets = json.loads("".join(part if isinstance(part, str) else "TOKEN" for part in parts))["widgets"]
+    graphed = [(metric[1], tuple(metric[2:-1])) for widget in widgets for metric in widget["properties"]["metrics"]]
+    assert [widget["properties"]["title"] for widget in widgets] == [
+        "Account: concurrent publishers and subscriptions",
+        "Live: participants", "Live: bitrate (bits/s)", "Live: subscribers' losses (%)",
+        "Stage: participants", "Stage: bitrate (bits/s)", "Stage: subscribers' losses (%)"]
+    assert ("ConcurrentPublishers", ()) in graphed and ("ConcurrentSubscriptions", ()) in graphed
+    for name in ("Publishers", "Subscribers", "PublishBitrate", "SubscribeBitrate", "DownloadPacketLoss", "DroppedFrames"):
+        assert [dimensions for metric, dimensions in graphed if metric == name] == [
+            ("Stage", "TOKEN"), ("Stage", "AbCd")], name
+    with pytest.raises(IvsRealtimeValidationError, match="T/Empty: stages must name at least one stage"):
+        StageDashboard(st, "Empty", stages=[])

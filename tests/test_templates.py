@@ -459,3 +459,11 @@ def test_an_empty_value_is_sent_as_written_but_an_empty_video_is_no_video():
     template.has_resource_properties("Custom::IvsRealtimeStage", {
         "autoParticipantRecordingConfiguration": {"thumbnailConfiguration": {}}})
     template.has_resource_properties("Custom::IvsRealtimeEncoderConfiguration", {"video": Match.absent()})
+
+
+def test_sample_app_watches_its_stage(sample):
+    sample.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    sample.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "Namespace": "AWS/IVSRealTime", "MetricName": "DownloadPacketLoss", "Statistic": "Average",
+        "Threshold": 5, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold",
+        "Dimensions": [{"Name": "Stage", "Value": Match.any_value()}]})
