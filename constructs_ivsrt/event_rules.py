@@ -20,7 +20,7 @@ from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker
 
-SOURCE = "aws.ivs"
+SOURCE: str = "aws.ivs"
 
 
 class StageUpdateEvent(str, enum.Enum):
@@ -56,15 +56,16 @@ class CompositionStateEvent(str, enum.Enum):
 
 
 # Each kind of event: its detail-type, and the enum of its event names.
-STAGE_UPDATE = ("IVS Stage Update", StageUpdateEvent)
-PARTICIPANT_RECORDING_STATE_CHANGE = ("IVS Participant Recording State Change", ParticipantRecordingEvent)
-COMPOSITION_STATE_CHANGE = ("IVS Composition State Change", CompositionStateEvent)
+EventKind = tuple[str, type[enum.Enum]]
+STAGE_UPDATE: EventKind = ("IVS Stage Update", StageUpdateEvent)
+PARTICIPANT_RECORDING_STATE_CHANGE: EventKind = ("IVS Participant Recording State Change", ParticipantRecordingEvent)
+COMPOSITION_STATE_CHANGE: EventKind = ("IVS Composition State Change", CompositionStateEvent)
 
 
 def event_rule(
     scope: Construct,
     id: str,
-    kind: tuple[str, type[enum.Enum]],
+    kind: EventKind,
     resource_arn: str,
     *,
     event_names: Sequence[enum.Enum | str] | None,

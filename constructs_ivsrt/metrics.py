@@ -9,37 +9,55 @@ from the broadcast SDKs' reports (Web Broadcast SDK 1.5.2 and later).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TypedDict
 
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 
-NAMESPACE = "AWS/IVSRealTime"
-STAGE_DIMENSION = "Stage"
+NAMESPACE: str = "AWS/IVSRealTime"
+STAGE_DIMENSION: str = "Stage"
+
+
+class MetricOptions(TypedDict, total=False):
+    """What a metric helper takes (``cloudwatch.MetricOptions``' common fields), so that a type
+    checker sees a misspelt option."""
+
+    statistic: str
+    period: Duration
+    label: str
+    unit: cloudwatch.Unit
+    color: str
+    dimensions_map: Mapping[str, str]
+    account: str
+    region: str
 
 # Per-stage metrics this library has helpers for, with the statistic each helper uses unless told
 # otherwise (the service publishes Average, Maximum and Minimum for all of them).
-PUBLISHERS = ("Publishers", "Maximum")  # Count
-SUBSCRIBERS = ("Subscribers", "Maximum")  # Count
-PUBLISH_BITRATE = ("PublishBitrate", "Average")  # Bits/Second
-SUBSCRIBE_BITRATE = ("SubscribeBitrate", "Average")  # Bits/Second
-DOWNLOAD_PACKET_LOSS = ("DownloadPacketLoss", "Average")  # Percent
-DROPPED_FRAMES = ("DroppedFrames", "Average")  # Percent
+PUBLISHERS: tuple[str, str] = ("Publishers", "Maximum")  # Count
+SUBSCRIBERS: tuple[str, str] = ("Subscribers", "Maximum")  # Count
+PUBLISH_BITRATE: tuple[str, str] = ("PublishBitrate", "Average")  # Bits/Second
+SUBSCRIBE_BITRATE: tuple[str, str] = ("SubscribeBitrate", "Average")  # Bits/Second
+DOWNLOAD_PACKET_LOSS: tuple[str, str] = ("DownloadPacketLoss", "Average")  # Percent
+DROPPED_FRAMES: tuple[str, str] = ("DroppedFrames", "Average")  # Percent
 # Account-level (no dimension).
-CONCURRENT_PUBLISHERS = ("ConcurrentPublishers", "Maximum")  # Count
-CONCURRENT_SUBSCRIPTIONS = ("ConcurrentSubscriptions", "Maximum")  # Count
+CONCURRENT_PUBLISHERS: tuple[str, str] = ("ConcurrentPublishers", "Maximum")  # Count
+CONCURRENT_SUBSCRIPTIONS: tuple[str, str] = ("ConcurrentSubscriptions", "Maximum")  # Count
 
 
-def stage_metric(stage_id: str, metric_name: str, props: dict[str, Any]) -> cloudwatch.Metric:
-    """``metric_name`` of one stage; ``props`` are cloudwatch.MetricOptions (statistic, period, ...)."""
+def stage_metric(stage_id: str, metric_name: str, options: MetricOptions) -> cloudwatch.Metric:
+    """``metric_name`` of one stage. Other dimensions in ``options`` are kept; ``Stage`` is always
+    this stage's."""
+    props = dict(options)
     dimensions = {**props.pop("dimensions_map", {}), STAGE_DIMENSION: stage_id}
     return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, dimensions_map=dimensions, **props)
 
 
-def named_metric(stage_id: str | None, metric: tuple[str, str], props: dict[str, Any]) -> cloudwatch.Metric:
-    """A metric with a helper: its default statistic unless ``props`` names one; account-level
+def named_metric(stage_id: str | None, metric: tuple[str, str], options: MetricOptions) -> cloudwatch.Metric:
+    """A metric with a helper: its default statistic unless ``options`` names one; account-level
     when ``stage_id`` is None."""
     name, statistic = metric
-    props = {"statistic": statistic, **props}
+    props: MetricOptions = {"statistic": statistic, **options}
     if stage_id is None:
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=name, **props)
     return stage_metric(stage_id, name, props)

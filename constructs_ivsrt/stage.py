@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
 import jsii
@@ -27,6 +27,7 @@ from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource
 from constructs_ivsrt._types import typed_args, typed_props
 from constructs_ivsrt.metrics import (
     CONCURRENT_PUBLISHERS,
+    MetricOptions,
     CONCURRENT_SUBSCRIPTIONS,
     DOWNLOAD_PACKET_LOSS,
     DROPPED_FRAMES,
@@ -46,6 +47,9 @@ from constructs_ivsrt.event_rules import (
 )
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 from ivsrt_runtime import rules
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; annotations are not evaluated at run time
+    from typing_extensions import Unpack
 
 
 class RecordingMediaType(str, enum.Enum):
@@ -136,7 +140,25 @@ class IStage(IIvsRealtimeResource, Protocol):
     def stage_id(self) -> str:
         ...
 
-    def metric(self, metric_name: str, **props: Any) -> cloudwatch.Metric:
+    def metric(self, metric_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        ...
+
+    def metric_publishers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        ...
+
+    def metric_subscribers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        ...
+
+    def metric_publish_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        ...
+
+    def metric_subscribe_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        ...
+
+    def metric_download_packet_loss(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        ...
+
+    def metric_dropped_frames(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         ...
 
     def on_stage_update(self, id: str, *, event_names: Sequence[StageUpdateEvent] | None = None,
@@ -153,7 +175,7 @@ class IStage(IIvsRealtimeResource, Protocol):
 
 # The calls that replicate a participant from one stage to another (Service Authorization
 # Reference: each on Stage*).
-PARTICIPANT_REPLICATION_ACTIONS = ("ivs:StartParticipantReplication", "ivs:StopParticipantReplication",
+PARTICIPANT_REPLICATION_ACTIONS: tuple[str, ...] = ("ivs:StartParticipantReplication", "ivs:StopParticipantReplication",
                                    "ivs:ListParticipantReplicas")
 
 
@@ -172,6 +194,8 @@ class StageBase(IvsRealtimeResource):
         "ivs:ListParticipantEvents",
     )
 
+    _stage_id: str | None = None
+
     @property
     def stage_arn(self) -> str:
         return self._arn
@@ -180,47 +204,49 @@ class StageBase(IvsRealtimeResource):
     def stage_id(self) -> str:
         """The stage's resource id, the ARN's last part (``AbCd`` of ``...:stage/AbCd``): the
         ``Stage`` dimension of its metrics, and the ``topic`` of a participant token."""
-        return str(Arn.split(self.stage_arn, ArnFormat.SLASH_RESOURCE_NAME).resource_name)
+        if self._stage_id is None:  # read once: each split is jsii round trips
+            self._stage_id = str(Arn.split(self.stage_arn, ArnFormat.SLASH_RESOURCE_NAME).resource_name)
+        return self._stage_id
 
-    def metric(self, metric_name: str, **props: Any) -> cloudwatch.Metric:
-        """A metric of this stage in ``AWS/IVSRealTime``, with its ``Stage`` dimension.
-        ``props`` are ``cloudwatch.MetricOptions`` (``statistic``, ``period``, ...). The helpers
-        below name the metrics IVS publishes per stage."""
-        return stage_metric(self.stage_id, metric_name, dict(props))
+    def metric(self, metric_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
+        """A metric of this stage in ``AWS/IVSRealTime``, with its ``Stage`` dimension (other
+        dimensions in ``dimensions_map`` are added, ``Participant`` say). The helpers below name
+        the metrics IVS publishes per stage."""
+        return stage_metric(self.stage_id, metric_name, options)
 
-    def metric_publishers(self, **props: Any) -> cloudwatch.Metric:
+    def metric_publishers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Participants publishing to the stage. :default: statistic Maximum"""
-        return named_metric(self.stage_id, PUBLISHERS, props)
+        return named_metric(self.stage_id, PUBLISHERS, options)
 
-    def metric_subscribers(self, **props: Any) -> cloudwatch.Metric:
+    def metric_subscribers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Participants subscribed to the stage. :default: statistic Maximum"""
-        return named_metric(self.stage_id, SUBSCRIBERS, props)
+        return named_metric(self.stage_id, SUBSCRIBERS, options)
 
-    def metric_publish_bitrate(self, **props: Any) -> cloudwatch.Metric:
+    def metric_publish_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Bits per second published to the stage. :default: statistic Average"""
-        return named_metric(self.stage_id, PUBLISH_BITRATE, props)
+        return named_metric(self.stage_id, PUBLISH_BITRATE, options)
 
-    def metric_subscribe_bitrate(self, **props: Any) -> cloudwatch.Metric:
+    def metric_subscribe_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Bits per second delivered to the stage's subscribers. :default: statistic Average"""
-        return named_metric(self.stage_id, SUBSCRIBE_BITRATE, props)
+        return named_metric(self.stage_id, SUBSCRIBE_BITRATE, options)
 
-    def metric_download_packet_loss(self, **props: Any) -> cloudwatch.Metric:
+    def metric_download_packet_loss(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Packets lost on the way to subscribers, in percent. :default: statistic Average"""
-        return named_metric(self.stage_id, DOWNLOAD_PACKET_LOSS, props)
+        return named_metric(self.stage_id, DOWNLOAD_PACKET_LOSS, options)
 
-    def metric_dropped_frames(self, **props: Any) -> cloudwatch.Metric:
+    def metric_dropped_frames(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Video frames subscribers dropped, in percent. :default: statistic Average"""
-        return named_metric(self.stage_id, DROPPED_FRAMES, props)
+        return named_metric(self.stage_id, DROPPED_FRAMES, options)
 
     @staticmethod
-    def metric_concurrent_publishers(**props: Any) -> cloudwatch.Metric:
+    def metric_concurrent_publishers(**options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Publishers across every stage of the account and region. :default: statistic Maximum"""
-        return named_metric(None, CONCURRENT_PUBLISHERS, props)
+        return named_metric(None, CONCURRENT_PUBLISHERS, options)
 
     @staticmethod
-    def metric_concurrent_subscriptions(**props: Any) -> cloudwatch.Metric:
+    def metric_concurrent_subscriptions(**options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Subscriptions across every stage of the account and region. :default: statistic Maximum"""
-        return named_metric(None, CONCURRENT_SUBSCRIPTIONS, props)
+        return named_metric(None, CONCURRENT_SUBSCRIPTIONS, options)
 
     def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:CreateParticipantToken`` on this stage (a backend that lets users join)."""

@@ -12,9 +12,9 @@ from constructs_ivsrt._base import PropChecker
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt.stage import IStage, StageBase
 
-DEFAULT_PERIOD = Duration.minutes(1)
-WIDGET_WIDTH = 8  # three graphs a row, on CloudWatch's 24-column grid
-WIDGET_HEIGHT = 6
+DEFAULT_PERIOD: Duration = Duration.minutes(1)
+WIDGET_WIDTH: int = 8  # three graphs a row, on CloudWatch's 24-column grid
+WIDGET_HEIGHT: int = 6
 
 
 class StageDashboard(Construct):
@@ -43,7 +43,7 @@ class StageDashboard(Construct):
         """
         super().__init__(scope, id)
         PropChecker(self).require(len(stages) > 0, "stages must name at least one stage, got: []").raise_if_any()
-        self.dashboard = cloudwatch.Dashboard(self, "Resource", dashboard_name=dashboard_name)
+        self.dashboard: cloudwatch.Dashboard = cloudwatch.Dashboard(self, "Resource", dashboard_name=dashboard_name)
         self.dashboard.add_widgets(self._graph(
             "Account: concurrent publishers and subscriptions",
             [StageBase.metric_concurrent_publishers(period=period)],

@@ -340,6 +340,14 @@ def test_each_stage_metric_is_the_services_with_the_stage_dimension(helper, name
     assert (generic.metric_name, generic.dimensions) == (name, {"Stage": "AbCd"})
 
 
+def test_a_metric_keeps_other_dimensions_and_the_callers_options():
+    stage = imported_stage(new_stack())
+    options = {"dimensions_map": {"Participant": "p1", "Stage": "not-this-stage"}, "statistic": "Maximum"}
+    metric = stage.metric("PublishResolution", **options)
+    assert metric.dimensions == {"Participant": "p1", "Stage": "AbCd"}  # the Stage dimension is always its own
+    assert options == {"dimensions_map": {"Participant": "p1", "Stage": "not-this-stage"}, "statistic": "Maximum"}
+
+
 def test_the_account_metrics_have_no_dimension():
     for metric, name in ((Stage.metric_concurrent_publishers(), "ConcurrentPublishers"),
                          (Stage.metric_concurrent_subscriptions(), "ConcurrentSubscriptions")):

@@ -38,7 +38,10 @@ def test_the_sample_apps_type_check_and_a_misspelt_prop_is_flagged(tmp_path):
     user_app.write_text(
         "import aws_cdk as cdk\n"
         "from constructs_ivsrt import Stage\n"
-        "Stage(cdk.Stack(cdk.App(), 'S'), 'X', stage_nam='oops')\n"
+        "stack = cdk.Stack(cdk.App(), 'S')\n"
+        "Stage(stack, 'X', stage_nam='oops')\n"
+        "Stage.from_stage_arn(stack, 'I', 'arn:aws:ivs:us-east-1:1:stage/a').metric_publishers(perod=60)\n"
     )
     result = pyright("--pythonpath", sys.executable, str(user_app), cwd=tmp_path)
     assert result.returncode == 1 and 'No parameter named "stage_nam"' in result.stdout
+    assert 'No parameter named "perod"' in result.stdout, result.stdout  # a metric helper's options too
