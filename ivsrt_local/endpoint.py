@@ -46,6 +46,8 @@ from collections.abc import Callable
 
 from botocore.validate import ParamValidator
 
+from ivsrt_local.kms import TARGET_PREFIX as KMS_TARGET_PREFIX
+from ivsrt_local.kms import KmsError, LocalKms
 from ivsrt_runtime import rules
 
 ACCOUNT_ID = "123456789012"
@@ -401,6 +403,7 @@ class LocalIvsRealtime:
         ``IVSRT_LOCAL_RATE_SCALE`` variable, else 1 (the service's own rates)."""
         self.state: IvsRealtimeState = IvsRealtimeState(quotas)
         self.rate_limits: RateLimits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
+        self.kms: LocalKms = LocalKms(ACCOUNT_ID)  # the signing key's operations (no rate quotas: KMS's are far higher)
         self._faults: list[Fault] = []
         self._fault_lock = threading.Lock()
         self._routes = _routes()
@@ -442,6 +445,8 @@ class LocalIvsRealtime:
         buckets (at the scale set), compositions scripted as by default."""
         self.clear_faults()
         self.rate_limits.reset()
+        with self.kms.lock:
+            self.kms.keys.clear()
         with self.state.lock:
             self.state.resources.clear()
             self.state.calls.clear()
@@ -482,6 +487,9 @@ class LocalIvsRealtime:
 
     def handle(self, method: str, raw_path: str, body: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
         """One API request in, (status, headers, body) out. Raises _DropConnection for that fault."""
+        target = (headers.get("X-Amz-Target") if headers is not None else None) or ""
+        if target.startswith(KMS_TARGET_PREFIX):
+            return self._handle_kms(target, body, headers)
         parsed = urllib.parse.urlsplit(raw_path)
         for route_method, pattern, name in self._routes:  # noqa: B007 - `name` is the route found
             match = pattern.match(parsed.path)
@@ -509,6 +517,16 @@ class LocalIvsRealtime:
         if fault and fault.kind == "drop_after_success":
             raise _DropConnection()
         return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
+
+    def _handle_kms(self, target: str, body: bytes, headers: Any) -> tuple[int, dict[str, str], bytes]:
+        """A KMS request (JSON protocol: the operation is in X-Amz-Target), for the signing key."""
+        with self.state.lock:
+            self.state.calls.append(f"kms:{target.removeprefix(KMS_TARGET_PREFIX)}")
+        try:
+            result = self.kms.handle(target, json.loads(body or b"{}"), _region(headers))
+        except KmsError as error:
+            return _error_response(ApiError(error.code, error.message, error.status))
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(result).encode()
 
     def _run(self, name: str, match: re.Match[str], query: str, body: bytes, headers: Any) -> dict[str, Any]:
         operation = rules.operation(name)

@@ -1,0 +1,141 @@
+"""AWS KMS at the local endpoint, as much as participant-token signing needs: ``CreateKey``,
+``GetPublicKey`` and ``Sign`` for ECC_NIST_P384 SIGN_VERIFY keys, ``DescribeKey``.
+
+moto has a KMS, but it is a whole mock of AWS to run beside this endpoint; these four operations
+are what the signing key uses, driven by botocore's own ``kms`` model as the IVS operations are
+by theirs (input validation, output shapes), with real ECDSA P-384 from ``cryptography``. The
+private keys never leave this process, as they never leave KMS.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.session
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+TARGET_PREFIX = "TrentService."  # X-Amz-Target of a KMS request: TrentService.<Operation>
+KEY_SPEC = "ECC_NIST_P384"
+KEY_USAGE = "SIGN_VERIFY"
+SIGNING_ALGORITHM = "ECDSA_SHA_384"
+DIGEST_BYTES = 48  # a SHA-384 digest, for MessageType DIGEST
+
+
+class KmsError(Exception):
+    """A KMS error response: its code, message and HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+@functools.cache
+def service_model() -> ServiceModel:
+    """The kms model of the installed botocore."""
+    return botocore.session.get_session().get_service_model("kms")
+
+
+@dataclass
+class _Key:
+    arn: str
+    key_id: str
+    private_key: ec.EllipticCurvePrivateKey
+    created: float
+    description: str
+
+    def metadata(self, account: str) -> dict[str, Any]:
+        return {
+            "AWSAccountId": account, "KeyId": self.key_id, "Arn": self.arn, "CreationDate": self.created,
+            "Enabled": True, "Description": self.description, "KeyUsage": KEY_USAGE, "KeyState": "Enabled",
+            "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "CustomerMasterKeySpec": KEY_SPEC, "KeySpec": KEY_SPEC,
+            "SigningAlgorithms": [SIGNING_ALGORITHM], "MultiRegion": False,
+        }
+
+
+class LocalKms:
+    """The keys, and the four operations on them."""
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+        self.lock = threading.Lock()
+        self.keys: dict[str, _Key] = {}  # key ARN -> key
+        self._operations: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            "CreateKey": self._create_key,
+            "DescribeKey": lambda params, region: {"KeyMetadata": self._find(params["KeyId"]).metadata(self.account)},
+            "GetPublicKey": self._get_public_key,
+            "Sign": self._sign,
+        }
+
+    def handle(self, target: str, body: dict[str, Any], region: str) -> dict[str, Any]:
+        """One request (``X-Amz-Target`` and its JSON body) in, the response's JSON out."""
+        name = target.removeprefix(TARGET_PREFIX)
+        implementation = self._operations.get(name)
+        if implementation is None:
+            raise KmsError("UnsupportedOperationException", f"{name} is not implemented by the local endpoint")
+        operation = service_model().operation_model(name)
+        params = _decode_blobs(operation.input_shape, body)
+        report = ParamValidator().validate(params, operation.input_shape)
+        if report.has_errors():
+            raise KmsError("ValidationException", report.generate_report())
+        with self.lock:
+            return implementation(params, region)
+
+    def _find(self, key_id: str) -> _Key:
+        for key in self.keys.values():
+            if key_id in (key.arn, key.key_id):
+                return key
+        raise KmsError("NotFoundException", f"Key '{key_id}' does not exist")
+
+    def _create_key(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        spec, usage = params.get("KeySpec", "SYMMETRIC_DEFAULT"), params.get("KeyUsage", "ENCRYPT_DECRYPT")
+        if (spec, usage) != (KEY_SPEC, KEY_USAGE):
+            raise KmsError("UnsupportedOperationException",
+                           f"the local endpoint makes {KEY_SPEC} {KEY_USAGE} keys only, got: {spec} {usage}")
+        key_id = str(uuid.uuid4())
+        key = _Key(f"arn:aws:kms:{region}:{self.account}:key/{key_id}", key_id, ec.generate_private_key(ec.SECP384R1()),
+                   time.time(), params.get("Description", ""))
+        self.keys[key.arn] = key
+        return {"KeyMetadata": key.metadata(self.account)}
+
+    def _get_public_key(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        key = self._find(params["KeyId"])
+        der = key.private_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+        return {"KeyId": key.arn, "PublicKey": base64.b64encode(der).decode(), "CustomerMasterKeySpec": KEY_SPEC,
+                "KeySpec": KEY_SPEC, "KeyUsage": KEY_USAGE, "SigningAlgorithms": [SIGNING_ALGORITHM]}
+
+    def _sign(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        key = self._find(params["KeyId"])
+        if params["SigningAlgorithm"] != SIGNING_ALGORITHM:
+            raise KmsError("InvalidKeyUsageException",
+                           f"{key.arn} signs with {SIGNING_ALGORITHM} only, got: {params['SigningAlgorithm']}")
+        message, kind = params["Message"], params.get("MessageType", "RAW")
+        if kind == "DIGEST" and len(message) != DIGEST_BYTES:
+            raise KmsError("ValidationException", f"a DIGEST message for {SIGNING_ALGORITHM} must be {DIGEST_BYTES} bytes, "
+                                                  f"got: {len(message)}")
+        algorithm = ec.ECDSA(Prehashed(hashes.SHA384()) if kind == "DIGEST" else hashes.SHA384())
+        signature = key.private_key.sign(message, algorithm)  # DER, as KMS returns it
+        return {"KeyId": key.arn, "Signature": base64.b64encode(signature).decode(), "SigningAlgorithm": SIGNING_ALGORITHM}
+
+
+def _decode_blobs(shape: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON protocol sends blobs as base64 strings; the validator and the operations want bytes."""
+    decoded = dict(body)
+    for name, member in shape.members.items():
+        if member.type_name == "blob" and isinstance(decoded.get(name), str):
+            try:
+                decoded[name] = base64.b64decode(decoded[name], validate=True)
+            except ValueError:
+                raise KmsError("ValidationException", f"{name} must be base64") from None
+    return decoded
