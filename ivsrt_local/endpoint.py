@@ -26,6 +26,7 @@ FAILED); a stopped or failed composition is then gone, as the service deletes it
 from __future__ import annotations
 
 import argparse
+import calendar
 import base64
 import binascii
 import hashlib
@@ -48,6 +49,7 @@ from botocore.validate import ParamValidator
 
 from ivsrt_local.kms import TARGET_PREFIX as KMS_TARGET_PREFIX
 from ivsrt_local.kms import KmsError, LocalKms
+from ivsrt_local.tokens import TokenRefused, check_signed_token
 from ivsrt_runtime import rules
 
 ACCOUNT_ID = "123456789012"
@@ -439,6 +441,27 @@ class LocalIvsRealtime:
                 raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, got: {fault.kind!r}")
         with self._fault_lock:
             self._faults.extend(faults)
+
+    def join(self, stage_arn: str, token: str, now: float | None = None) -> dict[str, Any]:
+        """A participant joining ``stage_arn`` with ``token``, checked as IVS checks it: a token
+        ``CreateParticipantToken`` minted for this stage and not expired, or one the stage owner
+        signed (see ``ivsrt_local.tokens``). The participant it admits, or TokenRefused."""
+        now = time.time() if now is None else now
+        with self.state.lock:
+            if stage_arn not in self.state.resources:
+                raise TokenRefused(f"no stage {stage_arn}")
+            minted = self.state.tokens.get(token)
+            public_keys = {arn: resource["publicKeyMaterial"] for arn, resource in self.state.resources.items()
+                           if resource["_noun"] == "PublicKey"}
+        if minted is None:
+            return check_signed_token(token, stage_arn, public_keys, now)
+        expires = calendar.timegm(time.strptime(minted["expirationTime"], "%Y-%m-%dT%H:%M:%SZ"))
+        if minted["stageArn"] != stage_arn:
+            raise TokenRefused(f"the token is for {minted['stageArn']}, not {stage_arn}")
+        if expires <= now:
+            raise TokenRefused(f"expired at {expires} (now {int(now)})")
+        return {key: minted[key] for key in ("participantId", "userId", "attributes", "capabilities")} | {
+            "expirationTime": expires}
 
     def reset(self) -> None:
         """Back to a new endpoint's state: no resources, calls, tokens or faults, full rate

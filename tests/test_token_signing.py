@@ -1,0 +1,121 @@
+"""Participant tokens the stage owner signs with KMS (ivsrt_runtime.signing), checked by the local
+endpoint as IVS checks them when a participant joins: the right key, the right stage, in time."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from conftest import PUBLIC_KEY, STAGE, make
+from ivsrt_local.tokens import TokenRefused
+from ivsrt_runtime.signing import TokenRequestError, jws_signature, sign_participant_token
+
+
+@pytest.fixture
+def kms(ivs, monkeypatch):
+    return boto3.client("kms", endpoint_url=ivs.url, config=Config(retries={"total_max_attempts": 1}))
+
+
+def _signing_key(kms, cfn, name: str) -> tuple[str, str]:
+    """A KMS key, and the ARN of its public half imported into IVS (as the provider will do)."""
+    key = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+    der = kms.get_public_key(KeyId=key)["PublicKey"]
+    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(der).decode() + "-----END PUBLIC KEY-----\n"
+    return key, make(cfn, PUBLIC_KEY, {"name": name, "publicKeyMaterial": pem})
+
+
+@pytest.fixture
+def stage(cfn):
+    created = cfn.create(STAGE, {"name": "town-hall"})
+    return created["PhysicalResourceId"], created["Data"]
+
+
+def _sign(kms, key, public_key, stage, **kw):
+    arn, data = stage
+    return sign_participant_token(kms, key_id=key, public_key_arn=public_key, stage_arn=arn,
+                                  whip_url=data["WhipEndpoint"], events_url=data["EventsEndpoint"], **kw)
+
+
+def test_a_signed_token_admits_its_holder_with_no_ivs_call(ivs, cfn, kms, stage):
+    key, public_key = _signing_key(kms, cfn, "signer")
+    calls = len(ivs.state.calls)
+    signed = _sign(kms, key, public_key, stage, user_id="ada", attributes={"displayName": "Ada"},
+                   capabilities=["SUBSCRIBE"], duration_minutes=60)
+    assert ivs.state.calls[calls:] == ["kms:Sign"]  # no IVS call per token
+    participant = ivs.join(stage[0], signed.token)
+    assert participant == {"participantId": signed.participant_id, "userId": "ada",
+                           "attributes": {"displayName": "Ada"}, "capabilities": ["SUBSCRIBE"],
+                           "expirationTime": signed.expiration_time}
+    assert signed.expiration_time - time.time() == pytest.approx(3600, abs=5)
+
+
+def test_a_token_signed_by_another_key_expired_or_for_another_stage_is_refused(ivs, cfn, kms, stage):
+    key, public_key = _signing_key(kms, cfn, "signer")
+    other_key, _ = _signing_key(kms, cfn, "other")
+    other_stage = cfn.create(STAGE, {"name": "backstage"})["PhysicalResourceId"]
+    forged = _sign(kms, other_key, public_key, stage)  # claims the imported key, signed by another
+    with pytest.raises(TokenRefused, match=f"the signature does not verify with {public_key}"):
+        ivs.join(stage[0], forged.token)
+    expired = _sign(kms, key, public_key, stage, duration_minutes=60, now=time.time() - 7200)
+    with pytest.raises(TokenRefused, match="expired at"):
+        ivs.join(stage[0], expired.token)
+    valid = _sign(kms, key, public_key, stage)
+    with pytest.raises(TokenRefused, match=f"the token is for {stage[0]}, not {other_stage}"):
+        ivs.join(other_stage, valid.token)
+    not_imported = _sign(kms, key, public_key.replace("public-key/", "public-key/x"), stage)
+    with pytest.raises(TokenRefused, match="kid names no public key imported"):
+        ivs.join(stage[0], not_imported.token)
+    head, claims, signature = valid.token.split(".")
+    lengthened = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    lengthened["exp"] += 86400  # the holder makes it last a day longer
+    claims = base64.urlsafe_b64encode(json.dumps(lengthened).encode()).rstrip(b"=").decode()
+    with pytest.raises(TokenRefused, match="the signature does not verify"):
+        ivs.join(stage[0], f"{head}.{claims}.{signature}")
+    assert ivs.join(stage[0], valid.token)["participantId"] == valid.participant_id
+
+
+def test_deleting_the_public_key_invalidates_its_tokens(ivs, cfn, kms, stage):
+    key, public_key = _signing_key(kms, cfn, "signer")
+    signed = _sign(kms, key, public_key, stage)
+    cfn.delete(PUBLIC_KEY, public_key)
+    with pytest.raises(TokenRefused, match="kid names no public key"):
+        ivs.join(stage[0], signed.token)
+
+
+def test_a_minted_token_admits_to_its_own_stage_only(ivs, cfn, stage):
+    from ivsrt_runtime.clients import ivs_client
+
+    minted = ivs_client().create_participant_token(stageArn=stage[0], userId="bob")["participantToken"]
+    assert ivs.join(stage[0], minted["token"])["userId"] == "bob"
+    other_stage = cfn.create(STAGE, {"name": "backstage"})["PhysicalResourceId"]
+    with pytest.raises(TokenRefused, match="not " + other_stage):
+        ivs.join(other_stage, minted["token"])
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"duration_minutes": 20161}, "token request.duration must be between 1 and 20160, got: 20161"),
+    ({"user_id": "u" * 129}, "token request.userId must have at most 128 characters"),
+    ({"capabilities": ["ADMIN"]}, "token request.capabilities[0] must be one of PUBLISH, SUBSCRIBE, got: 'ADMIN'"),
+])
+def test_what_create_participant_token_would_refuse_is_refused_before_signing(ivs, cfn, kms, stage, request_, message):
+    key, public_key = _signing_key(kms, cfn, "signer")
+    calls = len(ivs.state.calls)
+    with pytest.raises(TokenRequestError, match=message.replace("[", r"\[")):
+        _sign(kms, key, public_key, stage, **request_)
+    assert ivs.state.calls[calls:] == []
+
+
+def test_a_der_signature_becomes_r_and_s_of_48_bytes_each():
+    """DER integers carry a leading zero when the high bit is set and drop leading zeros; the
+    JWS form is fixed-width."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    for r, s in ((1, 2), (2**383 + 5, 7), (2**384 - 1, 2**383)):
+        assert jws_signature(encode_dss_signature(r, s)) == r.to_bytes(48, "big") + s.to_bytes(48, "big")
+    with pytest.raises(ValueError, match="not a DER ECDSA signature"):
+        jws_signature(b"\x31" + bytes(10))
