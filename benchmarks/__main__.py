@@ -18,6 +18,7 @@ median of several repetitions.
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import json
 import os
@@ -390,7 +391,46 @@ def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 
-SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "fleet")
+def participant_tokens(count: int, workers: int) -> dict[str, Any]:
+    """Tokens per second: signed by the stage owner (kms:Sign at the local endpoint, no IVS call)
+    against CreateParticipantToken, which the endpoint holds to its 50-per-second quota. Each
+    with ``workers`` threads, as a backend serving many joins at once would; the endpoint runs in
+    a process of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+    from botocore.config import Config
+
+    from ivsrt_runtime.signing import sign_participant_token
+
+    config = Config(retries={"mode": "standard", "total_max_attempts": 20}, max_pool_connections=workers)
+    with EndpointProcess() as endpoint:
+        ivs = boto3.client("ivs-realtime", endpoint_url=endpoint.url, config=config)
+        kms = boto3.client("kms", endpoint_url=endpoint.url, config=config)
+        stage = ivs.create_stage(name="bench")["stage"]
+        key = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        der = kms.get_public_key(KeyId=key)["PublicKey"]
+        pem = "-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(der).decode() + "-----END PUBLIC KEY-----\n"
+        public_key = ivs.import_public_key(publicKeyMaterial=pem, name="bench")["publicKey"]["arn"]
+
+        def signed(_: int) -> str:
+            return sign_participant_token(kms, key_id=key, public_key_arn=public_key, stage_arn=stage["arn"],
+                                          whip_url=stage["endpoints"]["whip"], events_url=stage["endpoints"]["events"]).token
+
+        def minted(_: int) -> str:
+            return ivs.create_participant_token(stageArn=stage["arn"])["participantToken"]["token"]
+
+        rates = {}
+        for name, make in (("self-signed (kms:Sign)", signed), ("CreateParticipantToken", minted)):
+            started = time.perf_counter()
+            with ThreadPoolExecutor(workers) as pool:
+                tokens = list(pool.map(make, range(count)))
+            rates[name] = len(set(tokens)) / (time.perf_counter() - started)
+    return {"tokens": count, "workers": workers, "per_second": rates,
+            "ratio": rates["self-signed (kms:Sign)"] / rates["CreateParticipantToken"]}
+
+
+SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "fleet", "participant_tokens")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -401,6 +441,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
     parser.add_argument("--fleet-sizes", default="50,100,200,0",
                         help="stage counts for the fleet under rate limits (0: the most one stack holds)")
+    parser.add_argument("--tokens", type=int, default=1000, help="participant tokens made each way")
+    parser.add_argument("--token-workers", type=int, default=16, help="threads making participant tokens")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run, of: {','.join(SECTIONS)}")
     parser.add_argument("--memory-probe", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -417,6 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         "synth_scaling": lambda: {"rows": synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
                                   "round_trips_per_stage": jsii_round_trips()},
         "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
+        "participant_tokens": lambda: participant_tokens(args.tokens, args.token_workers),
     }
     results = {name: run() for name, run in sections.items() if name in args.only.split(",")}
     print_report(results)
@@ -485,12 +528,21 @@ def print_fleet(r: dict[str, Any]) -> None:
             print(f"        {row['failed']}")
 
 
+def print_participant_tokens(r: dict[str, Any]) -> None:
+    t = r["participant_tokens"]
+    print(f"6. participant tokens: {t['tokens']} each way, {t['workers']} threads, endpoint in its own process")
+    for name, rate in t["per_second"].items():
+        print(f"   {name:<26} {rate:8.1f} tokens/s")
+    print(f"   self-signed / CreateParticipantToken: {t['ratio']:.1f} (the service allows 50 CreateParticipantToken a second)")
+
+
 REPORTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "synth_scaling": print_synth_scaling,
     "api_calls": print_api_calls,
     "cold_start": print_cold_start,
     "throughput": print_throughput,
     "fleet": print_fleet,
+    "participant_tokens": print_participant_tokens,
 }
 
 
