@@ -56,6 +56,9 @@ from constructs_ivsrt.event_rules import (
 from constructs_ivsrt.stage_dashboard import (
     StageDashboard,
 )
+from constructs_ivsrt.participant_token_signing_key import (
+    ParticipantTokenSigningKey,
+)
 from constructs_ivsrt.participant_token_vendor import (
     ParticipantTokenCapability,
     ParticipantTokenVendor,
@@ -80,6 +83,7 @@ __all__ = [
     "IvsRealtimeValidationError",
     "ParticipantRecordingEvent",
     "ParticipantTokenCapability",
+    "ParticipantTokenSigningKey",
     "ParticipantTokenVendor",
     "PipBehavior",
     "PipLayout",

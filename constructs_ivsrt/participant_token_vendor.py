@@ -16,6 +16,7 @@ from constructs_ivsrt._base import PropChecker, enum_value, is_unresolved
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
 from ivsrt_runtime import rules
+from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
 from constructs_ivsrt.stage import IStage
 
 DEFAULT_TOKEN_DURATION = Duration.hours(12)  # the API's default: 720 minutes
@@ -54,6 +55,7 @@ class ParticipantTokenVendor(Construct):
                                                               ParticipantTokenCapability.SUBSCRIBE),
         allowed_attribute_keys: Sequence[str] | None = None,
         user_id_claim: str | None = None,
+        signing_key: ParticipantTokenSigningKey | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
         """
@@ -69,6 +71,10 @@ class ParticipantTokenVendor(Construct):
             caller that is the participant's user id (``sub``, ``email``, a Lambda authorizer's
             context key); a request body may then not choose one, so nobody joins as someone else.
             :default: - the request body's ``userId`` (fine for direct invokes by a trusted backend)
+        :param signing_key: Sign tokens with this key (``kms:Sign``) instead of calling
+            ``CreateParticipantToken``, which allows 50 calls a second per account: the function
+            then may not call it, and reads the stage's endpoints once per execution environment
+            (``ivs:GetStage``). :default: - tokens come from ``CreateParticipantToken``
         :param log_retention: :default: RetentionDays.ONE_YEAR
         """
         super().__init__(scope, id)
@@ -115,9 +121,15 @@ class ParticipantTokenVendor(Construct):
                 **({"TOKEN_ALLOWED_ATTRIBUTE_KEYS": ",".join(allowed_attribute_keys)}
                    if allowed_attribute_keys is not None else {}),
                 **({"TOKEN_USER_ID_CLAIM": user_id_claim} if user_id_claim else {}),
+                **({"TOKEN_SIGNING_KEY_ARN": signing_key.key_arn, "TOKEN_PUBLIC_KEY_ARN": signing_key.public_key_arn}
+                   if signing_key is not None else {}),
             },
         )
-        self.grant: iam.Grant = stage.grant_create_participant_token(self.function)
+        if signing_key is None:
+            self.grant: iam.Grant = stage.grant_create_participant_token(self.function)
+        else:
+            self.grant = signing_key.grant_sign(self.function)
+            stage.grant(self.function, "ivs:GetStage")
         self.stage = stage
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

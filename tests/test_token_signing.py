@@ -4,6 +4,7 @@ endpoint as IVS checks them when a participant joins: the right key, the right s
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 
@@ -13,6 +14,7 @@ from botocore.config import Config
 
 from conftest import PUBLIC_KEY, STAGE, make
 from ivsrt_local.tokens import TokenRefused
+from ivsrt_runtime.lifecycle import ProvisioningError
 from ivsrt_runtime.signing import TokenRequestError, jws_signature, sign_participant_token
 
 
@@ -119,3 +121,63 @@ def test_a_der_signature_becomes_r_and_s_of_48_bytes_each():
         assert jws_signature(encode_dss_signature(r, s)) == r.to_bytes(48, "big") + s.to_bytes(48, "big")
     with pytest.raises(ValueError, match="not a DER ECDSA signature"):
         jws_signature(b"\x31" + bytes(10))
+
+
+# ---------------------------------------------------------------------------------------------
+# ParticipantTokenSigningKey: the provider imports a KMS key's public half; the vendor signs
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def kms_at_endpoint(ivs, monkeypatch, kms):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", ivs.url)  # the handler's and the vendor's KMS client
+    return kms
+
+
+def _new_key(kms) -> str:
+    return kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+
+
+def test_the_provider_imports_a_kms_keys_public_half(ivs, cfn, kms_at_endpoint):
+    kms = kms_at_endpoint
+    first, second = _new_key(kms), _new_key(kms)
+    created = cfn.create(PUBLIC_KEY, {"name": "signer", "kmsKeyArn": first})
+    arn = created["PhysicalResourceId"]
+    der = kms.get_public_key(KeyId=first)["PublicKey"]
+    assert created["Data"]["Fingerprint"] == ":".join(f"{b:02x}" for b in hashlib.sha256(der).digest())
+    assert "kms:GetPublicKey" in ivs.state.calls
+    # Another key is other material: the public key is replaced (a new ARN), as a new PEM would.
+    replaced = cfn.update(PUBLIC_KEY, arn, {"name": "signer", "kmsKeyArn": first},
+                          {"name": "signer", "kmsKeyArn": second})["PhysicalResourceId"]
+    assert replaced != arn
+    cfn.delete(PUBLIC_KEY, arn, {"name": "signer", "kmsKeyArn": first})
+    calls = len(ivs.state.calls)
+    cfn.delete(PUBLIC_KEY, replaced, {"name": "signer", "kmsKeyArn": second})
+    assert [call for call in ivs.state.calls[calls:] if call.startswith("kms:")] == []  # a delete reads no key
+    assert [r for r in ivs.state.snapshot() if r["_noun"] == "PublicKey"] == []
+
+
+def test_a_missing_kms_key_fails_the_create_in_one_line(ivs, cfn, kms_at_endpoint):
+    missing = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    with pytest.raises(ProvisioningError) as caught:
+        cfn.create(PUBLIC_KEY, {"name": "signer", "kmsKeyArn": missing})
+    assert str(caught.value).startswith(f"kms:GetPublicKey failed for {missing}: ") and "\n" not in str(caught.value)
+    assert "NotFoundException" in str(caught.value)
+
+
+def test_the_vendor_signs_with_the_key_and_never_calls_create_participant_token(ivs, cfn, kms_at_endpoint, stage,
+                                                                                monkeypatch):
+    from ivsrt_runtime import tokens
+
+    key = _new_key(kms_at_endpoint)
+    public_key = make(cfn, PUBLIC_KEY, {"name": "signer", "kmsKeyArn": key})
+    tokens._ENDPOINTS.clear()
+    for name, value in {"STAGE_ARN": stage[0], "TOKEN_DURATION_MINUTES": "30", "TOKEN_CAPABILITIES": "PUBLISH,SUBSCRIBE",
+                        "TOKEN_SIGNING_KEY_ARN": key, "TOKEN_PUBLIC_KEY_ARN": public_key}.items():
+        monkeypatch.setenv(name, value)
+    calls = len(ivs.state.calls)
+    answers = [tokens.create_token({"userId": f"viewer-{n}"}) for n in range(3)]
+    assert ivs.state.calls[calls:] == ["GetStage", "kms:Sign", "kms:Sign", "kms:Sign"]  # the endpoints read once
+    for n, answer in enumerate(answers):
+        joined = ivs.join(stage[0], answer["token"])
+        assert (joined["userId"], joined["participantId"], joined["capabilities"]) == (
+            f"viewer-{n}", answer["participantId"], ["PUBLISH", "SUBSCRIBE"])

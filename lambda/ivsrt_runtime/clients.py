@@ -14,6 +14,7 @@ from typing import Any
 from ivsrt_runtime.rules import MODEL_DIR
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
+KMS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_KMS"
 
 # The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
 # ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched
@@ -66,4 +67,24 @@ def ivs_client(endpoint_url: str | None = None) -> Any:
         with _session_lock:
             _session = _session or boto3.session.Session()
             clients[key] = _session.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
+    return clients[key]
+
+
+def kms_client() -> Any:
+    """The KMS client (a signing key's public half, and signing), one per execution environment.
+    botocore's own retries (standard mode): KMS's quotas are not the ones lifecycle.call waits out.
+    The endpoint variable is read explicitly, as for ivs_client."""
+    global _session
+    endpoint_url = os.environ.get(KMS_ENDPOINT_ENV) or None
+    key = ("kms", endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    clients = _environment.__dict__.setdefault("clients", {})
+    if key not in clients:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5, read_timeout=30,
+                        user_agent_extra="constructs-ivsrt")
+        with _session_lock:
+            _session = _session or boto3.session.Session()
+            clients[key] = _session.client("kms", endpoint_url=endpoint_url, config=config)
     return clients[key]

@@ -18,8 +18,8 @@ import time
 from typing import Any, Literal, TypedDict
 from collections.abc import Callable, Mapping
 
-from ivsrt_runtime import lifecycle
-from ivsrt_runtime.clients import ivs_client
+from ivsrt_runtime import keys, lifecycle
+from ivsrt_runtime.clients import ivs_client, kms_client
 from ivsrt_runtime.rules import RESOURCES, ResourceRules
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
@@ -135,6 +135,21 @@ def is_complete(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
     return {"IsComplete": True, "Data": result.data} if result.complete else {"IsComplete": False}
 
 
+def _with_key_material(rules: ResourceRules, event: ProviderEvent) -> Any:
+    """The event with a KMS key's public half in place of the key's ARN, for a type whose key
+    material may come from KMS. A Delete by ARN needs no properties, so it reads no key (which
+    may already be scheduled for deletion)."""
+    if rules.key_material_property is None:
+        return event
+    if event.get("RequestType") == "Delete" and event.get("PhysicalResourceId", "").startswith("arn:"):
+        return event
+    converted = dict(event)
+    for name in ("ResourceProperties", "OldResourceProperties"):
+        if name in event:
+            converted[name] = keys.with_key_material(rules, event[name], kms_client)  # type: ignore[literal-required]
+    return converted
+
+
 def _dispatch(handlers: Mapping[str, Callable[..., lifecycle.Result]], event: ProviderEvent,
               context: Any) -> tuple[ResourceRules, lifecycle.Result]:
     rules = RESOURCES.get(event.get("ResourceType", ""))
@@ -145,7 +160,7 @@ def _dispatch(handlers: Mapping[str, Callable[..., lifecycle.Result]], event: Pr
         raise lifecycle.ProvisioningError(reason)
     _log(event, "STARTED")
     try:
-        result = handler(_request(event, rules, context), rules, event)
+        result = handler(_request(event, rules, context), rules, _with_key_material(rules, event))
     except lifecycle.ProvisioningError as error:
         _log(event, "FAILED", reason=str(error))
         # `from None`: CloudFormation shows the message; the chained traceback adds nothing.

@@ -95,6 +95,9 @@ class ResourceRules:
     arn_segment: str  # the ARN's resource type: arn:aws:ivs:<region>:<account>:<arn_segment>/<id>
     properties: tuple[str, ...]  # Create input members the construct exposes, tags excluded
     updatable: bool = False  # True when the API has an Update<noun> operation
+    # The property that may instead come from a KMS key (KMS_KEY_PROPERTY): the public key's
+    # material, read with kms:GetPublicKey (see keys.py). None: the type has no such property.
+    key_material_property: str | None = None
     create_verb: str = "Create"  # ImportPublicKey, StartComposition
     delete_verb: str = "Delete"  # StopComposition
     # Output members returned as Fn::GetAtt attributes besides Arn and Name (and a stage's
@@ -223,6 +226,7 @@ def attribute_name(path: tuple[str, ...]) -> str:
 
 
 TAGS_PROPERTY = "tags"
+KMS_KEY_PROPERTY = "kmsKeyArn"  # a KMS key whose public half is the resource's key material
 DELETE_OPTIONS_PROPERTY = "deleteOptions"  # {"force": true}: see ResourceRules.delete_options
 # The construct prop that sets each delete option, and what setting it does: named in the error
 # of a delete that waited in vain.
@@ -270,6 +274,7 @@ PUBLIC_KEY = ResourceRules(
     properties=("name", "publicKeyMaterial"),
     create_verb="Import",
     extra_attributes=(("fingerprint",),),
+    key_material_property="publicKeyMaterial",
 )
 COMPOSITION = ResourceRules(
     resource_type="Custom::IvsRealtimeComposition",

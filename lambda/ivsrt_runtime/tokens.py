@@ -20,9 +20,12 @@ import time
 from typing import Any
 from collections.abc import Mapping
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ivsrt_runtime import lifecycle
-from ivsrt_runtime.clients import ivs_client  # the provider's client: same endpoint variable, same model
+from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
 from ivsrt_runtime.rules import check, operation
+from ivsrt_runtime.signing import sign_participant_token
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
 LOG.setLevel(logging.INFO)
@@ -37,6 +40,10 @@ ALLOWED_ATTRIBUTES_ENV = "TOKEN_ALLOWED_ATTRIBUTE_KEYS"
 # The authorizer claim (JWT, Cognito or a Lambda authorizer's context key) that is the user id
 # of an HTTP caller; unset means the body's userId.
 USER_ID_CLAIM_ENV = "TOKEN_USER_ID_CLAIM"
+# With a signing key (ParticipantTokenVendor(signing_key=...)): tokens are signed with kms:Sign,
+# no CreateParticipantToken; the KMS key, and the IVS public key that is the tokens' kid.
+SIGNING_KEY_ENV = "TOKEN_SIGNING_KEY_ARN"
+PUBLIC_KEY_ENV = "TOKEN_PUBLIC_KEY_ARN"
 REQUEST_FIELDS = ("userId", "attributes")  # what a caller may choose
 # How long a throttled CreateParticipantToken (50 per second per account) is retried: a caller is
 # waiting, and API Gateway gives up after 29 s.
@@ -153,7 +160,8 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
     request = lifecycle.Request(clients=ivs_client, subject=params["stageArn"],
                                 deadline=time.monotonic() + RETRY_SECONDS)
     try:
-        token = lifecycle.call(request, "CreateParticipantToken", **params)["participantToken"]
+        token = _signed(request, params) if os.environ.get(SIGNING_KEY_ENV) else lifecycle.call(
+            request, "CreateParticipantToken", **params)["participantToken"]
     except lifecycle.ProvisioningError as error:
         LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
         if http and lifecycle.error_code(error) == "ValidationException":
@@ -171,6 +179,32 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         "expirationTime": expires.isoformat() if hasattr(expires, "isoformat") else str(expires or ""),
     }
     return _http(200, answer) if http else answer
+
+
+def _signed(request: lifecycle.Request, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A token signed with the deployment's KMS key: one kms:Sign (and, once per execution
+    environment, a GetStage for the stage's endpoints, which the token names)."""
+    endpoints = _stage_endpoints(request, params["stageArn"])
+    try:
+        signed = sign_participant_token(
+            kms_client(), key_id=os.environ[SIGNING_KEY_ENV], public_key_arn=os.environ[PUBLIC_KEY_ENV],
+            stage_arn=params["stageArn"], whip_url=endpoints["whip"], events_url=endpoints["events"],
+            user_id=params.get("userId"), attributes=params.get("attributes"), capabilities=params["capabilities"],
+            duration_minutes=params["duration"])
+    except (ClientError, BotoCoreError) as error:
+        raise lifecycle.ProvisioningError(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed.expiration_time))
+    return {"token": signed.token, "participantId": signed.participant_id, "userId": params.get("userId"),
+            "expirationTime": expires}
+
+
+_ENDPOINTS: dict[str, dict[str, str]] = {}  # stage ARN -> its endpoints, per execution environment
+
+
+def _stage_endpoints(request: lifecycle.Request, stage_arn: str) -> dict[str, str]:
+    if stage_arn not in _ENDPOINTS:
+        _ENDPOINTS[stage_arn] = lifecycle.call(request, "GetStage", arn=stage_arn)["stage"]["endpoints"]
+    return _ENDPOINTS[stage_arn]
 
 
 def _http(status: int, payload: Mapping[str, Any]) -> dict[str, Any]:
