@@ -52,7 +52,7 @@ demo: install
 # import start jsii's Node process, as aws-cdk-lib does on import. Without the AWS region
 # variables: pdoc hides (and warns about) defaults that equal an environment variable's value.
 docs: install
-	env -u AWS_DEFAULT_REGION -u AWS_REGION PDOC_ALLOW_EXEC=1 $(PYTHON) -m pdoc --docformat restructuredtext --output-directory docs/api constructs_ivsrt ivsrt_local
+	env -u AWS_DEFAULT_REGION -u AWS_REGION PDOC_ALLOW_EXEC=1 $(PYTHON) -m pdoc --docformat restructuredtext --output-directory docs/api constructs_ivsrt ivsrt_local ivsrt_runtime.signing
 	@echo "API reference: docs/api/index.html"
 
 test: install
