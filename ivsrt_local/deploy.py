@@ -27,6 +27,7 @@ from typing import Any
 from collections.abc import Callable, Mapping
 
 from ivsrt_local.endpoint import ACCOUNT_ID
+from ivsrt_local.kms import KEY_RESOURCE_TYPE, is_signing_key, on_key_event
 from ivsrt_local.framework import (
     FUNCTION_TIMEOUT_SECONDS,
     OperationTimedOut,
@@ -34,6 +35,7 @@ from ivsrt_local.framework import (
     as_cloudformation_sends,
 )
 from ivsrt_runtime import provider, rules
+from ivsrt_runtime.clients import kms_client
 
 # ``Ref: AWS::NoValue`` removes the property (or list item) it is the value of.
 NO_VALUE = object()
@@ -186,8 +188,10 @@ def read_template(assembly: Path, stack_name: str) -> dict[str, Any]:
 
 
 def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The template's IVS Real-Time custom resources."""
-    return {k: v for k, v in template.get("Resources", {}).items() if v.get("Type") in rules.RESOURCES}
+    """The template's resources this runner deploys: the IVS Real-Time custom resources, and the
+    KMS keys participant-token signing keys are (their public halves are read at deploy time)."""
+    return {k: v for k, v in template.get("Resources", {}).items()
+            if v.get("Type") in rules.RESOURCES or is_signing_key(v)}
 
 
 def references(value: Any) -> set[str]:
@@ -462,7 +466,12 @@ class LocalDeployer:
 
     def _send(self, event: dict[str, Any],
               accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
-        """The whole request, as the Provider framework makes it (see ProviderFramework.send)."""
+        """The whole request, as the Provider framework makes it (see ProviderFramework.send); a
+        signing key's, as CloudFormation makes a KMS key at the local endpoint."""
+        if event["ResourceType"] == KEY_RESOURCE_TYPE:
+            result = on_key_event(event, kms_client())
+            accepted(result)
+            return result
         try:
             return self.framework.send(event, accepted)
         except OperationTimedOut as error:
@@ -524,6 +533,9 @@ class LocalDeployer:
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = self.state.region
         for key, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(key, value)
+        # The local endpoint answers KMS too (a signing key's calls), unless KMS is elsewhere.
+        if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
+            os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
 
     def _forget_cancelled_creates(self, logical_ids: set[str]) -> None:
         """CloudFormation cancels the Creates still in flight when a resource fails, and never

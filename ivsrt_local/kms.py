@@ -139,3 +139,31 @@ def _decode_blobs(shape: Any, body: dict[str, Any]) -> dict[str, Any]:
             except ValueError:
                 raise KmsError("ValidationException", f"{name} must be base64") from None
     return decoded
+
+
+# ---------------------------------------------------------------------------------------------
+# The deploy runner's KMS keys: a stack's signing key, made at the local endpoint
+# ---------------------------------------------------------------------------------------------
+
+KEY_RESOURCE_TYPE = "AWS::KMS::Key"
+
+
+def is_signing_key(definition: dict[str, Any]) -> bool:
+    """A template resource the local runner deploys as a KMS key: the kind a participant-token
+    signing key is (other keys are not deployed, as other resources are not)."""
+    properties = definition.get("Properties", {})
+    return (definition.get("Type") == KEY_RESOURCE_TYPE
+            and (properties.get("KeySpec"), properties.get("KeyUsage")) == (KEY_SPEC, KEY_USAGE))
+
+
+def on_key_event(event: dict[str, Any], kms_client: Any) -> dict[str, Any]:
+    """CloudFormation's part for a signing key, against the local endpoint's KMS: a Create makes
+    the key (physical id: its id; attribute Arn), an Update changes nothing that signs, a Delete
+    leaves the key to the endpoint (KMS would schedule its deletion)."""
+    if event["RequestType"] == "Create":
+        metadata = kms_client.create_key(KeySpec=KEY_SPEC, KeyUsage=KEY_USAGE)["KeyMetadata"]
+        return {"PhysicalResourceId": metadata["KeyId"], "Data": {"Arn": metadata["Arn"]}}
+    if event["RequestType"] == "Update":
+        metadata = kms_client.describe_key(KeyId=event["PhysicalResourceId"])["KeyMetadata"]
+        return {"PhysicalResourceId": metadata["KeyId"], "Data": {"Arn": metadata["Arn"]}}
+    return {"PhysicalResourceId": event["PhysicalResourceId"]}

@@ -1,16 +1,21 @@
 """ParticipantTokenSigningKey: its template (the KMS key, the IVS public key named by it, the
-grants) and what policy-as-code says of it. Its lifecycle is in test_token_signing.py."""
+grants), what policy-as-code says of it, and a deploy by the local runner. The provider's part of
+its lifecycle, and signing, are in test_token_signing.py."""
 
 from __future__ import annotations
 
 import json
 
 import aws_cdk as cdk
-from aws_cdk import Validations, aws_iam as iam
+import boto3
+from aws_cdk import Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
+from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
+from ivsrt_runtime.signing import sign_participant_token
 from synth import new_stack
 
 
@@ -60,3 +65,25 @@ def test_cdk_nag_finds_nothing_unacknowledged_in_the_signing_key():
     ParticipantTokenSigningKey(st, "Signer")
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()  # raises ValidationFailed listing every unacknowledged finding
+
+
+def test_the_runner_deploys_the_key_and_its_public_half_and_tokens_it_signs_admit(local_ivs_realtime, tmp_path):  # noqa: F811
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Live", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    stage = Stage(stack, "Stage", stage_name="show")
+    ParticipantTokenSigningKey(stack, "Signer", public_key_name="signer")
+    changes = local_ivs_realtime.deploy(app)
+    assert sorted((c.action, c.resource_type) for c in changes["Live"]) == [
+        ("create", "AWS::KMS::Key"), ("create", "Custom::IvsRealtimePublicKey"), ("create", "Custom::IvsRealtimeStage")]
+    endpoint = local_ivs_realtime.endpoint
+    (key_arn,) = endpoint.kms.keys
+    (public_key,) = local_ivs_realtime.resources("PublicKey")
+    (live,) = local_ivs_realtime.resources("Stage")
+    kms = boto3.client("kms", endpoint_url=endpoint.url, region_name="eu-west-1")
+    signed = sign_participant_token(kms, key_id=key_arn, public_key_arn=public_key["arn"], stage_arn=live["arn"],
+                                    whip_url=live["endpoints"]["whip"], events_url=live["endpoints"]["events"],
+                                    user_id="ada")
+    assert endpoint.join(live["arn"], signed.token)["userId"] == "ada"
+    assert stage.stage_name == "show"
+    local_ivs_realtime.destroy()
+    assert local_ivs_realtime.resources() == []
