@@ -57,10 +57,12 @@ def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
     # The runner sets the region (the stack's) and stand-in credentials, as Lambda would: put
     # them back afterwards, set or not.
     saved = {name: os.environ.get(name) for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-                                                     "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_IVS_REALTIME")}
+                                                     "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_IVS_REALTIME",
+                                                     "AWS_ENDPOINT_URL_KMS")}
     try:
         with LocalIvsRealtime() as endpoint:
-            os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint.url
+            # The endpoint answers the KMS calls a signing key makes, too.
+            os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = endpoint.url
             yield LocalDeployment(endpoint, tmp_path / "local-deploy")
     finally:
         for name, value in saved.items():

@@ -44,7 +44,8 @@ lMMHMcQnkDGcwCVeOiGx/aENZHfrmG4JPd542oJXUDfwQPRftnu5FScaRQ==
 @pytest.fixture(scope="session")
 def endpoint() -> LocalIvsRealtime:
     with LocalIvsRealtime() as server:
-        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = server.url
+        # The endpoint answers the KMS calls a signing key makes, too.
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = server.url
         yield server
 
 

@@ -31,7 +31,7 @@ def test_the_fixture_leaves_the_environment_as_it_found_it(tmp_path):
     fixture = testing.local_ivs_realtime.__wrapped__(tmp_path)  # the fixture's generator, driven by hand
     deployment = next(fixture)
     os.environ.update(AWS_REGION="eu-north-1", AWS_ACCESS_KEY_ID="changed")  # what the runner does
-    assert deployment.endpoint.url == os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"]
+    assert deployment.endpoint.url == os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] == os.environ["AWS_ENDPOINT_URL_KMS"]
     for _ in fixture:
         pass
     assert dict(os.environ) == unset
