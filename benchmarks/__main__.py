@@ -18,7 +18,6 @@ median of several repetitions.
 from __future__ import annotations
 
 import argparse
-import base64
 import gc
 import json
 import os
@@ -401,6 +400,7 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
     import boto3
     from botocore.config import Config
 
+    from ivsrt_runtime.keys import pem
     from ivsrt_runtime.signing import sign_participant_token
 
     config = Config(retries={"mode": "standard", "total_max_attempts": 20}, max_pool_connections=workers)
@@ -409,9 +409,8 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
         kms = boto3.client("kms", endpoint_url=endpoint.url, config=config)
         stage = ivs.create_stage(name="bench")["stage"]
         key = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-        der = kms.get_public_key(KeyId=key)["PublicKey"]
-        pem = "-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(der).decode() + "-----END PUBLIC KEY-----\n"
-        public_key = ivs.import_public_key(publicKeyMaterial=pem, name="bench")["publicKey"]["arn"]
+        material = pem(kms.get_public_key(KeyId=key)["PublicKey"])
+        public_key = ivs.import_public_key(publicKeyMaterial=material, name="bench")["publicKey"]["arn"]
 
         def signed(_: int) -> str:
             return sign_participant_token(kms, key_id=key, public_key_arn=public_key, stage_arn=stage["arn"],

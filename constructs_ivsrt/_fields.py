@@ -7,7 +7,7 @@ same ``ApiField`` records. From those declarations, and nothing else:
 
 - ``payload`` builds the API request members (the custom resource's properties);
 - ``labels`` maps each API member path to the prop a user wrote, so that the model's rules
-  (``ivsrt_runtime.rules.check``) name ``auto_participant_recording.reconnect_window (seconds)``
+  (``ivsrt_runtime.rules.check`` with a ``Label``) name ``auto_participant_recording.reconnect_window (seconds)``
   rather than ``recordingReconnectWindowSeconds``.
 
 The prop types themselves are checked from the annotations (``_types.typed_props``).
@@ -30,7 +30,6 @@ except ImportError:  # Python 3.10: type checkers still read the stub; at run ti
         return lambda decorated: decorated
 
 from constructs_ivsrt._base import is_unresolved, seconds
-from ivsrt_runtime.rules import Label
 
 _T = TypeVar("_T")
 Path = tuple[str | int, ...]  # API member names; an int is a position in a list
@@ -194,7 +193,3 @@ def labels(fields: Fields, props: Mapping[str, Any], prefix: str = "") -> dict[P
 def _is_struct(value: Any) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
-
-def label(root: str, names: Mapping[Path, str]) -> Label:
-    """The rules' label for a value whose members are named by ``names``."""
-    return Label(root, names=names)

@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, is_unresolved, on_path
-from constructs_ivsrt._fields import Fields, build, label, labels
+from constructs_ivsrt._fields import Fields, build, labels
 from constructs_ivsrt._names import generated_name
 from constructs_ivsrt._provider import IvsRealtimeProvider
 from ivsrt_runtime import rules
@@ -117,7 +117,7 @@ class ManagedResource(IvsRealtimeResource):
         checker = PropChecker(self)
         names = labels(self.FIELDS, props)
         for member, value in members.items():
-            checker.problems += rules.check(self.RULES.member(member), value, label("", names).member(member),
+            checker.problems += rules.check(self.RULES.member(member), value, rules.Label("", names=names).member(member),
                                             is_unresolved=is_unresolved)
         self._check_props(checker, props, members)
         checker.raise_if_any()

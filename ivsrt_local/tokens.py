@@ -19,9 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ivsrt_runtime.signing import ALGORITHM, CAPABILITY_CLAIMS, TOKEN_VERSION
+from ivsrt_runtime.signing import ALGORITHM, CAPABILITY_CLAIMS, COORDINATE_BYTES, TOKEN_VERSION
 
-_COORDINATE_BYTES = 48
 # The claims IVS requires of a self-signed token (user_id and attributes are optional).
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "resource", "topic", "events_url", "whip_url", "capabilities", "version")
 
@@ -44,10 +43,10 @@ def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str
     pem = public_keys.get(header.get("kid", ""))
     if pem is None:
         raise TokenRefused(f"kid names no public key imported in this account and region: {header.get('kid')!r}")
-    if len(signature) != 2 * _COORDINATE_BYTES:
-        raise TokenRefused(f"the signature must be {2 * _COORDINATE_BYTES} bytes (ES384), got: {len(signature)}")
-    der = encode_dss_signature(int.from_bytes(signature[:_COORDINATE_BYTES], "big"),
-                               int.from_bytes(signature[_COORDINATE_BYTES:], "big"))
+    if len(signature) != 2 * COORDINATE_BYTES:
+        raise TokenRefused(f"the signature must be {2 * COORDINATE_BYTES} bytes (ES384), got: {len(signature)}")
+    der = encode_dss_signature(int.from_bytes(signature[:COORDINATE_BYTES], "big"),
+                               int.from_bytes(signature[COORDINATE_BYTES:], "big"))
     public_key = serialization.load_pem_public_key(pem.encode())
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     try:

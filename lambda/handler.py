@@ -1,9 +1,19 @@
-"""The provider function's entry (``handler.on_event``, ``handler.is_complete``).
+"""The provider function's entry: the Lambda ``Handler`` settings ``handler.on_event`` and
+``handler.is_complete`` name these two, and the Provider framework calls them.
 
-The work is done in ``ivsrt_runtime.provider``; this file only names the entry points that the
-Lambda function's ``Handler`` setting and the Provider framework call.
+The work is done in ``ivsrt_runtime.provider``; see its docstring for the contract.
 """
 
-from ivsrt_runtime.provider import is_complete, on_event
+from typing import Any
 
-__all__ = ["is_complete", "on_event"]
+from ivsrt_runtime import provider
+
+
+def on_event(event: Any, context: Any = None) -> dict[str, Any]:
+    """The Provider framework's onEvent: ``{"PhysicalResourceId": <ARN>, "Data": {...}}``."""
+    return provider.on_event(event, context)
+
+
+def is_complete(event: Any, context: Any = None) -> dict[str, Any]:
+    """The Provider framework's isComplete, for a type that settles asynchronously."""
+    return provider.is_complete(event, context)

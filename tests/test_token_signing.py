@@ -14,6 +14,7 @@ from botocore.config import Config
 
 from conftest import PUBLIC_KEY, STAGE, make
 from ivsrt_local.tokens import TokenRefused
+from ivsrt_runtime.keys import pem
 from ivsrt_runtime.lifecycle import ProvisioningError
 from ivsrt_runtime.signing import TokenRequestError, jws_signature, sign_participant_token
 
@@ -26,9 +27,8 @@ def kms(ivs, monkeypatch):
 def _signing_key(kms, cfn, name: str) -> tuple[str, str]:
     """A KMS key, and the ARN of its public half imported into IVS (as the provider will do)."""
     key = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    der = kms.get_public_key(KeyId=key)["PublicKey"]
-    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(der).decode() + "-----END PUBLIC KEY-----\n"
-    return key, make(cfn, PUBLIC_KEY, {"name": name, "publicKeyMaterial": pem})
+    material = pem(kms.get_public_key(KeyId=key)["PublicKey"])
+    return key, make(cfn, PUBLIC_KEY, {"name": name, "publicKeyMaterial": material})
 
 
 @pytest.fixture

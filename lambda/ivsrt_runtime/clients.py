@@ -41,16 +41,27 @@ _session: Any = None
 
 
 def ivs_client(endpoint_url: str | None = None) -> Any:
-    """The one place a client is built: one attempt per call (``lifecycle.call`` retries, until
-    the function's deadline), bounded timeouts.
+    """The IVS Real-Time client: one attempt per call (``lifecycle.call`` retries, until the
+    function's deadline), bounded timeouts."""
+    return _client("ivs-realtime", endpoint_url or os.environ.get(ENDPOINT_ENV) or None, attempts=1)
 
-    Built lazily: the first request pays for boto3, not the import. The endpoint variable is read
-    explicitly as well because the runtime's botocore may be too old to honour service-specific
+
+def kms_client() -> Any:
+    """The KMS client (a signing key's public half, and signing). botocore's own retries
+    (standard mode): KMS's quotas are not the ones lifecycle.call waits out."""
+    return _client("kms", os.environ.get(KMS_ENDPOINT_ENV) or None, attempts=5)
+
+
+def _client(service: str, endpoint_url: str | None, attempts: int) -> Any:
+    """The one place a client is built: one per execution environment, service, endpoint and
+    region, with bounded timeouts.
+
+    Built lazily: the first request pays for boto3, not the import. The endpoint variables are
+    read explicitly because the runtime's botocore may be too old to honour service-specific
     endpoint variables by itself.
     """
     global _session
-    endpoint_url = endpoint_url or os.environ.get(ENDPOINT_ENV) or None
-    key = (endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+    key = (service, endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     clients = _environment.__dict__.setdefault("clients", {})
     if key not in clients:
         import boto3
@@ -59,32 +70,12 @@ def ivs_client(endpoint_url: str | None = None) -> Any:
         config = Config(
             # total_max_attempts counts the first call; the legacy "max_attempts" key would mean
             # that many retries (one call more).
-            retries={"mode": "standard", "total_max_attempts": 1},
+            retries={"mode": "standard", "total_max_attempts": attempts},
             connect_timeout=5,
             read_timeout=30,
             user_agent_extra="constructs-ivsrt",
         )
         with _session_lock:
             _session = _session or boto3.session.Session()
-            clients[key] = _session.client("ivs-realtime", endpoint_url=endpoint_url, config=config)
-    return clients[key]
-
-
-def kms_client() -> Any:
-    """The KMS client (a signing key's public half, and signing), one per execution environment.
-    botocore's own retries (standard mode): KMS's quotas are not the ones lifecycle.call waits out.
-    The endpoint variable is read explicitly, as for ivs_client."""
-    global _session
-    endpoint_url = os.environ.get(KMS_ENDPOINT_ENV) or None
-    key = ("kms", endpoint_url, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
-    clients = _environment.__dict__.setdefault("clients", {})
-    if key not in clients:
-        import boto3
-        from botocore.config import Config
-
-        config = Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5, read_timeout=30,
-                        user_agent_extra="constructs-ivsrt")
-        with _session_lock:
-            _session = _session or boto3.session.Session()
-            clients[key] = _session.client("kms", endpoint_url=endpoint_url, config=config)
+            clients[key] = _session.client(service, endpoint_url=endpoint_url, config=config)
     return clients[key]

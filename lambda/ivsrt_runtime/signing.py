@@ -40,7 +40,7 @@ KMS_SIGNING_ALGORITHM = "ECDSA_SHA_384"
 DEFAULT_DURATION_MINUTES = 720  # 12 hours, as CreateParticipantToken's default
 # The claim each capability sets to true.
 CAPABILITY_CLAIMS: dict[str, str] = {"PUBLISH": "allow_publish", "SUBSCRIBE": "allow_subscribe"}
-_COORDINATE_BYTES = 48  # P-384: r and s are 48 bytes each in a JWS signature (RFC 7518, 3.4)
+COORDINATE_BYTES = 48  # P-384: r and s are 48 bytes each in a JWS signature (RFC 7518, 3.4)
 
 
 class TokenRequestError(ValueError):
@@ -127,7 +127,7 @@ def jws_signature(der: bytes) -> bytes:
             raise ValueError("not a DER ECDSA signature")
         length = der[position + 1]
         value = int.from_bytes(der[position + 2:position + 2 + length], "big")
-        coordinates.append(value.to_bytes(_COORDINATE_BYTES, "big"))
+        coordinates.append(value.to_bytes(COORDINATE_BYTES, "big"))
         position += 2 + length
     return b"".join(coordinates)
 
