@@ -48,11 +48,29 @@ node_modules/.installed: package.json package-lock.json $(VENV)/.requirements
 demo: install
 	$(PYTHON) -m ivsrt_local demo --context environment=demo --update-context environment=staging
 
+# The modules with a page in the API reference (docs/api.md lists them). The construct modules are
+# named one by one: pdoc follows a package's __all__, which lists the classes of the public API,
+# not its modules, so it would make no page per module.
+API_MODULES := constructs_ivsrt \
+	constructs_ivsrt.stage \
+	constructs_ivsrt.encoder_configuration \
+	constructs_ivsrt.storage_configuration \
+	constructs_ivsrt.ingest_configuration \
+	constructs_ivsrt.public_key \
+	constructs_ivsrt.composition \
+	constructs_ivsrt.participant_token_vendor \
+	constructs_ivsrt.participant_token_signing_key \
+	constructs_ivsrt.event_rules \
+	constructs_ivsrt.metrics \
+	constructs_ivsrt.stage_dashboard \
+	ivsrt_local \
+	ivsrt_runtime.signing
+
 # The API reference, from the docstrings. pdoc imports the packages; PDOC_ALLOW_EXEC lets the
 # import start jsii's Node process, as aws-cdk-lib does on import. Without the AWS region
 # variables: pdoc hides (and warns about) defaults that equal an environment variable's value.
 docs: install
-	env -u AWS_DEFAULT_REGION -u AWS_REGION PDOC_ALLOW_EXEC=1 $(PYTHON) -m pdoc --docformat restructuredtext --output-directory docs/api constructs_ivsrt ivsrt_local ivsrt_runtime.signing
+	env -u AWS_DEFAULT_REGION -u AWS_REGION PDOC_ALLOW_EXEC=1 $(PYTHON) -m pdoc --docformat restructuredtext --output-directory docs/api $(API_MODULES)
 	@echo "API reference: docs/api/index.html"
 
 test: install

@@ -53,6 +53,8 @@ class PipBehavior(str, enum.Enum):
 
 class PipPosition(str, enum.Enum):
     TOP_LEFT = "TOP_LEFT"
+    """The corner the picture-in-picture participant's video sits in."""
+
     TOP_RIGHT = "TOP_RIGHT"
     BOTTOM_LEFT = "BOTTOM_LEFT"
     BOTTOM_RIGHT = "BOTTOM_RIGHT"

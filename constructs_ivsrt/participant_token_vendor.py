@@ -62,7 +62,8 @@ class ParticipantTokenVendor(Construct):
         :param stage: The stage tokens are for.
         :param token_duration: How long a token is valid, whole minutes from 1 minute to 14 days.
             :default: Duration.hours(12) (the service's default)
-        :param capabilities: :default: - PUBLISH and SUBSCRIBE (the service's default)
+        :param capabilities: What a token's holder may do on the stage.
+            :default: - PUBLISH and SUBSCRIBE (the service's default)
         :param allowed_attribute_keys: The attribute keys a caller may set (others get a 400).
             Attributes are what other participants and compositions see: a caller who may set the
             key a layout features (``featured_participant_attribute``) may feature themselves.
@@ -74,8 +75,10 @@ class ParticipantTokenVendor(Construct):
         :param signing_key: Sign tokens with this key (``kms:Sign``) instead of calling
             ``CreateParticipantToken``, which allows 50 calls a second per account: the function
             then may not call it, and reads the stage's endpoints once per execution environment
-            (``ivs:GetStage``). :default: - tokens come from ``CreateParticipantToken``
-        :param log_retention: :default: RetentionDays.ONE_YEAR
+            (``ivs:GetStage``).
+            :default: - tokens come from ``CreateParticipantToken``
+        :param log_retention: How long the function's log is kept.
+            :default: RetentionDays.ONE_YEAR
         """
         super().__init__(scope, id)
         checker = PropChecker(self)

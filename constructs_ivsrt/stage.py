@@ -64,6 +64,8 @@ class ThumbnailRecordingMode(str, enum.Enum):
     INTERVAL = "INTERVAL"
     DISABLED = "DISABLED"
 
+    """``INTERVAL`` takes a thumbnail every ``target_interval``; ``DISABLED`` takes none."""
+
 
 class ThumbnailStorage(str, enum.Enum):
     """``SEQUENTIAL`` keeps every thumbnail; ``LATEST`` overwrites one file."""

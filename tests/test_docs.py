@@ -19,8 +19,10 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 @pytest.mark.slow
 def test_the_api_reference_builds_without_warnings(tmp_path):
     """As `make docs` builds it (same command), into a temporary folder."""
-    command = re.search(r"\$\(PYTHON\) -m (pdoc .*)", (ROOT / "Makefile").read_text()).group(1).split()
+    makefile = (ROOT / "Makefile").read_text()
+    command = re.search(r"\$\(PYTHON\) -m (pdoc .*)", makefile).group(1).split()
     command[command.index("--output-directory") + 1] = str(tmp_path)
+    command[command.index("$(API_MODULES)"):] = api_modules(makefile)
     env = {**{k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION")},
            "PDOC_ALLOW_EXEC": "1"}
     result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -33,6 +35,29 @@ def test_the_api_reference_builds_without_warnings(tmp_path):
         assert f'id="{construct}"' in page
     assert "generated from the construct path" in page  # a prop's default, from its docstring
     assert (tmp_path / "ivsrt_local" / "testing.html").is_file()
+    # docs/api.md names a page for each module it lists, and pdoc made each one.
+    listed = re.findall(r"^\| `([a-z_.]+)` \|", (ROOT / "docs" / "api.md").read_text(), re.M)
+    assert listed
+    for module in listed:
+        assert (tmp_path / (module.replace(".", "/") + ".html")).is_file(), f"docs/api.md lists {module}: no page"
+    assert 'id="MetricOptions"' in (tmp_path / "constructs_ivsrt" / "metrics.html").read_text()
+
+
+def api_modules(makefile: str) -> list[str]:
+    """The Makefile's API_MODULES (a variable continued over lines)."""
+    return re.search(r"^API_MODULES := ((?:.*\\\n)*.*)$", makefile, re.M).group(1).replace("\\", " ").split()
+
+
+def test_every_public_class_documents_itself():
+    """A class without a docstring of its own shows its base's in the reference (an enum, str's)."""
+    import inspect
+
+    import constructs_ivsrt
+
+    undocumented = [name for name in constructs_ivsrt.__all__
+                    if inspect.isclass(getattr(constructs_ivsrt, name))
+                    and not (getattr(constructs_ivsrt, name).__dict__.get("__doc__") or "").strip()]
+    assert undocumented == []
 
 
 @pytest.mark.parametrize("document", DOCS, ids=[d.name for d in DOCS])
