@@ -64,7 +64,8 @@ API_MODULES := constructs_ivsrt \
 	constructs_ivsrt.metrics \
 	constructs_ivsrt.stage_dashboard \
 	ivsrt_local \
-	ivsrt_runtime.signing
+	ivsrt_runtime.signing \
+	ivsrt_runtime.signer
 
 # The API reference, from the docstrings. pdoc imports the packages; PDOC_ALLOW_EXEC lets the
 # import start jsii's Node process, as aws-cdk-lib does on import. Without the AWS region

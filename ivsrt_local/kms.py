@@ -1,7 +1,13 @@
 """AWS KMS at the local endpoint, as much as participant-token signing needs: ``CreateKey``,
-``GetPublicKey`` and ``Sign`` for ECC_NIST_P384 SIGN_VERIFY keys, ``DescribeKey``.
+``GetPublicKey`` and ``Sign`` for ECC_NIST_P384 SIGN_VERIFY keys, ``DescribeKey``, and
+``ScheduleKeyDeletion`` (what CloudFormation calls when a key is deleted).
 
-moto has a KMS, but it is a whole mock of AWS to run beside this endpoint; these four operations
+KMS's limits are kept, so that what KMS would refuse is refused here too: a RAW message of at
+most 4096 bytes (the model's), a DIGEST of exactly the algorithm's length (48 bytes for
+ECDSA_SHA_384), and no Sign or GetPublicKey with a key pending deletion (KMSInvalidStateException).
+The messages are KMS's own words.
+
+moto has a KMS, but it is a whole mock of AWS to run beside this endpoint; these operations
 are what the signing key uses, driven by botocore's own ``kms`` model as the IVS operations are
 by theirs (input validation, output shapes), with real ECDSA P-384 from ``cryptography``. The
 private keys never leave this process, as they never leave KMS.
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
+from botocore.exceptions import ClientError
 from botocore.model import ServiceModel
 from botocore.validate import ParamValidator
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +37,9 @@ KEY_SPEC = "ECC_NIST_P384"
 KEY_USAGE = "SIGN_VERIFY"
 SIGNING_ALGORITHM = "ECDSA_SHA_384"
 DIGEST_BYTES = 48  # a SHA-384 digest, for MessageType DIGEST
+# ScheduleKeyDeletion's waiting period: KMS allows 7 to 30 days (the model says 1 to 365), 30 by default.
+PENDING_WINDOW_DAYS = (7, 30)
+DEFAULT_PENDING_WINDOW_DAYS = 30
 
 
 class KmsError(Exception):
@@ -53,18 +63,31 @@ class _Key:
     private_key: ec.EllipticCurvePrivateKey
     created: float
     description: str
+    deletion_date: float | None = None  # set by ScheduleKeyDeletion (the end of the waiting period)
+
+    @property
+    def state(self) -> str:
+        """The KeyState: a scheduled deletion is not carried out here, the key stays PendingDeletion."""
+        return "Enabled" if self.deletion_date is None else "PendingDeletion"
 
     def metadata(self, account: str) -> dict[str, Any]:
         return {
             "AWSAccountId": account, "KeyId": self.key_id, "Arn": self.arn, "CreationDate": self.created,
-            "Enabled": True, "Description": self.description, "KeyUsage": KEY_USAGE, "KeyState": "Enabled",
-            "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "CustomerMasterKeySpec": KEY_SPEC, "KeySpec": KEY_SPEC,
-            "SigningAlgorithms": [SIGNING_ALGORITHM], "MultiRegion": False,
+            "Enabled": self.state == "Enabled", "Description": self.description, "KeyUsage": KEY_USAGE,
+            "KeyState": self.state, "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "CustomerMasterKeySpec": KEY_SPEC,
+            "KeySpec": KEY_SPEC, "SigningAlgorithms": [SIGNING_ALGORITHM], "MultiRegion": False,
+            **({"DeletionDate": self.deletion_date} if self.deletion_date is not None else {}),
         }
+
+    def usable(self) -> _Key:
+        """The key, if its state lets it be used (Sign, GetPublicKey); else KMS's refusal."""
+        if self.state == "PendingDeletion":
+            raise KmsError("KMSInvalidStateException", f"{self.arn} is pending deletion.")
+        return self
 
 
 class LocalKms:
-    """The keys, and the four operations on them."""
+    """The keys, and the operations on them."""
 
     def __init__(self, account: str) -> None:
         self.account = account
@@ -74,6 +97,7 @@ class LocalKms:
             "CreateKey": self._create_key,
             "DescribeKey": lambda params, region: {"KeyMetadata": self._find(params["KeyId"]).metadata(self.account)},
             "GetPublicKey": self._get_public_key,
+            "ScheduleKeyDeletion": self._schedule_key_deletion,
             "Sign": self._sign,
         }
 
@@ -88,6 +112,10 @@ class LocalKms:
         report = ParamValidator().validate(params, operation.input_shape)
         if report.has_errors():
             raise KmsError("ValidationException", report.generate_report())
+        too_long = _length_violations(operation.input_shape, params)
+        if too_long:  # botocore checks no maximum; KMS does, before anything else
+            count = f"{len(too_long)} validation error{'s' if len(too_long) > 1 else ''} detected"
+            raise KmsError("ValidationException", f"{count}: {'; '.join(too_long)}")
         with self.lock:
             return implementation(params, region)
 
@@ -109,24 +137,44 @@ class LocalKms:
         return {"KeyMetadata": key.metadata(self.account)}
 
     def _get_public_key(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        key = self._find(params["KeyId"])
+        key = self._find(params["KeyId"]).usable()
         der = key.private_key.public_key().public_bytes(serialization.Encoding.DER,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo)
         return {"KeyId": key.arn, "PublicKey": base64.b64encode(der).decode(), "CustomerMasterKeySpec": KEY_SPEC,
                 "KeySpec": KEY_SPEC, "KeyUsage": KEY_USAGE, "SigningAlgorithms": [SIGNING_ALGORITHM]}
 
+    def _schedule_key_deletion(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        key = self._find(params["KeyId"]).usable()  # a second schedule is refused as pending deletion
+        days = params.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
+        low, high = PENDING_WINDOW_DAYS
+        if not low <= days <= high:
+            raise KmsError("ValidationException", f"PendingWindowInDays must be between {low} and {high}, got: {days}")
+        key.deletion_date = time.time() + days * 86400
+        return {"KeyId": key.arn, "DeletionDate": key.deletion_date, "KeyState": key.state, "PendingWindowInDays": days}
+
     def _sign(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        key = self._find(params["KeyId"])
+        key = self._find(params["KeyId"]).usable()
         if params["SigningAlgorithm"] != SIGNING_ALGORITHM:
             raise KmsError("InvalidKeyUsageException",
                            f"{key.arn} signs with {SIGNING_ALGORITHM} only, got: {params['SigningAlgorithm']}")
         message, kind = params["Message"], params.get("MessageType", "RAW")
         if kind == "DIGEST" and len(message) != DIGEST_BYTES:
-            raise KmsError("ValidationException", f"a DIGEST message for {SIGNING_ALGORITHM} must be {DIGEST_BYTES} bytes, "
-                                                  f"got: {len(message)}")
+            raise KmsError("ValidationException", f"Digest is invalid length for algorithm {SIGNING_ALGORITHM}.")
         algorithm = ec.ECDSA(Prehashed(hashes.SHA384()) if kind == "DIGEST" else hashes.SHA384())
         signature = key.private_key.sign(message, algorithm)  # DER, as KMS returns it
         return {"KeyId": key.arn, "Signature": base64.b64encode(signature).decode(), "SigningAlgorithm": SIGNING_ALGORITHM}
+
+
+def _length_violations(shape: Any, params: dict[str, Any]) -> list[str]:
+    """The top-level strings and blobs longer than the model allows, as KMS words it (member
+    names in lower camel case): a Sign's RAW Message over 4096 bytes, say."""
+    violations = []
+    for name, member in shape.members.items():
+        limit = member.metadata.get("max")
+        if member.type_name in ("string", "blob") and limit is not None and len(params.get(name) or "") > limit:
+            violations.append(f"Value at '{name[0].lower()}{name[1:]}' failed to satisfy constraint: "
+                              f"Member must have length less than or equal to {limit}")
+    return violations
 
 
 def _decode_blobs(shape: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -159,11 +207,18 @@ def is_signing_key(definition: dict[str, Any]) -> bool:
 def on_key_event(event: dict[str, Any], kms_client: Any) -> dict[str, Any]:
     """CloudFormation's part for a signing key, against the local endpoint's KMS: a Create makes
     the key (physical id: its id; attribute Arn), an Update changes nothing that signs, a Delete
-    leaves the key to the endpoint (KMS would schedule its deletion)."""
+    schedules the key's deletion (``PendingWindowInDays``, 30 days by default), as
+    CloudFormation does; a key already gone or pending deletion is deleted already."""
     if event["RequestType"] == "Create":
         metadata = kms_client.create_key(KeySpec=KEY_SPEC, KeyUsage=KEY_USAGE)["KeyMetadata"]
         return {"PhysicalResourceId": metadata["KeyId"], "Data": {"Arn": metadata["Arn"]}}
     if event["RequestType"] == "Update":
         metadata = kms_client.describe_key(KeyId=event["PhysicalResourceId"])["KeyMetadata"]
         return {"PhysicalResourceId": metadata["KeyId"], "Data": {"Arn": metadata["Arn"]}}
+    window = int(event.get("ResourceProperties", {}).get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS))
+    try:
+        kms_client.schedule_key_deletion(KeyId=event["PhysicalResourceId"], PendingWindowInDays=window)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("NotFoundException", "KMSInvalidStateException"):
+            raise
     return {"PhysicalResourceId": event["PhysicalResourceId"]}

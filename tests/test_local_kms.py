@@ -4,6 +4,7 @@ boto3 over HTTP, with signatures checked by `cryptography`."""
 from __future__ import annotations
 
 import hashlib
+import time
 
 import boto3
 import pytest
@@ -56,3 +57,48 @@ def test_what_kms_refuses_is_refused_with_its_error_code(kms, key_arn, call, cod
     with pytest.raises(ClientError) as caught:
         call(kms, key_arn)
     assert caught.value.response["Error"]["Code"] == code
+
+
+def _refusal(call) -> tuple[str, str]:
+    with pytest.raises(ClientError) as caught:
+        call()
+    return caught.value.response["Error"]["Code"], caught.value.response["Error"]["Message"]
+
+
+def test_a_raw_message_is_at_most_4096_bytes_and_a_digest_exactly_48_as_kms_has_them(kms, key_arn):
+    """KMS's limits and words: the model's 4096-byte maximum for Message (which botocore does not
+    check), and a digest of the algorithm's length (SHA-384: 48 bytes)."""
+    def sign(message: bytes, kind: str):
+        return kms.sign(KeyId=key_arn, Message=message, MessageType=kind, SigningAlgorithm="ECDSA_SHA_384")
+
+    assert sign(bytes(4096), "RAW")["Signature"]
+    assert _refusal(lambda: sign(bytes(4097), "RAW")) == (
+        "ValidationException", "1 validation error detected: Value at 'message' failed to satisfy constraint: "
+                               "Member must have length less than or equal to 4096")
+    assert sign(bytes(48), "DIGEST")["Signature"]
+    for length in (32, 47, 49, 64):
+        assert _refusal(lambda length=length: sign(bytes(length), "DIGEST")) == (
+            "ValidationException", "Digest is invalid length for algorithm ECDSA_SHA_384.")
+
+
+def test_a_key_scheduled_for_deletion_is_pending_deletion_and_signs_nothing(kms, key_arn):
+    scheduled = kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=7)
+    assert (scheduled["KeyId"], scheduled["KeyState"], scheduled["PendingWindowInDays"]) == (
+        key_arn, "PendingDeletion", 7)
+    assert (scheduled["DeletionDate"].timestamp() - time.time()) == pytest.approx(7 * 86400, abs=60)
+    metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
+    assert (metadata["KeyState"], metadata["Enabled"], metadata["DeletionDate"]) == (
+        "PendingDeletion", False, scheduled["DeletionDate"])
+    refused = ("KMSInvalidStateException", f"{key_arn} is pending deletion.")
+    assert _refusal(lambda: kms.sign(KeyId=key_arn, Message=bytes(48), MessageType="DIGEST",
+                                     SigningAlgorithm="ECDSA_SHA_384")) == refused
+    assert _refusal(lambda: kms.get_public_key(KeyId=key_arn)) == refused
+    assert _refusal(lambda: kms.schedule_key_deletion(KeyId=key_arn)) == refused
+
+
+def test_the_waiting_period_is_7_to_30_days_and_30_by_default(kms, key_arn):
+    for days in (6, 31):
+        assert _refusal(lambda days=days: kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=days)) == (
+            "ValidationException", f"PendingWindowInDays must be between 7 and 30, got: {days}")
+    assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.schedule_key_deletion(KeyId=key_arn)["PendingWindowInDays"] == 30

@@ -8,9 +8,11 @@ import json
 
 import aws_cdk as cdk
 import boto3
+import pytest
 from aws_cdk import Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
+from botocore.exceptions import ClientError
 from cdk_nag import AwsSolutionsChecks
 
 from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
@@ -87,3 +89,20 @@ def test_the_runner_deploys_the_key_and_its_public_half_and_tokens_it_signs_admi
     assert stage.stage_name == "show"
     local_ivs_realtime.destroy()
     assert local_ivs_realtime.resources() == []
+    # As on AWS: CloudFormation schedules the KMS key's deletion (30 days), and it signs no more.
+    assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    with pytest.raises(ClientError) as caught:
+        sign_participant_token(kms, key_id=key_arn, public_key_arn=public_key["arn"], stage_arn=live["arn"],
+                               whip_url=live["endpoints"]["whip"], events_url=live["endpoints"]["events"])
+    assert caught.value.response["Error"] == {"Code": "KMSInvalidStateException",
+                                              "Message": f"{key_arn} is pending deletion."}
+
+
+def test_a_retained_signing_key_stays_enabled_after_destroy(local_ivs_realtime, tmp_path):  # noqa: F811
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Kept", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    ParticipantTokenSigningKey(stack, "Signer", removal_policy=cdk.RemovalPolicy.RETAIN)
+    local_ivs_realtime.deploy(app)
+    local_ivs_realtime.destroy()
+    (key,) = local_ivs_realtime.endpoint.kms.keys.values()
+    assert key.state == "Enabled"

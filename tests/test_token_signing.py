@@ -4,19 +4,26 @@ endpoint as IVS checks them when a participant joins: the right key, the right s
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import time
 
+import aws_cdk as cdk
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from conftest import PUBLIC_KEY, STAGE, make
 from ivsrt_local.tokens import TokenRefused
 from ivsrt_runtime.keys import pem
 from ivsrt_runtime.lifecycle import ProvisioningError
-from ivsrt_runtime.signing import TokenRequestError, jws_signature, sign_participant_token
+from ivsrt_runtime.rules import operation
+from ivsrt_runtime.signing import PARTICIPANT_ID, TokenRequestError, jws_signature, sign_participant_token
 
 
 @pytest.fixture
@@ -100,16 +107,116 @@ def test_a_minted_token_admits_to_its_own_stage_only(ivs, cfn, stage):
 
 
 @pytest.mark.parametrize("request_, message", [
-    ({"duration_minutes": 20161}, "token request.duration must be between 1 and 20160, got: 20161"),
-    ({"user_id": "u" * 129}, "token request.userId must have at most 128 characters"),
-    ({"capabilities": ["ADMIN"]}, "token request.capabilities[0] must be one of PUBLISH, SUBSCRIBE, got: 'ADMIN'"),
-])
+    ({"duration_minutes": 20161}, "duration_minutes must be between 1 and 20160, got: 20161"),
+    ({"user_id": "u" * 129}, f"user_id must have at most 128 characters, got: '{'u' * 129}'"),
+    ({"capabilities": ["ADMIN"]}, "capabilities[0] must be one of PUBLISH, SUBSCRIBE, got: 'ADMIN'"),
+    ({"capabilities": "PUBLISH"}, "capabilities must be a list, got: 'PUBLISH'"),
+    ({"attributes": {"bio": "\U0001F600" * 256}}, "attributes must have at most 1024 bytes in all (keys and values, "
+                                                  "UTF-8), got: 1027 bytes"),
+    ({"user_id": "ada\udc80"}, "user_id must be Unicode text (no lone surrogates), got: 'ada\\udc80'"),
+    # The participant id is the jti: 1 to 64 of [A-Za-z0-9-_] (the User Guide's rule).
+    ({"participant_id": "user@example.com"},
+     "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: 'user@example.com'"),
+    ({"participant_id": "p" * 65},
+     f"participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: '{'p' * 65}'"),
+    ({"participant_id": ""}, "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: ''"),
+    ({"duration_minutes": datetime.timedelta(hours=1)},
+     "duration_minutes must be a whole number of minutes, got: datetime.timedelta(seconds=3600) (a timedelta; "
+     "pass int(duration.total_seconds() // 60))"),
+    ({"duration_minutes": cdk.Duration.hours(1)},
+     "duration_minutes must be a whole number of minutes, got: a Duration (pass duration.to_minutes())"),
+    ({"duration_minutes": 1.5}, "duration_minutes must be a whole number, got: 1.5"),
+], ids=["duration", "user-id", "capability", "one-capability-string", "attributes-bytes", "lone-surrogate",
+        "participant-id-email", "participant-id-65", "participant-id-empty", "timedelta", "cdk-duration",
+        "fractional-minutes"])
 def test_what_create_participant_token_would_refuse_is_refused_before_signing(ivs, cfn, kms, stage, request_, message):
     key, public_key = _signing_key(kms, cfn, "signer")
     calls = len(ivs.state.calls)
-    with pytest.raises(TokenRequestError, match=message.replace("[", r"\[")):
+    with pytest.raises(TokenRequestError) as caught:
         _sign(kms, key, public_key, stage, **request_)
+    assert str(caught.value) == message
     assert ivs.state.calls[calls:] == []
+
+
+def test_every_problem_is_named_at_once_by_its_parameter(ivs, cfn, kms, stage):
+    key, public_key = _signing_key(kms, cfn, "signer")
+    with pytest.raises(TokenRequestError) as caught:
+        _sign(kms, key, public_key, stage, duration_minutes=0, user_id="u" * 129, participant_id="a b")
+    assert str(caught.value).split("; ") == [
+        f"user_id must have at most 128 characters, got: '{'u' * 129}'",
+        "duration_minutes must be between 1 and 20160, got: 0",
+        "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: 'a b'"]
+
+
+def test_the_participant_id_rule_is_the_models_with_one_character_at_least():
+    """The User Guide's jti rule agrees with the model's ParticipantToken.participantId (which
+    allows an empty one; a jti cannot be empty)."""
+    shape = operation("CreateParticipantToken").output_shape.members["participantToken"].members["participantId"]
+    assert (shape.metadata["pattern"], shape.metadata["max"]) == ("[a-zA-Z0-9-_]*", 64)
+    assert PARTICIPANT_ID.pattern == r"[A-Za-z0-9_-]{1,64}"
+
+
+def test_a_given_participant_id_is_the_tokens_jti(ivs, cfn, kms, stage):
+    key, public_key = _signing_key(kms, cfn, "signer")
+    signed = _sign(kms, key, public_key, stage, participant_id="Ada_Lovelace-1815" + "x" * 47)
+    assert len(signed.participant_id) == 64
+    assert ivs.join(stage[0], signed.token)["participantId"] == signed.participant_id
+
+
+def _claims(token: str) -> tuple[bytes, dict]:
+    claims_part = token.split(".")[1]
+    raw = base64.urlsafe_b64decode(claims_part + "=" * (-len(claims_part) % 4))
+    return raw, json.loads(raw)
+
+
+def test_attributes_at_their_limit_in_emoji_are_signed_as_a_digest_and_admitted(ivs, cfn, kms, stage):
+    """Issue 18's case: 254 emoji (1019 UTF-8 bytes with the key) pass the 1 KB rule; with \\u
+    escapes the signing input was 4710 bytes, over KMS's 4096 for a RAW message."""
+    key, public_key = _signing_key(kms, cfn, "signer")
+    attributes = {"bio": "\U0001F600" * 254}
+    assert sum(len(part.encode()) for part in ("bio", attributes["bio"])) == 1019
+    calls = len(ivs.state.calls)
+    signed = _sign(kms, key, public_key, stage, user_id="ada", attributes=attributes)
+    assert ivs.state.calls[calls:] == ["kms:Sign"]
+    raw, claims = _claims(signed.token)
+    assert claims["attributes"] == attributes
+    assert "\U0001F600".encode() * 254 in raw and b"\\u" not in raw  # compact UTF-8, no escapes
+    signing_input = signed.token.rsplit(".", 1)[0].encode()
+    # What was signed before: the same claims with \\u escapes, RAW; KMS (and the endpoint) refuse it.
+    escaped = ".".join(base64.urlsafe_b64encode(json.dumps(json.loads(_unpadded(part)), separators=(",", ":"),
+                                                           sort_keys=True).encode()).rstrip(b"=").decode()
+                       for part in signed.token.split(".")[:2]).encode()
+    assert len(escaped) > 4096 >= len(signing_input)
+    with pytest.raises(ClientError, match="Member must have length less than or equal to 4096"):
+        kms.sign(KeyId=key, Message=escaped, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_384")
+    # ES384 as any JWT library checks it: ECDSA P-384 over SHA-384 of the signing input, with the
+    # public key KMS gives (not only the endpoint's check).
+    public = serialization.load_der_public_key(kms.get_public_key(KeyId=key)["PublicKey"])
+    signature = _unpadded(signed.token.rsplit(".", 1)[1])
+    public.verify(encode_dss_signature(int.from_bytes(signature[:48], "big"), int.from_bytes(signature[48:], "big")),
+                  signing_input, ec.ECDSA(hashes.SHA384()))
+    assert ivs.join(stage[0], signed.token)["attributes"] == attributes
+
+
+def test_kms_is_asked_to_sign_the_sha384_digest_of_the_signing_input(cfn, kms, stage):
+    """What reaches KMS: MessageType DIGEST, the 48 bytes of SHA-384 (the RAW form had a 4096-byte cap)."""
+    key, public_key = _signing_key(kms, cfn, "signer")
+    sent = []
+
+    class Recording:
+        def sign(self, **params):
+            sent.append(params)
+            return kms.sign(**params)
+
+    signed = _sign(Recording(), key, public_key, stage, attributes={"bio": "x" * 1000})
+    (params,) = sent
+    signing_input = signed.token.rsplit(".", 1)[0].encode()
+    assert (params["MessageType"], params["SigningAlgorithm"]) == ("DIGEST", "ECDSA_SHA_384")
+    assert params["Message"] == hashlib.sha384(signing_input).digest()
+
+
+def _unpadded(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def test_a_der_signature_becomes_r_and_s_of_48_bytes_each():

@@ -6,7 +6,8 @@ cannot be raised. A token signed with a key whose public half was imported into 
 joins. The private key stays in KMS (an ECC_NIST_P384 SIGN_VERIFY key); this module asks KMS to
 sign and never sees it.
 
-Usable from any backend (it needs boto3 only, not the CDK)::
+Usable from any backend with this package and boto3, not the CDK (in your own Lambda function,
+``ParticipantTokenSigningKey.add_to_function`` and ``ivsrt_runtime.signer`` do the wiring)::
 
     from ivsrt_runtime.signing import sign_participant_token
     signed = sign_participant_token(boto3.client("kms"), key_id=KEY_ARN, public_key_arn=PUBLIC_KEY_ARN,
@@ -17,6 +18,10 @@ The claims are those the IVS Real-Time User Guide documents ("Distribute partici
 id), ``events_url``, ``whip_url`` (the stage's endpoints), ``capabilities``, ``user_id``,
 ``attributes`` and ``version``; the header's ``kid`` is the public key's ARN.
 
+KMS is asked to sign the SHA-384 digest of the signing input (``MessageType="DIGEST"``), which
+is what ES384 signs: a RAW message may be at most 4096 bytes, and a token with attributes near
+their 1 KB limit is longer. The JSON is compact and UTF-8 (no ``\\u`` escapes), as short as it gets.
+
 Deleting the public key in IVS invalidates every token signed with its private key; IVS keys
 do not expire. To rotate: import the new key, sign with it, and delete the old one once the
 tokens it signed have expired.
@@ -25,14 +30,17 @@ tokens it signed have expired.
 from __future__ import annotations
 
 import base64
+import datetime
+import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ivsrt_runtime.rules import check, operation
+from ivsrt_runtime.rules import Label, check, operation
 
 TOKEN_VERSION = "1.0"
 ALGORITHM = "ES384"
@@ -41,6 +49,15 @@ DEFAULT_DURATION_MINUTES = 720  # 12 hours, as CreateParticipantToken's default
 # The claim each capability sets to true.
 CAPABILITY_CLAIMS: dict[str, str] = {"PUBLISH": "allow_publish", "SUBSCRIBE": "allow_subscribe"}
 COORDINATE_BYTES = 48  # P-384: r and s are 48 bytes each in a JWS signature (RFC 7518, 3.4)
+# The participant id (the jti claim), as the IVS Real-Time User Guide's self-signed token
+# section and the model's ParticipantToken.participantId have it; the guide asks for one at least.
+PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The CreateParticipantToken member each parameter of sign_participant_token is checked as:
+# messages name the parameter a caller wrote.
+PARAMETERS: dict[tuple[str, ...], str] = {
+    ("stageArn",): "stage_arn", ("userId",): "user_id", ("attributes",): "attributes",
+    ("capabilities",): "capabilities", ("duration",): "duration_minutes",
+}
 
 
 class TokenRequestError(ValueError):
@@ -76,13 +93,12 @@ def sign_participant_token(
     public half IVS holds as ``public_key_arn``. ``whip_url`` and ``events_url`` are the stage's
     endpoints (``Stage.endpoints``, or ``GetStage``). ``participant_id``: random unless given.
     One ``kms:Sign`` call; no IVS call."""
-    problems = check(operation("CreateParticipantToken").input_shape, _as_request(
-        stage_arn, user_id, attributes, capabilities, duration_minutes), "token request")
+    problems = request_problems(stage_arn, user_id, attributes, capabilities, duration_minutes, participant_id)
     if problems:
         raise TokenRequestError("; ".join(problems))
     issued = int(time.time() if now is None else now)
-    expires = issued + duration_minutes * 60
-    participant_id = participant_id or secrets.token_urlsafe(12)
+    expires = issued + int(duration_minutes) * 60
+    participant_id = secrets.token_urlsafe(12) if participant_id is None else participant_id
     header = {"alg": ALGORITHM, "typ": "JWT", "kid": public_key_arn}
     claims: dict[str, Any] = {
         "exp": expires, "iat": issued, "jti": participant_id, "resource": stage_arn,
@@ -95,20 +111,74 @@ def sign_participant_token(
     if attributes:
         claims["attributes"] = dict(attributes)
     signing_input = f"{_segment(header)}.{_segment(claims)}".encode()
-    signed = kms_client.sign(KeyId=key_id, Message=signing_input, MessageType="RAW",
+    # ES384 is ECDSA over SHA-384 of the signing input: KMS signs that digest as it is.
+    signed = kms_client.sign(KeyId=key_id, Message=hashlib.sha384(signing_input).digest(), MessageType="DIGEST",
                              SigningAlgorithm=KMS_SIGNING_ALGORITHM)
     signature = _base64url(jws_signature(signed["Signature"]))
     return SignedToken(f"{signing_input.decode()}.{signature}", participant_id, expires)
 
 
+def request_problems(stage_arn: Any, user_id: Any, attributes: Any, capabilities: Any, duration_minutes: Any,
+                     participant_id: Any) -> list[str]:
+    """Every way the request breaks a rule of the token: CreateParticipantToken's (from the
+    model), then the participant id's, each naming the parameter, in the parameters' order."""
+    problems = [f"{name} must be Unicode text (no lone surrogates), got: {value!r}"
+                for name, value in _texts(user_id, attributes) if not _is_utf8(value)]
+    if problems:
+        user_id = attributes = None  # said already; the model's byte counts could not encode them
+    hint = _duration_hint(duration_minutes)
+    if hint:
+        duration_minutes = None  # said below; the model's check skips it
+    problems += check(operation("CreateParticipantToken").input_shape, _as_request(
+        stage_arn, user_id, attributes, capabilities, duration_minutes), Label("", names=PARAMETERS))
+    if hint:
+        problems.append(hint)
+    if participant_id is not None and not (isinstance(participant_id, str) and PARTICIPANT_ID.fullmatch(participant_id)):
+        problems.append(f"participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: {participant_id!r}")
+    return problems
+
+
+def _duration_hint(duration_minutes: Any) -> str | None:
+    """A duration object where a number of minutes is wanted: say how to get the minutes."""
+    if isinstance(duration_minutes, datetime.timedelta):
+        return (f"duration_minutes must be a whole number of minutes, got: {duration_minutes!r} (a timedelta; "
+                "pass int(duration.total_seconds() // 60))")
+    if hasattr(duration_minutes, "to_minutes"):  # aws_cdk.Duration, which this package does not import
+        return ("duration_minutes must be a whole number of minutes, got: a Duration "
+                "(pass duration.to_minutes())")
+    return None
+
+
+def _texts(user_id: Any, attributes: Any) -> list[tuple[str, str]]:
+    """The caller's free text: the user id, the attributes' keys and values."""
+    texts = [("user_id", user_id)] if isinstance(user_id, str) else []
+    if isinstance(attributes, Mapping):
+        texts += [(f"attributes[{key!r}]", part) for key, value in attributes.items()
+                  for part in (key, value) if isinstance(part, str)]
+    return texts
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _as_request(stage_arn: str, user_id: str | None, attributes: Mapping[str, str] | None,
                 capabilities: Sequence[str], duration_minutes: int) -> dict[str, Any]:
-    """The token's content as CreateParticipantToken's request, for that operation's rules."""
-    request: dict[str, Any] = {"stageArn": stage_arn, "capabilities": list(capabilities), "duration": duration_minutes}
+    """The token's content as CreateParticipantToken's request, for that operation's rules (in the
+    order of sign_participant_token's parameters, which the messages follow)."""
+    request: dict[str, Any] = {"stageArn": stage_arn}
     if user_id is not None:
         request["userId"] = user_id
     if attributes is not None:
-        request["attributes"] = dict(attributes)
+        request["attributes"] = dict(attributes) if isinstance(attributes, Mapping) else attributes
+    # One string is not a list of capabilities: the model's check says so, rather than see letters.
+    is_list = isinstance(capabilities, Sequence) and not isinstance(capabilities, str)
+    request["capabilities"] = list(capabilities) if is_list else capabilities
+    request["duration"] = duration_minutes
     return request
 
 
@@ -133,7 +203,8 @@ def jws_signature(der: bytes) -> bytes:
 
 
 def _segment(value: Mapping[str, Any]) -> str:
-    return _base64url(json.dumps(value, separators=(",", ":"), sort_keys=True).encode())
+    """A JWS segment: compact JSON as UTF-8 (an emoji is 4 bytes, where its \\u escapes are 12)."""
+    return _base64url(json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode())
 
 
 def _base64url(data: bytes) -> str:
