@@ -12,6 +12,7 @@ from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker, is_unresolved
 from constructs_ivsrt._fields import Fields, attribute, member
+from constructs_ivsrt._regions import place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt.stage import IStage
@@ -134,6 +135,11 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
         checker.check("force_delete", force_delete, self.RULES.delete_input.members["force"])
         checker.require(not is_unresolved(force_delete), "force_delete must be known at synth (true or false), "
                                                          "got: a deploy-time value")
+        stage = props["stage"]
+        if stage is not None:
+            require_same_region(checker, self, "stage", place_of(stage).region, stage.node.path,
+                                owner_kind="ingest configuration",
+                                why="an encoder joins a stage through an ingest configuration of the stage's region")
 
     @property
     def participant_id(self) -> str:

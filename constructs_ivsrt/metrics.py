@@ -53,6 +53,17 @@ def stage_metric(stage_id: str, metric_name: str, options: MetricOptions) -> clo
     return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, dimensions_map=dimensions, **props)
 
 
+def located(options: MetricOptions, *, region: str | None, account: str | None) -> MetricOptions:
+    """``options`` with a region and an account (those known: None is left out) unless they name
+    their own: a metric carries where it is, as ``cloudwatch.Metric.attach_to`` does."""
+    where: MetricOptions = {}
+    if region is not None:
+        where["region"] = region
+    if account is not None:
+        where["account"] = account
+    return {**where, **options}
+
+
 def named_metric(stage_id: str | None, metric: tuple[str, str], options: MetricOptions) -> cloudwatch.Metric:
     """A metric with a helper: its default statistic unless ``options`` names one; account-level
     when ``stage_id`` is None."""

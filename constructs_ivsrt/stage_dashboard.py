@@ -9,7 +9,9 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._regions import Place, known, place_of
 from constructs_ivsrt._types import typed_props
+from constructs_ivsrt.metrics import located
 from constructs_ivsrt.stage import IStage, StageBase
 
 DEFAULT_PERIOD: Duration = Duration.minutes(1)
@@ -18,9 +20,11 @@ WIDGET_HEIGHT: int = 6
 
 
 class StageDashboard(Construct):
-    """A CloudWatch dashboard: the account's concurrent publishers and subscriptions, then a row
-    per stage with its participants (publishers, subscribers), its bitrates (published,
-    delivered) and what its subscribers lose (packet loss, dropped frames, in percent).
+    """A CloudWatch dashboard: the account's concurrent publishers and subscriptions (one graph
+    per region and account the stages are in), then a row per stage with its participants
+    (publishers, subscribers), its bitrates (published, delivered) and what its subscribers lose
+    (packet loss, dropped frames, in percent). Each metric carries its stage's region and account
+    (when known at synth), so the dashboard may be in any region.
 
     The metrics are the service's (``AWS/IVSRealTime``, see ``constructs_ivsrt.metrics``); they
     appear once participants use a broadcast SDK that reports them.
@@ -44,11 +48,15 @@ class StageDashboard(Construct):
         super().__init__(scope, id)
         PropChecker(self).require(len(stages) > 0, "stages must name at least one stage, got: []").raise_if_any()
         self.dashboard: cloudwatch.Dashboard = cloudwatch.Dashboard(self, "Resource", dashboard_name=dashboard_name)
-        self.dashboard.add_widgets(self._graph(
-            "Account: concurrent publishers and subscriptions",
-            [StageBase.metric_concurrent_publishers(period=period)],
-            [StageBase.metric_concurrent_subscriptions(period=period)],
-            width=24))
+        places = _places_of(stages)
+        for place in places:  # the account's concurrency where the stages are, once per region and account
+            where = located({"period": period}, region=known(place.region), account=known(place.account))
+            title = "Account: concurrent publishers and subscriptions"
+            self.dashboard.add_widgets(self._graph(
+                title if len(places) == 1 else f"{title} ({place})",
+                [StageBase.metric_concurrent_publishers(**where)],
+                [StageBase.metric_concurrent_subscriptions(**where)],
+                width=24))
         for stage in stages:
             name = stage.node.id
             self.dashboard.add_widgets(
@@ -64,3 +72,8 @@ class StageDashboard(Construct):
     def _graph(title: str, left: list[cloudwatch.IMetric], right: list[cloudwatch.IMetric] | None = None,
                width: int = WIDGET_WIDTH) -> cloudwatch.GraphWidget:
         return cloudwatch.GraphWidget(title=title, left=left, right=right or None, width=width, height=WIDGET_HEIGHT)
+
+
+def _places_of(stages: Sequence[IStage]) -> list[Place]:
+    """The regions and accounts of ``stages``, each once, in order."""
+    return list(dict.fromkeys(place_of(stage) for stage in stages))

@@ -86,18 +86,20 @@ def print_progress(line: str) -> None:
     print(line, flush=True)
 
 
-def describe_endpoint(client: Any) -> list[tuple[str, str, str, dict[str, str]]]:
-    """(type, name, ARN, tags) of everything at the endpoint, read through the public API."""
-    rows = []
+def describe_endpoint(client: Any) -> tuple[list[tuple[str, str, str, dict[str, str]]], int]:
+    """(type, name, ARN, tags) of everything live at the endpoint, read through the public API,
+    and how many stopped compositions it still lists (IVS deletes them a few minutes later)."""
+    rows, stopped = [], 0
     for resource in rules.RESOURCES.values():
         # One page of 100 is plenty for a demo stack (this is a display, not an inventory).
         for summary in getattr(client, rules.snake_case(resource.list_operation))(maxResults=100)[resource.list_key]:
-            if summary.get("state") == "STOPPED":  # ended; the service removes it
+            if summary.get("state") == "STOPPED":
+                stopped += 1
                 continue
             tags = client.list_tags_for_resource(resourceArn=summary["arn"])["tags"]
             label = summary.get("name") or summary.get("state", "")
             rows.append((resource.noun, label, summary["arn"], tags))
-    return rows
+    return rows, stopped
 
 
 def print_changes(title: str, changes: list[Change]) -> None:
@@ -111,8 +113,9 @@ def print_changes(title: str, changes: list[Change]) -> None:
 
 
 def print_endpoint(client: Any) -> None:
-    rows = describe_endpoint(client)
-    print(f"-- at the endpoint: {len(rows)} resource(s)")
+    rows, stopped = describe_endpoint(client)
+    listed = f", {stopped} stopped composition(s), listed until IVS deletes them" if stopped else ""
+    print(f"-- at the endpoint: {len(rows)} live resource(s){listed}")
     for noun, name, arn, tags in rows:
         print(f"  {noun:<22} {name:<45} {arn}")
         print(f"  {'':<22} tags: {', '.join(f'{k}={v}' for k, v in sorted(tags.items())) or '-'}")
@@ -177,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=4599)
     serve.add_argument("--rate-scale", type=float, default=None,
                        help="multiply the API rate quotas by this; 0 turns them off (default: 1)")
+    serve.add_argument("--composition-speed", type=str, default=None,
+                       help="run compositions' starts, stops and listing this many times faster than the service (default: 1)")
     for name in ("deploy", "destroy"):
         command = commands.add_parser(name, help=f"{name} stacks' IVS resources at $AWS_ENDPOINT_URL_IVS_REALTIME")
         command.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: all)")
@@ -195,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
         demo(args.project, cdk_cli(args.project, args.cdk), _context(args.context), _context(args.update_context))
     elif args.command == "endpoint":
         endpoint_module.main(["--host", args.host, "--port", str(args.port)]
-                             + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else []))
+                             + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else [])
+                             + (["--composition-speed", args.composition_speed] if args.composition_speed else []))
     else:
         try:
             run_stacks(args)

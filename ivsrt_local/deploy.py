@@ -24,8 +24,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+from ivsrt_local.cross_region import (
+    CrossRegion,
+    Parameters,
+    UnresolvedReference,
+    is_reader,
+    read_parameter,
+    resolve_dynamic_references,
+    stack_outputs_read,
+    visible_in,
+    written_parameters,
+)
 from ivsrt_local.endpoint import ACCOUNT_ID
 from ivsrt_local.kms import KEY_RESOURCE_TYPE, is_signing_key, on_key_event
 from ivsrt_local.framework import (
@@ -80,6 +91,9 @@ class StackState:
     superseded: list[DeployedResource] = field(default_factory=list)
     exports: dict[str, Any] = field(default_factory=dict)  # Outputs' Export names -> values
     imports: list[str] = field(default_factory=list)  # export names its template imports
+    # The SSM parameters its cross-region export writers put, by region (see cross_region.py).
+    cross_region_parameters: Parameters = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # every output the runner could resolve, by name
 
     def save(self, path: Path) -> None:
         """Written readable by its owner only: the resources' Data holds stream keys."""
@@ -87,7 +101,8 @@ class StackState:
         payload = {"stackName": self.stack_name, "region": self.region,
                    "resources": {k: vars(v) for k, v in self.resources.items()},
                    "superseded": [vars(v) for v in self.superseded],
-                   "exports": self.exports, "imports": self.imports}
+                   "exports": self.exports, "imports": self.imports,
+                   "crossRegionParameters": self.cross_region_parameters, "outputs": self.outputs}
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)  # a file that existed keeps its mode through O_CREAT
         with os.fdopen(descriptor, "w") as file:
@@ -102,7 +117,8 @@ class StackState:
             resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
             superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
             return cls(payload["stackName"], payload["region"], resources, superseded,
-                       payload.get("exports", {}), payload.get("imports", []))
+                       payload.get("exports", {}), payload.get("imports", []), payload.get("crossRegionParameters", {}),
+                       payload.get("outputs", {}))
         except (ValueError, KeyError, TypeError) as error:
             raise DeployError(f"cannot read the state file {path}: {type(error).__name__}: {error}") from None
 
@@ -159,7 +175,16 @@ def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
             json.loads((assembly / artifact["properties"]["templateFile"]).read_text()),
             None if region in ("", "unknown-region") else region,
             [d for d in artifact.get("dependencies", []) if d in stacks])
-    return found
+    return _with_stack_outputs_read(found)
+
+
+def _with_stack_outputs_read(stacks: dict[str, StackArtifact]) -> dict[str, StackArtifact]:
+    """Each stack depending also on the stacks whose outputs it reads (``Fn::GetStackOutput``)."""
+    by_name = {(stack.stack_name, stack.region): artifact_id for artifact_id, stack in stacks.items()}
+    return {artifact_id: dataclasses.replace(stack, dependencies=stack.dependencies + sorted(
+        {by_name[(name, region or stack.region)] for name, region in stack_outputs_read(stack.template)
+         if (name, region or stack.region) in by_name} - {artifact_id, *stack.dependencies}))
+        for artifact_id, stack in stacks.items()}
 
 
 def _named(names: list[str], stack_names: dict[str, str], missing: Callable[[str], str]) -> list[str]:
@@ -250,10 +275,13 @@ class Resolver:
     """Resolves the intrinsics a CDK template uses in custom resource properties."""
 
     def __init__(self, state: StackState, parameters: dict[str, Any] | None = None,
-                 exports: Mapping[str, Any] | None = None) -> None:
+                 exports: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None,
+                 cross_region: CrossRegion | None = None) -> None:
         self.state = state
         self.parameters: dict[str, Any] = parameters or {}  # the template's Parameters, by name
         self.exports: Mapping[str, Any] = exports or {}  # what other stacks export, by name
+        self.resources: Mapping[str, Any] = resources or {}  # the template's Resources, by logical id
+        self.cross_region: CrossRegion = cross_region or CrossRegion()  # what cross-region references read
 
     def _physical_id(self, logical_id: str) -> str:
         if logical_id in PSEUDO_PARAMETERS:
@@ -282,11 +310,15 @@ class Resolver:
             if attribute not in deployed.data:
                 raise DeployError(f"{logical_id} has no attribute {attribute!r}")
             return deployed.data[attribute]
+        if is_reader(self.resources.get(logical_id)):  # a cross-region reference: never a stand-in
+            return read_parameter(self.cross_region.parameters, attribute, self.state.region)
         if attribute == "Arn":  # an S3 bucket, role or function ARN stand-in
             return f"arn:aws:local:{self.state.region}:{ACCOUNT_ID}:{self._physical_id(logical_id)}"
         return f"{self._physical_id(logical_id)}.{attribute}"
 
     def resolve(self, value: Any) -> Any:
+        if isinstance(value, str) and "{{resolve:" in value:
+            return resolve_dynamic_references(value, self.cross_region.parameters, self.state.region)
         if isinstance(value, list):
             return [item for item in map(self.resolve, value) if item is not NO_VALUE]
         if not isinstance(value, dict):
@@ -337,6 +369,12 @@ class Resolver:
 
         return re.sub(r"\$\{([^}]+)\}", value_of, text)
 
+    def _get_stack_output(self, argument: Any) -> Any:
+        """CDK's reference to another account's (or region's) stack: that stack's output."""
+        wanted = self.resolve(argument)
+        return self.cross_region.stack_output(wanted["StackName"], wanted.get("Region", self.state.region),
+                                              wanted["OutputName"])
+
     def _import_value(self, argument: Any) -> Any:
         name = self.resolve(argument)
         if name not in self.exports:
@@ -350,6 +388,7 @@ class Resolver:
         "Fn::Select": _select,
         "Fn::Split": _split,
         "Fn::ImportValue": _import_value,
+        "Fn::GetStackOutput": _get_stack_output,
         "Fn::Sub": _sub,
     }
 
@@ -438,13 +477,17 @@ class LocalDeployer:
 
     def __init__(self, state: StackState, handler: Any | None = None,
                  timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS, *, concurrency: int | None = None,
-                 progress: Callable[[str], None] | None = None, exports: Mapping[str, Any] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, exports: Mapping[str, Any] | None = None,
+                 cross_region: CrossRegion | None = None) -> None:
         """``concurrency``: how many events may be in flight at once (None: no bound, as
         CloudFormation). Each runs in a thread of its own, with its own client: the separate
         Lambda execution environments CloudFormation's parallel requests get. ``progress``
         receives a line every few seconds while events are in flight. ``exports``: what the
-        stacks deployed before export (``Fn::ImportValue`` reads them)."""
+        stacks deployed before export (``Fn::ImportValue`` reads them). ``cross_region``: what
+        their cross-region references can read (outputs, SSM parameters written to this region)."""
         self.exports: Mapping[str, Any] = exports or {}
+        self.cross_region: CrossRegion = cross_region or CrossRegion()
+        self._resources: dict[str, Any] = {}  # of the template being deployed
         self.state = state
         self.framework = ProviderFramework(handler or provider, timeout_seconds)
         self.concurrency = concurrency
@@ -486,6 +529,7 @@ class LocalDeployer:
         self._as_lambda_runs_it()
         wanted = managed(template)
         self._parameters = template.get("Parameters", {})
+        self._resources = template.get("Resources", {})
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
         order = creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
@@ -512,20 +556,35 @@ class LocalDeployer:
         self._remove_superseded("cleanup", self._clean_up)
         self.state.exports = self._exports(template)
         self.state.imports = sorted(imported_names(template))
+        self.state.cross_region_parameters = written_parameters(template, self._resolver().resolve)
+        self.state.outputs = self._outputs(template)
         return done + self.changes[first_cleanup:]  # the cleanup's deletes (and failures) too
+
+    def _outputs(self, template: dict[str, Any]) -> dict[str, Any]:
+        """The template's outputs the runner can resolve (``Fn::GetStackOutput`` reads them)."""
+        resolver, outputs = self._resolver(), {}
+        for name, output in template.get("Outputs", {}).items():
+            try:
+                outputs[name] = resolver.resolve(output["Value"])
+            except (DeployError, UnresolvedReference):
+                continue
+        return outputs
 
     def _exports(self, template: dict[str, Any]) -> dict[str, Any]:
         """The template's exported outputs, resolved; one the runner cannot resolve (an
         intrinsic it does not know) is left out, and importing it then fails by name."""
-        resolver = Resolver(self.state, self._parameters, self.exports)
+        resolver = self._resolver()
         exported = {}
         for output in template.get("Outputs", {}).values():
             if "Export" in output:
                 try:
                     exported[resolver.resolve(output["Export"]["Name"])] = resolver.resolve(output["Value"])
-                except DeployError:
+                except (DeployError, UnresolvedReference):
                     continue
         return exported
+
+    def _resolver(self) -> Resolver:
+        return Resolver(self.state, self._parameters, self.exports, self._resources, self.cross_region)
 
     def _as_lambda_runs_it(self) -> None:
         """Lambda gives the function its stack's region and credentials; locally the credentials
@@ -576,8 +635,11 @@ class LocalDeployer:
         """Send the Create or Update; the state records what CloudFormation would know as it goes
         (the new properties of an Update being attempted, a physical id once onEvent answered),
         which is what a rollback works from."""
-        resolver = Resolver(self.state, self._parameters, self.exports)
-        properties = resolver.resolve({k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
+        try:
+            properties = self._resolver().resolve(
+                {k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
+        except UnresolvedReference as error:
+            raise DeployError(f"stack {self.state.stack_name}, resource {logical_id}: {error}") from None
         resource_type = definition["Type"]
         current = self.state.resources.get(logical_id)
         deletion_policy = definition.get("DeletionPolicy", "Delete")
@@ -741,6 +803,14 @@ def deployed_stacks(state_dir: Path) -> dict[str, StackState]:
     return {path.stem: StackState.load(path, path.stem, "") for path in sorted(state_dir.glob("*.json"))}
 
 
+def cross_region_of(region: str, others: Iterable[StackState]) -> CrossRegion:
+    """What a stack in ``region`` reads through cross-region references from the ``others``
+    deployed: their outputs, and the SSM parameters their export writers put in ``region``."""
+    others = list(others)
+    return CrossRegion(visible_in(region, {f"{o.stack_name}@{o.region}": o.cross_region_parameters for o in others}),
+                       {(o.stack_name, o.region): o.outputs for o in others})
+
+
 def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: str, *,
                   concurrency: int | None = None, progress: Callable[[str], None] | None = None,
                   handler: Any | None = None) -> dict[str, list[Change]]:
@@ -753,9 +823,11 @@ def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: 
         if state.region != (stack.region or state.region):
             raise DeployError(f"stack {stack.artifact_id} was deployed to {state.region}, not {stack.region}: "
                               "destroy it there first")
-        exports = {name: value for artifact_id, other in deployed_stacks(state_dir).items() if artifact_id != stack.artifact_id
-                   for name, value in other.exports.items()}
-        deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress, exports=exports)
+        others = {k: v for k, v in deployed_stacks(state_dir).items() if k != stack.artifact_id}
+        exports = {name: value for other in others.values() for name, value in other.exports.items()}
+        cross_region = cross_region_of(state.region, others.values())
+        deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress, exports=exports,
+                                 cross_region=cross_region)
         try:
             done[stack.stack_name] = deployer.deploy(stack.template)
         finally:

@@ -18,14 +18,18 @@ turns it off, another value multiplies every rate. Resource quotas are the servi
 Faults can be injected per operation (``ivs.inject(Fault("throttle", "CreateStage"))``, or
 ``POST /_local/faults`` with the same fields as JSON) to exercise retries and leaks.
 
-Compositions move through STARTING -> ACTIVE and STOPPING -> STOPPED one GetComposition at a
-time (``CompositionScript`` says how many reads each state lasts, and makes the next starts
-FAILED); a stopped or failed composition is then gone, as the service deletes it.
+Compositions move on by themselves, on a clock, as the service's do: STARTING -> ACTIVE (or
+FAILED), STOPPING -> STOPPED, and an ended one (STOPPED, FAILED) stays listed a few minutes before
+the service deletes it (``CompositionTimings`` says how many of the service's seconds each lasts,
+and makes the next starts FAILED). ``LocalIvsRealtime(composition_speed=100)`` (or
+``--composition-speed``, or ``IVSRT_LOCAL_COMPOSITION_SPEED``) runs that clock 100 times faster;
+the default, 1, is the service's pace.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import calendar
 import base64
 import binascii
@@ -43,10 +47,11 @@ import urllib.parse
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from botocore.validate import ParamValidator
 
+from ivsrt_local import iam
 from ivsrt_local.kms import TARGET_PREFIX as KMS_TARGET_PREFIX
 from ivsrt_local.kms import KmsError, LocalKms
 from ivsrt_local.tokens import TokenRefused, check_signed_token
@@ -102,13 +107,35 @@ class Fault:
 
 
 @dataclass
-class CompositionScript:
-    """How compositions behave: reads spent in STARTING and STOPPING, and how many of the next
-    starts end FAILED (with their first destination FAILED) instead of ACTIVE."""
+class CompositionTimings:
+    """How compositions behave, in the service's seconds (the endpoint divides them by its
+    ``composition_speed``): how long one stays STARTING and STOPPING, how long an ended one stays
+    listed, and how many of the next starts end FAILED (first destination FAILED), not ACTIVE.
 
-    start_reads: int = 1
-    stop_reads: int = 1
+    The service documents no figures for the first two: a composition is seen "after a few
+    seconds" (Getting Started with IVS Server-Side Composition), and stopping is taken to be as
+    quick. It documents the third: "automatically deleted after a few minutes in the STOPPED state"."""
+
+    start_seconds: float = 5.0
+    stop_seconds: float = 5.0
+    listed_after_end_seconds: float = 300.0
     fail_next: int = 0
+
+
+# What a composition becomes on its own: state -> (the timing it lasts, what follows it; None:
+# the service deletes it). ACTIVE lasts until it is stopped.
+COMPOSITION_STEPS: dict[str, tuple[str, Callable[[dict[str, Any]], str | None]]] = {
+    "STARTING": ("start_seconds", lambda composition: "FAILED" if composition["_fails"] else "ACTIVE"),
+    "STOPPING": ("stop_seconds", lambda composition: "STOPPED"),
+    "STOPPED": ("listed_after_end_seconds", lambda composition: None),
+    "FAILED": ("listed_after_end_seconds", lambda composition: None),
+}
+# A destination's state in its composition's: the same, but in a failed one only the first
+# destination failed (the one whose failure ends it).
+DESTINATION_STATES: dict[str, Callable[[int], str]] = {"FAILED": lambda index: "FAILED" if index == 0 else "ACTIVE"}
+COMPOSITION_SPEED_ENV = "IVSRT_LOCAL_COMPOSITION_SPEED"
+# The pace the tests (ours, and the pytest fixture's) run compositions at: 5 s are 50 ms.
+TEST_COMPOSITION_SPEED = 100.0
 
 
 class RateLimits:
@@ -124,21 +151,22 @@ class RateLimits:
         self._configured = scale
         self.clock: Callable[[], float] = clock
         self.throttled: dict[str, int] = {}  # operation -> throttled calls
-        self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, at monotonic time)
+        # (region, operation) -> (tokens, at monotonic time): each region has its own quotas.
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def admit(self, operation: str) -> bool:
-        """Take a token for one call of ``operation``; False: throttle it."""
+    def admit(self, operation: str, region: str = DEFAULT_REGION) -> bool:
+        """Take a token for one call of ``operation`` in ``region``; False: throttle it."""
         if self.scale <= 0:
             return True
         rate = rules.rate_quota(operation) * self.scale
         now = self.clock()
         with self._lock:
             burst = max(1.0, rate)
-            tokens, then = self._buckets.get(operation, (burst, now))
+            tokens, then = self._buckets.get((region, operation), (burst, now))
             tokens = min(burst, tokens + (now - then) * rate)
             admitted = tokens >= 1.0
-            self._buckets[operation] = (tokens - admitted, now)
+            self._buckets[(region, operation)] = (tokens - admitted, now)
             if not admitted:
                 self.throttled[operation] = self.throttled.get(operation, 0) + 1
             return admitted
@@ -150,6 +178,26 @@ class RateLimits:
             self._buckets.clear()
             self.throttled.clear()
             self.scale = self._configured if scale is None else scale
+
+
+def checked_composition_speed(value: Any, source: str = "composition_speed") -> float:
+    """``value`` as a composition clock's speed: a number above 0 (1: the service's pace)."""
+    try:
+        speed = float(value)
+    except (TypeError, ValueError):
+        speed = 0.0
+    if not speed > 0 or speed == float("inf"):
+        raise ValueError(f"{source} must be a number above 0 (1 is the service's pace), got: {value!r}")
+    return speed
+
+
+def default_composition_speed(fallback: float = 1.0) -> float:
+    """``IVSRT_LOCAL_COMPOSITION_SPEED`` when set, else ``fallback``."""
+    value = os.environ.get(COMPOSITION_SPEED_ENV)
+    try:
+        return fallback if value is None else checked_composition_speed(value, COMPOSITION_SPEED_ENV)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
 
 
 def default_rate_scale() -> float:
@@ -170,15 +218,38 @@ class _DropConnection(Exception):
 class IvsRealtimeState:
     """The resources, and the operations on them, behind one lock."""
 
-    def __init__(self, quotas: dict[str, int] | None = None) -> None:
+    def __init__(self, quotas: dict[str, int] | None = None, composition_speed: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.quotas: dict[str, int] = {**DEFAULT_QUOTAS, **(quotas or {})}
+        self.composition_speed: float = composition_speed  # service seconds per second of ``clock``
+        self.clock: Callable[[], float] = clock
         self.lock: threading.RLock = threading.RLock()
         self.resources: dict[str, dict[str, Any]] = {}  # ARN -> resource (as the API returns it)
         self.calls: list[str] = []  # every operation received, retries included
         self.tokens: dict[str, dict[str, Any]] = {}  # participant token -> what it was minted with
-        self.compositions: CompositionScript = CompositionScript()
+        self.compositions: CompositionTimings = CompositionTimings()
         self._idempotency: dict[str, str] = {}  # StartComposition token -> composition ARN
         self._ids = (f"{i:04d}" for i in itertools.count(1))
+        self._region: str | None = None  # of the API call being answered; None: every region (the control plane)
+
+    @contextlib.contextmanager
+    def answering(self, region: str) -> Iterator[None]:
+        """Answer an API call as the service does in ``region``: each region is a service of its
+        own, so another region's resources are not found (Get, Update, Delete, tags, a reference
+        such as ``storageConfigurationArn``), not listed, and not counted against its quotas."""
+        with self.lock:
+            previous, self._region = self._region, region
+            try:
+                yield
+            finally:
+                self._region = previous
+
+    def _visible(self, arn: str) -> dict[str, Any] | None:
+        resource = self.resources.get(arn)
+        return resource if resource is not None and self._region in (None, arn_region(arn)) else None
+
+    def _in_region(self, noun: str) -> list[dict[str, Any]]:
+        return [r for r in self._all(noun) if self._region in (None, arn_region(r["arn"]))]
 
     # -- helpers ------------------------------------------------------------------------------
     def _new_arn(self, noun: str, region: str) -> str:
@@ -186,19 +257,19 @@ class IvsRealtimeState:
         return f"arn:aws:ivs:{region}:{ACCOUNT_ID}:{RULES_BY_NOUN[noun].arn_segment}/{suffix}"
 
     def _get(self, noun: str, arn: str) -> dict[str, Any]:
-        resource = self.resources.get(arn)
+        resource = self._visible(arn)
         if resource is None or resource["_noun"] != noun:
             raise ApiError("ResourceNotFoundException", f"{noun} not found: {arn}")
         return resource
 
     def _find_any(self, arn: str) -> dict[str, Any]:
-        resource = self.resources.get(arn)
+        resource = self._visible(arn)
         if resource is None:
             raise ApiError("ResourceNotFoundException", f"Resource not found: {arn}")
         return resource
 
     def _require(self, noun: str, arn: str | None, code: str = "ValidationException") -> None:
-        if arn and self.resources.get(arn, {}).get("_noun") != noun:
+        if arn and (self._visible(arn) or {}).get("_noun") != noun:
             raise ApiError(code, f"{noun} not found: {arn}")
 
     def _require_storage(self, recording: dict[str, Any] | None) -> None:
@@ -241,9 +312,9 @@ class IvsRealtimeState:
                     self._require(NOUN_BY_ARN_SEGMENT[referenced.split(":")[5].split("/")[0]], referenced)
             failing = self.compositions.fail_next > 0
             self.compositions.fail_next -= failing
-            resource.update(state="STARTING", layout=params.get("layout") or {"grid": {}}, _reads=0, _fails=failing,
-                            destinations=[{"id": f"{i}", "state": "STARTING", "configuration": d}
-                                          for i, d in enumerate(params["destinations"])])
+            resource.update(layout=params.get("layout") or {"grid": {}}, _fails=failing,
+                            destinations=[{"id": f"{i}", "configuration": d} for i, d in enumerate(params["destinations"])])
+            self._enter(resource, "STARTING", self.clock())
             resource.pop("idempotencyToken", None)
 
     def _check_per_stage_quota(self, stage_arn: str) -> None:
@@ -260,7 +331,7 @@ class IvsRealtimeState:
         if token and self._idempotency.get(token) in self.resources:
             return self.resources[self._idempotency[token]]  # a retried Start: the same composition
         quota = self.quotas.get(noun)
-        if quota is not None and len(self._all(noun)) >= quota:
+        if quota is not None and len(self._counted(noun)) >= quota:
             raise ApiError("ServiceQuotaExceededException",
                            f"Quota of {quota} {noun} resources per account and region reached")
         arn = self._new_arn(noun, region)
@@ -272,31 +343,44 @@ class IvsRealtimeState:
         return resource
 
     def get(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
-        resource = self._get(noun, params["arn"])
-        if noun == "Composition":
-            self._advance(resource)
-        return resource
+        return self._get(noun, params["arn"])
 
-    def _advance(self, composition: dict[str, Any]) -> None:
-        """One read's worth of a composition's life: STARTING -> ACTIVE | FAILED, STOPPING ->
-        STOPPED, after which the service deletes it."""
-        script, state = self.compositions, composition["state"]
-        if state == "STOPPED":
-            del self.resources[composition["arn"]]
-            raise ApiError("ResourceNotFoundException", f"Composition not found: {composition['arn']}")
-        composition["_reads"] += 1
-        if state == "STARTING" and composition["_reads"] > script.start_reads:
-            composition["state"] = "FAILED" if composition["_fails"] else "ACTIVE"
-            for index, destination in enumerate(composition["destinations"]):
-                destination["state"] = "FAILED" if composition["_fails"] and index == 0 else "ACTIVE"
-        elif state == "STOPPING" and composition["_reads"] > script.stop_reads:
-            composition["state"] = "STOPPED"
-            for destination in composition["destinations"]:
-                destination["state"] = "STOPPED"
+    def advance(self) -> None:
+        """Move every composition on by the time that has passed. The service does it on its own;
+        here it is done whenever the state is looked at (every operation, every snapshot), which
+        no caller can tell apart."""
+        with self.lock:
+            now = self.clock()
+            for composition in self._all("Composition"):
+                self._advance(composition, now)
+
+    def _advance(self, composition: dict[str, Any], now: float) -> None:
+        """``composition`` as it is at ``now``: each step it has lasted long enough for is taken,
+        from the moment the one before ended (``COMPOSITION_STEPS``)."""
+        while composition["state"] in COMPOSITION_STEPS:
+            timing, following = COMPOSITION_STEPS[composition["state"]]
+            ends = composition["_since"] + getattr(self.compositions, timing) / self.composition_speed
+            if now < ends:
+                return
+            state = following(composition)
+            if state is None:
+                del self.resources[composition["arn"]]
+                return
+            self._enter(composition, state, ends)
+
+    @staticmethod
+    def _enter(composition: dict[str, Any], state: str, at: float) -> None:
+        """``composition`` is ``state`` from ``at`` (on the endpoint's clock), its destinations too."""
+        composition.update(state=state, _since=at)
+        state_of = DESTINATION_STATES.get(state, lambda index: state)
+        for index, destination in enumerate(composition["destinations"]):
+            destination["state"] = state_of(index)
 
     def end_composition(self, arn: str) -> None:
         """What the service does a minute after the stage empties: stop the composition."""
-        self._get("Composition", arn).update(state="STOPPING", _reads=0)
+        with self.lock:
+            self.advance()
+            self._enter(self._get("Composition", arn), "STOPPING", self.clock())
 
     def update(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
         resource = self._get(noun, params["arn"])
@@ -330,16 +414,21 @@ class IvsRealtimeState:
         elif composition["state"] == "STOPPING":
             raise ApiError("ConflictException", f"Composition {composition['arn']} is already stopping")
         else:
-            composition.update(state="STOPPING", _reads=0)
+            self._enter(composition, "STOPPING", self.clock())
 
     def _all(self, noun: str) -> list[dict[str, Any]]:
         return [r for r in self.resources.values() if r["_noun"] == noun]
+
+    def _counted(self, noun: str) -> list[dict[str, Any]]:
+        """What counts against the account's quota of ``noun``: a stopped composition, still
+        listed for a few minutes, is not running (as for the per-stage quota)."""
+        return [r for r in self._in_region(noun) if r.get("state") != "STOPPED"]
 
     def listing(self, noun: str, params: dict[str, Any], region: str) -> tuple[list[dict[str, Any]], str | None]:
         """One page, as the service pages: ``maxResults`` (default 50) from ``nextToken``."""
         start = int(params.get("nextToken") or 0)
         size = params.get("maxResults", 50)
-        matching = [r for r in self._all(noun)
+        matching = [r for r in self._in_region(noun)
                     if all(r.get(field) == params[f"filterBy{field[0].upper()}{field[1:]}"]
                            for field in ("stageArn", "state") if f"filterBy{field[0].upper()}{field[1:]}" in params)]
         page = matching[start:start + size]
@@ -373,8 +462,9 @@ class IvsRealtimeState:
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every resource, as the API shows it plus its type: what tests compare. The endpoint's
-        own bookkeeping (a composition's read count) is left out: retries change it."""
+        own bookkeeping (when a composition's state began) is left out."""
         with self.lock:
+            self.advance()
             return [json.loads(json.dumps({k: v for k, v in r.items() if k == "_noun" or not k.startswith("_")}))
                     for r in self.resources.values()]
 
@@ -400,12 +490,18 @@ class LocalIvsRealtime:
     """The server: start/stop, state, injected faults. Use as a context manager in tests."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, quotas: dict[str, int] | None = None,
-                 rate_scale: float | None = None) -> None:
+                 rate_scale: float | None = None, composition_speed: float | None = None) -> None:
         """``rate_scale``: multiplies the API rate quotas; 0 turns them off. Default: the
-        ``IVSRT_LOCAL_RATE_SCALE`` variable, else 1 (the service's own rates)."""
-        self.state: IvsRealtimeState = IvsRealtimeState(quotas)
+        ``IVSRT_LOCAL_RATE_SCALE`` variable, else 1 (the service's own rates).
+        ``composition_speed``: how many times faster than the service compositions start, stop
+        and leave the list. Default: the ``IVSRT_LOCAL_COMPOSITION_SPEED`` variable, else 1."""
+        speed = default_composition_speed() if composition_speed is None else composition_speed
+        self._composition_speed = checked_composition_speed(speed)  # what reset() goes back to
+        self.state: IvsRealtimeState = IvsRealtimeState(quotas, self._composition_speed)
         self.rate_limits: RateLimits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
         self.kms: LocalKms = LocalKms(ACCOUNT_ID)  # the signing key's operations (no rate quotas: KMS's are far higher)
+        # Access keys bound to a function's role: their requests are held to its policies (ivsrt_local.iam).
+        self.iam: iam.Enforcement = iam.Enforcement()
         self._faults: list[Fault] = []
         self._fault_lock = threading.Lock()
         self._routes = _routes()
@@ -465,16 +561,18 @@ class LocalIvsRealtime:
 
     def reset(self) -> None:
         """Back to a new endpoint's state: no resources, calls, tokens or faults, full rate
-        buckets (at the scale set), compositions scripted as by default."""
+        buckets (at the scale set), compositions timed as by default (at the speed it was started with)."""
         self.clear_faults()
         self.rate_limits.reset()
+        self.iam.clear()
         with self.kms.lock:
             self.kms.keys.clear()
         with self.state.lock:
             self.state.resources.clear()
             self.state.calls.clear()
             self.state.tokens.clear()
-            self.state.compositions = CompositionScript()
+            self.state.compositions = CompositionTimings()
+            self.state.composition_speed = self._composition_speed
 
     def clear_faults(self) -> None:
         with self._fault_lock:
@@ -522,7 +620,7 @@ class LocalIvsRealtime:
             return _error_response(ApiError("UnknownOperationException", f"No route for {method} {parsed.path}", 404))
         with self.state.lock:
             self.state.calls.append(name)
-        if not self.rate_limits.admit(name):
+        if not self.rate_limits.admit(name, _region(headers)):
             return _error_response(ApiError("ThrottlingException", "Rate exceeded"))
         fault = self._take_fault(name)
         try:
@@ -546,7 +644,12 @@ class LocalIvsRealtime:
         with self.state.lock:
             self.state.calls.append(f"kms:{target.removeprefix(KMS_TARGET_PREFIX)}")
         try:
-            result = self.kms.handle(target, json.loads(body or b"{}"), _region(headers))
+            params = json.loads(body or b"{}")
+            denied = self.iam.denial(headers, lambda: iam.kms_request(target.removeprefix(KMS_TARGET_PREFIX), params,
+                                                                      _region(headers), ACCOUNT_ID))
+            if denied:  # KMS answers it with HTTP 400, as its other client errors
+                raise KmsError("AccessDeniedException", denied)
+            result = self.kms.handle(target, params, _region(headers))
         except KmsError as error:
             return _error_response(ApiError(error.code, error.message, error.status))
         return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(result).encode()
@@ -554,16 +657,25 @@ class LocalIvsRealtime:
     def _run(self, name: str, match: re.Match[str], query: str, body: bytes, headers: Any) -> dict[str, Any]:
         operation = rules.operation(name)
         params = _request_parameters(operation, match, query, body)
+        denied = self.iam.denial(headers, lambda: iam.ivs_request(name, params, _region(headers), ACCOUNT_ID, self._tags))
+        if denied:
+            raise ApiError("AccessDeniedException", denied)
         if operation.input_shape:
             _validate(operation.input_shape, params, name)
         implementation = self._operations.get(name)
         if implementation is None:
             raise ApiError("ValidationException", f"{name} is not implemented by the local endpoint")
-        with self.state.lock:
+        with self.state.answering(_region(headers)):
+            self.state.advance()  # what the service's compositions did meanwhile, on their own
             result = implementation(params, _region(headers))
             # Deep copy through JSON while the lock is held, shaped by the model's output.
             result = json.loads(json.dumps(result))
         return rules.project(operation.output_shape, result) if operation.output_shape else {}
+
+    def _tags(self, arn: str) -> dict[str, str]:
+        """A resource's tags (what ``aws:ResourceTag/<key>`` conditions read); none if there is no such resource."""
+        with self.state.lock:
+            return dict(self.state.resources.get(arn, {}).get("tags", {}))
 
     def handle_control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """The test/CLI control plane: state, call log, faults, reset."""
@@ -575,9 +687,12 @@ class LocalIvsRealtime:
             self.inject(*(Fault(**f) for f in json.loads(body or b"[]")))
             payload = {"faults": [asdict(f) for f in self._faults]}
         elif action == "compositions" and method == "POST":
+            settings = json.loads(body or b"{}")
             with self.state.lock:
-                self.state.compositions = CompositionScript(**json.loads(body or b"{}"))
-            payload = asdict(self.state.compositions)
+                self.state.advance()  # what has happened so far happened at the old pace
+                self.state.composition_speed = checked_composition_speed(settings.pop("speed", self.state.composition_speed))
+                self.state.compositions = CompositionTimings(**{**asdict(self.state.compositions), **settings})
+            payload = {**asdict(self.state.compositions), "speed": self.state.composition_speed}
         elif action == "rate-limits" and method == "POST":
             self.rate_limits.reset(json.loads(body or b"{}").get("scale"))
             payload = {"scale": self.rate_limits.scale}
@@ -675,6 +790,12 @@ def _referenced_arns(value: Any) -> list[str]:
     return re.findall(r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+", text)
 
 
+def arn_region(arn: str) -> str:
+    """``us-east-1`` of ``arn:aws:ivs:us-east-1:...``."""
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 else ""
+
+
 def _region(headers: Any) -> str:
     credential = re.search(r"Credential=[^/]+/\d+/([^/]+)/", headers.get("Authorization", "") or "")
     return credential.group(1) if credential else DEFAULT_REGION
@@ -686,14 +807,25 @@ def _error_response(error: ApiError) -> tuple[int, dict[str, str], bytes]:
     return error.status, headers, body.encode()
 
 
+def _speed_argument(text: str) -> float:
+    try:
+        return checked_composition_speed(text, "--composition-speed")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the local IVS Real-Time endpoint.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4599, help="port (default: 4599; 0 picks a free one)")
     parser.add_argument("--rate-scale", type=float, default=None,
                         help=f"multiply the API rate quotas by this; 0 turns them off (default: ${RATE_SCALE_ENV} or 1)")
+    parser.add_argument("--composition-speed", type=_speed_argument, default=None,
+                        help="run compositions' starts, stops and listing this many times faster than the "
+                             f"service (default: ${COMPOSITION_SPEED_ENV} or 1)")
     args = parser.parse_args(argv)
-    endpoint = LocalIvsRealtime(args.host, args.port, rate_scale=args.rate_scale)
+    endpoint = LocalIvsRealtime(args.host, args.port, rate_scale=args.rate_scale,
+                                composition_speed=args.composition_speed)
     print(f"local IVS Real-Time endpoint on {endpoint.url}", flush=True)
     print(f"  export AWS_ENDPOINT_URL_IVS_REALTIME={endpoint.url}", flush=True)
     try:

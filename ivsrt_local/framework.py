@@ -17,9 +17,10 @@ from typing import Any
 from ivsrt_runtime import provider
 from ivsrt_runtime.rules import FUNCTION_TIMEOUT_SECONDS, RESOURCES
 
-# The waiter polls every 5 s for up to 15 minutes on AWS; locally a composition settles in a few reads.
+# The waiter polls every 5 s for up to 15 minutes on AWS; locally more often, for at least a
+# minute: at the service's pace a composition starts or stops in seconds (ivsrt_local.endpoint).
 SETTLE_POLL_SECONDS = 0.05
-SETTLE_MAX_POLLS = 200
+SETTLE_MAX_POLLS = 1200
 
 
 class LambdaContext:

@@ -12,15 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 # Never reach a real account from the tests: fixed fake credentials and region.
-os.environ.update(
-    AWS_ACCESS_KEY_ID="AKIDLOCALTESTS",
-    AWS_SECRET_ACCESS_KEY="local-secret-that-must-never-be-logged",
-    AWS_DEFAULT_REGION="us-east-1",
-    AWS_EC2_METADATA_DISABLED="true",
-)
+TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "AKIDLOCALTESTS",
+    "AWS_SECRET_ACCESS_KEY": "local-secret-that-must-never-be-logged",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+os.environ.update(TEST_ENVIRONMENT)
 os.environ.pop("AWS_PROFILE", None)
 
-from ivsrt_local.endpoint import Fault, LocalIvsRealtime  # noqa: E402
+from ivsrt_local.endpoint import TEST_COMPOSITION_SPEED, Fault, LocalIvsRealtime  # noqa: E402
 from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends  # noqa: E402
 from ivsrt_local.scenarios import (  # noqa: E402  (the resource types, and keys the scenarios use)
     COMPOSITION,
@@ -41,9 +42,21 @@ lMMHMcQnkDGcwCVeOiGx/aENZHfrmG4JPd542oJXUDfwQPRftnu5FScaRQ==
 """
 
 
+@pytest.fixture(autouse=True)
+def aws_environment() -> Any:
+    """Each test starts with the suite's region and credentials, whatever the one before changed:
+    the runner sets the region of the stack it deploys, as Lambda gives a function its own. (The
+    endpoint URLs stay: the session's endpoint sets them once.)"""
+    os.environ.pop("AWS_REGION", None)
+    os.environ.update(TEST_ENVIRONMENT)
+    yield
+    os.environ.pop("AWS_REGION", None)
+    os.environ.update(TEST_ENVIRONMENT)
+
+
 @pytest.fixture(scope="session")
 def endpoint() -> LocalIvsRealtime:
-    with LocalIvsRealtime() as server:
+    with LocalIvsRealtime(composition_speed=TEST_COMPOSITION_SPEED) as server:
         # The endpoint answers the KMS calls a signing key makes, too.
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = server.url
         yield server
@@ -52,7 +65,7 @@ def endpoint() -> LocalIvsRealtime:
 @pytest.fixture
 def ivs(endpoint: LocalIvsRealtime) -> LocalIvsRealtime:
     """The session's endpoint, emptied: no resources, no calls, no faults, full rate buckets (the
-    service's rate quotas stay on)."""
+    service's rate quotas stay on; compositions run TEST_COMPOSITION_SPEED times faster)."""
     endpoint.reset()
     yield endpoint
     endpoint.clear_faults()
@@ -70,8 +83,9 @@ class CloudFormation:
 
     def __init__(self, handler: Any) -> None:
         self.handler = handler
-        # No pause between isComplete calls: the local endpoint's compositions settle in reads.
-        self.framework = ProviderFramework(handler, poll_seconds=0, max_polls=50)
+        # The endpoint's compositions start and stop in tens of milliseconds (TEST_COMPOSITION_SPEED):
+        # a short pause between isComplete calls, and at least 5 s before the waiter gives up.
+        self.framework = ProviderFramework(handler, poll_seconds=0.01, max_polls=500)
 
     @property
     def timeout_seconds(self) -> float:
@@ -130,6 +144,48 @@ class CloudFormation:
 @pytest.fixture
 def cfn(handler: Any, ivs: LocalIvsRealtime) -> CloudFormation:
     return CloudFormation(handler)
+
+
+PROVIDER_STACK = "Provider"
+
+
+@pytest.fixture(scope="session")
+def provider_principal() -> Any:
+    """What the provider function signs as on AWS: its role, with the policy a stack declaring
+    every resource type gives it (the policy grows with the types), resolved in the account and
+    region the tests' events and the endpoint use."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_s3 as s3
+
+    from constructs_ivsrt import (Composition, EncoderConfiguration, IngestConfiguration, PublicKey, S3Destination,
+                                  Stage, StorageConfiguration)
+    from ivsrt_local.deploy import Resolver, StackState
+    from ivsrt_local.endpoint import ACCOUNT_ID
+    from constructs_ivsrt._provider import IvsRealtimeProvider
+    from ivsrt_local.iam import function_principal
+
+    app = cdk.App()
+    stack = cdk.Stack(app, PROVIDER_STACK)  # no environment: the Resolver fills in the tests' region and account
+    stage = Stage(stack, "Stage")
+    storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
+    encoder = EncoderConfiguration(stack, "Encoder")
+    IngestConfiguration(stack, "Ingest", stage=stage)
+    PublicKey(stack, "Key", public_key_material=P384_KEY_A)
+    Composition(stack, "Program", stage=stage,
+                destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+    template = app.synth().get_stack_by_name(PROVIDER_STACK).template
+    function_id = stack.resolve(stack.get_logical_id(IvsRealtimeProvider.of(stack).on_event_function.node.default_child))
+    resolver = Resolver(StackState(PROVIDER_STACK, TEST_ENVIRONMENT["AWS_DEFAULT_REGION"]))
+    return function_principal(template, function_id, resolver.resolve, ACCOUNT_ID)
+
+
+@pytest.fixture
+def provider_role(ivs: LocalIvsRealtime, provider_principal: Any) -> Any:
+    """The handler's calls held to the provider's role, as on AWS: the endpoint answers anything
+    its policy does not allow with AccessDeniedException. The handler signs with the suite's
+    credentials, which this binds to the role for one test (``ivs`` unbinds them)."""
+    ivs.iam.enforce(provider_principal, os.environ["AWS_ACCESS_KEY_ID"])
+    return provider_principal
 
 
 def resources(ivs: LocalIvsRealtime, noun: str | None = None) -> list[dict[str, Any]]:

@@ -153,12 +153,16 @@ def test_more_compositions_on_a_stage_than_the_quota_are_warned_about():
         "[ack: constructs-ivsrt:compositionsPerStageQuota]"]
 
 
+@pytest.mark.usefixtures("provider_role")  # its calls held to the provider's own IAM policy
 def test_composition_lifecycle(cfn, ivs, stage_with_recording):
     v1 = {**stage_with_recording, "tags": {"show": "weekly"}}
+    ivs.state.compositions.start_seconds = 30.0  # STARTING for 0.3 s: the waiter's first answer is "not yet"
     created = cfn.create(COMPOSITION, v1)
     arn = created["PhysicalResourceId"]
     # The waiter asked until the composition was ACTIVE: STARTING first, then ACTIVE.
-    assert [poll["IsComplete"] for poll in cfn.polls] == [False, True]
+    answers = [poll["IsComplete"] for poll in cfn.polls]
+    assert answers[0] is False and answers[-1] is True and answers.count(True) == 1
+    ivs.state.compositions.start_seconds = 5.0
     assert created["Data"]["State"] == "ACTIVE"
     composition = only(ivs, "Composition")
     assert composition["state"] == "ACTIVE" and user_tags(composition) == {"show": "weekly"}
@@ -177,10 +181,14 @@ def test_composition_lifecycle(cfn, ivs, stage_with_recording):
     assert {r["arn"]: r["state"] for r in resources(ivs, "Composition")} == {arn: "ACTIVE", new_arn: "ACTIVE"}
 
     assert cfn.update(COMPOSITION, new_arn, v3, v2)["PhysicalResourceId"] == arn  # rollback adopts the original
+    ivs.state.compositions.stop_seconds = 30.0  # STOPPING for 0.3 s
+    ivs.rate_limits.reset()  # full buckets: no throttled Get outlasts the stop
     cfn.delete(COMPOSITION, new_arn)
-    # Delete waited through STOPPING until the service had stopped (and removed) it.
-    assert [poll["IsComplete"] for poll in cfn.polls][-1] is True and len(cfn.polls) >= 2
-    assert arns(ivs, "Composition") == [arn]
+    # Delete waited through STOPPING until the service had stopped it.
+    answers = [poll["IsComplete"] for poll in cfn.polls]
+    assert answers[0] is False and answers[-1] is True and answers.count(True) == 1
+    assert {r["arn"]: r["state"] for r in resources(ivs, "Composition")} == {arn: "ACTIVE", new_arn: "STOPPED"}
+    ivs.state.compositions.stop_seconds = 5.0
 
     cfn.delete(COMPOSITION, arn)
     cfn.delete(COMPOSITION, arn)
@@ -267,10 +275,10 @@ def test_delete_that_met_a_conflict_while_starting_stops_again(cfn, ivs, stage_w
 def test_rollback_stops_a_replacement_that_never_started_and_is_no_longer_tracked(cfn, ivs, stage_with_recording):
     v1, v2 = stage_with_recording, {**stage_with_recording, "layout": {"pip": {}}}
     original = make(cfn, COMPOSITION, v1)
-    ivs.state.compositions.start_reads = 10_000  # the new one stays STARTING: the waiter times out
+    ivs.state.compositions.start_seconds = 10_000  # the new one stays STARTING: the waiter times out
     stuck = cfn.update(COMPOSITION, original, v1, v2, wait=False)["PhysicalResourceId"]
     assert stuck != original
-    ivs.state.compositions.start_reads = 1
+    ivs.state.compositions.start_seconds = 5.0
     # CloudFormation rolls back from the failed update to the physical id it still tracks.
     assert cfn.update(COMPOSITION, original, v2, v1)["PhysicalResourceId"] == original
     assert running(ivs) == [original]  # the untracked one is stopping, not left running
@@ -299,7 +307,7 @@ def test_updating_back_to_a_kept_compositions_properties_stops_nothing(cfn, ivs,
 
 
 def test_composition_that_ends_before_it_is_active_fails_with_the_documented_reason(cfn, ivs, stage_with_recording):
-    ivs.state.compositions.start_reads = 10_000
+    ivs.state.compositions.start_seconds = 10_000
     arn = cfn.create(COMPOSITION, stage_with_recording, wait=False)["PhysicalResourceId"]
     ivs.state.end_composition(arn)  # its stage had no participant
     with pytest.raises(ProvisioningError) as caught:

@@ -18,7 +18,9 @@ from collections.abc import Callable
 import pytest
 
 from conftest import IDENTITY_TAG, Fault, resources
-from ivsrt_local.scenarios import TYPES, lifecycle, make_dependencies
+from ivsrt_local.endpoint import CompositionTimings
+from ivsrt_local.scenarios import DEPENDENCIES, TYPES, lifecycle, make_dependencies
+from ivsrt_runtime.provider import ANSWER_MARGIN_SECONDS
 from ivsrt_runtime.rules import RESOURCES
 
 MATRIX_RESULTS: list[dict[str, Any]] = []
@@ -41,6 +43,7 @@ class Scenario:
     cleanup: Callable[[Any, dict[str, str]], None] = lambda cfn, ids: None
     rollback: Callable[[Any, dict[str, str]], None] = lambda cfn, ids: None
     failure_restores: bool = True
+    compositions: tuple[tuple[str, float], ...] = ()  # CompositionTimings fields for the scenario
 
 
 def scenarios(rt: str, deps: dict[str, str] | None = None) -> dict[str, Scenario]:
@@ -106,7 +109,55 @@ def scenarios(rt: str, deps: dict[str, str] | None = None) -> dict[str, Scenario
     if replaces:
         table["Update with replacement"] = Scenario(
             rules.create_operation, create_v1, update_to_v2, cleanup=delete_replaced, rollback=roll_back_update)
+    if rules.settling is not None:
+        table.update(in_flight_scenarios(rt, v1, deps))
     return table
+
+
+# A composition stays STARTING until it is stopped: in flight whenever the request comes.
+STILL_STARTING = (("start_seconds", 10_000.0),)
+CANCELLED = "Test-{}-1A2B3C4D5E6F"  # the kind of physical id CloudFormation makes up for a cancelled Create
+
+
+def in_flight_scenarios(rt: str, v1: Callable[[str], dict[str, Any]], deps: dict[str, str]) -> dict[str, Scenario]:
+    """An asynchronous type's requests while resources of it are still starting: another resource
+    failed, and CloudFormation rolls back. A failed Delete is sent again (CloudFormation's
+    "continue rollback"), so every row ends in the fault-free run's state."""
+    programs = ("Program0", "Program1")
+
+    def start(cfn, logical_ids=("Resource",)):
+        return {name: cfn.create(rt, v1(rt), logical_id=name, wait=False)["PhysicalResourceId"] for name in logical_ids}
+
+    def delete_by_arn(cfn, ids):  # CloudFormation knew the physical id (onEvent had answered)
+        cfn.delete(rt, ids["Resource"], v1(rt))
+
+    def delete_cancelled(cfn, ids, logical_ids=("Resource",)):  # it never learnt it
+        for name in logical_ids:
+            cfn.send("Delete", rt, v1(rt), physical_id=CANCELLED.format(name), logical_id=name)
+
+    def roll_back_all(cfn, ids):
+        """The cancelled Creates' Deletes, then the Delete of the encoder configuration they use:
+        after them, as CloudFormation orders a rollback, and so free at once. It is given 1.5 s,
+        too little to wait out a conflict (the first wait is 2 s): still in use fails the row."""
+        delete_cancelled(cfn, ids, programs)
+        encoder_type, encoder_properties = DEPENDENCIES["encoder"]
+        patience, cfn.timeout_seconds = cfn.timeout_seconds, ANSWER_MARGIN_SECONDS + 1.5
+        try:
+            cfn.delete(encoder_type, deps["encoder"], encoder_properties)
+        finally:
+            cfn.timeout_seconds = patience
+
+    return {
+        "Delete while starting": Scenario(
+            "GetComposition", start, lambda cfn, ids: delete_by_arn(cfn, ids) or ids,
+            rollback=delete_by_arn, failure_restores=False, compositions=STILL_STARTING),
+        "Delete of a cancelled create": Scenario(
+            "ListCompositions", start, lambda cfn, ids: delete_cancelled(cfn, ids) or ids,
+            rollback=delete_cancelled, failure_restores=False, compositions=STILL_STARTING),
+        "Rollback, compositions starting": Scenario(
+            "StopComposition", lambda cfn: start(cfn, programs), lambda cfn, ids: roll_back_all(cfn, ids) or ids,
+            rollback=roll_back_all, failure_restores=False, compositions=STILL_STARTING),
+    }
 
 
 FAULTS = {
@@ -152,6 +203,7 @@ def run(cfn, ivs, rt: str, request_type: str, fault_name: str | None) -> tuple[l
         ivs.state.resources.clear()
     scenario = scenarios(rt, make_dependencies(rt, lambda kind, props: cfn.create(kind, props)["PhysicalResourceId"]))[
         request_type]
+    ivs.state.compositions = CompositionTimings(**dict(scenario.compositions))
     fault = FAULTS[fault_name](scenario.fault_operation) if fault_name else None
     ids = scenario.setup(cfn)
     before = normalized(ivs)

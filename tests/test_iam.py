@@ -1,5 +1,6 @@
-"""The provider's IAM policy covers every call the handler makes, on every path (the local
-endpoint enforces no IAM, so this is where a missing action would show)."""
+"""The provider's IAM policy covers every call the handler makes, on every path: every call
+is checked against the policy's actions here, and held to the policy itself at the local
+endpoint (conftest.provider_role), which refuses what it does not allow."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLI
 from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
 from ivsrt_runtime.lifecycle import ProvisioningError
 from ivsrt_runtime.rules import RESOURCES
+
+pytestmark = pytest.mark.usefixtures("provider_role")
 
 
 def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):

@@ -81,6 +81,7 @@ def test_stream_key_goes_into_a_secret_but_not_into_an_output():
         app.synth()
 
 
+@pytest.mark.usefixtures("provider_role")  # its calls held to the provider's own IAM policy
 def test_ingest_configuration_lifecycle(cfn, ivs):
     stage_a, stage_b = make(cfn, STAGE, {"name": "a"}), make(cfn, STAGE, {"name": "b"})
     v1 = {"name": "studio", "stageArn": stage_a, "userId": "encoder-1", "attributes": {"role": "studio"},

@@ -12,6 +12,8 @@ from conftest import ENCODER, Fault, STAGE, STORAGE, make_storage, only, resourc
 from ivsrt_local.scenarios import lifecycle
 from ivsrt_runtime.rules import RESOURCES
 
+# Every call the handler makes here is held to the provider's own IAM policy (conftest.provider_role).
+pytestmark = pytest.mark.usefixtures("provider_role")
 
 # ---------------------------------------------------------------------------------------------
 # Stage: everything changes in place.

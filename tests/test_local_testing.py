@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 import aws_cdk as cdk
+import pytest
 
-from constructs_ivsrt import EncoderConfiguration, Stage
+from constructs_ivsrt import EncoderConfiguration, ParticipantTokenSigningKey, Stage
 from ivsrt_local import testing
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (the fixture, imported as users do)
 
@@ -37,3 +38,23 @@ def test_the_fixture_leaves_the_environment_as_it_found_it(tmp_path):
     assert dict(os.environ) == unset
     os.environ.clear()
     os.environ.update(before)
+
+
+def test_a_test_reads_what_was_deployed_by_construct_and_by_output(local_ivs_realtime, tmp_path):  # noqa: F811
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Video", env=cdk.Environment(account="123456789012", region="ap-south-1"))
+    stage = Stage(stack, "Hall", stage_name="hall")
+    key = ParticipantTokenSigningKey(stack, "Signing")
+    cdk.CfnOutput(stack, "Whip", value=stage.endpoints.whip)
+    cdk.CfnOutput(stack, "HallArn", value=stage.stage_arn)
+    local_ivs_realtime.deploy(app)
+    (at_endpoint,) = local_ivs_realtime.resources("Stage")
+    hall = local_ivs_realtime.deployed(stage)
+    assert hall.physical_id == at_endpoint["arn"] and hall.data["Name"] == "hall"
+    outputs = local_ivs_realtime.outputs("Video")
+    assert outputs == {"Whip": at_endpoint["endpoints"]["whip"], "HallArn": at_endpoint["arn"]}
+    key_arn = local_ivs_realtime.deployed(key).data["Arn"]  # a KMS key's physical id is its key id
+    assert key_arn in {k.arn for k in local_ivs_realtime.endpoint.kms.keys.values()}
+    local_ivs_realtime.destroy()
+    with pytest.raises(KeyError, match="stack Video is not deployed"):
+        local_ivs_realtime.deployed(stage)

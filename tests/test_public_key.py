@@ -38,6 +38,7 @@ def test_public_key_properties_and_fingerprint():
     assert st.resolve(key.fingerprint) == {"Fn::GetAtt": [logical_id_of(st, key), "Fingerprint"]}
 
 
+@pytest.mark.usefixtures("provider_role")  # its calls held to the provider's own IAM policy
 def test_public_key_lifecycle(cfn, ivs):
     v1 = {"name": "signer", "publicKeyMaterial": P384_KEY_A, "tags": {"team": "auth"}}
     created = cfn.create(PUBLIC_KEY, v1)

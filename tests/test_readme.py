@@ -53,7 +53,9 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
     assert f"== destroy: {managed} change(s)" in out
     after_destroy = out.split(f"== destroy: {managed} change(s)")[1]
     assert after_destroy.count("  delete   ") == managed
-    assert "-- at the endpoint: 0 resource(s)" in after_destroy
+    # The composition is stopped, and IVS lists a stopped one for a few minutes.
+    assert "-- at the endpoint: 0 live resource(s), 1 stopped composition(s), listed until IVS deletes them" \
+        in after_destroy
 
 
 def test_the_quick_start_synthesizes(tmp_path):

@@ -175,6 +175,7 @@ def test_list_and_duration_tokens_are_skipped():
         Stage(other, "Other", auto_participant_recording=recording(other, reconnect_window=minutes))
 
 
+@pytest.mark.usefixtures("provider_role")  # its calls held to the provider's own IAM policy
 def test_stage_lifecycle(cfn, ivs):
     storage_a, _ = make_storage(cfn, "a")
     storage_b, _ = make_storage(cfn, "b")

@@ -336,15 +336,17 @@ def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity
 
 
 def own_resources(request: Request, rules: ResourceRules, matches: Callable[[Identity], bool],
-                  name: str | None = None) -> Iterator[dict[str, Any]]:
+                  name: str | None = None, stopping: bool = False) -> Iterator[dict[str, Any]]:
     """The live resources of this type whose identity tag ``matches`` (List pages).
 
     Where List summaries carry no tags (ingest configurations), each candidate is read with a
     Get; ``name``, when the resource was given one, narrows the candidates first. Resources that
-    have ended or are ending (a stopping composition) are never adopted.
+    have ended are never found; those that are ending (a stopping composition) only when
+    ``stopping`` (what a Delete waits for), as they are never adopted.
     """
+    skipped = () if rules.settling is None else rules.settling.ended if stopping else rules.settling.over
     for summary in summaries(request, rules.list_operation, rules.list_key):
-        if rules.settling and summary.get("state") in rules.settling.over:
+        if summary.get("state") in skipped:
             continue
         if not rules.summaries_have_tags:
             if name is not None and summary.get("name") != name:
@@ -541,17 +543,40 @@ def _delete_cancelled_create(request: Request, rules: ResourceRules, physical_id
     """When another resource fails, CloudFormation cancels the Creates still in flight and rolls
     each back with a Delete whose physical id it made up, as it never learnt the real one. What
     such a Create made carries this stack resource's identity with these properties: delete it.
-    (One that answered normally, or failed, leaves nothing to find: one List, then success.)"""
+    (One that answered normally, or failed, leaves nothing to find: one List, then success.)
+    A composition it stopped is still stopping, and still using its encoder configuration:
+    complete only once ``settle`` finds it stopped (``_cancelled_create_stopped``)."""
+    made = list(_made_by_cancelled_create(request, rules, properties))
+    results = []
+    for resource in made:
+        LOG.info(json.dumps({"outcome": "DELETING_CANCELLED_CREATE", "physicalId": physical_id, "arn": resource["arn"]}))
+        results.append(delete(request, rules, resource["arn"], properties))
+    return Result(physical_id, complete=all(result.complete for result in results))
+
+
+def _made_by_cancelled_create(request: Request, rules: ResourceRules, properties: Mapping[str, Any],
+                              stopping: bool = False) -> Iterator[dict[str, Any]]:
+    """What a cancelled Create of ``properties`` made: this stack resource's resources with these
+    immutable properties (by the identity tag; ``stopping``: those still stopping too). Nothing
+    for properties no Create could have used."""
     try:
         wanted = request.identity(rules, api_parameters(rules, properties))
     except ProvisioningError:
-        return Result(physical_id)  # properties no Create could have used: nothing was made
-    made = list(own_resources(request, rules, lambda found: (
-        found.owner == wanted.owner and found.properties == wanted.properties), properties.get("name")))
-    for resource in made:
-        LOG.info(json.dumps({"outcome": "DELETING_CANCELLED_CREATE", "physicalId": physical_id, "arn": resource["arn"]}))
-        delete(request, rules, resource["arn"], properties)
-    return Result(physical_id)
+        return iter(())
+    return own_resources(request, rules, lambda found: (
+        found.owner == wanted.owner and found.properties == wanted.properties), properties.get("name"), stopping)
+
+
+def _cancelled_create_stopped(request: Request, rules: ResourceRules, physical_id: str,
+                              properties: Mapping[str, Any]) -> Result:
+    """is_complete of a cancelled Create's Delete: looks up the same identity again, and is
+    complete once nothing it found is left but what has ended. One still starting (a Stop that
+    met a conflict) is stopped again, as ``settle`` does for a Delete by ARN."""
+    left = list(_made_by_cancelled_create(request, rules, properties, stopping=True))
+    for resource in left:
+        if resource.get("state") not in rules.settling.over:
+            _stop(request, rules, resource["arn"])
+    return Result(physical_id, complete=not left)
 
 
 def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
@@ -575,15 +600,22 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
 # Settling: is_complete for asynchronous resources (a composition starts, then becomes ACTIVE).
 # ---------------------------------------------------------------------------------------------
 
-def settle(request: Request, rules: ResourceRules, request_type: str, physical_id: str) -> Result:
+def settle(request: Request, rules: ResourceRules, request_type: str, physical_id: str,
+           properties: Mapping[str, Any] | None = None) -> Result:
     """One look at an asynchronous resource: complete, still settling, or failed (raises).
 
     Create and Update wait for ``ready`` and fail on ``failed`` (after stopping what failed, so
-    nothing is left behind); Delete waits for an ended state or for the resource to be gone.
+    nothing is left behind); Delete waits for an ended state or for the resource to be gone, and
+    the Delete of a cancelled Create (a made-up physical id) for what it stopped, found again by
+    the ``properties``' identity.
     """
     settling = rules.settling
-    if settling is None or not rules.owns(physical_id):
+    if settling is None:
         return Result(physical_id)
+    if not rules.owns(physical_id):
+        if request_type != "Delete":  # only a Delete carries a physical id CloudFormation made up
+            return Result(physical_id)
+        return _cancelled_create_stopped(request, rules, physical_id, properties or {})
     try:
         resource = _get(request, rules, physical_id)
     except ProvisioningError as error:

@@ -96,7 +96,8 @@ HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, Any], lifecycle.
 
 
 def _settle(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.settle(request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""))
+    return lifecycle.settle(request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""),
+                            event.get("ResourceProperties", {}))
 
 
 COMPLETION_HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {

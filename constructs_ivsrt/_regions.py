@@ -1,0 +1,118 @@
+"""Where a resource is (its region and account), and the synth-time rules that follow from it.
+
+IVS Real-Time is a regional service: a stage records only to a storage configuration of its own
+region, a composition reads a stage and writes to destinations of its own region, an ingest
+configuration joins a stage of its own region, and IVS sends a resource's events to the default
+bus of its own region and account. A managed resource is where its stack is; an import is where
+its ARN says (``Resource(environment_from_arn=...)``, as aws-cdk-lib's imports are).
+
+Two places compare as one of three (``relation``):
+
+- the same: equal strings, tokens included (every env-agnostic stack's region is ``Aws.REGION``);
+- different: both known and unequal, a synth error;
+- unknown: one is known only at deploy time (an env-agnostic stack against a literal ARN, an ARN
+  from a parameter or a cross-region reference), a warning that it cannot be checked.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Annotations, Fn, Stack
+from constructs import Construct
+
+from constructs_ivsrt._base import PropChecker, is_unresolved
+
+REGION_NOT_CHECKED = "constructs-ivsrt:regionNotChecked"
+EVENT_RULE_PLACE_NOT_CHECKED = "constructs-ivsrt:eventRulePlaceNotChecked"
+
+
+class Relation(enum.Enum):
+    SAME = "same"
+    DIFFERENT = "different"
+    UNKNOWN = "unknown"
+
+
+def relation(one: str, other: str) -> Relation:
+    """How two regions (or two accounts) compare at synth."""
+    if one == other:
+        return Relation.SAME
+    if is_unresolved(one) or is_unresolved(other):
+        return Relation.UNKNOWN
+    return Relation.DIFFERENT
+
+
+@dataclass(frozen=True)
+class Place:
+    """A region and an account; either may be a token."""
+
+    region: str
+    account: str
+
+    def __str__(self) -> str:
+        return f"{shown(self.region)} (account {shown(self.account)})"
+
+
+def shown(value: str) -> str:
+    """A region or account as a message shows it: a token is not a value a user can read."""
+    return "<deploy-time value>" if is_unresolved(value) else value
+
+
+def place_of(resource: Any) -> Place:
+    """Where an IVS resource (managed: its stack's environment; imported: its ARN's) or a stack
+    is. Read once per Python object: each read of ``env`` is jsii round trips."""
+    cached = vars(resource).get("_constructs_ivsrt_place")
+    if cached is None:
+        env = resource if isinstance(resource, Stack) else resource.env
+        cached = vars(resource)["_constructs_ivsrt_place"] = Place(env.region, env.account)
+    return cached
+
+
+def region_of_arn(arn: str) -> str:
+    """The region of an ARN (``arn:aws:ivs:us-east-1:...``); a token's is a token."""
+    if is_unresolved(arn):
+        return Fn.select(3, Fn.split(":", arn))
+    parts = arn.split(":")
+    return parts[3] if len(parts) > 3 else arn
+
+
+def known(value: str) -> str | None:
+    """A region or account for a metric: the value, or None when it is a token."""
+    return None if is_unresolved(value) else value
+
+
+def require_same_region(checker: PropChecker, owner: Construct, prop: str, region: str, named: str, *,
+                        owner_kind: str, why: str) -> None:
+    """What ``prop`` names (``named``, in ``region``) must be in ``owner``'s region: an error
+    when it is not, a warning when either region is known only at deploy time."""
+    here = place_of(owner).region
+    found = relation(here, region)
+    got = f"{shown(region)!r} ({named})"
+    if found is Relation.DIFFERENT:
+        checker.problems.append(f"{prop} must be in the {owner_kind}'s region {here} ({why}), got: {got}")
+    elif found is Relation.UNKNOWN:
+        Annotations.of(owner).add_warning_v2(
+            REGION_NOT_CHECKED,
+            f"{prop} cannot be checked to be in the {owner_kind}'s region {shown(here)} ({why}): a region known only "
+            f"at deploy time (an env-agnostic stack, an ARN from a parameter or a cross-region reference), got: {got}")
+
+
+def check_event_rule_place(scope: Construct, id: str, resource: Any, method: str, kind: str) -> None:
+    """A rule for ``resource``'s events (made under it, so in ``scope``'s stack) must be in the
+    resource's region and account: IVS sends the events only to the default bus there."""
+    source, rule = place_of(resource), place_of(Stack.of(scope))
+    relations = {relation(source.region, rule.region), relation(source.account, rule.account)}
+    if Relation.DIFFERENT in relations:
+        PropChecker(scope, id).require(False, (
+            f"{method} must make its rule in the {kind}'s region and account, where IVS sends its events (the default "
+            f"bus there), got: the {kind} in {source}, this stack in {rule}; instead import the {kind} by ARN in a "
+            f"stack of {source}, make the rule there, and forward the events to this stack's bus with a "
+            "targets.EventBus target")).raise_if_any()
+    if Relation.UNKNOWN in relations:
+        Annotations.of(scope).add_warning_v2(
+            EVENT_RULE_PLACE_NOT_CHECKED,
+            f"{id}: {method} cannot check that its rule is in the {kind}'s region and account (one is known only at "
+            f"deploy time), got: the {kind} in {source}, this stack in {rule}; IVS sends the events only to the "
+            "default bus there, so a rule elsewhere never fires")
