@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from constructs_ivsrt._base import (
+from constructs_ivsrt._validation import (
     IvsRealtimeValidationError,
 )
 from constructs_ivsrt._provider import (

@@ -29,7 +29,7 @@ except ImportError:  # Python 3.10: type checkers still read the stub; at run ti
     def dataclass_transform(**_: Any) -> Any:  # type: ignore[no-redef]
         return lambda decorated: decorated
 
-from constructs_ivsrt._base import is_unresolved, seconds
+from constructs_ivsrt._validation import is_unresolved, seconds
 
 _T = TypeVar("_T")
 Path = tuple[str | int, ...]  # API member names; an int is a position in a list

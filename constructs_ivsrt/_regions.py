@@ -23,7 +23,7 @@ from typing import Any
 from aws_cdk import Annotations, Fn, Stack
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker, is_unresolved
+from constructs_ivsrt._validation import PropChecker, is_unresolved
 
 REGION_NOT_CHECKED = "constructs-ivsrt:regionNotChecked"
 EVENT_RULE_PLACE_NOT_CHECKED = "constructs-ivsrt:eventRulePlaceNotChecked"

@@ -22,7 +22,7 @@ from aws_cdk import Annotations, CustomResource, IResource, RemovalPolicy, Resou
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker, is_unresolved, on_path
+from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
 from constructs_ivsrt._fields import Fields, build, labels
 from constructs_ivsrt._names import generated_name
 from constructs_ivsrt._provider import IvsRealtimeProvider

@@ -17,7 +17,7 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from constructs_ivsrt._base import IvsRealtimeValidationError, is_unresolved
+from constructs_ivsrt._validation import IvsRealtimeValidationError, is_unresolved
 
 _Init = TypeVar("_Init", bound=Callable[..., None])
 _Method = TypeVar("_Method", bound=Callable[..., Any])

@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ivs as ivs
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._fields import Fields, SECONDS, Conversion, api, attribute, member, props_class
 from constructs_ivsrt._regions import check_event_rule_place, place_of, region_of_arn, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_events as events
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._validation import PropChecker
 
 SOURCE: str = "aws.ivs"
 

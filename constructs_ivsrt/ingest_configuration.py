@@ -10,7 +10,7 @@ import jsii
 from aws_cdk import ITaggable, RemovalPolicy, SecretValue
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker, is_unresolved
+from constructs_ivsrt._validation import PropChecker, is_unresolved
 from constructs_ivsrt._fields import Fields, attribute, member
 from constructs_ivsrt._regions import place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource

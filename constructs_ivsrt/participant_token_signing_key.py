@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
-from constructs_ivsrt._base import IvsRealtimeValidationError, PropChecker
+from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
 from constructs_ivsrt._fields import Fields, member
 from constructs_ivsrt._resource import ManagedResource
 from constructs_ivsrt._types import type_problems, typed_props

@@ -12,7 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker, enum_value, is_unresolved
+from constructs_ivsrt._validation import PropChecker, enum_value, is_unresolved
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
 from ivsrt_runtime import rules

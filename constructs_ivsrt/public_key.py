@@ -11,7 +11,7 @@ import jsii
 from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker, is_unresolved
+from constructs_ivsrt._validation import PropChecker, is_unresolved
 from constructs_ivsrt._fields import Fields, member
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props

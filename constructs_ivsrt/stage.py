@@ -22,7 +22,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._fields import Fields, SECONDS, api, attribute, member, props_class
 from constructs_ivsrt._regions import check_event_rule_place, known, place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource

@@ -8,7 +8,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from constructs_ivsrt._base import PropChecker
+from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._regions import Place, known, place_of
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt.metrics import located
