@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.calls import ProvisioningError
 from ivsrt_runtime.rules import KMS_KEY_PROPERTY, ResourceRules
 
 

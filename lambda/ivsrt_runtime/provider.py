@@ -18,7 +18,7 @@ import time
 from typing import Any, Literal, TypedDict
 from collections.abc import Callable, Mapping
 
-from ivsrt_runtime import keys, lifecycle
+from ivsrt_runtime import calls, keys, lifecycle
 from ivsrt_runtime.clients import ivs_client, kms_client
 from ivsrt_runtime.rules import RESOURCES, ResourceRules
 
@@ -63,9 +63,9 @@ def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
     return f"{name} ({physical})" if physical else name
 
 
-def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecycle.Request:
+def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> calls.Request:
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
-    return lifecycle.Request(
+    return calls.Request(
         clients=ivs_client,
         subject=_subject(event, rules),
         stack_id=event.get("StackId", ""),
@@ -75,32 +75,32 @@ def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecy
     )
 
 
-def _on_create(request: lifecycle.Request, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
+def _on_create(request: calls.Request, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
     return lifecycle.create(request, rules, event.get("ResourceProperties", {}))
 
 
-def _on_update(request: lifecycle.Request, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
+def _on_update(request: calls.Request, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
     return lifecycle.update(request, rules, event["PhysicalResourceId"],
                             event.get("OldResourceProperties", {}), event.get("ResourceProperties", {}))
 
 
-def _on_delete(request: lifecycle.Request, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
+def _on_delete(request: calls.Request, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
     return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {}))
 
 
-HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, Any], lifecycle.Result]] = {
+HANDLERS: dict[str, Callable[[calls.Request, ResourceRules, Any], lifecycle.Result]] = {
     "Create": _on_create,
     "Update": _on_update,
     "Delete": _on_delete,
 }
 
 
-def _settle(request: lifecycle.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+def _settle(request: calls.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
     return lifecycle.settle(request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""),
                             event.get("ResourceProperties", {}))
 
 
-COMPLETION_HANDLERS: dict[str, Callable[[lifecycle.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {
+COMPLETION_HANDLERS: dict[str, Callable[[calls.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {
     request_type: _settle for request_type in HANDLERS
 }
 
@@ -158,17 +158,17 @@ def _dispatch(handlers: Mapping[str, Callable[..., lifecycle.Result]], event: Pr
     if rules is None or handler is None:
         reason = f"Unsupported request {event.get('RequestType')!r} for resource type {event.get('ResourceType')!r}"
         _log(event, "FAILED", reason=reason)
-        raise lifecycle.ProvisioningError(reason)
+        raise calls.ProvisioningError(reason)
     _log(event, "STARTED")
     try:
         result = handler(_request(event, rules, context), rules, _with_key_material(rules, event))
-    except lifecycle.ProvisioningError as error:
+    except calls.ProvisioningError as error:
         _log(event, "FAILED", reason=str(error))
         # `from None`: CloudFormation shows the message; the chained traceback adds nothing.
-        raise lifecycle.ProvisioningError(str(error)) from None
+        raise calls.ProvisioningError(str(error)) from None
     except Exception as error:  # a bug or malformed event: still one line, still logged
         reason = f"Unexpected {type(error).__name__} handling {_subject(event, rules)}: {error}".replace("\n", " ")
         LOG.exception(json.dumps({"outcome": "FAILED", "reason": reason, "logicalId": event.get("LogicalResourceId")}))
-        raise lifecycle.ProvisioningError(reason) from None
+        raise calls.ProvisioningError(reason) from None
     _log(event, "SUCCESS" if result.complete else "IN_PROGRESS", newPhysicalId=result.physical_id)
     return rules, result

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ivsrt_runtime import lifecycle
+from ivsrt_runtime.calls import ProvisioningError, Request, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
 from ivsrt_runtime.rules import check, operation
 from ivsrt_runtime.signing import sign_participant_token
@@ -157,14 +157,13 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         if http:
             return _http(error.status, {"message": str(error)})
         raise
-    request = lifecycle.Request(clients=ivs_client, subject=params["stageArn"],
-                                deadline=time.monotonic() + RETRY_SECONDS)
+    request = Request(clients=ivs_client, subject=params["stageArn"], deadline=time.monotonic() + RETRY_SECONDS)
     try:
-        token = _signed(request, params) if os.environ.get(SIGNING_KEY_ENV) else lifecycle.call(
+        token = _signed(request, params) if os.environ.get(SIGNING_KEY_ENV) else call(
             request, "CreateParticipantToken", **params)["participantToken"]
-    except lifecycle.ProvisioningError as error:
+    except ProvisioningError as error:
         LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
-        if http and lifecycle.error_code(error) == "ValidationException":
+        if http and error_code(error) == "ValidationException":
             # What the model's rules let through but the service refused: the request's values.
             return _http(400, {"message": "the service refused the request's values"})
         if http:  # the reason is in the log; the caller learns only that it failed
@@ -181,7 +180,7 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
     return _http(200, answer) if http else answer
 
 
-def _signed(request: lifecycle.Request, params: Mapping[str, Any]) -> dict[str, Any]:
+def _signed(request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
     """A token signed with the deployment's KMS key: one kms:Sign (and, once per execution
     environment, a GetStage for the stage's endpoints, which the token names)."""
     endpoints = _stage_endpoints(request, params["stageArn"])
@@ -192,7 +191,7 @@ def _signed(request: lifecycle.Request, params: Mapping[str, Any]) -> dict[str, 
             user_id=params.get("userId"), attributes=params.get("attributes"), capabilities=params["capabilities"],
             duration_minutes=params["duration"])
     except (ClientError, BotoCoreError) as error:
-        raise lifecycle.ProvisioningError(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
+        raise ProvisioningError(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed.expiration_time))
     return {"token": signed.token, "participantId": signed.participant_id, "userId": params.get("userId"),
             "expirationTime": expires}
@@ -201,9 +200,9 @@ def _signed(request: lifecycle.Request, params: Mapping[str, Any]) -> dict[str, 
 _ENDPOINTS: dict[str, dict[str, str]] = {}  # stage ARN -> its endpoints, per execution environment
 
 
-def _stage_endpoints(request: lifecycle.Request, stage_arn: str) -> dict[str, str]:
+def _stage_endpoints(request: Request, stage_arn: str) -> dict[str, str]:
     if stage_arn not in _ENDPOINTS:
-        _ENDPOINTS[stage_arn] = lifecycle.call(request, "GetStage", arn=stage_arn)["stage"]["endpoints"]
+        _ENDPOINTS[stage_arn] = call(request, "GetStage", arn=stage_arn)["stage"]["endpoints"]
     return _ENDPOINTS[stage_arn]
 
 

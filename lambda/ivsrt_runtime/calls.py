@@ -1,0 +1,195 @@
+"""The call engine: one IVS Real-Time API call, retried under the rate quotas until the request's
+deadline, its failure turned into one readable line.
+
+``lifecycle``, ``tokens`` and ``keys`` make their calls through it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+from collections.abc import Callable, Mapping
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+from botocore.retries import standard
+
+from ivsrt_runtime.rules import Identity, ResourceRules, operation, rate_quota, snake_case
+
+
+class ProvisioningError(Exception):
+    """A failure CloudFormation should show as one line (the message is the whole reason).
+
+    ``code`` is the service's error code when the service answered with one."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Request:
+    """One CloudFormation request as the lifecycle functions need it."""
+
+    clients: Callable[[], Any]  # the environment's client, built on first use (a cold start builds one)
+    subject: str  # "Custom::IvsRealtimeStage MyStage (arn...)": names the resource in errors
+    stack_id: str = ""
+    logical_id: str = ""
+    request_id: str = ""
+    deadline: float = math.inf  # time.monotonic() by which the handler must have answered
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def identity(self, rules: ResourceRules, params: Mapping[str, Any]) -> Identity:
+        return Identity.of(rules, self.stack_id, self.logical_id, self.request_id, params)
+
+    @property
+    def client(self) -> Any:
+        """A client that makes one attempt per call: ``call`` does the retrying."""
+        return self.clients()
+
+
+# ---------------------------------------------------------------------------------------------
+# The calls: each wraps one API operation and turns its failures into one readable line.
+# ---------------------------------------------------------------------------------------------
+
+# Backoff between attempts of one call: "full jitter", uniform(0, min(CAP, BASE * 2**(n-1))) for
+# the n-th retry. Sized for many callers sharing one quota: CloudFormation starts every
+# independent resource at once, each in its own Lambda, and IVS allows each operation 5 calls per
+# second for the whole account. A throttled call costs the service nothing, so retrying often is
+# harmless; what costs time is a second in which every waiting caller sleeps and tokens go
+# unused, most of all at the end of a fleet when few callers are left. The cap bounds that gap.
+# Measured with the benchmarks' fleet section (100 stages at once, the service's rates; wall time
+# of create / tag update / delete over the 20 s floor, and throttled responses in all three):
+#   cap 0.5 s: 0.97 / 0.96 / 0.96, 10513 throttled
+#   cap 2 s:   0.98 / 0.98 / 1.04,  3336 throttled   <- this
+#   cap 8 s:   1.13 / 1.12 / 1.12,  1947 throttled
+#   base 1 s, cap 20 s (botocore's throttling backoff): 1.68 / 1.50 / 1.40, 1273 throttled
+# At 492 stages (98 s floor) cap 2 s keeps every phase within 1.00 of the floor.
+# Written out rather than botocore's ExponentialBackoff: its formula changed between releases
+# (1 s base for every error in 1.34, 50 ms for non-throttling errors in 1.44), and the Lambda
+# runtime's botocore is not ours. What is retryable is still botocore's decision, below.
+BACKOFF_BASE_SECONDS = 0.25
+BACKOFF_CAP_SECONDS = 2.0
+
+# botocore's standard-mode conditions (throttling, transient 5xx, connection errors, errors the
+# model marks retryable); the attempt count is never what stops us, the deadline is.
+_RETRYABLE = standard.StandardRetryConditions(max_attempts=2**31)
+_THROTTLED = standard.ThrottledRetryableChecker()
+# Failures that happen before a request reaches the service: nothing can have been acted on.
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
+
+
+def backoff_delay(retry: int, uniform: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to wait before the ``retry``-th retry (1-based) of a call."""
+    return uniform(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (retry - 1)))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt, as botocore's retry rules classify it."""
+
+    error: Exception  # the ClientError or BotoCoreError
+    retryable: bool
+    throttled: bool
+    # The service may have acted on it before it failed (a 5xx, a dropped connection, a read
+    # timeout): a retried Create must first look for what it made. A throttled or refused call
+    # was never acted on.
+    ambiguous: bool
+
+    @classmethod
+    def of(cls, error: Exception, operation_name: str, attempt: int) -> Failure:
+        context = _retry_context(error, operation_name, attempt)
+        throttled = _THROTTLED.is_retryable(context)
+        if isinstance(error, ClientError):
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            ambiguous = status >= 500 and not throttled
+        else:
+            ambiguous = not isinstance(error, _NOT_SENT)
+        return cls(error, _RETRYABLE.is_retryable(context), throttled, ambiguous)
+
+    @property
+    def code(self) -> str | None:
+        if isinstance(self.error, ClientError):
+            return self.error.response.get("Error", {}).get("Code")
+        return None
+
+    def line(self, operation_name: str, subject: str) -> str:
+        """operation, subject, code and message: what CloudFormation shows."""
+        if isinstance(self.error, ClientError):
+            details = self.error.response.get("Error", {})
+            reason = f"{details.get('Code', 'Unknown')}: {details.get('Message', '')}".rstrip(": ")
+        else:
+            reason = str(self.error)
+        return f"{operation_name} failed for {subject}: {reason}"
+
+
+def _retry_context(error: Exception, operation_name: str, attempt: int) -> standard.RetryContext:
+    parsed = http = None
+    if isinstance(error, ClientError):
+        parsed = error.response
+        metadata = error.response.get("ResponseMetadata", {})
+        # What botocore's checkers read of an HTTP response.
+        http = SimpleNamespace(status_code=metadata.get("HTTPStatusCode"), headers=metadata.get("HTTPHeaders", {}))
+    return standard.RetryContext(
+        attempt_number=attempt, operation_model=operation(operation_name), parsed_response=parsed,
+        http_response=http, caught_exception=None if isinstance(error, ClientError) else error,
+    )
+
+
+def call(request: Request, operation_name: str, *, recover: Callable[[], dict[str, Any] | None] | None = None,
+         **params: Any) -> dict[str, Any]:
+    """``<operation>(**params)``, retried with jittered backoff while the failure is retryable,
+    until the request's deadline; a failure becomes one line (``ProvisioningError``).
+
+    ``recover`` is for a call that is not idempotent (a Create): after an ambiguous failure, it
+    looks for what the lost attempt made, and what it returns is the answer; it looks once more
+    before giving up at the deadline. A throttled call is retried without it: the service did
+    nothing. Other 4xx answers are not retried.
+    """
+    method = getattr(request.client, snake_case(operation_name))
+    started, attempt = time.monotonic(), 0
+    while True:
+        attempt += 1
+        try:
+            return method(**params)
+        except (ClientError, BotoCoreError) as error:
+            failure = Failure.of(error, operation_name, attempt)
+        if not failure.retryable:
+            raise ProvisioningError(failure.line(operation_name, request.subject), failure.code) from failure.error
+        delay = backoff_delay(attempt)
+        if request.seconds_left() < delay:
+            made = _recovered(recover) if failure.ambiguous else None  # one last look: nothing left behind
+            if made is not None:
+                return made
+            raise ProvisioningError(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
+                                    failure.code) from failure.error
+        time.sleep(delay)
+        if failure.ambiguous and recover is not None:
+            made = recover()
+            if made is not None:
+                return made
+
+
+def _recovered(recover: Callable[[], dict[str, Any] | None] | None) -> dict[str, Any] | None:
+    """What ``recover`` finds, when the time is up anyway (its own failure is not the story)."""
+    try:
+        return recover() if recover is not None else None
+    except ProvisioningError:
+        return None
+
+
+def _given_up(failure: Failure, operation_name: str, subject: str, seconds: float) -> str:
+    if failure.throttled:
+        return (f"{failure.line(operation_name, subject)} (throttled for {seconds:.0f} s, until the function's "
+                f"deadline; IVS Real-Time allows {rate_quota(operation_name):g} {operation_name} calls per "
+                f"second per account and region)")
+    return f"{failure.line(operation_name, subject)} (retried for {seconds:.0f} s, until the function's deadline)"
+
+
+def error_code(error: BaseException) -> str | None:
+    return getattr(error, "code", None)
