@@ -27,7 +27,7 @@ from constructs_ivsrt import (
     VideoFillMode,
 )
 from ivsrt_runtime import rules
-from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.calls import RequestFailed
 from synth import (
     ENCODER_ARN,
     STAGE_ARN,
@@ -216,7 +216,7 @@ def test_the_waiters_polls_and_the_stop_ride_out_throttling(cfn, ivs, stage_with
 
 def test_failed_composition_fails_the_create_and_is_stopped(cfn, ivs, stage_with_recording):
     ivs.state.compositions.fail_next = 1
-    with pytest.raises(ProvisioningError) as caught:
+    with pytest.raises(RequestFailed) as caught:
         cfn.create(COMPOSITION, stage_with_recording)
     message = str(caught.value)
     assert "\n" not in message
@@ -245,7 +245,7 @@ def test_composition_ended_by_the_service_is_started_again_on_update(cfn, ivs, s
 
 def test_composition_on_a_missing_stage_fails_in_one_line(cfn, ivs, stage_with_recording):
     missing = {**stage_with_recording, "stageArn": "arn:aws:ivs:us-east-1:123456789012:stage/gone"}
-    with pytest.raises(ProvisioningError) as caught:
+    with pytest.raises(RequestFailed) as caught:
         cfn.create(COMPOSITION, missing)
     assert str(caught.value).startswith(
         "StartComposition failed for Custom::IvsRealtimeComposition Resource: ResourceNotFoundException")
@@ -256,7 +256,7 @@ def test_storage_configuration_used_by_a_composition_is_in_use(cfn, ivs, stage_w
     arn = make(cfn, COMPOSITION, stage_with_recording)
     storage = stage_with_recording["destinations"][0]["s3"]["storageConfigurationArn"]
     cfn.timeout_seconds = 20.5  # the handler gives up waiting for the conflict at once
-    with pytest.raises(ProvisioningError) as caught:
+    with pytest.raises(RequestFailed) as caught:
         cfn.delete(STORAGE, storage)
     assert "ConflictException" in str(caught.value)
     cfn.timeout_seconds = 300.0
@@ -310,7 +310,7 @@ def test_composition_that_ends_before_it_is_active_fails_with_the_documented_rea
     ivs.state.compositions.start_seconds = 10_000
     arn = cfn.create(COMPOSITION, stage_with_recording, wait=False)["PhysicalResourceId"]
     ivs.state.end_composition(arn)  # its stage had no participant
-    with pytest.raises(ProvisioningError) as caught:
+    with pytest.raises(RequestFailed) as caught:
         cfn.settle(cfn.last_event, {"PhysicalResourceId": arn})
     assert str(caught.value) == (
         f"Composition {arn} is STOPPING (IVS ends a composition on its own: a minute after its start if its "

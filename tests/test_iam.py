@@ -11,7 +11,7 @@ import pytest
 
 from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, STAGE, STORAGE, Fault
 from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
-from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import RESOURCES
 
 pytestmark = pytest.mark.usefixtures("provider_role")
@@ -30,7 +30,7 @@ def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):
     replacement = cfn.update(ENCODER, encoder, enc_v1, enc_v2)["PhysicalResourceId"]  # list + create
     assert cfn.update(ENCODER, replacement, enc_v2, enc_v1)["PhysicalResourceId"] == encoder  # rollback adoption
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
-    with pytest.raises(ProvisioningError, match=f"still used by {stage}"):
+    with pytest.raises(RequestFailed, match=f"still used by {stage}"):
         cfn.delete(STORAGE, storage)  # in use: waits, then names the stage (ListStages, GetStage)
     # The stage goes while the storage configuration's delete waits for it; a failure of either fails the test.
     with ThreadPoolExecutor(1) as pool:

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from conftest import Fault, INGEST, STAGE, arns, make, only, resources, tag_list, user_tags
 from constructs_ivsrt import IngestConfiguration, IngestProtocol, Stage
-from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import INGEST_CONFIGURATION
 from synth import ENV, STAGE_ARN, expect, logical_id_of, new_stack
 
@@ -150,7 +150,7 @@ def test_an_ingest_configuration_being_published_to_is_deleted_only_with_force(c
     arn = make(cfn, INGEST, props)
     ivs.state.set_publishing(arn)
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
-    with pytest.raises(ProvisioningError, match=r"ConflictException: .* a participant is publishing "
+    with pytest.raises(RequestFailed, match=r"ConflictException: .* a participant is publishing "
                                                 r"\(gave up after \d+s; force_delete=True disconnects the publisher\)"):
         cfn.delete(INGEST, arn, props)
     assert arns(ivs, "IngestConfiguration") == [arn]

@@ -190,7 +190,7 @@ def test_update_of_resource_deleted_outside_cloudformation_fails_in_one_line(cfn
 
 def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
     """Lists are paged (100 per page): the resource to find is on the second page."""
-    from ivsrt_runtime.lifecycle import ProvisioningError
+    from ivsrt_runtime.calls import RequestFailed
 
     storage, _ = make_storage(cfn)
     with ivs.state.lock:
@@ -205,7 +205,7 @@ def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
         "storageConfigurationArn": storage}})["PhysicalResourceId"]
     assert len(resources(ivs, "Stage")) == 101 and ivs.state.calls.count("ListStages") == 2
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
-    with pytest.raises(ProvisioningError, match=f"still used by {stage}"):
+    with pytest.raises(RequestFailed, match=f"still used by {stage}"):
         cfn.delete(STORAGE, storage)
 
 

@@ -64,7 +64,7 @@ def test_a_caller_cannot_choose_what_the_deployment_fixes_or_break_the_model(ven
 
 def test_a_missing_stage_is_one_line(vendor, monkeypatch):
     monkeypatch.setenv("STAGE_ARN", STAGE_ARN_MISSING)
-    with pytest.raises(vendor.ProvisioningError) as caught:
+    with pytest.raises(vendor.RequestFailed) as caught:
         vendor.create_token({"userId": "x"})
     assert str(caught.value).startswith(f"CreateParticipantToken failed for {STAGE_ARN_MISSING}: ResourceNotFoundException")
 

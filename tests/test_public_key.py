@@ -9,7 +9,7 @@ from aws_cdk.assertions import Template
 from conftest import P256_KEY, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, arns, only, resources, user_tags
 from constructs_ivsrt import PublicKey
 from ivsrt_runtime import rules
-from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.calls import RequestFailed
 from synth import expect, logical_id_of, new_stack
 
 
@@ -67,7 +67,7 @@ def test_public_key_lifecycle(cfn, ivs):
 
 
 def test_public_key_that_is_not_pem_fails_in_one_line_before_any_call(cfn, ivs):
-    with pytest.raises(ProvisioningError) as caught:
+    with pytest.raises(RequestFailed) as caught:
         cfn.create(PUBLIC_KEY, {"publicKeyMaterial": "ssh-ed25519 AAAA"})
     assert "\n" not in str(caught.value)
     assert str(caught.value).startswith("Invalid Custom::IvsRealtimePublicKey properties: PublicKey.publicKeyMaterial must match")

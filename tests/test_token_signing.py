@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from conftest import PUBLIC_KEY, STAGE, make
 from ivsrt_local.tokens import TokenRefused
 from ivsrt_runtime.keys import pem
-from ivsrt_runtime.lifecycle import ProvisioningError
+from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import operation
 from ivsrt_runtime.signing import PARTICIPANT_ID, TokenRequestError, jws_signature, sign_participant_token
 
@@ -265,7 +265,7 @@ def test_the_provider_imports_a_kms_keys_public_half(ivs, cfn, kms_at_endpoint):
 
 def test_a_missing_kms_key_fails_the_create_in_one_line(ivs, cfn, kms_at_endpoint):
     missing = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
-    with pytest.raises(ProvisioningError) as caught:
+    with pytest.raises(RequestFailed) as caught:
         cfn.create(PUBLIC_KEY, {"name": "signer", "kmsKeyArn": missing})
     assert str(caught.value).startswith(f"kms:GetPublicKey failed for {missing}: ") and "\n" not in str(caught.value)
     assert "NotFoundException" in str(caught.value)

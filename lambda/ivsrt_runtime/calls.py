@@ -20,8 +20,10 @@ from botocore.retries import standard
 from ivsrt_runtime.rules import Identity, ResourceRules, operation, rate_quota, snake_case
 
 
-class ProvisioningError(Exception):
-    """A failure CloudFormation should show as one line (the message is the whole reason).
+class RequestFailed(Exception):
+    """A ``Request`` failed: a CloudFormation request (the provider) or a token request (the
+    vendor). The message is the whole reason, on one line: what CloudFormation shows, or what
+    the vendor logs.
 
     ``code`` is the service's error code when the service answered with one."""
 
@@ -144,7 +146,7 @@ def _retry_context(error: Exception, operation_name: str, attempt: int) -> stand
 def call(request: Request, operation_name: str, *, recover: Callable[[], dict[str, Any] | None] | None = None,
          **params: Any) -> dict[str, Any]:
     """``<operation>(**params)``, retried with jittered backoff while the failure is retryable,
-    until the request's deadline; a failure becomes one line (``ProvisioningError``).
+    until the request's deadline; a failure becomes one line (``RequestFailed``).
 
     ``recover`` is for a call that is not idempotent (a Create): after an ambiguous failure, it
     looks for what the lost attempt made, and what it returns is the answer; it looks once more
@@ -160,13 +162,13 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
         except (ClientError, BotoCoreError) as error:
             failure = Failure.of(error, operation_name, attempt)
         if not failure.retryable:
-            raise ProvisioningError(failure.line(operation_name, request.subject), failure.code) from failure.error
+            raise RequestFailed(failure.line(operation_name, request.subject), failure.code) from failure.error
         delay = backoff_delay(attempt)
         if request.seconds_left() < delay:
             made = _recovered(recover) if failure.ambiguous else None  # one last look: nothing left behind
             if made is not None:
                 return made
-            raise ProvisioningError(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
+            raise RequestFailed(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
                                     failure.code) from failure.error
         time.sleep(delay)
         if failure.ambiguous and recover is not None:
@@ -179,7 +181,7 @@ def _recovered(recover: Callable[[], dict[str, Any] | None] | None) -> dict[str,
     """What ``recover`` finds, when the time is up anyway (its own failure is not the story)."""
     try:
         return recover() if recover is not None else None
-    except ProvisioningError:
+    except RequestFailed:
         return None
 
 

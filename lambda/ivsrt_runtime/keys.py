@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ivsrt_runtime.calls import ProvisioningError
+from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import KMS_KEY_PROPERTY, ResourceRules
 
 
@@ -35,6 +35,6 @@ def with_key_material(rules: ResourceRules, properties: Mapping[str, Any],
     try:
         der = kms_client().get_public_key(KeyId=key_arn)["PublicKey"]
     except (ClientError, BotoCoreError) as error:
-        raise ProvisioningError(f"kms:GetPublicKey failed for {key_arn}: {error}".replace("\n", " "),
+        raise RequestFailed(f"kms:GetPublicKey failed for {key_arn}: {error}".replace("\n", " "),
                                 code=getattr(error, "response", {}).get("Error", {}).get("Code")) from None
     return {**{k: v for k, v in properties.items() if k != KMS_KEY_PROPERTY}, rules.key_material_property: pem(der)}

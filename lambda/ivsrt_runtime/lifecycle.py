@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from ivsrt_runtime.calls import ProvisioningError, Request, call, error_code
+from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.rules import (
     DELETE_OPTION_PROPS,
     IDENTITY_TAG,
@@ -65,7 +65,7 @@ def api_parameters(rules: ResourceRules, properties: Mapping[str, Any]) -> dict[
     if isinstance(tags, Mapping):  # anything else is already reported by check()
         problems += check_tags(tags, f"{rules.noun}.tags")
     if problems:
-        raise ProvisioningError(f"Invalid {rules.resource_type} properties: " + "; ".join(problems))
+        raise RequestFailed(f"Invalid {rules.resource_type} properties: " + "; ".join(problems))
     return params
 
 
@@ -131,13 +131,13 @@ def _scalar_at(value: Any, path: tuple[str, ...]) -> str:
     return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _with_quota(error: ProvisioningError, rules: ResourceRules) -> ProvisioningError:
+def _with_quota(error: RequestFailed, rules: ResourceRules) -> RequestFailed:
     quota = QUOTAS.get(rules.noun)
     if error_code(error) != QUOTA_EXCEEDED or quota is None:
         return error
     per_stage = f" and {quota.per_stage} per stage" if quota.per_stage else ""
     raise_it = "request an increase in Service Quotas" if quota.adjustable else "it cannot be raised"
-    return ProvisioningError(
+    return RequestFailed(
         f"{error} (quota: {quota.label} per account and region, default {quota.default}{per_stage}; {raise_it})",
         error_code(error))
 
@@ -212,7 +212,7 @@ def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[st
             return None if made is None else {rules.response_key: _get(request, rules, made["arn"])}
     try:
         return call(request, rules.create_operation, recover=recover, **params)[rules.response_key]
-    except ProvisioningError as error:
+    except RequestFailed as error:
         raise _with_quota(error, rules) from None
 
 
@@ -272,7 +272,7 @@ def _stop_orphans(request: Request, rules: ResourceRules, left: Identity, keep: 
             if (found is not None and (found.owner, found.properties) == (left.owner, left.properties)
                     and summary["arn"] not in keep and summary.get("state") not in rules.settling.over):
                 _stop(request, rules, summary["arn"])
-    except ProvisioningError as error:
+    except RequestFailed as error:
         LOG.warning(json.dumps({"outcome": "ORPHAN_STOP_FAILED", "reason": str(error)}))
 
 
@@ -297,9 +297,9 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
             resource = ({"arn": physical_id, "name": new.get("name")}
                         if not (rules.endpoint_names or rules.extra_attributes)
                         else _get(request, rules, physical_id))
-    except ProvisioningError as error:
+    except RequestFailed as error:
         if error_code(error) == NOT_FOUND:
-            raise ProvisioningError(f"{error} (it was deleted outside CloudFormation)") from error
+            raise RequestFailed(f"{error} (it was deleted outside CloudFormation)") from error
         raise
     return Result(physical_id, attributes(rules, resource))
 
@@ -310,7 +310,7 @@ def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool
         return False
     try:
         return _get(request, rules, physical_id)["state"] in rules.settling.over
-    except ProvisioningError as error:
+    except RequestFailed as error:
         if error_code(error) == NOT_FOUND:
             return True
         raise
@@ -333,7 +333,7 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
         try:
             call(request, rules.delete_operation, arn=physical_id, **options)
             return Result(physical_id, complete=rules.settling is None)
-        except ProvisioningError as error:
+        except RequestFailed as error:
             code = error_code(error)
             if code == NOT_FOUND:
                 return Result(physical_id)
@@ -351,7 +351,7 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
                     if not options.get(option) and option in DELETE_OPTION_PROPS:
                         prop, effect = DELETE_OPTION_PROPS[option]
                         still += f"; {prop}=True {effect}"
-                raise ProvisioningError(f"{error} (gave up after {waited:.0f}s{still})") from error
+                raise RequestFailed(f"{error} (gave up after {waited:.0f}s{still})") from error
             time.sleep(delay)
 
 
@@ -378,7 +378,7 @@ def _made_by_cancelled_create(request: Request, rules: ResourceRules, properties
     for properties no Create could have used."""
     try:
         wanted = request.identity(rules, api_parameters(rules, properties))
-    except ProvisioningError:
+    except RequestFailed:
         return iter(())
     return own_resources(request, rules, lambda found: (
         found.owner == wanted.owner and found.properties == wanted.properties), properties.get("name"), stopping)
@@ -408,7 +408,7 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
             user = _get(request, used_by.user, summary["arn"])
             if _scalar_at(user, used_by.path) == arn:
                 users.append(user["arn"])
-    except ProvisioningError:
+    except RequestFailed:
         pass
     return users
 
@@ -435,12 +435,12 @@ def settle(request: Request, rules: ResourceRules, request_type: str, physical_i
         return _cancelled_create_stopped(request, rules, physical_id, properties or {})
     try:
         resource = _get(request, rules, physical_id)
-    except ProvisioningError as error:
+    except RequestFailed as error:
         if error_code(error) != NOT_FOUND:
             raise
         if request_type == "Delete":
             return Result(physical_id)
-        raise ProvisioningError(f"{rules.noun} {physical_id} has ended{_ENDED_HINT}") from None
+        raise RequestFailed(f"{rules.noun} {physical_id} has ended{_ENDED_HINT}") from None
     state = resource.get("state")
     if request_type == "Delete":
         if state not in settling.over:  # a Stop that met a conflict while it was starting: again
@@ -452,9 +452,9 @@ def settle(request: Request, rules: ResourceRules, request_type: str, physical_i
         detail = _failure_detail(resource) if state == settling.failed else _ENDED_HINT
         try:
             _stop(request, rules, physical_id)  # nothing left running
-        except ProvisioningError as error:
+        except RequestFailed as error:
             detail += f"; stopping it failed too: {error}"
-        raise ProvisioningError(f"{rules.noun} {physical_id} is {state}{detail}")
+        raise RequestFailed(f"{rules.noun} {physical_id} is {state}{detail}")
     return Result(physical_id, complete=False)
 
 
@@ -476,6 +476,6 @@ def _stop(request: Request, rules: ResourceRules, physical_id: str) -> None:
     """Stop; one already stopping (a conflict) or gone is fine, any other failure is raised."""
     try:
         call(request, rules.delete_operation, arn=physical_id)
-    except ProvisioningError as error:
+    except RequestFailed as error:
         if error_code(error) not in (CONFLICT, NOT_FOUND):
             raise

@@ -158,17 +158,17 @@ def _dispatch(handlers: Mapping[str, Callable[..., lifecycle.Result]], event: Pr
     if rules is None or handler is None:
         reason = f"Unsupported request {event.get('RequestType')!r} for resource type {event.get('ResourceType')!r}"
         _log(event, "FAILED", reason=reason)
-        raise calls.ProvisioningError(reason)
+        raise calls.RequestFailed(reason)
     _log(event, "STARTED")
     try:
         result = handler(_request(event, rules, context), rules, _with_key_material(rules, event))
-    except calls.ProvisioningError as error:
+    except calls.RequestFailed as error:
         _log(event, "FAILED", reason=str(error))
         # `from None`: CloudFormation shows the message; the chained traceback adds nothing.
-        raise calls.ProvisioningError(str(error)) from None
+        raise calls.RequestFailed(str(error)) from None
     except Exception as error:  # a bug or malformed event: still one line, still logged
         reason = f"Unexpected {type(error).__name__} handling {_subject(event, rules)}: {error}".replace("\n", " ")
         LOG.exception(json.dumps({"outcome": "FAILED", "reason": reason, "logicalId": event.get("LogicalResourceId")}))
-        raise calls.ProvisioningError(reason) from None
+        raise calls.RequestFailed(reason) from None
     _log(event, "SUCCESS" if result.complete else "IN_PROGRESS", newPhysicalId=result.physical_id)
     return rules, result

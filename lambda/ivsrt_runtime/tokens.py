@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ivsrt_runtime.calls import ProvisioningError, Request, call, error_code
+from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
 from ivsrt_runtime.rules import check, operation
 from ivsrt_runtime.signing import sign_participant_token
@@ -161,7 +161,7 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
     try:
         token = _signed(request, params) if os.environ.get(SIGNING_KEY_ENV) else call(
             request, "CreateParticipantToken", **params)["participantToken"]
-    except ProvisioningError as error:
+    except RequestFailed as error:
         LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
         if http and error_code(error) == "ValidationException":
             # What the model's rules let through but the service refused: the request's values.
@@ -191,7 +191,7 @@ def _signed(request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
             user_id=params.get("userId"), attributes=params.get("attributes"), capabilities=params["capabilities"],
             duration_minutes=params["duration"])
     except (ClientError, BotoCoreError) as error:
-        raise ProvisioningError(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
+        raise RequestFailed(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
     expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed.expiration_time))
     return {"token": signed.token, "participantId": signed.participant_id, "userId": params.get("userId"),
             "expirationTime": expires}
