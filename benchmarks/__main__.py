@@ -376,7 +376,8 @@ def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
     import tempfile
 
     from ivsrt_runtime import provider as handler
-    from ivsrt_local.deploy import DeployError, LocalDeployer, StackState
+    from ivsrt_local.deployer import LocalDeployer
+    from ivsrt_local.stack_state import DeployError, StackState
     from sample import fleet
 
     workdir = Path(tempfile.mkdtemp(prefix="fleet-"))

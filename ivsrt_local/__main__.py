@@ -25,16 +25,10 @@ from typing import Any
 
 from ivsrt_runtime import rules
 from ivsrt_local import endpoint as endpoint_module
-from ivsrt_local.deploy import (
-    LOCAL_CREDENTIALS,
-    Change,
-    DeployError,
-    default_state_dir,
-    deploy_stacks,
-    destroy_stacks,
-    read_assembly,
-    select_stacks,
-)
+from ivsrt_local.assembly import read_assembly, select_stacks
+from ivsrt_local.deploy import default_state_dir, deploy_stacks, destroy_stacks
+from ivsrt_local.deployer import LOCAL_CREDENTIALS, Change
+from ivsrt_local.stack_state import DeployError
 
 # The CLI is kept offline and quiet: no version check, no telemetry (notices are off in cdk.json).
 QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}

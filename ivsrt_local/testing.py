@@ -30,18 +30,11 @@ import pytest
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 
-from ivsrt_local.deploy import (
-    Change,
-    DeployedResource,
-    Resolver,
-    StackState,
-    cross_region_of,
-    deploy_stacks,
-    deployed_stacks,
-    destroy_stacks,
-    read_assembly,
-    select_stacks,
-)
+from ivsrt_local.assembly import read_assembly, select_stacks
+from ivsrt_local.deploy import cross_region_of, deploy_stacks, deployed_stacks, destroy_stacks
+from ivsrt_local.deployer import Change
+from ivsrt_local.resolver import Resolver
+from ivsrt_local.stack_state import DeployedResource, StackState
 from ivsrt_local import iam
 from ivsrt_local.endpoint import ACCOUNT_ID, TEST_COMPOSITION_SPEED, LocalIvsRealtime, default_composition_speed
 from ivsrt_local.kms import KEY_SPEC, KEY_USAGE

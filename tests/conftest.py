@@ -159,7 +159,8 @@ def provider_principal() -> Any:
 
     from constructs_ivsrt import (Composition, EncoderConfiguration, IngestConfiguration, PublicKey, S3Destination,
                                   Stage, StorageConfiguration)
-    from ivsrt_local.deploy import Resolver, StackState
+    from ivsrt_local.resolver import Resolver
+    from ivsrt_local.stack_state import StackState
     from ivsrt_local.endpoint import ACCOUNT_ID
     from constructs_ivsrt._provider import IvsRealtimeProvider
     from ivsrt_local.iam import function_principal

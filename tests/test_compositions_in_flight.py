@@ -19,7 +19,9 @@ from aws_cdk import aws_s3 as s3
 
 from conftest import COMPOSITION, resources
 from constructs_ivsrt import Composition, EncoderConfiguration, S3Destination, Stage, StorageConfiguration
-from ivsrt_local.deploy import DeployError, LocalDeployer, StackState, read_template
+from ivsrt_local.assembly import read_template
+from ivsrt_local.deployer import LocalDeployer
+from ivsrt_local.stack_state import DeployError, StackState
 from ivsrt_local.endpoint import LocalIvsRealtime, checked_composition_speed
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (the users' fixture)
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import pytest
 
 from conftest import resources, user_tags
-from ivsrt_local.deploy import LocalDeployer, StackState
+from ivsrt_local.deployer import LocalDeployer
+from ivsrt_local.stack_state import StackState
 from sample import fleet
 
 STAGES, ENCODERS = 100, 3

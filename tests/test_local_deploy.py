@@ -25,8 +25,10 @@ from constructs_ivsrt import (
     StorageConfiguration,
     Video,
 )
-from ivsrt_local import deploy as deploy_module
-from ivsrt_local.deploy import DeployError, LocalDeployer, StackState, read_template
+from ivsrt_local import graph as graph_module
+from ivsrt_local.assembly import read_template
+from ivsrt_local.deployer import LocalDeployer
+from ivsrt_local.stack_state import DeployError, StackState
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
 
@@ -274,7 +276,7 @@ def test_a_composition_that_fails_to_start_is_deleted_by_the_rollback(tmp_path, 
 
 
 def test_no_value_removes_the_property(deployer):
-    from ivsrt_local.deploy import Resolver
+    from ivsrt_local.resolver import Resolver
 
     resolved = Resolver(deployer.state).resolve(
         {"name": {"Ref": "AWS::NoValue"}, "items": ["a", {"Ref": "AWS::NoValue"}], "kept": "x"})
@@ -342,7 +344,7 @@ def test_concurrency_bounds_the_events_in_flight():
 
 
 def test_progress_is_printed_while_events_are_in_flight(monkeypatch):
-    monkeypatch.setattr(deploy_module, "PROGRESS_SECONDS", 0.01)
+    monkeypatch.setattr(graph_module, "PROGRESS_SECONDS", 0.01)
     lines: list[str] = []
     deployer = LocalDeployer(StackState("Runner", "us-east-1"), RecordingHandler(seconds=0.2), progress=lines.append)
     deployer.deploy(FAN_OUT)
@@ -393,7 +395,7 @@ def test_a_deploy_time_tag_that_breaks_a_rule_fails_the_deploy_in_one_line(tmp_p
 
 
 def test_a_circular_dependency_left_in_the_graph_is_an_error_not_silence():
-    from ivsrt_local.deploy import run_graph
+    from ivsrt_local.graph import run_graph
 
     with pytest.raises(DeployError, match="circular dependency among A, B"):
         run_graph({"A": lambda: 1, "B": lambda: 2, "C": lambda: 3}, {"A": ["B"], "B": ["A"]})

@@ -32,7 +32,9 @@ from constructs_ivsrt import (
     StorageConfiguration,
 )
 from ivsrt_local.cross_region import READER_TYPE
-from ivsrt_local.deploy import DeployError, deploy_stacks, read_assembly, select_stacks
+from ivsrt_local.assembly import read_assembly, select_stacks
+from ivsrt_local.deploy import deploy_stacks
+from ivsrt_local.stack_state import DeployError
 from ivsrt_local.endpoint import RateLimits
 from ivsrt_local.testing import LocalDeployment
 from synth import warnings_of as all_warnings_of

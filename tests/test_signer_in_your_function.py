@@ -20,7 +20,8 @@ from aws_cdk.assertions import Template
 
 from constructs_ivsrt import IvsRealtimeValidationError, ParticipantTokenSigningKey, Stage
 from constructs_ivsrt._asset import lambda_asset_dir, signer_layer_dir
-from ivsrt_local.deploy import Resolver, deployed_stacks
+from ivsrt_local.deploy import deployed_stacks
+from ivsrt_local.resolver import Resolver
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
 from ivsrt_runtime import signer
 from ivsrt_runtime.signing import TokenRequestError
