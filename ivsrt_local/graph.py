@@ -3,6 +3,7 @@ once, each on a thread that plays a Lambda execution environment; and the orders
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -42,8 +43,18 @@ def creation_order(graph: dict[str, list[str]]) -> list[str]:
 PROGRESS_SECONDS = 2.0  # how often a line is printed while events are in flight
 # The provider function's execution environments. Lambda keeps one warm between invocations and
 # starts another only when all are busy; so does a thread pool, and the handler keeps one client
-# per thread. Shared by every deployer in the process, as one function's environments are.
-ENVIRONMENTS = ThreadPoolExecutor(max_workers=5000, thread_name_prefix="lambda-environment")
+# per thread. Shared by every run in the process, as one function's environments are, so a
+# deployment's rollback, cleanup and later runs find them warm; made by the first run, not at import.
+_environments: ThreadPoolExecutor | None = None
+_environments_lock = threading.Lock()
+
+
+def _execution_environments() -> ThreadPoolExecutor:
+    global _environments
+    with _environments_lock:
+        if _environments is None:
+            _environments = ThreadPoolExecutor(max_workers=5000, thread_name_prefix="lambda-environment")
+        return _environments
 
 
 @dataclass
@@ -85,6 +96,7 @@ def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], 
     failure nothing new starts and those in flight finish. Tasks that never started are in
     neither ``results`` nor ``failures``."""
     outcome = GraphOutcome()
+    environments = _execution_environments()
     rank = {key: index for index, key in enumerate(order or [])}
     waiting = {key: tasks[key] for key in sorted(tasks, key=lambda k: (rank.get(k, len(rank)), k))}
     running: dict[Future[Any], str] = {}
@@ -94,7 +106,7 @@ def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], 
             if not outcome.failures:
                 for key in ready[:(concurrency or len(tasks)) - len(running)]:
                     outcome.started.append(key)
-                    running[ENVIRONMENTS.submit(waiting.pop(key))] = key
+                    running[environments.submit(waiting.pop(key))] = key
             if not running:
                 if waiting and not outcome.failures:  # every one left waits on another left: a cycle
                     raise DeployError(f"circular dependency among {', '.join(sorted(waiting))}")
