@@ -4,6 +4,7 @@ replaced or removed, the rollback of a failed one, and destroy."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -11,7 +12,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from ivsrt_local.assembly import dependencies, imported_names, managed
 from ivsrt_local.cross_region import CrossRegion, UnresolvedReference, written_parameters
@@ -40,6 +41,37 @@ class Change:
 
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# One stack's Lambda environment at a time in this process (see lambda_environment).
+_LAMBDA_ENVIRONMENT = threading.RLock()
+
+
+@contextlib.contextmanager
+def lambda_environment(region: str) -> Iterator[None]:
+    """What Lambda gives the provider function in its environment, for the time of one stack's
+    deploy or destroy: the stack's region, and credentials (stand-ins, which the local endpoint
+    checks against nothing, unless some are set already); the local endpoint answers KMS too,
+    unless KMS is elsewhere. What was there before is put back after.
+
+    Set in the environment rather than handed to the handler: the handler is the function's own
+    code, which reads them there as on Lambda (``ivsrt_runtime.clients``), and the runner runs
+    that path, not one made for it. The variables are the process's, so two runners in one
+    process take turns under a lock rather than overwrite each other's region."""
+    names = ("AWS_REGION", "AWS_DEFAULT_REGION", *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL_KMS")
+    with _LAMBDA_ENVIRONMENT:
+        saved = {name: os.environ.get(name) for name in names}
+        try:
+            os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+            for key, value in LOCAL_CREDENTIALS.items():
+                os.environ.setdefault(key, value)
+            if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
+                os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class LocalDeployer:
@@ -96,7 +128,10 @@ class LocalDeployer:
         As CloudFormation does: every resource whose dependencies are done starts at once (up to
         ``concurrency``); after a failure nothing new starts, those in flight finish, and then
         everything touched is rolled back."""
-        self._as_lambda_runs_it()
+        with lambda_environment(self.state.region):
+            return self._deploy(template)
+
+    def _deploy(self, template: dict[str, Any]) -> list[Change]:
         wanted = managed(template)
         self._parameters = template.get("Parameters", {})
         self._resources = template.get("Resources", {})
@@ -155,16 +190,6 @@ class LocalDeployer:
 
     def _resolver(self) -> Resolver:
         return Resolver(self.state, self._parameters, self.exports, self._resources, self.cross_region)
-
-    def _as_lambda_runs_it(self) -> None:
-        """Lambda gives the function its stack's region and credentials; locally the credentials
-        are stand-ins (the local endpoint checks none) unless some are set already."""
-        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = self.state.region
-        for key, value in LOCAL_CREDENTIALS.items():
-            os.environ.setdefault(key, value)
-        # The local endpoint answers KMS too (a signing key's calls), unless KMS is elsewhere.
-        if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
-            os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
 
     def _forget_cancelled_creates(self, logical_ids: set[str]) -> None:
         """CloudFormation cancels the Creates still in flight when a resource fails, and never
@@ -326,7 +351,10 @@ class LocalDeployer:
         each after those that depend on it and the others at once; a Retain policy keeps one. A
         resource leaves the state only once its delete succeeded, so a failed destroy can be run
         again."""
-        self._as_lambda_runs_it()
+        with lambda_environment(self.state.region):
+            return self._destroy()
+
+    def _destroy(self) -> list[Change]:
         first = len(self.changes)
 
         def remove_superseded(resource: DeployedResource) -> None:

@@ -42,18 +42,6 @@ lMMHMcQnkDGcwCVeOiGx/aENZHfrmG4JPd542oJXUDfwQPRftnu5FScaRQ==
 """
 
 
-@pytest.fixture(autouse=True)
-def aws_environment() -> Any:
-    """Each test starts with the suite's region and credentials, whatever the one before changed:
-    the runner sets the region of the stack it deploys, as Lambda gives a function its own. (The
-    endpoint URLs stay: the session's endpoint sets them once.)"""
-    os.environ.pop("AWS_REGION", None)
-    os.environ.update(TEST_ENVIRONMENT)
-    yield
-    os.environ.pop("AWS_REGION", None)
-    os.environ.update(TEST_ENVIRONMENT)
-
-
 @pytest.fixture(scope="session")
 def endpoint() -> LocalIvsRealtime:
     with LocalIvsRealtime(composition_speed=TEST_COMPOSITION_SPEED) as server:

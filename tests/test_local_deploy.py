@@ -353,6 +353,27 @@ def test_progress_is_printed_while_events_are_in_flight(monkeypatch):
                                       r"0 failed \(\d+ s\)", line) for line in lines), lines
 
 
+class EnvironmentSeen(RecordingHandler):
+    """Records the region and credentials the handler finds in its environment."""
+
+    def on_event(self, event, context):
+        self.seen = {k: os.environ.get(k) for k in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID")}
+        return super().on_event(event, context)
+
+
+def test_the_handler_finds_its_stacks_region_and_the_process_gets_its_environment_back(monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    before = dict(os.environ)
+    handler = EnvironmentSeen()
+    deployer = LocalDeployer(StackState("Paris", "eu-west-3"), handler)
+    deployer.deploy(FAN_OUT)
+    assert handler.seen == {"AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "eu-west-3", "AWS_ACCESS_KEY_ID": "local"}
+    assert dict(os.environ) == before
+    deployer.destroy()
+    assert dict(os.environ) == before
+
+
 def test_each_environment_has_a_client_of_its_own(handler):
     """Threads play Lambda execution environments: one client each, reused by the same one."""
     clients = []
