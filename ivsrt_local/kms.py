@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import threading
 import time
 import uuid
@@ -31,6 +32,9 @@ from botocore.validate import ParamValidator
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from ivsrt_local import iam
+from ivsrt_local.errors import ApiError, error_response
 
 TARGET_PREFIX = "TrentService."  # X-Amz-Target of a KMS request: TrentService.<Operation>
 KEY_SPEC = "ECC_NIST_P384"
@@ -118,6 +122,20 @@ class LocalKms:
             raise KmsError("ValidationException", f"{count}: {'; '.join(too_long)}")
         with self.lock:
             return implementation(params, region)
+
+    def answer(self, target: str, body: bytes, headers: Any, region: str,
+               enforcement: iam.Enforcement) -> tuple[int, dict[str, str], bytes]:
+        """A KMS request (JSON protocol: the operation is in X-Amz-Target), for the signing key."""
+        try:
+            params = json.loads(body or b"{}")
+            denied = enforcement.denial(headers, lambda: iam.kms_request(target.removeprefix(TARGET_PREFIX), params,
+                                                                        region, self.account))
+            if denied:  # KMS answers it with HTTP 400, as its other client errors
+                raise KmsError("AccessDeniedException", denied)
+            result = self.handle(target, params, region)
+        except KmsError as error:
+            return error_response(ApiError(error.code, error.message, error.status))
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(result).encode()
 
     def _find(self, key_id: str) -> _Key:
         for key in self.keys.values():

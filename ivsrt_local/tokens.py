@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import json
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,12 +23,37 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ivsrt_runtime.signing import ALGORITHM, CAPABILITY_CLAIMS, COORDINATE_BYTES, TOKEN_VERSION
 
+if TYPE_CHECKING:
+    from ivsrt_local.state import IvsRealtimeState
+
 # The claims IVS requires of a self-signed token (user_id and attributes are optional).
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "resource", "topic", "events_url", "whip_url", "capabilities", "version")
 
 
 class TokenRefused(Exception):
     """The token does not let its holder join: why, in one line."""
+
+
+def join(state: IvsRealtimeState, stage_arn: str, token: str, now: float | None = None) -> dict[str, Any]:
+    """A participant joining ``stage_arn`` with ``token``, checked as IVS checks it: a token
+    ``CreateParticipantToken`` minted for this stage and not expired, or one the stage owner
+    signed (``check_signed_token``). The participant it admits, or TokenRefused."""
+    now = time.time() if now is None else now
+    with state.lock:
+        if stage_arn not in state.resources:
+            raise TokenRefused(f"no stage {stage_arn}")
+        minted = state.tokens.get(token)
+        public_keys = {arn: resource["publicKeyMaterial"] for arn, resource in state.resources.items()
+                       if resource["_noun"] == "PublicKey"}
+    if minted is None:
+        return check_signed_token(token, stage_arn, public_keys, now)
+    expires = calendar.timegm(time.strptime(minted["expirationTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    if minted["stageArn"] != stage_arn:
+        raise TokenRefused(f"the token is for {minted['stageArn']}, not {stage_arn}")
+    if expires <= now:
+        raise TokenRefused(f"expired at {expires} (now {int(now)})")
+    return {key: minted[key] for key in ("participantId", "userId", "attributes", "capabilities")} | {
+        "expirationTime": expires}
 
 
 def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str], now: float) -> dict[str, Any]:
