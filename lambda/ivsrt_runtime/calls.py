@@ -143,24 +143,52 @@ def _retry_context(error: Exception, operation_name: str, attempt: int) -> stand
     )
 
 
+WAIT_OUT_CAP_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class WaitOut:
+    """An answer that passes with time, waited out rather than failed at once: the error ``code``
+    (a conflict: the resource is still in use), asked again after 2, 4, 8, then every 15 seconds,
+    for at most ``seconds`` and never past the request's deadline. Then the call fails, its line
+    followed by how long it waited and what ``detail`` says (``"; still used by ..."``)."""
+
+    code: str
+    seconds: float
+    detail: Callable[[], str] = lambda: ""
+
+    @staticmethod
+    def delay(wait: int) -> float:
+        """Seconds before asking again, the ``wait``-th time (1-based)."""
+        return min(2.0 ** wait, WAIT_OUT_CAP_SECONDS)
+
+
 def call(request: Request, operation_name: str, *, recover: Callable[[], dict[str, Any] | None] | None = None,
-         **params: Any) -> dict[str, Any]:
+         wait_out: WaitOut | None = None, **params: Any) -> dict[str, Any]:
     """``<operation>(**params)``, retried with jittered backoff while the failure is retryable,
     until the request's deadline; a failure becomes one line (``RequestFailed``).
 
     ``recover`` is for a call that is not idempotent (a Create): after an ambiguous failure, it
     looks for what the lost attempt made, and what it returns is the answer; it looks once more
     before giving up at the deadline. A throttled call is retried without it: the service did
-    nothing. Other 4xx answers are not retried.
+    nothing. Other 4xx answers are not retried, but for ``wait_out``'s, which are waited out.
     """
     method = getattr(request.client, snake_case(operation_name))
-    started, attempt = time.monotonic(), 0
+    started, attempt, waits = time.monotonic(), 0, 0
     while True:
         attempt += 1
         try:
             return method(**params)
         except (ClientError, BotoCoreError) as error:
             failure = Failure.of(error, operation_name, attempt)
+        if wait_out is not None and failure.code == wait_out.code:
+            waits, attempt = waits + 1, 0  # the retries' backoff starts over after a wait
+            delay, waited = wait_out.delay(waits), time.monotonic() - started
+            if waited + delay > wait_out.seconds or request.seconds_left() < delay:
+                raise RequestFailed(f"{failure.line(operation_name, request.subject)} (gave up after "
+                                    f"{waited:.0f}s{wait_out.detail()})", failure.code) from failure.error
+            time.sleep(delay)
+            continue
         if not failure.retryable:
             raise RequestFailed(failure.line(operation_name, request.subject), failure.code) from failure.error
         delay = backoff_delay(attempt)
@@ -169,7 +197,7 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
             if made is not None:
                 return made
             raise RequestFailed(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
-                                    failure.code) from failure.error
+                                failure.code) from failure.error
         time.sleep(delay)
         if failure.ambiguous and recover is not None:
             made = recover()

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterator, Mapping
 
-from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
+from ivsrt_runtime.calls import Request, RequestFailed, WaitOut, call, error_code
 from ivsrt_runtime.rules import (
     DELETE_OPTION_PROPS,
     IDENTITY_TAG,
@@ -328,31 +327,32 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
     if not rules.owns(physical_id):
         return _delete_cancelled_create(request, rules, physical_id, properties or {})
     options = rules.delete_parameters(properties or {})
-    started, attempt = time.monotonic(), 0
-    while True:
-        try:
-            call(request, rules.delete_operation, arn=physical_id, **options)
-            return Result(physical_id, complete=rules.settling is None)
-        except RequestFailed as error:
-            code = error_code(error)
-            if code == NOT_FOUND:
-                return Result(physical_id)
-            if code == CONFLICT and rules.settling is not None:
-                return Result(physical_id, complete=False)
-            if code != CONFLICT:
-                raise
-            attempt += 1
-            delay = min(2.0 ** attempt, 15.0)
-            waited = time.monotonic() - started
-            if waited + delay > CONFLICT_WAIT_SECONDS or request.seconds_left() < delay:
-                users = users_of(request, rules, physical_id)
-                still = f"; still used by {', '.join(users)}" if users else ""
-                for option in rules.delete_options:
-                    if not options.get(option) and option in DELETE_OPTION_PROPS:
-                        prop, effect = DELETE_OPTION_PROPS[option]
-                        still += f"; {prop}=True {effect}"
-                raise RequestFailed(f"{error} (gave up after {waited:.0f}s{still})") from error
-            time.sleep(delay)
+    # In use (a conflict): wait for its users to go, then say who they are. A composition's Stop
+    # that meets a conflict is already stopping: no wait.
+    wait = None if rules.settling is not None else WaitOut(
+        CONFLICT, CONFLICT_WAIT_SECONDS, detail=lambda: _still_used(request, rules, physical_id, options))
+    try:
+        call(request, rules.delete_operation, wait_out=wait, arn=physical_id, **options)
+    except RequestFailed as error:
+        code = error_code(error)
+        if code == NOT_FOUND:
+            return Result(physical_id)
+        if code == CONFLICT and rules.settling is not None:
+            return Result(physical_id, complete=False)
+        raise
+    return Result(physical_id, complete=rules.settling is None)
+
+
+def _still_used(request: Request, rules: ResourceRules, physical_id: str, options: Mapping[str, Any]) -> str:
+    """What a Delete that gave up on a conflict adds: what uses the resource, and the delete
+    options that would have forced it."""
+    users = users_of(request, rules, physical_id)
+    still = f"; still used by {', '.join(users)}" if users else ""
+    for option in rules.delete_options:
+        if not options.get(option) and option in DELETE_OPTION_PROPS:
+            prop, effect = DELETE_OPTION_PROPS[option]
+            still += f"; {prop}=True {effect}"
+    return still
 
 
 def _delete_cancelled_create(request: Request, rules: ResourceRules, physical_id: str,
