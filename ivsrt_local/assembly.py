@@ -89,10 +89,6 @@ def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[St
     return [stacks[k] for k in order]
 
 
-def read_template(assembly: Path, stack_name: str) -> dict[str, Any]:
-    return select_stacks(read_assembly(assembly), [stack_name])[0].template
-
-
 def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The template's resources this runner deploys: the IVS Real-Time custom resources, and the
     KMS keys participant-token signing keys are (their public halves are read at deploy time)."""

@@ -22,6 +22,7 @@ os.environ.update(TEST_ENVIRONMENT)
 os.environ.pop("AWS_PROFILE", None)
 
 from ivsrt_local.endpoint import TEST_COMPOSITION_SPEED, Fault, LocalIvsRealtime  # noqa: E402
+from ivsrt_local.assembly import read_assembly, select_stacks  # noqa: E402
 from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends  # noqa: E402
 from ivsrt_local.scenarios import (  # noqa: E402  (the resource types, and keys the scenarios use)
     COMPOSITION,
@@ -175,6 +176,11 @@ def provider_role(ivs: LocalIvsRealtime, provider_principal: Any) -> Any:
     credentials, which this binds to the role for one test (``ivs`` unbinds them)."""
     ivs.iam.enforce(provider_principal, os.environ["AWS_ACCESS_KEY_ID"])
     return provider_principal
+
+
+def stack_template(assembly: Path, stack_name: str) -> dict[str, Any]:
+    """The template of the stack ``stack_name`` in a synthesized assembly, as the runner reads it."""
+    return select_stacks(read_assembly(assembly), [stack_name])[0].template
 
 
 def resources(ivs: LocalIvsRealtime, noun: str | None = None) -> list[dict[str, Any]]:

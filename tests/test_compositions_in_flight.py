@@ -17,9 +17,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
-from conftest import COMPOSITION, resources
+from conftest import COMPOSITION, resources, stack_template
 from constructs_ivsrt import Composition, EncoderConfiguration, S3Destination, Stage, StorageConfiguration
-from ivsrt_local.assembly import read_template
 from ivsrt_local.deployer import LocalDeployer
 from ivsrt_local.stack_state import DeployError, StackState
 from ivsrt_local.endpoint import LocalIvsRealtime, checked_composition_speed
@@ -43,7 +42,7 @@ def compositions_on_one_stage(outdir, count: int) -> cdk.App:
 
 def six_compositions(tmp_path) -> dict:
     compositions_on_one_stage(tmp_path / "six", 6).synth()
-    return read_template(tmp_path / "six", "Show")
+    return stack_template(tmp_path / "six", "Show")
 
 
 def live(ivs) -> list[dict]:

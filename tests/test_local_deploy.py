@@ -16,7 +16,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
 
-from conftest import Fault, resources, user_tags
+from conftest import Fault, resources, stack_template, user_tags
 from constructs_ivsrt import (
     AutoParticipantRecording,
     EncoderConfiguration,
@@ -26,7 +26,7 @@ from constructs_ivsrt import (
     Video,
 )
 from ivsrt_local import graph as graph_module
-from ivsrt_local.assembly import read_template
+from ivsrt_local.assembly import read_assembly, select_stacks
 from ivsrt_local.deployer import LocalDeployer
 from ivsrt_local.stack_state import DeployError, StackState
 
@@ -50,7 +50,7 @@ def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live"
         EncoderConfiguration(stack, "Encoder", video=Video(width=width, height=720))
     cdk.Tags.of(app).add("version", tag)
     app.synth()
-    return read_template(outdir, "Runner")
+    return stack_template(outdir, "Runner")
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ def test_storage_used_by_a_retained_stage_cannot_be_destroyed(tmp_path, deployer
 def test_unknown_stack_is_a_clear_error(tmp_path):
     synth(tmp_path, "v1")
     with pytest.raises(DeployError, match="no stack 'Nope' in .*; stacks: Runner"):
-        read_template(tmp_path / "v1", "Nope")
+        select_stacks(read_assembly(tmp_path / "v1"), ["Nope"])
 
 
 def synth_composition(tmp_path, version: str, *, width: int, composition: bool):
@@ -247,7 +247,7 @@ def synth_composition(tmp_path, version: str, *, width: int, composition: bool):
         Composition(stack, "Program", stage=stage,
                     destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
     app.synth()
-    return read_template(outdir, "Runner")
+    return stack_template(outdir, "Runner")
 
 
 def test_cleanup_deletes_in_reverse_dependency_order_of_the_old_stack(tmp_path, deployer, ivs):
@@ -393,7 +393,7 @@ def test_tags_known_only_at_deploy_time_synthesize_and_reach_the_resource(tmp_pa
     cdk.Tags.of(app).add("team", team.value_as_string)
     cdk.Tags.of(app).add(team.value_as_string, "owner")
     app.synth()
-    deployer.deploy(read_template(tmp_path / "v1", "Runner"))
+    deployer.deploy(stack_template(tmp_path / "v1", "Runner"))
     assert user_tags(by_noun(ivs)["Stage"][0]) == {"stack": "Runner", "team": "video", "video": "owner"}
 
 
@@ -409,7 +409,7 @@ def test_a_deploy_time_tag_that_breaks_a_rule_fails_the_deploy_in_one_line(tmp_p
         synth_with_key("v1", lambda stack: "bad~key").synth()  # known at synth: refused there
     synth_with_key("v2", lambda stack: cdk.CfnParameter(stack, "Key", default="bad~key").value_as_string).synth()
     with pytest.raises(DeployError) as caught:
-        deployer.deploy(read_template(tmp_path / "v2", "Runner"))
+        deployer.deploy(stack_template(tmp_path / "v2", "Runner"))
     assert "\n" not in str(caught.value)
     assert "tags key must contain only letters, numbers, spaces and _ . : / = + - @, got: 'bad~key'" in str(caught.value)
     assert resources(ivs) == []
