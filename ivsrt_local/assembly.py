@@ -68,7 +68,7 @@ def _with_stack_outputs_read(stacks: dict[str, StackArtifact]) -> dict[str, Stac
         for artifact_id, stack in stacks.items()}
 
 
-def _named(names: list[str], stack_names: dict[str, str], missing: Callable[[str], str]) -> list[str]:
+def named_stacks(names: list[str], stack_names: dict[str, str], missing: Callable[[str], str]) -> list[str]:
     """The artifact ids ``names`` pick, each an artifact id or a stack name (``stack_names``:
     artifact id -> stack name; one name may pick stacks in several regions); all when none."""
     chosen: list[str] = []
@@ -83,7 +83,7 @@ def _named(names: list[str], stack_names: dict[str, str], missing: Callable[[str
 def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[StackArtifact]:
     """``names`` (artifact ids or stack names; all stacks when empty) in dependency order: a
     stack after those it uses."""
-    chosen = set(_named(names, {k: v.stack_name for k, v in stacks.items()},
+    chosen = set(named_stacks(names, {k: v.stack_name for k, v in stacks.items()},
                         lambda name: f"no stack {name!r} in the assembly; stacks: {', '.join(stacks)}"))
     order = creation_order({k: [d for d in v.dependencies if d in chosen] for k, v in stacks.items() if k in chosen})
     return [stacks[k] for k in order]

@@ -1,10 +1,13 @@
-"""Deploy a synthesized stack's IVS Real-Time resources to an IVS-compatible endpoint, locally.
+"""Deploy a synthesized app's IVS Real-Time resources to an IVS-compatible endpoint, locally:
+the stacks one after another, each with what the stacks before it export, and destroy them,
+importers first; each stack's state kept in a file of the state folder.
 
 A small stand-in for CloudFormation, for the custom resources only: it reads the template the
-CDK CLI wrote, resolves the intrinsics those resources use, orders them by their references,
-and sends the same Create / Update / Delete events CloudFormation would (scalars as strings,
-old properties on Update, Delete of the old physical id after a replacement, rollback of a
-failed deployment) to the real handler, which calls the endpoint through real boto3.
+CDK CLI wrote (``assembly``), resolves the intrinsics those resources use (``resolver``), orders
+them by their references and runs them as CloudFormation does (``graph``), and sends the same
+Create / Update / Delete events CloudFormation would (scalars as strings, old properties on
+Update, Delete of the old physical id after a replacement, rollback of a failed deployment) to
+the real handler, which calls the endpoint through real boto3 (``deployer``).
 
 Everything else in the template (bucket, roles, functions) is not deployed: those resources get
 stable made-up physical ids, so references to them resolve.
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
-from ivsrt_local.assembly import StackArtifact, _named
+from ivsrt_local.assembly import StackArtifact, named_stacks
 from ivsrt_local.cross_region import CrossRegion, visible_in
 from ivsrt_local.deployer import Change, LocalDeployer
 from ivsrt_local.graph import creation_order
@@ -70,7 +73,7 @@ def destroy_stacks(names: list[str], state_dir: Path, *, concurrency: int | None
     """Destroy the named deployed stacks (all when none are named), importers before exporters;
     as CloudFormation, a stack whose export another stack still imports is not destroyed."""
     deployed = deployed_stacks(state_dir)
-    chosen = _named(names, {k: v.stack_name for k, v in deployed.items()},
+    chosen = named_stacks(names, {k: v.stack_name for k, v in deployed.items()},
                     lambda name: f"no deployed stack {name!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
     exporter = {name: artifact_id for artifact_id, state in deployed.items() for name in state.exports}
     uses = {name: sorted({exporter[i] for i in deployed[name].imports if i in exporter} & set(chosen)) for name in chosen}
