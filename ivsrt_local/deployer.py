@@ -12,7 +12,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from ivsrt_local.assembly import dependencies, imported_names, managed
 from ivsrt_local.cross_region import CrossRegion, UnresolvedReference, written_parameters
@@ -57,21 +57,27 @@ def lambda_environment(region: str) -> Iterator[None]:
     that path, not one made for it. The variables are the process's, so two runners in one
     process take turns under a lock rather than overwrite each other's region."""
     names = ("AWS_REGION", "AWS_DEFAULT_REGION", *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL_KMS")
-    with _LAMBDA_ENVIRONMENT:
-        saved = {name: os.environ.get(name) for name in names}
-        try:
-            os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-            for key, value in LOCAL_CREDENTIALS.items():
-                os.environ.setdefault(key, value)
-            if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
-                os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with _LAMBDA_ENVIRONMENT, environment_kept(names):
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+        for key, value in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
+            os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
+        yield
+
+
+@contextlib.contextmanager
+def environment_kept(names: Iterable[str]) -> Iterator[None]:
+    """The environment variables ``names`` put back as they were (set or not) at the end."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class LocalDeployer:

@@ -32,7 +32,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from ivsrt_local.assembly import read_assembly, select_stacks
 from ivsrt_local.deploy import cross_region_of, deploy_stacks, deployed_stacks, destroy_stacks
-from ivsrt_local.deployer import Change
+from ivsrt_local.deployer import Change, environment_kept
 from ivsrt_local.resolver import Resolver
 from ivsrt_local.stack_state import DeployedResource, StackState
 from ivsrt_local import iam
@@ -179,19 +179,11 @@ def _managed_resource_of(construct: Any) -> cdk.CfnResource:
 @pytest.fixture
 def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
     """A local IVS Real-Time endpoint for one test, with the handler pointed at it."""
-    # The runner sets the region (the stack's) and stand-in credentials, as Lambda would: put
-    # them back afterwards, set or not.
-    saved = {name: os.environ.get(name) for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-                                                     "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_IVS_REALTIME",
-                                                     "AWS_ENDPOINT_URL_KMS")}
-    try:
-        with LocalIvsRealtime(composition_speed=default_composition_speed(TEST_COMPOSITION_SPEED)) as endpoint:
-            # The endpoint answers the KMS calls a signing key makes, too.
-            os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = endpoint.url
-            yield LocalDeployment(endpoint, tmp_path / "local-deploy")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    # The endpoint URLs it sets are put back afterwards, set or not, and so are the region and
+    # credentials, whatever the test did with them (the runner puts back what it sets itself).
+    with environment_kept(("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                           "AWS_ENDPOINT_URL_IVS_REALTIME", "AWS_ENDPOINT_URL_KMS")), \
+            LocalIvsRealtime(composition_speed=default_composition_speed(TEST_COMPOSITION_SPEED)) as endpoint:
+        # The endpoint answers the KMS calls a signing key makes, too.
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = endpoint.url
+        yield LocalDeployment(endpoint, tmp_path / "local-deploy")
