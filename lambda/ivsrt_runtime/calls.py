@@ -1,7 +1,9 @@
 """The call engine: one IVS Real-Time API call, retried under the rate quotas until the request's
 deadline, its failure turned into one readable line.
 
-``lifecycle``, ``tokens`` and ``keys`` make their calls through it.
+The provider's ``lifecycle`` and the token vendor (``tokens``) make their calls through it; a
+KMS failure (``keys``, ``tokens``) is its ``RequestFailed`` too. See docs/design.md, "The call
+engine".
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from botocore.retries import standard
 
-from ivsrt_runtime.rules import Identity, ResourceRules, operation, rate_quota, snake_case
+from ivsrt_runtime.rules import operation, rate_quota, snake_case
 
 
 class RequestFailed(Exception):
@@ -34,25 +36,19 @@ class RequestFailed(Exception):
 
 @dataclass(frozen=True)
 class Request:
-    """One CloudFormation request as the lifecycle functions need it."""
+    """One request (a CloudFormation request, a token request) as its calls need it."""
 
-    clients: Callable[[], Any]  # the environment's client, built on first use (a cold start builds one)
+    get_client: Callable[[], Any]  # the environment's client, built on first use (a cold start builds one)
     subject: str  # "Custom::IvsRealtimeStage MyStage (arn...)": names the resource in errors
-    stack_id: str = ""
-    logical_id: str = ""
-    request_id: str = ""
-    deadline: float = math.inf  # time.monotonic() by which the handler must have answered
+    deadline: float = math.inf  # time.monotonic() by which the function must have answered
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
 
-    def identity(self, rules: ResourceRules, params: Mapping[str, Any]) -> Identity:
-        return Identity.of(rules, self.stack_id, self.logical_id, self.request_id, params)
-
     @property
     def client(self) -> Any:
         """A client that makes one attempt per call: ``call`` does the retrying."""
-        return self.clients()
+        return self.get_client()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,21 +56,11 @@ class Request:
 # ---------------------------------------------------------------------------------------------
 
 # Backoff between attempts of one call: "full jitter", uniform(0, min(CAP, BASE * 2**(n-1))) for
-# the n-th retry. Sized for many callers sharing one quota: CloudFormation starts every
-# independent resource at once, each in its own Lambda, and IVS allows each operation 5 calls per
-# second for the whole account. A throttled call costs the service nothing, so retrying often is
-# harmless; what costs time is a second in which every waiting caller sleeps and tokens go
-# unused, most of all at the end of a fleet when few callers are left. The cap bounds that gap.
-# Measured with the benchmarks' fleet section (100 stages at once, the service's rates; wall time
-# of create / tag update / delete over the 20 s floor, and throttled responses in all three):
-#   cap 0.5 s: 0.97 / 0.96 / 0.96, 10513 throttled
-#   cap 2 s:   0.98 / 0.98 / 1.04,  3336 throttled   <- this
-#   cap 8 s:   1.13 / 1.12 / 1.12,  1947 throttled
-#   base 1 s, cap 20 s (botocore's throttling backoff): 1.68 / 1.50 / 1.40, 1273 throttled
-# At 492 stages (98 s floor) cap 2 s keeps every phase within 1.00 of the floor.
-# Written out rather than botocore's ExponentialBackoff: its formula changed between releases
-# (1 s base for every error in 1.34, 50 ms for non-throttling errors in 1.44), and the Lambda
-# runtime's botocore is not ours. What is retryable is still botocore's decision, below.
+# the n-th retry, sized for many callers sharing one quota (the measurements that chose it are in
+# docs/design.md, "The call engine"). Written out rather than botocore's ExponentialBackoff: its
+# formula changed between releases (1 s base for every error in 1.34, 50 ms for non-throttling
+# errors in 1.44), and the Lambda runtime's botocore is not ours. What is retryable is still
+# botocore's decision, below.
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_CAP_SECONDS = 2.0
 

@@ -36,6 +36,18 @@ CONFLICT_WAIT_SECONDS = 120.0  # how long a Delete waits for a resource to stop 
 
 
 @dataclass(frozen=True)
+class ResourceRequest(Request):
+    """One CloudFormation request for a stack resource: the calls' ``Request``, and who asks."""
+
+    stack_id: str = ""
+    logical_id: str = ""
+    request_id: str = ""
+
+    def identity(self, rules: ResourceRules, params: Mapping[str, Any]) -> Identity:
+        return Identity.of(rules, self.stack_id, self.logical_id, self.request_id, params)
+
+
+@dataclass(frozen=True)
 class Result:
     physical_id: str
     data: dict[str, str] = field(default_factory=dict)
@@ -145,13 +157,13 @@ def _with_quota(error: RequestFailed, rules: ResourceRules) -> RequestFailed:
 # Finding our own resources: by the identity tag, never by name.
 # ---------------------------------------------------------------------------------------------
 
-def find_own(request: Request, rules: ResourceRules, matches: Callable[[Identity], bool],
+def find_own(request: ResourceRequest, rules: ResourceRules, matches: Callable[[Identity], bool],
              name: str | None = None) -> dict[str, Any] | None:
     """The first live resource of this type whose identity tag ``matches``."""
     return next(own_resources(request, rules, matches, name), None)
 
 
-def own_resources(request: Request, rules: ResourceRules, matches: Callable[[Identity], bool],
+def own_resources(request: ResourceRequest, rules: ResourceRules, matches: Callable[[Identity], bool],
                   name: str | None = None, stopping: bool = False) -> Iterator[dict[str, Any]]:
     """The live resources of this type whose identity tag ``matches`` (List pages).
 
@@ -173,7 +185,7 @@ def own_resources(request: Request, rules: ResourceRules, matches: Callable[[Ide
             yield summary
 
 
-def summaries(request: Request, list_operation: str, key: str) -> Iterator[dict[str, Any]]:
+def summaries(request: ResourceRequest, list_operation: str, key: str) -> Iterator[dict[str, Any]]:
     """Every summary a List operation returns, page by page (100 at a time, the API's maximum)."""
     token = None
     while True:
@@ -185,11 +197,11 @@ def summaries(request: Request, list_operation: str, key: str) -> Iterator[dict[
             return
 
 
-def _get(request: Request, rules: ResourceRules, arn: str) -> dict[str, Any]:
+def _get(request: ResourceRequest, rules: ResourceRules, arn: str) -> dict[str, Any]:
     return call(request, rules.get_operation, arn=arn)[rules.response_key]
 
 
-def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[str, Any],
+def _create_exactly_once(request: ResourceRequest, rules: ResourceRules, params: dict[str, Any],
                          identity: Identity) -> dict[str, Any]:
     """Create; after an ambiguous failure, adopt what the lost attempt made before trying again.
 
@@ -215,11 +227,11 @@ def _create_exactly_once(request: Request, rules: ResourceRules, params: dict[st
         raise _with_quota(error, rules) from None
 
 
-def create(request: Request, rules: ResourceRules, properties: Mapping[str, Any]) -> Result:
+def create(request: ResourceRequest, rules: ResourceRules, properties: Mapping[str, Any]) -> Result:
     return _create(request, rules, api_parameters(rules, properties))
 
 
-def _create(request: Request, rules: ResourceRules, params: dict[str, Any]) -> Result:
+def _create(request: ResourceRequest, rules: ResourceRules, params: dict[str, Any]) -> Result:
     """One Create call, tags and identity included: there is no partial work to clean up."""
     identity = request.identity(rules, params)
     tags = {**params.get(TAGS_PROPERTY, {}), IDENTITY_TAG: identity.tag_value}
@@ -227,7 +239,7 @@ def _create(request: Request, rules: ResourceRules, params: dict[str, Any]) -> R
     return Result(resource["arn"], attributes(rules, resource), complete=rules.settling is None)
 
 
-def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+def _retag(request: ResourceRequest, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
     """Make the user tags ``wanted``; the identity tag is left alone."""
     current = {k: v for k, v in current.items() if k != IDENTITY_TAG}
     stale = sorted(set(current) - set(wanted))
@@ -238,7 +250,7 @@ def _retag(request: Request, arn: str, current: Mapping[str, str], wanted: Mappi
         call(request, "TagResource", resourceArn=arn, tags=changed)
 
 
-def replace(request: Request, rules: ResourceRules, params: dict[str, Any],
+def replace(request: ResourceRequest, rules: ResourceRules, params: dict[str, Any],
             current_id: str = "", previous: Mapping[str, Any] | None = None) -> Result:
     """A new resource for new replacing properties, or one of this stack resource's that has them.
 
@@ -260,7 +272,7 @@ def replace(request: Request, rules: ResourceRules, params: dict[str, Any],
                   complete=rules.settling is None)
 
 
-def _stop_orphans(request: Request, rules: ResourceRules, left: Identity, keep: set[str]) -> None:
+def _stop_orphans(request: ResourceRequest, rules: ResourceRules, left: Identity, keep: set[str]) -> None:
     """Going back to an adopted composition, stop this stack resource's running compositions with
     the properties being left, other than the request's own (CloudFormation deletes that one,
     or keeps it under UpdateReplacePolicy: Retain). They are replacements whose start failed or
@@ -275,7 +287,7 @@ def _stop_orphans(request: Request, rules: ResourceRules, left: Identity, keep: 
         LOG.warning(json.dumps({"outcome": "ORPHAN_STOP_FAILED", "reason": str(error)}))
 
 
-def update(request: Request, rules: ResourceRules, physical_id: str,
+def update(request: ResourceRequest, rules: ResourceRules, physical_id: str,
            old_properties: Mapping[str, Any], new_properties: Mapping[str, Any]) -> Result:
     new = api_parameters(rules, new_properties)
     # Old properties were accepted once; a rollback may hand them back, so never reject them.
@@ -303,7 +315,7 @@ def update(request: Request, rules: ResourceRules, physical_id: str,
     return Result(physical_id, attributes(rules, resource))
 
 
-def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool:
+def _has_ended(request: ResourceRequest, rules: ResourceRules, physical_id: str) -> bool:
     """Whether an asynchronous resource has ended (or vanished) since it was made."""
     if rules.settling is None:
         return False
@@ -315,7 +327,7 @@ def _has_ended(request: Request, rules: ResourceRules, physical_id: str) -> bool
         raise
 
 
-def delete(request: Request, rules: ResourceRules, physical_id: str,
+def delete(request: ResourceRequest, rules: ResourceRules, physical_id: str,
            properties: Mapping[str, Any] | None = None) -> Result:
     """Delete; gone already: success. In use: wait (bounded), then say by what.
 
@@ -343,7 +355,7 @@ def delete(request: Request, rules: ResourceRules, physical_id: str,
     return Result(physical_id, complete=rules.settling is None)
 
 
-def _still_used(request: Request, rules: ResourceRules, physical_id: str, options: Mapping[str, Any]) -> str:
+def _still_used(request: ResourceRequest, rules: ResourceRules, physical_id: str, options: Mapping[str, Any]) -> str:
     """What a Delete that gave up on a conflict adds: what uses the resource, and the delete
     options that would have forced it."""
     users = users_of(request, rules, physical_id)
@@ -355,7 +367,7 @@ def _still_used(request: Request, rules: ResourceRules, physical_id: str, option
     return still
 
 
-def _delete_cancelled_create(request: Request, rules: ResourceRules, physical_id: str,
+def _delete_cancelled_create(request: ResourceRequest, rules: ResourceRules, physical_id: str,
                              properties: Mapping[str, Any]) -> Result:
     """When another resource fails, CloudFormation cancels the Creates still in flight and rolls
     each back with a Delete whose physical id it made up, as it never learnt the real one. What
@@ -371,7 +383,7 @@ def _delete_cancelled_create(request: Request, rules: ResourceRules, physical_id
     return Result(physical_id, complete=all(result.complete for result in results))
 
 
-def _made_by_cancelled_create(request: Request, rules: ResourceRules, properties: Mapping[str, Any],
+def _made_by_cancelled_create(request: ResourceRequest, rules: ResourceRules, properties: Mapping[str, Any],
                               stopping: bool = False) -> Iterator[dict[str, Any]]:
     """What a cancelled Create of ``properties`` made: this stack resource's resources with these
     immutable properties (by the identity tag; ``stopping``: those still stopping too). Nothing
@@ -384,7 +396,7 @@ def _made_by_cancelled_create(request: Request, rules: ResourceRules, properties
         found.owner == wanted.owner and found.properties == wanted.properties), properties.get("name"), stopping)
 
 
-def _cancelled_create_stopped(request: Request, rules: ResourceRules, physical_id: str,
+def _cancelled_create_stopped(request: ResourceRequest, rules: ResourceRules, physical_id: str,
                               properties: Mapping[str, Any]) -> Result:
     """is_complete of a cancelled Create's Delete: looks up the same identity again, and is
     complete once nothing it found is left but what has ended. One still starting (a Stop that
@@ -396,7 +408,7 @@ def _cancelled_create_stopped(request: Request, rules: ResourceRules, physical_i
     return Result(physical_id, complete=not left)
 
 
-def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
+def users_of(request: ResourceRequest, rules: ResourceRules, arn: str) -> list[str]:
     """What keeps a resource in use (``rules.in_use_by``: stages recording to a storage
     configuration); error path only, and a courtesy: a failure to find out is no failure."""
     used_by = rules.in_use_by
@@ -417,7 +429,7 @@ def users_of(request: Request, rules: ResourceRules, arn: str) -> list[str]:
 # Settling: is_complete for asynchronous resources (a composition starts, then becomes ACTIVE).
 # ---------------------------------------------------------------------------------------------
 
-def settle(request: Request, rules: ResourceRules, request_type: str, physical_id: str,
+def settle(request: ResourceRequest, rules: ResourceRules, request_type: str, physical_id: str,
            properties: Mapping[str, Any] | None = None) -> Result:
     """One look at an asynchronous resource: complete, still settling, or failed (raises).
 
@@ -472,7 +484,7 @@ def _failure_detail(resource: Mapping[str, Any]) -> str:
     return f"{where} (the API reports no reason; see the 'IVS Composition State Change' event in EventBridge)"
 
 
-def _stop(request: Request, rules: ResourceRules, physical_id: str) -> None:
+def _stop(request: ResourceRequest, rules: ResourceRules, physical_id: str) -> None:
     """Stop; one already stopping (a conflict) or gone is fine, any other failure is raised."""
     try:
         call(request, rules.delete_operation, arn=physical_id)

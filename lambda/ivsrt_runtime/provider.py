@@ -63,10 +63,10 @@ def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
     return f"{name} ({physical})" if physical else name
 
 
-def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> calls.Request:
+def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecycle.ResourceRequest:
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
-    return calls.Request(
-        clients=ivs_client,
+    return lifecycle.ResourceRequest(
+        get_client=ivs_client,
         subject=_subject(event, rules),
         stack_id=event.get("StackId", ""),
         logical_id=event.get("LogicalResourceId", ""),
@@ -75,32 +75,32 @@ def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> calls.
     )
 
 
-def _on_create(request: calls.Request, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
+def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
     return lifecycle.create(request, rules, event.get("ResourceProperties", {}))
 
 
-def _on_update(request: calls.Request, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
+def _on_update(request: lifecycle.ResourceRequest, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
     return lifecycle.update(request, rules, event["PhysicalResourceId"],
                             event.get("OldResourceProperties", {}), event.get("ResourceProperties", {}))
 
 
-def _on_delete(request: calls.Request, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
+def _on_delete(request: lifecycle.ResourceRequest, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
     return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {}))
 
 
-HANDLERS: dict[str, Callable[[calls.Request, ResourceRules, Any], lifecycle.Result]] = {
+HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, Any], lifecycle.Result]] = {
     "Create": _on_create,
     "Update": _on_update,
     "Delete": _on_delete,
 }
 
 
-def _settle(request: calls.Request, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+def _settle(request: lifecycle.ResourceRequest, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
     return lifecycle.settle(request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""),
                             event.get("ResourceProperties", {}))
 
 
-COMPLETION_HANDLERS: dict[str, Callable[[calls.Request, ResourceRules, ProviderEvent], lifecycle.Result]] = {
+COMPLETION_HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, ProviderEvent], lifecycle.Result]] = {
     request_type: _settle for request_type in HANDLERS
 }
 

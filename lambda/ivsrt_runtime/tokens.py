@@ -157,7 +157,7 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         if http:
             return _http(error.status, {"message": str(error)})
         raise
-    request = Request(clients=ivs_client, subject=params["stageArn"], deadline=time.monotonic() + RETRY_SECONDS)
+    request = Request(get_client=ivs_client, subject=params["stageArn"], deadline=time.monotonic() + RETRY_SECONDS)
     try:
         token = _signed(request, params) if os.environ.get(SIGNING_KEY_ENV) else call(
             request, "CreateParticipantToken", **params)["participantToken"]
