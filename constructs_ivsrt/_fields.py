@@ -7,7 +7,7 @@ same ``ApiField`` records. From those declarations, and nothing else:
 
 - ``payload`` builds the API request members (the custom resource's properties);
 - ``labels`` maps each API member path to the prop a user wrote, so that the model's rules
-  (``ivsrt_runtime.rules.check`` with a ``Label``) name ``auto_participant_recording.reconnect_window (seconds)``
+  (``ivsrt_runtime.validation.check`` with a ``Label``) name ``auto_participant_recording.reconnect_window (seconds)``
   rather than ``recordingReconnectWindowSeconds``.
 
 The prop types themselves are checked from the annotations (``_types.typed_props``).

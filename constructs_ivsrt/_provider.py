@@ -15,7 +15,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
-from ivsrt_runtime import rules
+from ivsrt_runtime import deployment, entries, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
 _CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
@@ -82,7 +82,7 @@ class IvsRealtimeProvider(Construct):
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
         self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
         self.role: iam.IRole = _lambda_role(self, "OnEventRole", handler_logs)
-        self.on_event_function: lambda_.Function = self._handler_function("OnEvent", "handler.on_event")
+        self.on_event_function: lambda_.Function = self._handler_function("OnEvent", entries.ON_EVENT)
         self._list_statement = iam.PolicyStatement(actions=[], resources=["*"])
         self._managed: set[str] = set()
         framework = self._framework("", is_complete=None)
@@ -127,7 +127,7 @@ class IvsRealtimeProvider(Construct):
     def async_service_token(self) -> str:
         """The framework entry with the isComplete waiter (created on first use)."""
         if self._async_service_token is None:
-            is_complete = self._handler_function("IsComplete", "handler.is_complete")
+            is_complete = self._handler_function("IsComplete", entries.IS_COMPLETE)
             self._async_service_token = self._framework("Async", is_complete=is_complete).service_token
         return self._async_service_token
 
@@ -146,7 +146,7 @@ class IvsRealtimeProvider(Construct):
             handler=entry,
             code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             # Retries and conflict waits are bounded by the time left (see FUNCTION_TIMEOUT_SECONDS).
-            timeout=Duration.seconds(rules.FUNCTION_TIMEOUT_SECONDS),
+            timeout=Duration.seconds(deployment.FUNCTION_TIMEOUT_SECONDS),
             memory_size=256,
             role=self.role,
             log_group=self._handler_logs,
@@ -243,7 +243,7 @@ class ManagedResources:
             concrete = {(tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"):
                         (tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value")
                         for index, tag in enumerate(tags or [])}
-            found = rules.check_tags(concrete, "tags")
+            found = validation.check_tags(concrete, "tags")
             if found:
                 path = resource.node.path  # read only on error: a jsii call
                 problems += [f"{path}: {problem}" for problem in found]

@@ -26,7 +26,7 @@ from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
 from constructs_ivsrt._fields import Fields, build, labels
 from constructs_ivsrt._names import generated_name
 from constructs_ivsrt._provider import IvsRealtimeProvider
-from ivsrt_runtime import rules
+from ivsrt_runtime import rules, validation
 
 
 class IIvsRealtimeResource(IResource, Protocol):
@@ -117,8 +117,8 @@ class ManagedResource(IvsRealtimeResource):
         checker = PropChecker(self)
         names = labels(self.FIELDS, props)
         for member, value in members.items():
-            checker.problems += rules.check(self.RULES.member(member), value, rules.Label("", names=names).member(member),
-                                            is_unresolved=is_unresolved)
+            label = validation.Label("", names=names).member(member)
+            checker.problems += validation.check(self.RULES.member(member), value, label, is_unresolved=is_unresolved)
         self._check_props(checker, props, members)
         checker.raise_if_any()
         self._props = props

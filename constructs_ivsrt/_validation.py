@@ -11,7 +11,7 @@ from aws_cdk import Token
 from botocore.model import Shape
 from constructs import Construct
 
-from ivsrt_runtime import rules
+from ivsrt_runtime import validation
 
 
 class IvsRealtimeValidationError(ValueError):
@@ -49,7 +49,7 @@ class PropChecker:
 
     def check(self, label: str, value: Any, shape: Shape) -> PropChecker:
         if value is not None:
-            self.problems += rules.check(shape, value, label, is_unresolved=is_unresolved)
+            self.problems += validation.check(shape, value, label, is_unresolved=is_unresolved)
         return self
 
     def require(self, condition: bool, problem: str) -> PropChecker:

@@ -49,7 +49,7 @@ from constructs_ivsrt.event_rules import (
     event_rule,
 )
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
-from ivsrt_runtime import rules
+from ivsrt_runtime import conversion, rules
 
 if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; annotations are not evaluated at run time
     from typing_extensions import Unpack
@@ -391,7 +391,7 @@ class Stage(ManagedResource, StageBase):
         """The stage's WHIP, events, RTMP and RTMPS endpoints (made on first use)."""
         if self._endpoints is None:
             self._endpoints = StageEndpoints(
-                **{name: self._attribute(rules.endpoint_attribute(name)) for name in self.RULES.endpoint_names}
+                **{name: self._attribute(conversion.endpoint_attribute(name)) for name in self.RULES.endpoint_names}
             )
         return self._endpoints
 

@@ -64,7 +64,7 @@ from ivsrt_local.state import (
     checked_composition_speed,
     default_composition_speed,
 )
-from ivsrt_runtime import rules
+from ivsrt_runtime import conversion, rules, validation
 
 # What users and the tests import from here; each lives in the module of its concern.
 __all__ = ["ACCOUNT_ID", "TEST_COMPOSITION_SPEED", "ApiError", "CompositionTimings", "Fault", "IvsRealtimeState",
@@ -228,7 +228,7 @@ class LocalIvsRealtime:
             result = implementation(params, _region(headers))
             # Deep copy through JSON while the lock is held, shaped by the model's output.
             result = json.loads(json.dumps(result))
-        return rules.project(operation.output_shape, result) if operation.output_shape else {}
+        return conversion.project(operation.output_shape, result) if operation.output_shape else {}
 
     def _tags(self, arn: str) -> dict[str, str]:
         """A resource's tags (what ``aws:ResourceTag/<key>`` conditions read); none if there is no such resource."""
@@ -317,7 +317,7 @@ def _validate(input_shape: Any, params: dict[str, Any], operation_name: str) -> 
     """Refuse what the service would: botocore's own ParamValidator (types, required members,
     minimums), then the rules it leaves to the service (patterns, maximums, enums)."""
     report = ParamValidator().validate(params, input_shape)
-    problems = [report.generate_report()] if report.has_errors() else rules.check(input_shape, params, operation_name)
+    problems = [report.generate_report()] if report.has_errors() else validation.check(input_shape, params, operation_name)
     if problems:
         raise ApiError("ValidationException", "; ".join(problems))
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivsrt_runtime import provider
-from ivsrt_runtime.rules import FUNCTION_TIMEOUT_SECONDS, RESOURCES
+from ivsrt_runtime.deployment import FUNCTION_TIMEOUT_SECONDS
+from ivsrt_runtime.rules import RESOURCES
 
 # The waiter polls every 5 s for up to 15 minutes on AWS; locally more often, for at least a
 # minute: at the service's pace a composition starts or stops in seconds (ivsrt_local.endpoint).

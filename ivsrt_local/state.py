@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivsrt_local.errors import ApiError
-from ivsrt_runtime import rules
+from ivsrt_runtime import rules, validation
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -332,7 +332,7 @@ class IvsRealtimeState:
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])
         merged = {**resource["tags"], **params["tags"]}
-        problems = rules.check(rules.STAGE.member(rules.TAGS_PROPERTY), merged, "tags")
+        problems = validation.check(rules.STAGE.member(rules.TAGS_PROPERTY), merged, "tags")
         if problems:
             raise ApiError("ValidationException", "; ".join(problems))
         resource["tags"] = merged

@@ -9,7 +9,7 @@ from pathlib import Path
 import botocore
 import pytest
 
-from ivsrt_runtime import rules
+from ivsrt_runtime import conversion, rules, validation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def test_replacement_rules_match_the_native_types():
 
 def test_conversion_follows_shape_types():
     shape = rules.STAGE.create_input
-    converted = rules.from_cloudformation(shape, {
+    converted = conversion.from_cloudformation(shape, {
         "autoParticipantRecordingConfiguration": {
             "recordingReconnectWindowSeconds": "30", "recordParticipantReplicas": "false",
             "thumbnailConfiguration": {"targetIntervalSeconds": "5", "storage": ["LATEST"]},
@@ -44,21 +44,21 @@ def test_conversion_follows_shape_types():
         "thumbnailConfiguration": {"targetIntervalSeconds": 5, "storage": ["LATEST"]},
     }
     assert converted["tags"] == {"n": "123"}
-    video = rules.from_cloudformation(rules.ENCODER_CONFIGURATION.create_input, {"video": {"framerate": "29.97"}})
+    video = conversion.from_cloudformation(rules.ENCODER_CONFIGURATION.create_input, {"video": {"framerate": "29.97"}})
     assert video == {"video": {"framerate": 29.97}}
 
 
 def test_unconvertible_value_is_left_for_validation_to_name():
-    converted = rules.from_cloudformation(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": "wide"}})
-    assert rules.check(rules.ENCODER_CONFIGURATION.create_input, converted, "E") == [
+    converted = conversion.from_cloudformation(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": "wide"}})
+    assert validation.check(rules.ENCODER_CONFIGURATION.create_input, converted, "E") == [
         "E.video.width must be a whole number, got: 'wide'"
     ]
 
 
 def test_a_whole_float_is_a_whole_number_at_synth():
     """jsii renders 1280.0 as 1280; the wire check is the endpoint's (botocore's ParamValidator)."""
-    assert rules.check(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": 1920 / 1.5}}, "E") == []
-    assert rules.check(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": 1280.5}}, "E") == [
+    assert validation.check(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": 1920 / 1.5}}, "E") == []
+    assert validation.check(rules.ENCODER_CONFIGURATION.create_input, {"video": {"width": 1280.5}}, "E") == [
         "E.video.width must be a whole number, got: 1280.5"
     ]
 
@@ -71,12 +71,12 @@ def test_a_whole_float_is_a_whole_number_at_synth():
     ({"k": "v" * 257}, f"tags['k'] must have at most 256 characters, got: {'v' * 257!r}"),
 ])
 def test_tag_rules(tags, message):
-    assert rules.check_tags(tags) == [message]
+    assert validation.check_tags(tags) == [message]
 
 
 def test_at_most_49_user_tags_leaving_room_for_the_identity_tag():
-    assert rules.check_tags({f"k{i:02}": "v" for i in range(49)}) == []
-    problems = rules.check_tags({f"k{i:02}": "v" for i in range(50)})
+    assert validation.check_tags({f"k{i:02}": "v" for i in range(49)}) == []
+    problems = validation.check_tags({f"k{i:02}": "v" for i in range(50)})
     assert problems == [
         "tags must have at most 49 entries (IVS allows 50 and the provider adds constructs-ivsrt:identity), "
         f"got: 50 tags: {[f'k{i:02}' for i in range(50)]!r}"
@@ -84,7 +84,7 @@ def test_at_most_49_user_tags_leaving_room_for_the_identity_tag():
 
 
 def test_identity_tag_prefix_is_reserved():
-    assert rules.check_tags({"constructs-ivsrt:identity": "x"}) == [
+    assert validation.check_tags({"constructs-ivsrt:identity": "x"}) == [
         "tags key must not start with the reserved prefix 'constructs-ivsrt:', got: 'constructs-ivsrt:identity'"
     ]
 
@@ -93,7 +93,7 @@ def test_model_errata_are_still_needed():
     """When botocore fixes ResourceArn's pattern, drop the erratum."""
     shape = rules.operation("TagResource").input_shape.members["resourceArn"]
     assert shape.metadata["pattern"] != rules.PATTERN_ERRATA["ResourceArn"]
-    assert rules.check(shape, "arn:aws:ivs:us-east-1:123456789012:stage/abcd", "arn") == []
+    assert validation.check(shape, "arn:aws:ivs:us-east-1:123456789012:stage/abcd", "arn") == []
 
 
 def test_owns_recognises_only_its_own_arns():
@@ -105,9 +105,9 @@ def test_owns_recognises_only_its_own_arns():
 def test_the_1_kb_attribute_limit_is_read_from_the_models_prose():
     """The model states it only in documentation; if its wording changes, this flags it."""
     token_attributes = rules.operation("CreateParticipantToken").input_shape.members["attributes"]
-    assert rules.documented_total_bytes(token_attributes) == 1024
-    assert rules.documented_total_bytes(rules.INGEST_CONFIGURATION.member("attributes")) == 1024
-    assert rules.documented_total_bytes(rules.STAGE.member(rules.TAGS_PROPERTY)) is None
+    assert validation.documented_total_bytes(token_attributes) == 1024
+    assert validation.documented_total_bytes(rules.INGEST_CONFIGURATION.member("attributes")) == 1024
+    assert validation.documented_total_bytes(rules.STAGE.member(rules.TAGS_PROPERTY)) is None
 
 
 def test_delete_options_come_from_the_delete_operations_input():

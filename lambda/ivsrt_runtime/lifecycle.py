@@ -21,12 +21,9 @@ from ivsrt_runtime.rules import (
     TAGS_PROPERTY,
     Identity,
     ResourceRules,
-    attribute_name,
-    check,
-    check_tags,
-    endpoint_attribute,
-    from_cloudformation,
 )
+from ivsrt_runtime.conversion import attribute_name, endpoint_attribute, from_cloudformation
+from ivsrt_runtime.validation import check, check_tags
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
 NOT_FOUND = "ResourceNotFoundException"

@@ -40,7 +40,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ivsrt_runtime.rules import Label, check, operation
+from ivsrt_runtime.rules import operation
+from ivsrt_runtime.validation import Label, check
 
 TOKEN_VERSION = "1.0"
 ALGORITHM = "ES384"

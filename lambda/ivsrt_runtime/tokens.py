@@ -24,7 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
-from ivsrt_runtime.rules import check, operation
+from ivsrt_runtime.rules import operation
+from ivsrt_runtime.validation import check
 from ivsrt_runtime.signing import sign_participant_token
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
