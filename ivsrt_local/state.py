@@ -1,6 +1,7 @@
 """The local IVS Real-Time endpoint's state: its resources and the operations on them, behind one
 lock, with what the service fills in and checks by hand (ARNs, defaults, what is in use by what),
-the resource quotas, and the compositions' clock.
+the resource quotas, and the compositions' clock. What differs by resource type is data, one entry
+per type, in ``ivsrt_local.resource_types``.
 
 Compositions move on by themselves, on a clock, as the service's do: STARTING -> ACTIVE (or
 FAILED), STOPPING -> STOPPED, and an ended one (STOPPED, FAILED) stays listed a few minutes before
@@ -10,15 +11,11 @@ and makes the next starts FAILED).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
 import itertools
 import json
 import os
 import random
-import re
 import secrets
 import string
 import threading
@@ -28,21 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivsrt_local.errors import ApiError
+from ivsrt_local.resource_types import TYPES
 from ivsrt_runtime import rules, validation
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 
-# Defaults the service fills in when a field is omitted (documented in the API reference).
-VIDEO_DEFAULTS: dict[str, Any] = {"width": 1280, "height": 720, "framerate": 30.0, "bitrate": 2500000}
-
 DEFAULT_QUOTAS = {noun: quota.default for noun, quota in rules.QUOTAS.items()}
 
 RULES_BY_NOUN = {r.noun: r for r in rules.RESOURCES.values()}
-NOUN_BY_ARN_SEGMENT = {r.arn_segment: r.noun for r in rules.RESOURCES.values()}
-
-# Resources that others point at, and may not be deleted while they do (ConflictException).
-IN_USE_CHECKED = ("StorageConfiguration", "EncoderConfiguration")
 
 
 @dataclass
@@ -150,12 +141,10 @@ class IvsRealtimeState:
             raise ApiError("ResourceNotFoundException", f"Resource not found: {arn}")
         return resource
 
-    def _require(self, noun: str, arn: str | None, code: str = "ValidationException") -> None:
+    def require(self, noun: str, arn: str | None, code: str = "ValidationException") -> None:
+        """``arn``, when given, names a ``noun`` in the caller's region; else ``code``."""
         if arn and (self._visible(arn) or {}).get("_noun") != noun:
             raise ApiError(code, f"{noun} not found: {arn}")
-
-    def _require_storage(self, recording: dict[str, Any] | None) -> None:
-        self._require("StorageConfiguration", (recording or {}).get("storageConfigurationArn"))
 
     def _users_of(self, arn: str) -> list[str]:
         """The live resources whose settings (not tags) name ``arn`` (a stopped composition uses nothing)."""
@@ -165,41 +154,11 @@ class IvsRealtimeState:
             and arn in json.dumps({k: v for k, v in r.items() if k != "tags"})
         )
 
-    def _prepare(self, noun: str, resource: dict[str, Any], params: dict[str, Any]) -> None:
-        """What the service fills in or checks for each type at creation."""
-        arn = resource["arn"]
-        resource_id = arn.rsplit("/", 1)[1].lower()
-        if noun == "Stage":
-            self._require_storage(params.get("autoParticipantRecordingConfiguration"))
-            resource["endpoints"] = {
-                "events": "wss://global.events.live-video.net",
-                "whip": f"https://{resource_id}.global-bm.whip.live-video.net",
-                "rtmp": f"rtmp://{resource_id}.global-contribute-staging.live-video.net/app/",
-                "rtmps": f"rtmps://{resource_id}.global-contribute-staging.live-video.net:443/app/",
-            }
-        elif noun == "EncoderConfiguration":
-            resource["video"] = {**VIDEO_DEFAULTS, **(params.get("video") or {})}
-        elif noun == "IngestConfiguration":
-            self._require("Stage", params.get("stageArn"))
-            credentials = [_ingest_credential(resource_id) for _ in range(2 if params.get("redundantIngest") else 1)]
-            resource.update(stageArn=params.get("stageArn", ""), state="INACTIVE", attributes=params.get("attributes", {}),
-                            **credentials[0], redundantIngestCredentials=credentials[1:])
-        elif noun == "PublicKey":
-            resource["fingerprint"] = _fingerprint(params["publicKeyMaterial"])
-        elif noun == "Composition":
-            self._require("Stage", params["stageArn"], "ResourceNotFoundException")
-            self._check_per_stage_quota(params["stageArn"])
-            for referenced in _referenced_arns(params["destinations"]):
-                if referenced.split(":")[5].split("/")[0] in NOUN_BY_ARN_SEGMENT:  # not an IVS channel
-                    self._require(NOUN_BY_ARN_SEGMENT[referenced.split(":")[5].split("/")[0]], referenced)
-            failing = self.compositions.fail_next > 0
-            self.compositions.fail_next -= failing
-            resource.update(layout=params.get("layout") or {"grid": {}}, _fails=failing,
-                            destinations=[{"id": f"{i}", "configuration": d} for i, d in enumerate(params["destinations"])])
-            self._enter(resource, "STARTING", self.clock())
-            resource.pop("idempotencyToken", None)
+    def _check_references(self, noun: str, params: dict[str, Any]) -> None:
+        for reference in TYPES[noun].references:
+            self.require(reference.noun, reference.value(params), reference.code)
 
-    def _check_per_stage_quota(self, stage_arn: str) -> None:
+    def check_per_stage_quota(self, stage_arn: str) -> None:
         limit = rules.QUOTAS["Composition"].per_stage
         live = [r for r in self._all("Composition") if r["stageArn"] == stage_arn and r["state"] != "STOPPED"]
         if limit is not None and len(live) >= limit:
@@ -218,7 +177,8 @@ class IvsRealtimeState:
                            f"Quota of {quota} {noun} resources per account and region reached")
         arn = self._new_arn(noun, region)
         resource = {"_noun": noun, "arn": arn, "name": "", "tags": {}, **params}
-        self._prepare(noun, resource, params)
+        self._check_references(noun, params)
+        TYPES[noun].prepare(self, resource, params)
         self.resources[arn] = resource
         if token:
             self._idempotency[token] = arn
@@ -248,10 +208,10 @@ class IvsRealtimeState:
             if state is None:
                 del self.resources[composition["arn"]]
                 return
-            self._enter(composition, state, ends)
+            self.enter(composition, state, ends)
 
     @staticmethod
-    def _enter(composition: dict[str, Any], state: str, at: float) -> None:
+    def enter(composition: dict[str, Any], state: str, at: float) -> None:
         """``composition`` is ``state`` from ``at`` (on the endpoint's clock), its destinations too."""
         composition.update(state=state, _since=at)
         state_of = DESTINATION_STATES.get(state, lambda index: state)
@@ -262,22 +222,20 @@ class IvsRealtimeState:
         """What the service does a minute after the stage empties: stop the composition."""
         with self.lock:
             self.advance()
-            self._enter(self._get("Composition", arn), "STOPPING", self.clock())
+            self.enter(self._get("Composition", arn), "STOPPING", self.clock())
 
     def update(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
         resource = self._get(noun, params["arn"])
-        if "autoParticipantRecordingConfiguration" in params:
-            self._require_storage(params["autoParticipantRecordingConfiguration"])
-        if params.get("stageArn"):
-            self._require("Stage", params["stageArn"])
+        self._check_references(noun, params)
         resource.update({k: v for k, v in params.items() if k != "arn"})
         return resource
 
     def delete(self, noun: str, params: dict[str, Any], region: str) -> None:
         resource = self._get(noun, params["arn"])
-        if noun == "Composition":
-            return self._stop(resource)
-        users = self._users_of(resource["arn"]) if noun in IN_USE_CHECKED else []
+        behaviour = TYPES[noun]
+        if behaviour.delete is not None:
+            return behaviour.delete(self, resource)
+        users = self._users_of(resource["arn"]) if behaviour.in_use_checked else []
         if users:
             raise ApiError("ConflictException", f"{noun} {resource['arn']} is in use by {', '.join(users)}")
         if resource.get("_publishing") and not params.get("force"):
@@ -290,13 +248,13 @@ class IvsRealtimeState:
         with self.lock:
             self._get("IngestConfiguration", ingest_configuration_arn)["_publishing"] = publishing
 
-    def _stop(self, composition: dict[str, Any]) -> None:
+    def stop(self, composition: dict[str, Any]) -> None:
         if composition["state"] in ("STOPPED", "FAILED"):
             del self.resources[composition["arn"]]
         elif composition["state"] == "STOPPING":
             raise ApiError("ConflictException", f"Composition {composition['arn']} is already stopping")
         else:
-            self._enter(composition, "STOPPING", self.clock())
+            self.enter(composition, "STOPPING", self.clock())
 
     def _all(self, noun: str) -> list[dict[str, Any]]:
         return [r for r in self.resources.values() if r["_noun"] == noun]
@@ -317,7 +275,7 @@ class IvsRealtimeState:
         return page, (str(start + size) if start + size < len(matching) else None)
 
     def participant_token(self, params: dict[str, Any]) -> dict[str, Any]:
-        self._require("Stage", params["stageArn"], "ResourceNotFoundException")
+        self.require("Stage", params["stageArn"], "ResourceNotFoundException")
         duration = params.get("duration", 720)
         token = {
             "token": "eyJ" + secrets.token_urlsafe(48), "participantId": secrets.token_hex(6),
@@ -349,28 +307,6 @@ class IvsRealtimeState:
             self.advance()
             return [json.loads(json.dumps({k: v for k, v in r.items() if k == "_noun" or not k.startswith("_")}))
                     for r in self.resources.values()]
-
-
-def _ingest_credential(resource_id: str) -> dict[str, str]:
-    """A participant id and a stream key in the model's StreamKey pattern."""
-    return {"participantId": secrets.token_hex(6),
-            "streamKey": f"rt_{ACCOUNT_ID}_{resource_id}_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"}
-
-
-def _fingerprint(material: str) -> str:
-    """The key's SHA-256 over its DER bytes, as colon-separated hex. A body that is not base64
-    is rejected, as the service rejects a key it cannot parse."""
-    body = "".join(line for line in material.strip().splitlines() if "-----" not in line)
-    try:
-        der = base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError("ValidationException", "publicKeyMaterial is not a PEM-encoded public key") from None
-    return ":".join(f"{byte:02x}" for byte in hashlib.sha256(der).digest())
-
-
-def _referenced_arns(value: Any) -> list[str]:
-    text = json.dumps(value)
-    return re.findall(r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+", text)
 
 
 def arn_region(arn: str) -> str:

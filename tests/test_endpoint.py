@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 from conftest import Fault, resources
 from ivsrt_runtime import rules
 from ivsrt_local.endpoint import LocalIvsRealtime, RateLimits
+from ivsrt_local.resource_types import TYPES
 
 
 @pytest.fixture
@@ -35,6 +36,10 @@ def test_create_get_list_tag_untag_delete(client, ivs):
     assert client.list_tags_for_resource(resourceArn=stage["arn"])["tags"] == {"b": "2"}
     client.delete_stage(arn=stage["arn"])
     assert error_of(client.get_stage, arn=stage["arn"])[0] == "ResourceNotFoundException"
+
+
+def test_every_resource_type_has_its_entry_in_the_endpoints_table():
+    assert set(TYPES) == {r.noun for r in rules.RESOURCES.values()}
 
 
 def test_encoder_defaults_are_filled_in(client):
