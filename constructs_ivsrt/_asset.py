@@ -22,8 +22,9 @@ import tempfile
 from pathlib import Path
 
 import ivsrt_runtime
+from ivsrt_runtime import entries
 
-ENTRIES = ("handler.py", "token_vendor.py")
+ENTRIES = entries.FILES
 # Files that must not reach the asset: they would change its hash between machines (bytecode
 # caches) or are not code.
 ASSET_EXCLUDES: list[str] = ["__pycache__", "*.pyc", ".pytest_cache", ".DS_Store"]

@@ -15,7 +15,7 @@ from constructs import Construct
 from constructs_ivsrt._validation import PropChecker, enum_value, is_unresolved
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
-from ivsrt_runtime import rules
+from ivsrt_runtime import entries, rules
 from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
 from constructs_ivsrt.stage import IStage
 
@@ -111,7 +111,7 @@ class ParticipantTokenVendor(Construct):
             "Function",
             description="constructs_ivsrt: mints IVS Real-Time participant tokens for one stage",
             runtime=lambda_.Runtime.PYTHON_3_14,
-            handler="token_vendor.create_token",
+            handler=entries.CREATE_TOKEN,
             code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             timeout=Duration.seconds(30),
             memory_size=256,

@@ -1,5 +1,6 @@
 """The provider function's entry: the Lambda ``Handler`` settings ``handler.on_event`` and
-``handler.is_complete`` name these two, and the Provider framework calls them.
+``handler.is_complete`` (``ivsrt_runtime.entries``) name these two, and the Provider framework
+calls them.
 
 The work is done in ``ivsrt_runtime.provider``; see its docstring for the contract.
 """

@@ -1,4 +1,5 @@
-"""The token-vending function's entry: the Lambda ``Handler`` setting ``token_vendor.create_token``.
+"""The token-vending function's entry: the Lambda ``Handler`` setting ``token_vendor.create_token``
+(``ivsrt_runtime.entries``).
 
 The work is done in ``ivsrt_runtime.tokens``; it does not import the provider's handler.
 """

@@ -40,3 +40,22 @@ def test_the_provider_entry_imports_only_the_runtime():
     modules = _entry_imports("handler")
     assert {"ivsrt_runtime.provider", "ivsrt_runtime.lifecycle", "ivsrt_runtime.rules"} <= modules
     assert not {"ivsrt_runtime.tokens", "constructs_ivsrt", "aws_cdk", "ivsrt_local"} & modules
+
+
+def test_each_entry_constant_names_a_function_of_the_asset():
+    """The ``Handler`` settings the constructs write (``ivsrt_runtime.entries``) name functions
+    the asset defines, looked up as Lambda does: the module from the asset's folder, then the
+    function in it. The asset's entry files are exactly those the constants name."""
+    from constructs_ivsrt._asset import lambda_asset_dir
+    from ivsrt_runtime import entries
+
+    asset = lambda_asset_dir()
+    assert sorted(path.name for path in asset.glob("*.py")) == sorted(entries.FILES)
+    script = ("import importlib, sys\n"
+              "for handler in sys.argv[1:]:\n"
+              "    module, function = handler.rsplit('.', 1)\n"
+              "    assert callable(getattr(importlib.import_module(module), function, None)), handler\n")
+    env = {**os.environ, "PYTHONPATH": str(asset)}
+    result = subprocess.run([sys.executable, "-c", script, *entries.HANDLERS], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr

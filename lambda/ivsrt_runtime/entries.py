@@ -1,0 +1,15 @@
+"""The Lambda entries, named once for both sides: each function's ``Handler`` setting
+(``<file>.<function>``). The constructs write these; ``lambda/handler.py`` and
+``lambda/token_vendor.py`` define the functions they name (a test imports each, as Lambda does).
+
+aws-cdk's Provider framework does the same with its ``consts.ts``, "to compiler-enforce the
+coupling".
+"""
+
+ON_EVENT = "handler.on_event"  # the provider's onEvent
+IS_COMPLETE = "handler.is_complete"  # the provider's isComplete, for the asynchronous types
+CREATE_TOKEN = "token_vendor.create_token"  # ParticipantTokenVendor's function
+
+HANDLERS = (ON_EVENT, IS_COMPLETE, CREATE_TOKEN)
+# The entry files, beside ivsrt_runtime/ in the asset.
+FILES = tuple(dict.fromkeys(f"{handler.rsplit('.', 1)[0]}.py" for handler in HANDLERS))
