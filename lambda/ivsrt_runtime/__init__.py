@@ -1,11 +1,17 @@
 """The code the provider's Lambda functions run: an ordinary package with unique module names.
 
-- ``rules``: what each resource type is, derived from the botocore model in ``models/``; read by
-  the constructs at synth time as well, so it imports only the standard library and botocore.
+- ``rules``: what each resource type is, derived from the botocore model in ``models/``, with
+  ``validation`` (the model's constraints) and ``conversion`` (CloudFormation's strings, ``Data``
+  keys); read by the constructs at synth time as well, so they import only the standard library
+  and botocore. ``deployment``: the function's settings (its timeout); ``entries``: the Lambda
+  ``Handler`` settings.
+- ``calls``: the call engine: one API call, retried under the rate quotas until the deadline.
 - ``lifecycle``: create, update, delete and settle of any type, driven by its rules.
-- ``clients``: the one IVS Real-Time client, per execution environment.
-- ``provider``: the custom-resource provider's ``on_event`` / ``is_complete``.
-- ``tokens``: the token-vending function's ``create_token``.
+- ``clients``: the one IVS Real-Time (and KMS) client, per execution environment.
+- ``provider``: the custom-resource provider's ``on_event`` / ``is_complete``; ``keys``: a
+  signing key's public half, read from KMS.
+- ``tokens``: the token-vending function's ``create_token``; ``signing``: participant tokens
+  signed with ``kms:Sign``, and ``signer``, the same in a user's own function.
 
 The Lambda entries are ``lambda/handler.py`` and ``lambda/token_vendor.py``; the asset is that
 folder. The package never imports ``constructs_ivsrt``.

@@ -1,6 +1,6 @@
 """The custom-resource provider: ``on_event`` and ``is_complete`` dispatch, lifecycle.py does the work.
 
-``lambda/handler.py`` is the Lambda's entry and re-exports these two. Contract (relied on by the
+``lambda/handler.py`` is the Lambda's entry: two thin calls of these. Contract (relied on by the
 constructs, the tests and the local deploy runner):
 - ``on_event(event, context)`` receives the Provider framework's event and returns
   ``{"PhysicalResourceId": <ARN>, "Data": {...}}`` (plus ``"NoEcho": true`` for a type whose
