@@ -20,13 +20,11 @@ from collections.abc import Callable, Mapping
 
 from ivsrt_runtime import calls, keys, lifecycle
 from ivsrt_runtime.clients import ivs_client, kms_client
+from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
 from ivsrt_runtime.rules import RESOURCES, ResourceRules
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
-# Retries stop this long before Lambda would stop the function, so that an attempt started just
-# before (5 s to connect, 30 s to read, see ivs_client) still ends in an answer.
-ANSWER_MARGIN_SECONDS = 45.0
 
 class _Event(TypedDict):
     """What every event from the Provider framework carries (CloudFormation's request; its

@@ -27,11 +27,14 @@ MODEL_DIR = Path(__file__).resolve().parent / "models"
 SERVICE_NAME = "ivs-realtime"
 API_VERSION = "2020-07-14"
 
+# Any IVS Real-Time resource's ARN (each type's own pattern is its Get input's ``arn`` member).
+ARN_PATTERN = r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+"
+
 # Where the published model is wrong, by shape name. Keep this short and say why for each.
 # - ResourceArn: "[a-z-]/" allows a one-letter resource type, so no real ARN ("stage/...") would
 #   match; the service accepts every IVS Real-Time ARN on the tagging operations.
 PATTERN_ERRATA: dict[str, str] = {
-    "ResourceArn": r"arn:aws:ivs:[a-z0-9-]+:[0-9]+:[a-z-]+/[a-zA-Z0-9-]+",
+    "ResourceArn": ARN_PATTERN,
 }
 
 
