@@ -16,10 +16,11 @@ from constructs_ivsrt._validation import PropChecker, enum_value, is_unresolved
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
 from ivsrt_runtime import entries, rules
+from ivsrt_runtime.signing import DEFAULT_DURATION_MINUTES
 from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
 from constructs_ivsrt.stage import IStage
 
-DEFAULT_TOKEN_DURATION = Duration.hours(12)  # the API's default: 720 minutes
+DEFAULT_TOKEN_DURATION = Duration.minutes(DEFAULT_DURATION_MINUTES)  # the API's default: 12 hours
 
 _TOKEN_INPUT = rules.operation("CreateParticipantToken").input_shape
 

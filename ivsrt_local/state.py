@@ -26,7 +26,7 @@ from typing import Any
 
 from ivsrt_local.errors import ApiError
 from ivsrt_local.resource_types import TYPES
-from ivsrt_runtime import rules, validation
+from ivsrt_runtime import rules, signing, validation
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -276,12 +276,12 @@ class IvsRealtimeState:
 
     def participant_token(self, params: dict[str, Any]) -> dict[str, Any]:
         self.require("Stage", params["stageArn"], "ResourceNotFoundException")
-        duration = params.get("duration", 720)
+        duration = params.get("duration", signing.DEFAULT_DURATION_MINUTES)
         token = {
             "token": "eyJ" + secrets.token_urlsafe(48), "participantId": secrets.token_hex(6),
             "userId": params.get("userId", ""), "attributes": params.get("attributes", {}), "duration": duration,
             "capabilities": params.get("capabilities", ["PUBLISH", "SUBSCRIBE"]),
-            "expirationTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + duration * 60)),
+            "expirationTime": signing.expiration_time(time.time() + duration * 60),
         }
         with self.lock:
             self.tokens[token["token"]] = {**token, "stageArn": params["stageArn"]}
