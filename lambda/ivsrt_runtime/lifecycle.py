@@ -257,8 +257,7 @@ def replace(request: ResourceRequest, rules: ResourceRules, params: dict[str, An
     current resource itself may match too: the rollback of a replacement whose Create failed.
     """
     identity = request.identity(rules, params)
-    original = find_own(request, rules, lambda found: (
-        found.owner == identity.owner and found.properties == identity.properties), params.get("name"))
+    original = find_own(request, rules, identity.same_resource, params.get("name"))
     if original is None:
         return _create(request, rules, params)
     _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
@@ -277,7 +276,7 @@ def _stop_orphans(request: ResourceRequest, rules: ResourceRules, left: Identity
     try:
         for summary in summaries(request, rules.list_operation, rules.list_key):
             found = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
-            if (found is not None and (found.owner, found.properties) == (left.owner, left.properties)
+            if (found is not None and found.same_resource(left)
                     and summary["arn"] not in keep and summary.get("state") not in rules.settling.over):
                 _stop(request, rules, summary["arn"])
     except RequestFailed as error:
@@ -389,8 +388,7 @@ def _made_by_cancelled_create(request: ResourceRequest, rules: ResourceRules, pr
         wanted = request.identity(rules, api_parameters(rules, properties))
     except RequestFailed:
         return iter(())
-    return own_resources(request, rules, lambda found: (
-        found.owner == wanted.owner and found.properties == wanted.properties), properties.get("name"), stopping)
+    return own_resources(request, rules, wanted.same_resource, properties.get("name"), stopping)
 
 
 def _cancelled_create_stopped(request: ResourceRequest, rules: ResourceRules, physical_id: str,

@@ -344,9 +344,9 @@ def _digest(*parts: str) -> str:
 
 @dataclass(frozen=True)
 class Identity:
-    owner: str  # the stack resource: StackId + LogicalResourceId
-    properties: str  # the replacing properties' values
-    request: str  # the CloudFormation request
+    owner: str  # digest of the stack resource: StackId + LogicalResourceId
+    properties_digest: str  # digest of the replacing properties' values
+    request: str  # digest of the CloudFormation request
 
     @classmethod
     def of(cls, rules: ResourceRules, stack_id: str, logical_id: str, request_id: str,
@@ -356,7 +356,11 @@ class Identity:
 
     @property
     def tag_value(self) -> str:
-        return f"{self.owner}.{self.properties}.{self.request}"
+        return f"{self.owner}.{self.properties_digest}.{self.request}"
+
+    def same_resource(self, other: Identity) -> bool:
+        """Made for the same stack resource with the same replacing properties (by any request)."""
+        return (self.owner, self.properties_digest) == (other.owner, other.properties_digest)
 
     @property
     def idempotency_token(self) -> str:
