@@ -74,9 +74,9 @@ class LocalDeployment:
             raise KeyError(f"{resource.node.path} ({logical_id}) is not deployed in stack {stack.artifact_id}")
         return state.resources[logical_id]
 
-    def outputs(self, stack: str) -> dict[str, Any]:
-        """The ``CfnOutput`` values of a deployed stack of the app deployed last (by artifact id or
-        stack name), by output id, resolved as CloudFormation would resolve them::
+    def outputs(self, stack: Any) -> dict[str, Any]:
+        """The ``CfnOutput`` values of a deployed stack of the app deployed last (the ``cdk.Stack``,
+        or its artifact id or stack name), by output id, resolved as CloudFormation would::
 
             whip = local_ivs_realtime.outputs("Video")["Whip"]
 
@@ -84,7 +84,8 @@ class LocalDeployment:
         bucket or function) has the stand-in value the runner gives such resources."""
         if self.assembly is None:
             raise KeyError("nothing deployed yet: call deploy(app) first")
-        artifact = select_stacks(read_assembly(self.assembly), [stack])[0]
+        name = stack if isinstance(stack, str) else stack.artifact_id  # a cdk.Stack, or its name
+        artifact = select_stacks(read_assembly(self.assembly), [name])[0]
         template = artifact.template
         state = self._state(artifact.artifact_id)
         others = [other for k, other in deployed_stacks(self.state_dir).items() if k != artifact.artifact_id]
@@ -103,33 +104,39 @@ class LocalDeployment:
 
             kms = boto3.client("kms", **local_ivs_realtime.credentials_for("Live/Backend"))
         """
-        principal, region = self._principal(function if isinstance(function, str) else function.node.path)
+        principal, region, _ = self._function(function)
         key = self.endpoint.iam.enforce(principal)
         return {"aws_access_key_id": key, "aws_secret_access_key": "local", "region_name": region}
 
     def environment_for(self, function: Any) -> dict[str, str]:
-        """``credentials_for(function)`` as environment variables, with the endpoint's URLs: for
-        a subprocess that plays the function (``subprocess.run(..., env={**os.environ, **env})``)."""
-        credentials = self.credentials_for(function)
-        return {"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"],
-                "AWS_REGION": credentials["region_name"], "AWS_DEFAULT_REGION": credentials["region_name"],
+        """The environment ``function`` runs with on Lambda, for a subprocess that plays it
+        (``subprocess.run(..., env={**os.environ, **env})``): its own variables, resolved against
+        what was deployed (``add_to_function``'s ``IVSRT_*`` among them), ``credentials_for(function)``
+        as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, its region, and the endpoint's URLs."""
+        principal, region, variables = self._function(function)
+        key = self.endpoint.iam.enforce(principal)
+        return {**variables, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
                 "AWS_ENDPOINT_URL_IVS_REALTIME": self.endpoint.url, "AWS_ENDPOINT_URL_KMS": self.endpoint.url}
 
-    def _principal(self, path: str) -> tuple[iam.Principal, str]:
-        """The function at ``path`` in the app deployed last, with its policies resolved against
-        its deployed stack (a stack not deployed resolves to the runner's stand-ins), and its region."""
+    def _function(self, function: Any) -> tuple[iam.Principal, str, dict[str, str]]:
+        """The function (a construct path or the construct) in the app deployed last: its
+        principal, with its policies resolved against its deployed stack (a stack not deployed
+        resolves to the runner's stand-ins), its region, and its environment variables, resolved."""
         if self.assembly is None:
             raise KeyError("nothing deployed yet: call deploy(app) first")
-        function = _function_at(self.app, path)
-        stack = cdk.Stack.of(function)
+        found = _function_at(self.app, function if isinstance(function, str) else function.node.path)
+        stack = cdk.Stack.of(found)
         artifact = select_stacks(read_assembly(self.assembly), [stack.artifact_id])[0]
         deployed = deployed_stacks(self.state_dir)
         exports = {name: value for state in deployed.values() for name, value in state.exports.items()}
         state = deployed.get(artifact.artifact_id) or StackState(artifact.stack_name, artifact.region or self.region)
         resolver = Resolver(state, artifact.template.get("Parameters", {}), exports)
-        function_id = stack.resolve(stack.get_logical_id(function))
-        return iam.function_principal(artifact.template, function_id, resolver.resolve, ACCOUNT_ID), state.region
+        function_id = stack.resolve(stack.get_logical_id(found))
+        definition = artifact.template["Resources"][function_id].get("Properties", {})
+        variables = resolver.resolve(definition.get("Environment", {}).get("Variables", {}))
+        principal = iam.function_principal(artifact.template, function_id, resolver.resolve, ACCOUNT_ID)
+        return principal, state.region, {name: str(value) for name, value in variables.items()}
 
     def _state(self, artifact_id: str) -> StackState:
         stacks = deployed_stacks(self.state_dir)

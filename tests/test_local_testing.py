@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_lambda as lambda_
 
 from constructs_ivsrt import EncoderConfiguration, ParticipantTokenSigningKey, Stage
 from ivsrt_local import testing
@@ -58,3 +62,42 @@ def test_a_test_reads_what_was_deployed_by_construct_and_by_output(local_ivs_rea
     local_ivs_realtime.destroy()
     with pytest.raises(KeyError, match="stack Video is not deployed"):
         local_ivs_realtime.deployed(stage)
+
+
+BACKEND = '''
+from ivsrt_runtime.signer import sign_token
+
+
+def handler(event, context):
+    signed = sign_token(user_id=event["userId"])
+    return {"token": signed.token}
+'''
+
+
+def test_a_functions_own_code_runs_in_a_subprocess_with_its_deployed_environment(local_ivs_realtime, tmp_path):  # noqa: F811
+    """docs/testing.md's way to run your function's code: environment_for gives its resolved
+    variables (the signer's among them) and credentials held to its role."""
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    (backend / "app.py").write_text(BACKEND)
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Video", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    hall = Stage(stack, "Hall")
+    key = ParticipantTokenSigningKey(stack, "Signing")
+    function = lambda_.Function(stack, "Backend", runtime=lambda_.Runtime.PYTHON_3_12, handler="app.handler",
+                                code=lambda_.Code.from_asset(str(backend)))
+    key.add_to_function(function, stages=[hall])
+    local_ivs_realtime.deploy(app)
+    environment = local_ivs_realtime.environment_for(function)
+    assert json.loads(environment["IVSRT_STAGES"])[0]["arn"] == local_ivs_realtime.deployed(hall).physical_id
+    assert environment["AWS_REGION"] == "eu-west-1"
+
+    def run() -> subprocess.CompletedProcess[str]:
+        script = "import json, app; print(json.dumps(app.handler({'userId': 'ada'}, None)))"
+        return subprocess.run([sys.executable, "-c", script], cwd=backend, capture_output=True, text=True,
+                              env={**os.environ, **environment, "PYTHONPATH": str(backend)}, timeout=120)
+
+    signed = run()
+    assert signed.returncode == 0, signed.stderr[-2000:]
+    token = json.loads(signed.stdout.splitlines()[-1])["token"]
+    assert local_ivs_realtime.endpoint.join(local_ivs_realtime.deployed(hall).physical_id, token)["userId"] == "ada"
