@@ -17,6 +17,7 @@ Two places compare as one of three (``relation``):
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from constructs_ivsrt._validation import PropChecker, is_unresolved
 
 REGION_NOT_CHECKED = "constructs-ivsrt:regionNotChecked"
 EVENT_RULE_PLACE_NOT_CHECKED = "constructs-ivsrt:eventRulePlaceNotChecked"
+METRIC_REGION_NOT_KNOWN = "constructs-ivsrt:metricRegionNotKnown"
 
 
 class Relation(enum.Enum):
@@ -81,6 +83,24 @@ def region_of_arn(arn: str) -> str:
 def known(value: str) -> str | None:
     """A region or account for a metric: the value, or None when it is a token."""
     return None if is_unresolved(value) else value
+
+
+def metric_place(resource: Any, options: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The region and account a metric of ``resource`` carries: those known at synth. Where the
+    resource's region is known only at deploy time and differs from its stack's (a cross-region
+    reference, an ARN from a parameter), a dashboard or an alarm would silently graph its own
+    region: warn once, unless ``options`` name a region."""
+    place = place_of(resource)
+    if ("region" not in options and is_unresolved(place.region)
+            and relation(place.region, place_of(Stack.of(resource)).region) is Relation.UNKNOWN):
+        if not vars(resource).get("_constructs_ivsrt_metric_warned"):
+            vars(resource)["_constructs_ivsrt_metric_warned"] = True
+            Annotations.of(resource).add_warning_v2(
+                METRIC_REGION_NOT_KNOWN,
+                "its region is known only at deploy time (a cross-region reference or an ARN from a parameter), so "
+                "its metrics carry no region and a dashboard or alarm reads them in its own region: pass region= "
+                "(and account=) to the metric_* methods, or import it by a literal ARN")
+    return known(place.region), known(place.account)
 
 
 def require_same_region(checker: PropChecker, owner: Construct, prop: str, region: str, named: str, *,

@@ -24,7 +24,7 @@ from constructs import Construct
 
 from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._fields import Fields, SECONDS, api, attribute, member, props_class
-from constructs_ivsrt._regions import check_event_rule_place, known, place_of, require_same_region
+from constructs_ivsrt._regions import check_event_rule_place, metric_place, place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
 from constructs_ivsrt.metrics import (
@@ -222,8 +222,8 @@ class StageBase(IvsRealtimeResource):
     def _located(self, options: MetricOptions) -> MetricOptions:
         """``options`` with the stage's region and account (when known at synth), so that a
         dashboard or an alarm anywhere reads the stage's metrics where IVS publishes them."""
-        place = place_of(self)
-        return located(options, region=known(place.region), account=known(place.account))
+        region, account = metric_place(self, options)
+        return located(options, region=region, account=account)
 
     def metric_publishers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """Participants publishing to the stage. :default: statistic Maximum"""

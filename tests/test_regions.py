@@ -366,3 +366,21 @@ def test_rate_quotas_are_per_region():
     assert all(limits.admit("CreateStage", "us-east-1") for _ in range(5))
     assert not limits.admit("CreateStage", "us-east-1")
     assert limits.admit("CreateStage", "eu-west-1")
+
+
+def test_metrics_of_a_stage_whose_region_is_known_only_at_deploy_time_warn_once():
+    """From a user's trial: a stage imported through a cross-region reference gave metrics with
+    no region, and a dashboard graphed its own region, silently."""
+    app = cdk.App()
+    us = stack(US, "Us", app=app, cross_region_references=True)
+    eu = stack(app=app, cross_region_references=True)
+    hall = Stage.from_stage_arn(eu, "Hall", Stage(us, "Hall").stage_arn)
+    StageDashboard(eu, "Board", stages=[hall])
+    hall.metric_publishers()
+    assert warnings_of(eu) == [
+        "its region is known only at deploy time (a cross-region reference or an ARN from a parameter), so its "
+        "metrics carry no region and a dashboard or alarm reads them in its own region: pass region= (and account=) "
+        "to the metric_* methods, or import it by a literal ARN [ack: constructs-ivsrt:metricRegionNotKnown]"]
+    assert hall.metric_publishers(region="us-east-1").region == "us-east-1"
+    literal = Stage.from_stage_arn(stack(None, "Agnostic", app=app), "Hall", "arn:aws:ivs:us-east-1:111122223333:stage/AbCd")
+    assert literal.metric_publishers().region == "us-east-1" and warnings_of(cdk.Stack.of(literal)) == []
