@@ -118,7 +118,7 @@ class ManagedResource(IvsRealtimeResource):
         names = labels(self.FIELDS, props)
         for member, value in members.items():
             label = validation.Label("", names=names).member(member)
-            checker.problems += validation.check(self.RULES.member(member), value, label, is_unresolved=is_unresolved)
+            checker.problems += validation.check(self.RULES.property_shape(member), value, label, is_unresolved=is_unresolved)
         self._check_props(checker, props, members)
         checker.raise_if_any()
         self._props = props

@@ -290,7 +290,7 @@ class IvsRealtimeState:
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])
         merged = {**resource["tags"], **params["tags"]}
-        problems = validation.check(rules.STAGE.member(rules.TAGS_PROPERTY), merged, "tags")
+        problems = validation.check(rules.STAGE.property_shape(rules.TAGS_PROPERTY), merged, "tags")
         if problems:
             raise ApiError("ValidationException", "; ".join(problems))
         resource["tags"] = merged

@@ -42,7 +42,7 @@ PER_CONSTRUCT: Counter = Counter()  # (construct, "invalid tried" | "rejected" |
 EXAMPLES = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 STORAGE_ARN = "arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbCd"
-RECORDING = rules.STAGE.member("autoParticipantRecordingConfiguration")
+RECORDING = rules.STAGE.property_shape("autoParticipantRecordingConfiguration")
 
 
 def new_stack() -> cdk.Stack:
@@ -67,22 +67,22 @@ def stage_of(stack: cdk.Stack) -> Any:
     return Stage.from_stage_arn(stack, "Stage", "arn:aws:ivs:us-east-1:123456789012:stage/AbCd")
 
 
-LAYOUT = rules.COMPOSITION.member("layout")
-DESTINATION = rules.COMPOSITION.member("destinations").member
+LAYOUT = rules.COMPOSITION.property_shape("layout")
+DESTINATION = rules.COMPOSITION.property_shape("destinations").member
 TOKEN_INPUT = rules.operation("CreateParticipantToken").input_shape
 
 
 # (label as the message names it, model shape, how a value becomes a construct, path of that construct)
 PROPS: list[tuple[str, Any, Callable[[cdk.Stack, Any], Any], str]] = [
-    ("stage_name", rules.STAGE.member("name"), lambda s, v: Stage(s, "X", stage_name=v), "C/X"),
-    ("encoder_configuration_name", rules.ENCODER_CONFIGURATION.member("name"),
+    ("stage_name", rules.STAGE.property_shape("name"), lambda s, v: Stage(s, "X", stage_name=v), "C/X"),
+    ("encoder_configuration_name", rules.ENCODER_CONFIGURATION.property_shape("name"),
      lambda s, v: EncoderConfiguration(s, "X", encoder_configuration_name=v), "C/X"),
-    ("storage_configuration_name", rules.STORAGE_CONFIGURATION.member("name"),
+    ("storage_configuration_name", rules.STORAGE_CONFIGURATION.property_shape("name"),
      lambda s, v: StorageConfiguration(s, "X", bucket=s3.Bucket.from_bucket_name(s, "B", "bucket-x"),
                                        storage_configuration_name=v), "C/X"),
-    ("bucket.bucket_name", rules.shape_at(rules.STORAGE_CONFIGURATION.member("s3"), "bucketName"),
+    ("bucket.bucket_name", rules.shape_at(rules.STORAGE_CONFIGURATION.property_shape("s3"), "bucketName"),
      lambda s, v: StorageConfiguration(s, "X", bucket=s3.Bucket.from_bucket_name(s, "B", v)), "C/X"),
-    *[(f"video.{field}", rules.shape_at(rules.ENCODER_CONFIGURATION.member("video"), field),
+    *[(f"video.{field}", rules.shape_at(rules.ENCODER_CONFIGURATION.property_shape("video"), field),
        (lambda f: lambda s, v: EncoderConfiguration(s, "X", video=Video(**{f: v})))(field), "C/X")
       for field in ("width", "height", "framerate", "bitrate")],
     ("auto_participant_recording.reconnect_window (seconds)",
@@ -111,10 +111,10 @@ PROPS: list[tuple[str, Any, Callable[[cdk.Stack, Any], Any], str]] = [
     ("stage_arn", rules.STAGE.arn_shape, lambda s, v: Stage.from_stage_arn(s, "X", v), "C/X"),
     ("encoder_configuration_arn", rules.ENCODER_CONFIGURATION.arn_shape,
      lambda s, v: EncoderConfiguration.from_encoder_configuration_arn(s, "X", v), "C/X"),
-    ("ingest_configuration_name", rules.INGEST_CONFIGURATION.member("name"),
+    ("ingest_configuration_name", rules.INGEST_CONFIGURATION.property_shape("name"),
      lambda s, v: IngestConfiguration(s, "X", ingest_configuration_name=v), "C/X"),
-    ("user_id", rules.INGEST_CONFIGURATION.member("userId"), lambda s, v: IngestConfiguration(s, "X", user_id=v), "C/X"),
-    ("public_key_name", rules.PUBLIC_KEY.member("name"),
+    ("user_id", rules.INGEST_CONFIGURATION.property_shape("userId"), lambda s, v: IngestConfiguration(s, "X", user_id=v), "C/X"),
+    ("public_key_name", rules.PUBLIC_KEY.property_shape("name"),
      lambda s, v: PublicKey(s, "X", public_key_material=P384_KEY_A, public_key_name=v), "C/X"),
     *[(f"layout.{prop}", rules.shape_at(LAYOUT, kind, member), (lambda c, p: lambda s, v: composition(s, c(**{p: v})))(cls, prop),
        "C/X")

@@ -129,12 +129,12 @@ def test_grid_layout_and_a_stack_without_compositions_has_no_waiter():
 
 
 def test_layout_and_enum_fields_match_the_model():
-    layout = rules.COMPOSITION.member("layout")
+    layout = rules.COMPOSITION.property_shape("layout")
     for enum_type, shape in ((VideoFillMode, rules.shape_at(layout, "grid", "videoFillMode")),
                              (VideoAspectRatio, rules.shape_at(layout, "grid", "videoAspectRatio")),
                              (PipBehavior, rules.shape_at(layout, "pip", "pipBehavior")),
                              (PipPosition, rules.shape_at(layout, "pip", "pipPosition")),
-                             (IngestProtocol, rules.INGEST_CONFIGURATION.member("ingestProtocol"))):
+                             (IngestProtocol, rules.INGEST_CONFIGURATION.property_shape("ingestProtocol"))):
         assert [e.value for e in enum_type] == shape.enum
 
 

@@ -16,14 +16,14 @@ from synth import expect, logical_id_of, new_stack
 @pytest.mark.parametrize("build, message", [
     pytest.param(lambda s: PublicKey(s, "K", public_key_material="ssh-ed25519 AAAA"),
                  "T/K: public_key_material must match the pattern "
-                 + rules.PUBLIC_KEY.member("publicKeyMaterial").metadata["pattern"] + ", got: 'ssh-ed25519 AAAA'",
+                 + rules.PUBLIC_KEY.property_shape("publicKeyMaterial").metadata["pattern"] + ", got: 'ssh-ed25519 AAAA'",
                  id="pem-armour"),
     pytest.param(lambda s: PublicKey(s, "K", public_key_material=P256_KEY),
                  "T/K: public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
                  "ES384-signed tokens, got: a 91-byte key of another type or curve", id="pem-curve"),
     pytest.param(lambda s: PublicKey(s, "K", public_key_material=P384_KEY_A.replace("MHYw", "M!Yw")),
                  "T/K: public_key_material must match the pattern "
-                 + rules.PUBLIC_KEY.member("publicKeyMaterial").metadata["pattern"] + ", got: "
+                 + rules.PUBLIC_KEY.property_shape("publicKeyMaterial").metadata["pattern"] + ", got: "
                  + repr(P384_KEY_A.replace("MHYw", "M!Yw")), id="pem-base64"),
 ])
 def test_rule(build, message):

@@ -106,8 +106,8 @@ def test_the_1_kb_attribute_limit_is_read_from_the_models_prose():
     """The model states it only in documentation; if its wording changes, this flags it."""
     token_attributes = rules.operation("CreateParticipantToken").input_shape.members["attributes"]
     assert validation.documented_total_bytes(token_attributes) == 1024
-    assert validation.documented_total_bytes(rules.INGEST_CONFIGURATION.member("attributes")) == 1024
-    assert validation.documented_total_bytes(rules.STAGE.member(rules.TAGS_PROPERTY)) is None
+    assert validation.documented_total_bytes(rules.INGEST_CONFIGURATION.property_shape("attributes")) == 1024
+    assert validation.documented_total_bytes(rules.STAGE.property_shape(rules.TAGS_PROPERTY)) is None
 
 
 def test_delete_options_come_from_the_delete_operations_input():

@@ -264,12 +264,12 @@ def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
 def test_enums_match_the_model():
     from ivsrt_runtime import rules
 
-    recording = rules.STAGE.member("autoParticipantRecordingConfiguration")
+    recording = rules.STAGE.property_shape("autoParticipantRecordingConfiguration")
     assert [m.value for m in RecordingMediaType] == rules.shape_at(recording, "mediaTypes").member.enum
     thumbnails = rules.shape_at(recording, "thumbnailConfiguration")
     assert [m.value for m in ThumbnailRecordingMode] == thumbnails.members["recordingMode"].enum
     assert [m.value for m in ThumbnailStorage] == thumbnails.members["storage"].member.enum
-    assert set(Video.__dataclass_fields__) == set(rules.ENCODER_CONFIGURATION.member("video").members)
+    assert set(Video.__dataclass_fields__) == set(rules.ENCODER_CONFIGURATION.property_shape("video").members)
 
 
 CDK_MADE_DEPENDS_ON = ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")

@@ -108,8 +108,8 @@ def _cleared(value: Any, rules: ResourceRules, key: str) -> Any:
     """
     if value is not None:
         return value
-    member = rules.member(key)
-    return _EMPTY_BY_TYPE.get(member.type_name, lambda shape: "")(member)
+    shape = rules.property_shape(key)
+    return _EMPTY_BY_TYPE.get(shape.type_name, lambda shape: "")(shape)
 
 
 _EMPTY_BY_TYPE: dict[str, Callable[[Any], Any]] = {
@@ -287,7 +287,7 @@ def update(request: ResourceRequest, rules: ResourceRules, physical_id: str,
            old_properties: Mapping[str, Any], new_properties: Mapping[str, Any]) -> Result:
     new = api_parameters(rules, new_properties)
     # Old properties were accepted once; a rollback may hand them back, so never reject them.
-    old = {key: from_cloudformation(rules.member(key), value)
+    old = {key: from_cloudformation(rules.property_shape(key), value)
            for key, value in old_properties.items() if key in rules.create_input.members}
     plan = analyze_update(rules, old, new, ended=lambda: _has_ended(request, rules, physical_id))
     if plan.replace:

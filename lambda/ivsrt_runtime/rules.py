@@ -217,7 +217,8 @@ class ResourceRules:
 
         return not check(self.arn_shape, physical_id, "arn")
 
-    def member(self, prop: str) -> Shape:
+    def property_shape(self, prop: str) -> Shape:
+        """The shape of a property: the Create input's member of that name."""
         return self.create_input.members[prop]
 
 

@@ -205,7 +205,7 @@ _TYPE_CHECKS: dict[str, Callable[..., Iterator[str]]] = {
 def check_tags(tags: Mapping[str, str], label: str = "tags") -> list[str]:
     """User tags: the model's key and value rules, the room left beside the identity tag, the
     reserved prefixes and AWS's character set."""
-    shape = STAGE.member(TAGS_PROPERTY)
+    shape = STAGE.property_shape(TAGS_PROPERTY)
     service_limit = shape.metadata["max"]
     problems = []
     if len(tags) > service_limit - 1:  # room for the identity tag
