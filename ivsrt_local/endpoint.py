@@ -38,7 +38,6 @@ import json
 import re
 import secrets
 import threading
-import time
 import urllib.parse
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -197,19 +196,13 @@ class LocalIvsRealtime:
             return error_response(ApiError("ThrottlingException", "Rate exceeded"))
         fault = self.faults.take(name)
         try:
-            if fault and fault.kind == "throttle":
-                raise ApiError("ThrottlingException", "Rate exceeded (injected)")
-            if fault and fault.kind == "server_error":
-                raise ApiError("InternalServerException", "Internal failure (injected)")
-            if fault and fault.kind == "error":
-                raise ApiError(fault.code, f"{fault.code} (injected)")
-            if fault and fault.kind == "latency":
-                time.sleep(fault.seconds)
+            if fault:
+                fault.before()
             result = self._run(name, match, parsed.query, body, headers)
         except ApiError as error:
             return error_response(error)
-        if fault and fault.kind == "drop_after_success":
-            raise DropConnection()
+        if fault:
+            fault.after()
         return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
 
     def _run(self, name: str, match: re.Match[str], query: str, body: bytes, headers: Any) -> dict[str, Any]:

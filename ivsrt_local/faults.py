@@ -5,7 +5,10 @@ as JSON)."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
+
+from ivsrt_local.errors import ApiError
 
 
 @dataclass
@@ -23,6 +26,22 @@ class Fault:
     times: int = 1
     seconds: float = 0.0
     code: str = "AccessDeniedException"
+
+    def before(self) -> None:
+        """Before the operation: answer an error instead of running it, or wait ``seconds``."""
+        if self.kind == "throttle":
+            raise ApiError("ThrottlingException", "Rate exceeded (injected)")
+        if self.kind == "server_error":
+            raise ApiError("InternalServerException", "Internal failure (injected)")
+        if self.kind == "error":
+            raise ApiError(self.code, f"{self.code} (injected)")
+        if self.kind == "latency":
+            time.sleep(self.seconds)
+
+    def after(self) -> None:
+        """After the operation succeeded: close the connection without answering."""
+        if self.kind == "drop_after_success":
+            raise DropConnection()
 
 
 FAULT_KINDS = ("throttle", "server_error", "latency", "drop_after_success", "error")
