@@ -16,6 +16,7 @@ from constructs_ivsrt._fields import Fields, member
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
+from ivsrt_runtime.keys import pem_body
 
 # IVS verifies participant tokens signed with ES384, so it takes ECDSA P-384 keys ("Distribute
 # participant tokens" in the IVS Real-Time user guide). In a SubjectPublicKeyInfo these are the
@@ -101,7 +102,7 @@ class PublicKey(ManagedResource, PublicKeyBase):
 
 def _key_problems(pem: str) -> list[str]:
     """What the PEM's armour hides: a body that is not base64, or a key that is not ECDSA P-384."""
-    body = "".join(line.strip() for line in pem.strip().splitlines() if not line.startswith("-----"))
+    body = pem_body(pem)
     try:
         der = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import secrets
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ivsrt_local.errors import ApiError
-from ivsrt_runtime import rules
+from ivsrt_runtime import keys, rules
 
 if TYPE_CHECKING:
     from ivsrt_local.state import IvsRealtimeState
@@ -132,14 +131,13 @@ def _ingest_credential(arn: str) -> dict[str, str]:
 
 
 def _fingerprint(material: str) -> str:
-    """The key's SHA-256 over its DER bytes, as colon-separated hex. A body that is not base64
-    is rejected, as the service rejects a key it cannot parse."""
-    body = "".join(line for line in material.strip().splitlines() if "-----" not in line)
+    """The key's fingerprint (``keys.fingerprint``). A body that is not base64 is rejected, as
+    the service rejects a key it cannot parse."""
     try:
-        der = base64.b64decode(body, validate=True)
+        der = base64.b64decode(keys.pem_body(material), validate=True)
     except (binascii.Error, ValueError):
         raise ApiError("ValidationException", "publicKeyMaterial is not a PEM-encoded public key") from None
-    return ":".join(f"{byte:02x}" for byte in hashlib.sha256(der).digest())
+    return keys.fingerprint(der)
 
 
 def _referenced_arns(value: Any) -> list[str]:

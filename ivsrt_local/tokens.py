@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import json
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ivsrt_runtime.signing import ALGORITHM, CAPABILITY_CLAIMS, COORDINATE_BYTES, TOKEN_VERSION
+from ivsrt_runtime.signing import ALGORITHM, CAPABILITY_CLAIMS, COORDINATE_BYTES, TOKEN_VERSION, expiration_seconds
 
 if TYPE_CHECKING:
     from ivsrt_local.state import IvsRealtimeState
@@ -47,7 +46,7 @@ def join(state: IvsRealtimeState, stage_arn: str, token: str, now: float | None 
                        if resource["_noun"] == "PublicKey"}
     if minted is None:
         return check_signed_token(token, stage_arn, public_keys, now)
-    expires = calendar.timegm(time.strptime(minted["expirationTime"], "%Y-%m-%dT%H:%M:%SZ"))
+    expires = expiration_seconds(minted["expirationTime"])
     if minted["stageArn"] != stage_arn:
         raise TokenRefused(f"the token is for {minted['stageArn']}, not {stage_arn}")
     if expires <= now:

@@ -9,6 +9,7 @@ key material never passes through the template.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +24,17 @@ def pem(der: bytes) -> str:
     body = base64.b64encode(der).decode()
     lines = [body[start:start + 64] for start in range(0, len(body), 64)]
     return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
+
+
+def pem_body(pem: str) -> str:
+    """The base64 between a PEM's BEGIN and END lines, in one line (not decoded: the caller says
+    what a body that is not base64 means)."""
+    return "".join(line.strip() for line in pem.strip().splitlines() if not line.strip().startswith("-----"))
+
+
+def fingerprint(der: bytes) -> str:
+    """A public key's fingerprint as IVS reports it: the SHA-256 of its DER bytes, colon-separated hex."""
+    return ":".join(f"{byte:02x}" for byte in hashlib.sha256(der).digest())
 
 
 def with_key_material(rules: ResourceRules, properties: Mapping[str, Any],

@@ -30,6 +30,7 @@ tokens it signed have expired.
 from __future__ import annotations
 
 import base64
+import calendar
 import datetime
 import hashlib
 import json
@@ -50,6 +51,8 @@ DEFAULT_DURATION_MINUTES = 720  # 12 hours, as CreateParticipantToken's default
 # The claim each capability sets to true.
 CAPABILITY_CLAIMS: dict[str, str] = {"PUBLISH": "allow_publish", "SUBSCRIBE": "allow_subscribe"}
 COORDINATE_BYTES = 48  # P-384: r and s are 48 bytes each in a JWS signature (RFC 7518, 3.4)
+# A token's expirationTime, as CreateParticipantToken answers it: UTC, to the second.
+EXPIRATION_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The participant id (the jti claim), as the IVS Real-Time User Guide's self-signed token
 # section and the model's ParticipantToken.participantId have it; the guide asks for one at least.
 PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -73,6 +76,16 @@ class SignedToken:
     token: str
     participant_id: str
     expiration_time: int  # seconds since the epoch
+
+
+def expiration_time(seconds: float) -> str:
+    """``seconds`` since the epoch as a token's ``expirationTime``."""
+    return time.strftime(EXPIRATION_TIME_FORMAT, time.gmtime(seconds))
+
+
+def expiration_seconds(expiration_time: str) -> int:
+    """A token's ``expirationTime`` as seconds since the epoch."""
+    return calendar.timegm(time.strptime(expiration_time, EXPIRATION_TIME_FORMAT))
 
 
 def sign_participant_token(

@@ -26,7 +26,7 @@ from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
 from ivsrt_runtime.rules import operation
 from ivsrt_runtime.validation import check
-from ivsrt_runtime.signing import sign_participant_token
+from ivsrt_runtime.signing import expiration_time, sign_participant_token
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
 LOG.setLevel(logging.INFO)
@@ -193,7 +193,7 @@ def _signed(request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
             duration_minutes=params["duration"])
     except (ClientError, BotoCoreError) as error:
         raise RequestFailed(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
-    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(signed.expiration_time))
+    expires = expiration_time(signed.expiration_time)
     return {"token": signed.token, "participantId": signed.participant_id, "userId": params.get("userId"),
             "expirationTime": expires}
 
