@@ -49,7 +49,7 @@ REQUEST_KEYS = ("aws:RequestedRegion", "aws:PrincipalAccount", "aws:PrincipalArn
 
 # ARNs of the resources an IVS create also uses: the types each create checks them against.
 _CREATES = {r.create_operation: r for r in rules.RESOURCES.values()}
-_IVS_ARN = re.compile(r"arn:aws:ivs:[a-z0-9-]+:\d{12}:[a-z-]+/[A-Za-z0-9-]+")
+_IVS_ARN = re.compile(rules.ARN_PATTERN)
 
 
 # ---------------------------------------------------------------------------------------------
