@@ -11,6 +11,9 @@ import os
 import threading
 from typing import Any
 
+from botocore.loaders import Loader
+
+from ivsrt_runtime import rules
 from ivsrt_runtime.rules import MODEL_DIR
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
@@ -76,6 +79,35 @@ def _client(service: str, endpoint_url: str | None, attempts: int) -> Any:
             user_agent_extra="constructs-ivsrt",
         )
         with _session_lock:
-            _session = _session or boto3.session.Session()
+            _session = _session or boto3.session.Session(botocore_session=_botocore_session())
             clients[key] = _session.client(service, endpoint_url=endpoint_url, config=config)
     return clients[key]
+
+
+class _ShippedModelLoader(Loader):
+    """botocore's data loader, except that ivs-realtime's model, when the file it would read is
+    ours (first on AWS_DATA_PATH, above), is the JSON the rules already parsed, not a second copy:
+    parsing it again was most of what the handler's first request cost beyond boto3's."""
+
+    def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+        if service_name == rules.SERVICE_NAME and type_name == "service-2" and self._reads_ours(api_version):
+            return rules.service_description()
+        return super().load_service_model(service_name, type_name, api_version)
+
+    def _reads_ours(self, api_version: str | None) -> bool:
+        version = api_version or self.determine_latest_version(rules.SERVICE_NAME, "service-2")
+        found = next((path for path in self.search_paths
+                      if self.file_loader.exists(os.path.join(path, rules.SERVICE_NAME, version, "service-2"))), None)
+        return version == rules.API_VERSION and found == _MODEL_DIR
+
+
+def _botocore_session() -> Any:
+    """A botocore session whose data loader is ``_ShippedModelLoader`` on the search path botocore
+    would use (``botocore.loaders.create_loader`` of AWS_DATA_PATH)."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    data_path = session.get_config_variable("data_path")
+    paths = [os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep)] if data_path else []
+    session.register_component("data_loader", _ShippedModelLoader(extra_search_paths=paths))
+    return session

@@ -39,10 +39,17 @@ PATTERN_ERRATA: dict[str, str] = {
 
 
 @functools.cache
+def service_description() -> dict[str, Any]:
+    """The shipped model's JSON as botocore's loader parses it, once per process: the rules read
+    it, and the function's client is handed the same (clients.py) rather than parsing it again."""
+    loader = Loader(extra_search_paths=[str(MODEL_DIR)], include_default_search_paths=False)
+    return loader.load_service_model(SERVICE_NAME, "service-2", API_VERSION)
+
+
+@functools.cache
 def service_model() -> ServiceModel:
     """The ivs-realtime model this project ships, whatever botocore version is installed."""
-    loader = Loader(extra_search_paths=[str(MODEL_DIR)], include_default_search_paths=False)
-    return ServiceModel(loader.load_service_model(SERVICE_NAME, "service-2", API_VERSION), SERVICE_NAME)
+    return ServiceModel(service_description(), SERVICE_NAME)
 
 
 def operation(name: str) -> OperationModel:
