@@ -3,6 +3,7 @@ Provider framework, found or created under a fixed id on the stack."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import jsii
@@ -14,11 +15,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
+from constructs_ivsrt._regions import Place
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
 from ivsrt_runtime import deployment, entries, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
-_CACHE_ATTRIBUTE = "_constructs_ivsrt_provider"
+# The provider of each scope asked (its stack's): a jsii lookup per resource adds up in stacks
+# with hundreds of stages. Weak keys: a construct tree that is dropped takes its entries along.
+_providers: weakref.WeakKeyDictionary[IConstruct, IvsRealtimeProvider] = weakref.WeakKeyDictionary()
 
 # What IVS needs from the caller of CreateStorageConfiguration: the service reads the bucket and
 # edits its policy on the caller's behalf (see StorageConfiguration).
@@ -62,22 +66,22 @@ class IvsRealtimeProvider(Construct):
 
     @classmethod
     def of(cls, scope: IConstruct) -> IvsRealtimeProvider:
-        """The provider of ``scope``'s stack, made on first use. Remembered on the Python objects
-        of the scope and the stack: a jsii lookup per resource adds up in stacks with hundreds
-        of stages."""
-        cached = scope.__dict__.get(_CACHE_ATTRIBUTE)
+        """The provider of ``scope``'s stack, made on first use (remembered in ``_providers``)."""
+        cached = _providers.get(scope)
         if cached is None:
             stack = Stack.of(scope)
-            cached = stack.__dict__.get(_CACHE_ATTRIBUTE)
+            cached = _providers.get(stack)
             if cached is None:
                 cached = stack.node.try_find_child(PROVIDER_ID) or cls(stack, PROVIDER_ID)
-                stack.__dict__[_CACHE_ATTRIBUTE] = cached
-            scope.__dict__[_CACHE_ATTRIBUTE] = cached
+                _providers[stack] = cached
+            _providers[scope] = cached
         return cached
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
         self._stack = Stack.of(self)
+        # Where the stack is: every managed resource is there (read once, for the region checks).
+        self.place = Place(self._stack.region, self._stack.account)
         # Own roles that may write only to their own log groups, instead of the managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
         self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)

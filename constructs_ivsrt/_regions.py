@@ -17,6 +17,7 @@ Two places compare as one of three (``relation``):
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -62,13 +63,35 @@ def shown(value: str) -> str:
     return "<deploy-time value>" if is_unresolved(value) else value
 
 
+# Read once per construct, since each read of ``env`` or ``node.path`` is jsii round trips, and
+# kept beside the constructs (weakly) rather than in their jsii proxies' ``__dict__``.
+_places: weakref.WeakKeyDictionary[Any, Place] = weakref.WeakKeyDictionary()
+_paths: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_metric_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def place_of(resource: Any) -> Place:
     """Where an IVS resource (managed: its stack's environment; imported: its ARN's) or a stack
-    is. Read once per Python object: each read of ``env`` is jsii round trips."""
-    cached = vars(resource).get("_constructs_ivsrt_place")
+    is."""
+    cached = _places.get(resource)
     if cached is None:
         env = resource if isinstance(resource, Stack) else resource.env
-        cached = vars(resource)["_constructs_ivsrt_place"] = Place(env.region, env.account)
+        cached = _places[resource] = Place(env.region, env.account)
+    return cached
+
+
+def remember_place(resource: Any, place: Place) -> None:
+    """Where a managed resource is (its stack's place, which its provider knows)."""
+    _places[resource] = place
+
+
+def path_of(construct: Any) -> str:
+    """A construct's path, as messages name what a prop refers to (a string: as it is)."""
+    if isinstance(construct, str):
+        return construct
+    cached = _paths.get(construct)
+    if cached is None:
+        cached = _paths[construct] = construct.node.path
     return cached
 
 
@@ -93,8 +116,8 @@ def metric_place(resource: Any, options: Mapping[str, Any]) -> tuple[str | None,
     place = place_of(resource)
     if ("region" not in options and is_unresolved(place.region)
             and relation(place.region, place_of(Stack.of(resource)).region) is Relation.UNKNOWN):
-        if not vars(resource).get("_constructs_ivsrt_metric_warned"):
-            vars(resource)["_constructs_ivsrt_metric_warned"] = True
+        if resource not in _metric_warned:
+            _metric_warned.add(resource)
             Annotations.of(resource).add_warning_v2(
                 METRIC_REGION_NOT_KNOWN,
                 "its region is known only at deploy time (a cross-region reference or an ARN from a parameter), so "
@@ -103,17 +126,18 @@ def metric_place(resource: Any, options: Mapping[str, Any]) -> tuple[str | None,
     return known(place.region), known(place.account)
 
 
-def require_same_region(checker: PropChecker, owner: Construct, prop: str, region: str, named: str, *,
+def require_same_region(checker: PropChecker, here: str, prop: str, region: str, named: Any, *,
                         owner_kind: str, why: str) -> None:
-    """What ``prop`` names (``named``, in ``region``) must be in ``owner``'s region: an error
-    when it is not, a warning when either region is known only at deploy time."""
-    here = place_of(owner).region
+    """What ``prop`` names (the construct ``named``, in ``region``) must be in the owner's region
+    ``here``: an error when it is not, a warning when either is known only at deploy time."""
     found = relation(here, region)
-    got = f"{shown(region)!r} ({named})"
+    if found is Relation.SAME:
+        return
+    got = f"{shown(region)!r} ({path_of(named)})"
     if found is Relation.DIFFERENT:
         checker.problems.append(f"{prop} must be in the {owner_kind}'s region {here} ({why}), got: {got}")
-    elif found is Relation.UNKNOWN:
-        Annotations.of(owner).add_warning_v2(
+    else:
+        checker.warn(
             REGION_NOT_CHECKED,
             f"{prop} cannot be checked to be in the {owner_kind}'s region {shown(here)} ({why}): a region known only "
             f"at deploy time (an env-agnostic stack, an ARN from a parameter or a cross-region reference), got: {got}")

@@ -16,15 +16,17 @@ the Python side, and the synth-time checks of all of a stack's resources run in 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Protocol
+import functools
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from aws_cdk import Annotations, CustomResource, IResource, RemovalPolicy, Resource, TagManager, TagType
+from aws_cdk import Annotations, CfnResource, IResource, RemovalPolicy, Resource, TagManager, TagType, Token
 from aws_cdk import aws_iam as iam
-from constructs import Construct
+from constructs import Construct, Node
 
 from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
 from constructs_ivsrt._fields import Fields, build, labels
 from constructs_ivsrt._names import generated_name
+from constructs_ivsrt._regions import Place, remember_place
 from constructs_ivsrt._provider import IvsRealtimeProvider
 from ivsrt_runtime import rules, validation
 
@@ -39,8 +41,16 @@ class IIvsRealtimeResource(IResource, Protocol):
         ...
 
 
-class IvsRealtimeResource(Resource):
-    """An imported or managed IVS Real-Time resource: its ARN and grants."""
+class IvsRealtimeResource:
+    """An imported or managed IVS Real-Time resource: its ARN and grants.
+
+    A mixin, not a construct class: a managed resource is its own ``CfnResource``
+    (``ManagedResource``), an import a ``Resource`` (``_imported_class``); both get these.
+    """
+
+    if TYPE_CHECKING:  # what the construct class it is mixed into provides
+        @property
+        def node(self) -> Node: ...
 
     # What grant_read allows: the type's Get unless a type names more.
     READ_ACTIONS: ClassVar[tuple[str, ...]] = ()
@@ -80,16 +90,31 @@ class IvsRealtimeResource(Resource):
         instance of ``cls`` (the type's base class, with its attributes and grants)."""
         checker = PropChecker(scope, id).require(arn is not None, f"{cls.ARN_PROP} is required, got: None")
         checker.check(cls.ARN_PROP, arn, cls.RULES.arn_shape).raise_if_any()
-        imported = cls(scope, id, environment_from_arn=arn)
+        imported = _imported_class(cls)(scope, id, environment_from_arn=arn)
         imported._arn_value = arn
         return imported
 
 
-class ManagedResource(IvsRealtimeResource):
+@functools.cache
+def _imported_class(base: type[IvsRealtimeResource]) -> type[Any]:
+    """The class of ``base``'s imports: ``base`` (its attributes and grants) on a ``Resource``
+    whose environment is the ARN's, as aws-cdk-lib's imports are. One per type."""
+    return type(f"Imported{base.__name__}", (base, Resource),
+                {"__module__": base.__module__, "__doc__": f"An imported {base.__name__.removesuffix('Base')}."})
+
+
+class ManagedResource(CfnResource, IvsRealtimeResource):
     """A resource this stack creates, updates and deletes through the provider.
 
+    The construct is itself the custom resource's ``CfnResource`` (type ``Custom::IvsRealtime*``,
+    ``ServiceToken`` among its properties), as an L1 is: one construct per resource, which keeps
+    synth near ``CfnStage``'s (docs/design.md, "Synth cost"). Its logical id is the construct's.
+
     A subclass declares ``RULES``, ``FIELDS`` (prop -> API member path and conversion) and, if the
-    type has a name, ``NAME_PROP``; its ``__init__`` calls ``_manage`` with the props' values.
+    type has a name, ``NAME_PROP``; its ``__init__`` calls ``_manage`` with the props' values,
+    which validates them and only then makes the construct (a ``CfnResource`` takes its
+    properties when made). ``_check_props`` therefore runs before the construct exists: it
+    reports through the checker (its ``warn`` waits for the construct).
     Tags: ``Tags.of(scope).add(...)`` on any scope above the construct lands in its TagManager,
     whose rendered tags are the custom resource's ``tags``, as CloudFormation's
     ``[{"Key": ..., "Value": ...}]`` list (a key known only at deploy time could not be a key of a
@@ -100,7 +125,6 @@ class ManagedResource(IvsRealtimeResource):
     # The prop that names the resource: generated from the construct path when not given.
     NAME_PROP: ClassVar[str | None] = None
 
-    _resource: CustomResource
     _removal_policy: RemovalPolicy
     _tags: TagManager
     _props: dict[str, Any]  # as given, the generated name filled in
@@ -112,9 +136,12 @@ class ManagedResource(IvsRealtimeResource):
         props = dict(props)
         if self.NAME_PROP is not None and props[self.NAME_PROP] is None:
             props[self.NAME_PROP] = generated_name(scope, id, max_length=128, separator="-")
-        with on_path(self):
+        with on_path(scope, id):
             members = build(self.FIELDS, props)
-        checker = PropChecker(self)
+        provider = IvsRealtimeProvider.of(scope)
+        self._place: Place = provider.place  # where the stack is, known without a jsii call
+        self._parent: Construct = scope  # for _check_props, which runs before the construct exists
+        checker = PropChecker(scope, id)
         names = labels(self.FIELDS, props)
         for member, value in members.items():
             label = validation.Label("", names=names).member(member)
@@ -125,17 +152,15 @@ class ManagedResource(IvsRealtimeResource):
         self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(tags or {}))
         # A token for the tags as rendered at synth: read once, used by the resource and its checks.
         self._rendered_tags: Any = self._tags.rendered_tags
-        provider = IvsRealtimeProvider.of(scope)
-        self._removal_policy = self._kept_or_destroyed(removal_policy)
-        self._resource = CustomResource(
-            self,
-            "Resource",
-            service_token=provider.manage(self.RULES),
-            resource_type=self.RULES.resource_type,
-            properties={**members, **{k: v for k, v in (extra or {}).items() if v is not None},
-                        rules.TAGS_PROPERTY: self._rendered_tags},
-            removal_policy=self._removal_policy,
-        )
+        # What CustomResource renders: ServiceToken first, then the properties as given.
+        self._properties: dict[str, Any] = {
+            "ServiceToken": provider.manage(self.RULES), **members,
+            **{k: v for k, v in (extra or {}).items() if v is not None}, rules.TAGS_PROPERTY: self._rendered_tags}
+        CfnResource.__init__(self, scope, id, type=self.RULES.resource_type, properties=self._properties)
+        remember_place(self, self._place)
+        checker.warn_on(self)
+        # As CustomResource applies it (DESTROY: DeletionPolicy and UpdateReplacePolicy Delete).
+        self.apply_removal_policy(removal_policy)
         self._provider = provider
         # Run at synth, after every Aspect (Tags.of, removal policies), with the stack's others.
         self._synth_checks: list[Callable[[], None]] = []
@@ -145,7 +170,13 @@ class ManagedResource(IvsRealtimeResource):
         """Rules that span props (the model describes members one at a time): none by default."""
 
     def _read_arn(self) -> str:
-        return self._resource.ref
+        return self.ref
+
+    @property
+    def _cfn_properties(self) -> dict[str, Any]:
+        """The properties, tags included, as given (CfnResource would otherwise render its tags
+        from ``tags``, three reads of a Python property from Node per synth)."""
+        return self._properties
 
     @property
     def tags(self) -> TagManager:
@@ -157,9 +188,13 @@ class ManagedResource(IvsRealtimeResource):
         """What happens to the resource when it leaves the stack (the last policy applied)."""
         return self._removal_policy
 
-    def apply_removal_policy(self, policy: RemovalPolicy) -> None:
-        self._removal_policy = self._kept_or_destroyed(policy)
-        self._resource.apply_removal_policy(self._removal_policy)
+    def apply_removal_policy(self, policy: RemovalPolicy | None = None, *,
+                             apply_to_update_replace_policy: bool | None = None,
+                             default: RemovalPolicy | None = None) -> None:
+        """As ``CfnResource.apply_removal_policy`` (no policy: ``default``, else RETAIN), except
+        that SNAPSHOT, which means nothing here, is DESTROY with a warning."""
+        self._removal_policy = self._kept_or_destroyed(policy or default or RemovalPolicy.RETAIN)
+        super().apply_removal_policy(self._removal_policy, apply_to_update_replace_policy=apply_to_update_replace_policy)
 
     def _kept_or_destroyed(self, policy: RemovalPolicy) -> RemovalPolicy:
         if policy == RemovalPolicy.SNAPSHOT:
@@ -172,5 +207,5 @@ class ManagedResource(IvsRealtimeResource):
 
     def _attribute(self, name: str) -> str:
         """One of the resource's attributes (the handler's ``Data``), resolved at deploy time."""
-        return self._resource.get_att_string(name)
+        return Token.as_string(self.get_att(name))
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 from typing import Any
 from collections.abc import Iterator
 
-from aws_cdk import Token
+from aws_cdk import Annotations, Token
 from botocore.model import Shape
 from constructs import Construct
 
@@ -28,7 +29,7 @@ _NUMBER_TOKEN_MAGNITUDE = 1e280
 def is_unresolved(value: Any) -> bool:
     """True for CDK tokens (strings, numbers, lists), whose value is unknown until deployment."""
     if isinstance(value, str):
-        return _TOKEN_MARKER in value and Token.is_unresolved(value)
+        return _TOKEN_MARKER in value and _is_token_string(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return abs(value) > _NUMBER_TOKEN_MAGNITUDE and Token.is_unresolved(value)
     if isinstance(value, (list, tuple)):  # a list token: ["#{Token[...]}"]
@@ -36,16 +37,33 @@ def is_unresolved(value: Any) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_token_string(value: str) -> bool:
+    """Token.is_unresolved for a string, which depends on the string alone (its token markers):
+    a stack's region token is checked once, not once per resource."""
+    return Token.is_unresolved(value)
+
+
 class PropChecker:
     """Collects rule violations for one construct, then raises them as one error.
 
-    ``child_id`` names a construct about to be made under ``scope`` (an import by ARN), so the
-    message names its path rather than its parent's.
+    ``child_id`` names a construct about to be made under ``scope`` (a managed resource, checked
+    before it exists; an import by ARN), so the message names its path rather than its parent's.
+    Warnings found before the construct exists wait in ``warnings`` until it does (``warn_on``).
     """
 
     def __init__(self, scope: Construct, child_id: str | None = None) -> None:
         self._scope, self._child_id = scope, child_id  # the path is read only on error (a jsii call)
         self.problems: list[str] = []
+        self.warnings: list[tuple[str, str]] = []  # (id, message) for Annotations.add_warning_v2
+
+    def warn(self, warning_id: str, message: str) -> None:
+        """A soft problem: recorded now, added to the construct by ``warn_on``."""
+        self.warnings.append((warning_id, message))
+
+    def warn_on(self, construct: Construct) -> None:
+        for warning_id, message in self.warnings:
+            Annotations.of(construct).add_warning_v2(warning_id, message)
 
     def check(self, label: str, value: Any, shape: Shape) -> PropChecker:
         if value is not None:
@@ -65,12 +83,13 @@ class PropChecker:
 
 
 @contextlib.contextmanager
-def on_path(scope: Construct) -> Iterator[None]:
-    """Errors raised while props are converted (a Duration that cannot be) name the construct."""
+def on_path(scope: Construct, child_id: str) -> Iterator[None]:
+    """Errors raised while props are converted (a Duration that cannot be) name the construct
+    ``child_id`` about to be made under ``scope``."""
     try:
         yield
     except IvsRealtimeValidationError as error:
-        raise IvsRealtimeValidationError(f"{scope.node.path}: {error}") from None
+        raise IvsRealtimeValidationError(f"{scope.node.path}/{child_id}: {error}") from None
 
 
 def seconds(duration: Any) -> Any:

@@ -252,7 +252,6 @@ class Composition(ManagedResource, CompositionBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
-        super().__init__(scope, id)
         self._manage(scope, id, {"stage": stage, "layout": layout, "destinations": destinations},
                      tags=tags, removal_policy=removal_policy)
         self.stage = stage
@@ -264,7 +263,7 @@ class Composition(ManagedResource, CompositionBase):
             # The API documents at most one destination of each kind.
             checker.require(count <= 1, f"destinations must have at most one {cls}, got: {count}")
         for prop, region, named in _regions_used(props):
-            require_same_region(checker, self, prop, region, named, owner_kind="composition",
+            require_same_region(checker, self._place.region, prop, region, named, owner_kind="composition",
                                 why="a composition reads a stage and writes to destinations of its own region")
 
     def _count_on_stage(self, stage: IStage) -> None:

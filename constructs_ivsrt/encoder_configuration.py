@@ -82,7 +82,6 @@ class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
-        super().__init__(scope, id)
         self._manage(scope, id, {"encoder_configuration_name": encoder_configuration_name, "video": video},
                      tags=tags, removal_policy=removal_policy)
         self.encoder_configuration_name: str = self._props["encoder_configuration_name"]

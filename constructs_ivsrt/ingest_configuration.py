@@ -116,7 +116,6 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
-        super().__init__(scope, id)
         props = {"ingest_configuration_name": ingest_configuration_name, "stage": stage, "user_id": user_id,
                  "attributes": attributes, "ingest_protocol": ingest_protocol, "insecure_ingest": insecure_ingest,
                  "redundant_ingest": redundant_ingest, "force_delete": force_delete}
@@ -137,7 +136,7 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
                                                          "got: a deploy-time value")
         stage = props["stage"]
         if stage is not None:
-            require_same_region(checker, self, "stage", place_of(stage).region, stage.node.path,
+            require_same_region(checker, self._place.region, "stage", place_of(stage).region, stage,
                                 owner_kind="ingest configuration",
                                 why="an encoder joins a stage through an ingest configuration of the stage's region")
 

@@ -37,7 +37,6 @@ class _PublicKeyFromKms(ManagedResource, PublicKeyBase):
 
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, public_key_name: str | None,
                  tags: Mapping[str, str] | None, removal_policy: RemovalPolicy) -> None:
-        super().__init__(scope, id)
         self._manage(scope, id, {"public_key_name": public_key_name}, tags=tags, removal_policy=removal_policy,
                      extra={rules.KMS_KEY_PROPERTY: key.key_arn})
         key.grant(self._provider.role, "kms:GetPublicKey")

@@ -79,7 +79,6 @@ class PublicKey(ManagedResource, PublicKeyBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
-        super().__init__(scope, id)
         self._manage(scope, id, {"public_key_name": public_key_name, "public_key_material": public_key_material},
                      tags=tags, removal_policy=removal_policy)
         self.public_key_name: str = self._props["public_key_name"]

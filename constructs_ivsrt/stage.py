@@ -354,7 +354,6 @@ class Stage(ManagedResource, StageBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: What happens on stack delete. :default: RemovalPolicy.DESTROY
         """
-        super().__init__(scope, id)
         self._manage(scope, id, {"stage_name": stage_name, "auto_participant_recording": auto_participant_recording},
                      tags=tags, removal_policy=removal_policy)
         self.stage_name: str = self._props["stage_name"]
@@ -367,8 +366,8 @@ class Stage(ManagedResource, StageBase):
         recording = props["auto_participant_recording"]
         if recording is not None:
             storage = recording.storage_configuration
-            require_same_region(checker, self, "auto_participant_recording.storage_configuration", place_of(storage).region,
-                                storage.node.path, owner_kind="stage",
+            require_same_region(checker, self._place.region, "auto_participant_recording.storage_configuration",
+                                place_of(storage).region, storage, owner_kind="stage",
                                 why="IVS records a stage only to a storage configuration of its region")
 
     def _warn_if_kept_beside_a_destroyed_storage(self) -> None:
@@ -405,4 +404,4 @@ class Stage(ManagedResource, StageBase):
 
 def _deletion_policy(resource: ManagedResource) -> CfnDeletionPolicy | None:
     """A managed resource's DeletionPolicy as the template will have it."""
-    return resource._resource.node.default_child.cfn_options.deletion_policy
+    return resource.cfn_options.deletion_policy

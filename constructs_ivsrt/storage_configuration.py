@@ -86,7 +86,6 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
         :param removal_policy: What happens on stack delete or replacement.
             :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
         """
-        super().__init__(scope, id)
         self._manage(scope, id, {"storage_configuration_name": storage_configuration_name, "bucket": bucket},
                      tags=tags, removal_policy=removal_policy)
         self._provider.allow_bucket_policy_edits(bucket.bucket_arn)
@@ -96,7 +95,7 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         if not checker.problems:
-            _check_bucket(self, props["bucket"], checker)
+            _check_bucket(self._parent, props["bucket"], checker)
 
     @staticmethod
     def from_storage_configuration_arn(scope: Construct, id: str, storage_configuration_arn: str) -> IStorageConfiguration:

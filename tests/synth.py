@@ -47,7 +47,7 @@ def warnings_of(st: cdk.Stack) -> list[str]:
 
 
 def logical_id_of(st: cdk.Stack, construct: Any) -> str:
-    return st.get_logical_id(construct.node.find_child("Resource").node.default_child)
+    return st.get_logical_id(construct)  # a managed resource is its own CfnResource
 
 
 def imported_stage(st: cdk.Stack) -> Any:

@@ -425,7 +425,7 @@ def test_a_circular_dependency_left_in_the_graph_is_an_error_not_silence():
 def test_a_failed_destroy_names_the_resource_that_failed(tmp_path, deployer, ivs):
     deployer.deploy(synth(tmp_path, "v1", encoder=False, recording=False))
     ivs.inject(Fault("error", "DeleteStage", code="AccessDeniedException"))
-    with pytest.raises(DeployError, match=r"^destroy failed at Stage0E8C2AF5: DeleteStage failed"):
+    with pytest.raises(DeployError, match=r"^destroy failed at Stage0: DeleteStage failed"):
         deployer.destroy()
 
 

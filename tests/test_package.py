@@ -170,6 +170,6 @@ def test_cdk_diff_of_a_prop_change_touches_only_that_resource(tmp_path):
                            "--template", "before/Diffed.template.json"], **run)
     output = diff.stdout + diff.stderr
     changed = [line for line in output.splitlines() if line.startswith(("[~]", "[+]", "[-]"))]
-    assert changed == ["[~] Custom::IvsRealtimeStage Stage/Resource Stage0E8C2AF5"], output
+    assert changed == ["[~] Custom::IvsRealtimeStage Stage Stage"], output
     assert "[-] one" in output and "[+] two" in output
     assert "Number of stacks with differences: 1" in output

@@ -115,7 +115,7 @@ def test_full_recording_configuration_renders_every_field():
 def test_stage_attributes_are_tokens_for_the_arn_and_endpoints():
     stack = new_stack("Test")
     stage = Stage(stack, "S")
-    logical_id = stack.get_logical_id(stage.node.find_child("Resource").node.default_child)
+    logical_id = stack.get_logical_id(stage)
     assert stack.resolve(stage.stage_arn) == {"Ref": logical_id}
     for name, attribute in (("whip", "WhipEndpoint"), ("events", "EventsEndpoint"),
                             ("rtmp", "RtmpEndpoint"), ("rtmps", "RtmpsEndpoint")):
