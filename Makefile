@@ -28,7 +28,7 @@ $(VENV)/.requirements: requirements.txt requirements-lambda-floor.txt
 # The package folders are prerequisites too: the editable install links each file, so a file
 # added to one (which changes the folder, not the other files) is linked by installing again;
 # an edit of a linked file needs nothing.
-PACKAGE_DIRS := $(shell find constructs_ivsrt lambda ivsrt_local \( -name build -o -name __pycache__ \) -prune \
+PACKAGE_DIRS := $(shell find constructs_ivsrt lambda ivsrt_local ivsrt_cli \( -name build -o -name __pycache__ \) -prune \
 	-o -type d -print 2>/dev/null)
 
 # This checkout, importable from anywhere in the venv: the library, its Lambda runtime (from
