@@ -84,6 +84,7 @@ class UpdatePlan:
 
     replace: bool
     in_place: dict[str, Any]  # Update<noun> parameters (besides the ARN); empty = no call
+    replacing: tuple[str, ...] = ()  # the changed properties that force the replacement, sorted
 
 
 def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any],
@@ -93,9 +94,10 @@ def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[st
     asked only when nothing else replaces it, as it costs a Get), update in place, or neither
     (tags are ``_retag``'s, which never replace)."""
     changed = {key for key in rules.properties if old.get(key) != new.get(key)}
-    replace = bool(changed & rules.replacing_properties) or ended()
+    replacing = tuple(sorted(changed & rules.replacing_properties))
+    replace = bool(replacing) or ended()
     in_place = {} if replace else {key: _cleared(new.get(key), rules, key) for key in sorted(changed)}
-    return UpdatePlan(replace, in_place)
+    return UpdatePlan(replace, in_place, replacing)
 
 
 def _cleared(value: Any, rules: ResourceRules, key: str) -> Any:
