@@ -1,6 +1,7 @@
 """``ivsrt``: the console script installed with constructs-ivsrt.
 
     ivsrt drift [STACK ...] [--json] [--revert] [--delete-orphans]
+    ivsrt plan (--old ASSEMBLY | --deployed) [--new cdk.out] [STACK ...] [--markdown | --json]
 
 Each subcommand is a module of this package with two functions, ``add_arguments(parser)`` and
 ``run(args) -> int`` (the exit code), and one entry in ``COMMANDS``: adding a subcommand is one
@@ -17,6 +18,7 @@ import sys
 # subcommand -> (module in this package, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "drift": ("ivsrt_cli.drift", "compare deployed IVS Real-Time resources with their stacks' desired state"),
+    "plan": ("ivsrt_cli.plan", "what a deployment will do to each IVS Real-Time resource: create, update, REPLACE, delete"),
 }
 
 
