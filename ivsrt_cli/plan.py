@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     old.add_argument("--deployed", action="store_true", help="compare with the deployed stacks' templates (CloudFormation)")
     parser.add_argument("--new", type=Path, default=Path("cdk.out"), metavar="ASSEMBLY",
                         help="the cloud assembly to be deployed (default: cdk.out)")
+    add_output_arguments(parser)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--markdown, --json, --fail-on-replace: shared with ``python -m ivsrt_local plan``."""
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--markdown", dest="output", action="store_const", const="markdown", default="text",
                         help="GitHub-flavoured Markdown, a section per stack (for a pull-request comment)")
@@ -35,15 +42,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ivsrt_cli.planner import assembly_templates, deployed_templates
+
+    return plan_and_print(args, lambda: deployed_templates() if args.deployed else assembly_templates(args.old))
+
+
+def plan_and_print(args: argparse.Namespace, old_templates: Callable[[], Any], prog: str = "ivsrt plan") -> int:
+    """Plan ``args.stacks`` of the assembly ``args.new`` against ``old_templates()`` (a
+    ``planner.TemplateSource``), print it as ``args.output`` says; the exit code."""
     from ivsrt_cli.assembly import AssemblyError, choose, read_stacks
-    from ivsrt_cli.planner import RENDERINGS, PlanError, assembly_templates, deployed_templates, plan_stacks
+    from ivsrt_cli.planner import RENDERINGS, PlanError, plan_stacks
 
     try:
-        stacks = choose(read_stacks(args.new), args.stacks)
-        old = deployed_templates() if args.deployed else assembly_templates(args.old)
-        plans = plan_stacks(stacks, old)
+        plans = plan_stacks(choose(read_stacks(args.new), args.stacks), old_templates())
     except (AssemblyError, PlanError) as error:
-        print(f"ivsrt plan: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     sys.stdout.write(RENDERINGS[args.output](plans))
     return 1 if args.fail_on_replace and any(plan.count("replace") for plan in plans) else 0

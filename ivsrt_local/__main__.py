@@ -4,6 +4,7 @@
     python -m ivsrt_local endpoint --port 4599
     python -m ivsrt_local deploy  [STACK ...] [--assembly cdk.out]   (AWS_ENDPOINT_URL_IVS_REALTIME set)
     python -m ivsrt_local destroy [STACK ...]
+    python -m ivsrt_local plan    [STACK ...] [--assembly cdk.out] [--markdown | --json]   (ivsrt plan, locally)
 
 With no STACK, every stack of the assembly (deploy) or every deployed one (destroy), in
 dependency order. A stack's region is its environment's, else --region.
@@ -26,7 +27,8 @@ from typing import Any
 from ivsrt_runtime import rules
 from ivsrt_local import endpoint as endpoint_module
 from ivsrt_local.assembly import read_assembly, select_stacks
-from ivsrt_local.deploy import default_state_dir, deploy_stacks, destroy_stacks
+from ivsrt_cli.plan import add_output_arguments, plan_and_print
+from ivsrt_local.deploy import default_state_dir, deploy_stacks, destroy_stacks, recorded_template
 from ivsrt_local.deployer import LOCAL_CREDENTIALS, Change
 from ivsrt_local.stack_state import DeployError
 
@@ -188,8 +190,17 @@ def main(argv: list[str] | None = None) -> None:
             command.add_argument("--assembly", type=Path, default=Path("cdk.out"))
             command.add_argument("--region", default=None,
                                  help="for stacks whose environment names none (default: $AWS_DEFAULT_REGION, else us-east-1)")
+    plan = commands.add_parser("plan", help="what deploy would do to each IVS resource (ivsrt plan against the runner's state)")
+    plan.add_argument("stacks", nargs="*", metavar="STACK", help="artifact ids or stack names (default: all)")
+    plan.add_argument("--assembly", dest="new", type=Path, default=Path("cdk.out"))
+    plan.add_argument("--state-dir", type=Path, default=None,
+                      help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
+    add_output_arguments(plan)
     args = parser.parse_args(argv)
 
+    if args.command == "plan":
+        sys.exit(plan_and_print(args, lambda: recorded_templates(args.state_dir or default_state_dir()),
+                                "python -m ivsrt_local plan"))
     if args.command == "demo":
         demo(args.project, cdk_cli(args.project, args.cdk), _context(args.context), _context(args.update_context))
     elif args.command == "endpoint":
@@ -201,6 +212,19 @@ def main(argv: list[str] | None = None) -> None:
             run_stacks(args)
         except (DeployError, OSError, ValueError) as error:  # a user's mistake or a failed deploy: one line
             raise SystemExit(f"error: {error}") from None
+
+
+def recorded_templates(state_dir: Path) -> Any:
+    """``ivsrt plan``'s old templates (a ``planner.TemplateSource``): what the runner last deployed."""
+    from ivsrt_cli.planner import PlanError
+
+    def template(stack: Any) -> dict[str, Any] | None:
+        try:
+            return recorded_template(state_dir, stack.artifact_id)
+        except DeployError as error:
+            raise PlanError(str(error)) from None
+
+    return template
 
 
 def _reachable(url: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterable
 
-from ivsrt_local.assembly import StackArtifact, named_stacks
+from ivsrt_local.assembly import StackArtifact, managed, named_stacks
 from ivsrt_local.cross_region import CrossRegion, visible_in
 from ivsrt_local.deployer import Change, LocalDeployer
 from ivsrt_local.graph import creation_order
@@ -34,6 +34,19 @@ def default_state_dir() -> Path:
 def deployed_stacks(state_dir: Path) -> dict[str, StackState]:
     """Every stack state in ``state_dir``, by artifact id (the file's name)."""
     return {path.stem: StackState.load(path, path.stem, "") for path in sorted(state_dir.glob("*.json"))}
+
+
+def recorded_template(state_dir: Path, artifact_id: str) -> dict[str, Any] | None:
+    """What a stack's last deployment deployed, as its template wrote it (``ivsrt plan``'s old
+    template); None when the stack is not deployed."""
+    path = state_dir / f"{artifact_id}.json"
+    if not path.exists():
+        return None
+    template = StackState.load(path, artifact_id, "").template
+    if template is None:
+        raise DeployError(f"the state of stack {artifact_id} ({path}) records no template (a runner before "
+                          "`plan` deployed it): deploy it once more")
+    return template
 
 
 def cross_region_of(region: str, others: Iterable[StackState]) -> CrossRegion:
@@ -63,6 +76,7 @@ def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: 
                                  cross_region=cross_region)
         try:
             done[stack.stack_name] = deployer.deploy(stack.template)
+            state.template = {"Resources": managed(stack.template)}  # deployed: what plan compares with
         finally:
             state.save(path)
     return done

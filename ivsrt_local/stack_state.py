@@ -44,6 +44,9 @@ class StackState:
     # The SSM parameters its cross-region export writers put, by region (see cross_region.py).
     cross_region_parameters: Parameters = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)  # every output the runner could resolve, by name
+    # The resources the runner deploys, as the template last deployed wrote them (intrinsics and
+    # all): what `python -m ivsrt_local plan` compares a new synth with. None: not recorded.
+    template: dict[str, Any] | None = None
 
     def save(self, path: Path) -> None:
         """Written readable by its owner only: the resources' Data holds stream keys."""
@@ -52,7 +55,8 @@ class StackState:
                    "resources": {k: vars(v) for k, v in self.resources.items()},
                    "superseded": [vars(v) for v in self.superseded],
                    "exports": self.exports, "imports": self.imports,
-                   "crossRegionParameters": self.cross_region_parameters, "outputs": self.outputs}
+                   "crossRegionParameters": self.cross_region_parameters, "outputs": self.outputs,
+                   "template": self.template}
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)  # a file that existed keeps its mode through O_CREAT
         with os.fdopen(descriptor, "w") as file:
@@ -68,7 +72,7 @@ class StackState:
             superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
             return cls(payload["stackName"], payload["region"], resources, superseded,
                        payload.get("exports", {}), payload.get("imports", []), payload.get("crossRegionParameters", {}),
-                       payload.get("outputs", {}))
+                       payload.get("outputs", {}), payload.get("template"))
         except (ValueError, KeyError, TypeError) as error:
             raise DeployError(f"cannot read the state file {path}: {type(error).__name__}: {error}") from None
 
