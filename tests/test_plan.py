@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -106,6 +107,13 @@ def test_the_markdown_for_a_pull_request(assemblies):
 
 REPLACE: a new resource with a new ARN is made; CloudFormation deletes the old one once the deployment has succeeded.
 """
+
+
+def test_the_guide_shows_this_very_plan(assemblies):
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guide.md").read_text()
+    [shown] = re.findall(r"```markdown\n(### IVS Real-Time plan.*?)```", guide, re.S)
+    old, new = assemblies
+    assert shown == render_markdown(plan_stacks(read_stacks(new).values(), assembly_templates(old)))
 
 
 def test_a_stack_not_deployed_is_all_creates_and_the_same_synth_no_changes(assemblies, capsys):
