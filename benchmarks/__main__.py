@@ -2,6 +2,8 @@
 
 1. Synth scaling: N stages (with tags and recording) built with our ``Stage`` and with the native
    ``aws_ivs.CfnStage``, side by side in one process (jsii warm for both), for N = 1, 50, 200, 500.
+   1b. The same in fresh interpreters (``synth_process``): import + build + synth, wall and CPU,
+   the whole-process ratio at N = 200 and the marginal one (the stages added from N = 20).
 2. API calls per lifecycle step, counted at the local endpoint, for each type.
 3. Handler cold start in fresh interpreters, against ``import boto3`` and against plain boto3
    making the same first call; and the Lambda asset's size.
@@ -161,6 +163,66 @@ def jsii_round_trips(sizes: tuple[int, int] = (10, 210)) -> dict[str, dict[str, 
     return per_stage
 
 
+SYNTH_PROBE = "import sys; from benchmarks.__main__ import BUILDERS; BUILDERS[sys.argv[1]](int(sys.argv[2]))"
+
+
+def synth_process(sizes: list[int], repeats: int, bytecode: bool = True) -> dict[str, Any]:
+    """Import, build and synth of N stages in a fresh interpreter, ours against ``CfnStage``: what
+    a ``cdk synth`` of such an app costs. Wall time, and CPU time of the interpreter and the jsii
+    kernel (Node) it starts (``os.wait4``: a child's figures include the children it waited for).
+    The whole-process ratio is at the largest N; the marginal one is the cost of the stages added
+    between the smallest and the largest N, ours over the L1's.
+
+    ``bytecode``: the interpreters read and write bytecode caches (in a folder of their own, filled
+    by a first run of each kind that is not counted), as an installed package has them. Without
+    (``PYTHONDONTWRITEBYTECODE`` and no cache, as in this repository's environment), every run
+    compiles aws-cdk-lib's modules it imports: ``aws_lambda`` and ``aws_ec2`` behind it, which
+    ours imports and ``CfnStage`` does not, about 1.5 s of CPU."""
+    import shutil
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="synth-pyc-")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if bytecode:
+        env["PYTHONPYCACHEPREFIX"] = cache
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+
+    def run(kind: str, n: int) -> tuple[float, float]:
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-c", SYNTH_PROBE, kind, str(n)], cwd=ROOT, env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode:
+            raise RuntimeError(f"synth probe {kind} {n} failed: exit {child.returncode}")
+        return wall, usage.ru_utime + usage.ru_stime
+
+    try:
+        if bytecode:
+            for kind in BUILDERS:
+                run(kind, 1)
+        samples: dict[tuple[str, int], list[tuple[float, float]]] = {(k, n): [] for k in BUILDERS for n in sizes}
+        for _ in range(repeats):  # interleaved, so that a busy moment of the machine falls on all alike
+            for n in sizes:
+                for kind in BUILDERS:
+                    samples[kind, n].append(run(kind, n))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    median = {key: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+              for key, values in samples.items()}
+    small, large = min(sizes), max(sizes)
+    result: dict[str, Any] = {"runs": repeats, "bytecode": bytecode, "sizes": sizes,
+                              "median_s": {f"{kind} {n}": {"wall": w, "cpu": c} for (kind, n), (w, c) in median.items()}}
+    for index, measure_name in enumerate(("wall", "cpu")):
+        whole = median["ours", large][index] / median["l1", large][index]
+        added = {kind: (median[kind, large][index] - median[kind, small][index]) / (large - small) for kind in BUILDERS}
+        result[measure_name] = {"whole_ratio": whole, "ours_ms_per_added_stage": 1000 * added["ours"],
+                                "l1_ms_per_added_stage": 1000 * added["l1"], "marginal_ratio": added["ours"] / added["l1"]}
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # 2 and 4. API calls and throughput, at the local endpoint through the real handler
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +275,7 @@ def api_calls() -> list[dict[str, Any]]:
     rows = []
     # The handler itself is measured here, not the quotas; compositions at the waiter's pace (_cfn).
     with LocalIvsRealtime(rate_scale=0, composition_speed=TEST_COMPOSITION_SPEED) as ivs:
-        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_SSM"] = ivs.url
         from ivsrt_runtime import provider as handler
 
         send = _cfn(handler)
@@ -255,7 +317,7 @@ def throughput(count: int) -> dict[str, Any]:
 
     # The handler itself is measured here, not the quotas; compositions at the waiter's pace (_cfn).
     with LocalIvsRealtime(rate_scale=0, composition_speed=TEST_COMPOSITION_SPEED) as ivs:
-        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_SSM"] = ivs.url
         from ivsrt_runtime import provider as handler
 
         send = _cfn(handler)
@@ -328,7 +390,7 @@ def cold_start(repeats: int) -> dict[str, Any]:
     samples: dict[str, dict[str, list[tuple[float, float]]]] = {
         kind: {name: [] for name, _ in COLD_SCRIPTS} for kind in boto3s}
     with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
-        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = ivs.url
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_SSM"] = ivs.url
         for _ in range(repeats):
             for kind, first in boto3s.items():
                 for name, script in COLD_SCRIPTS:
@@ -391,7 +453,7 @@ def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
     most = fleet.max_stages(workdir / "max")
     rows = []
     with EndpointProcess() as endpoint:
-        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint.url
+        os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_SSM"] = endpoint.url
         for n in [most if size == 0 else size for size in sizes]:
             templates = [fleet.synth(workdir / f"{n}-{tag}", n, 0, tag) for tag in ("a", "b")]
             endpoint.control("reset", "POST")
@@ -462,13 +524,17 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
             "ratio": rates["self-signed (kms:Sign)"] / rates["CreateParticipantToken"]}
 
 
-SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "fleet", "participant_tokens")
+SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "synth_process", "fleet", "participant_tokens")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,50,200,500", help="stage counts for synth scaling")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--process-sizes", default="20,200",
+                        help="stage counts for synth in a fresh process (the largest: the whole-process ratio)")
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="synth in a fresh process without bytecode caches (every module compiled)")
     parser.add_argument("--throughput", type=int, default=200, help="creates (then deletes) in sequence")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
     parser.add_argument("--fleet-sizes", default="50,100,200,0",
@@ -490,6 +556,8 @@ def main(argv: list[str] | None = None) -> None:
         "cold_start": lambda: cold_start(args.repeats + 2),
         "synth_scaling": lambda: {"rows": synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
                                   "round_trips_per_stage": jsii_round_trips()},
+        "synth_process": lambda: synth_process([int(n) for n in args.process_sizes.split(",")], args.repeats + 2,
+                                               bytecode=not args.no_bytecode),
         "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
         "participant_tokens": lambda: participant_tokens(args.tokens, args.token_workers),
     }
@@ -520,6 +588,20 @@ def print_synth_scaling(r: dict[str, Any]) -> None:
     for kind, counts in r["synth_scaling"]["round_trips_per_stage"].items():
         listed = ", ".join(f"{name} {count:g}" for name, count in counts.items() if count)
         print(f"     {kind:<5} {sum(counts.values()):>5g}  ({listed})")
+
+
+def print_synth_process(r: dict[str, Any]) -> None:
+    p = r["synth_process"]
+    small, large = min(p["sizes"]), max(p["sizes"])
+    print(f"1b. synth in a fresh process: import + build + synth, ours against CfnStage (median of {p['runs']}; "
+          f"{'with' if p['bytecode'] else 'without'} bytecode caches; CPU: Python + Node)")
+    print(f"   {'':<7} {'ours ' + str(large):>10} {'L1 ' + str(large):>9} {'whole ours/L1':>14} "
+          f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13} {'marginal ours/L1':>17}  (N {small} -> {large})")
+    for name in ("wall", "cpu"):
+        m = p[name]
+        print(f"   {name:<7} {p['median_s'][f'ours {large}'][name]:>9.2f}s {p['median_s'][f'l1 {large}'][name]:>8.2f}s "
+              f"{m['whole_ratio']:>14.2f} {m['ours_ms_per_added_stage']:>15.2f} {m['l1_ms_per_added_stage']:>13.2f} "
+              f"{m['marginal_ratio']:>17.2f}")
 
 
 def print_api_calls(r: dict[str, Any]) -> None:
@@ -576,6 +658,7 @@ def print_participant_tokens(r: dict[str, Any]) -> None:
 
 REPORTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "synth_scaling": print_synth_scaling,
+    "synth_process": print_synth_process,
     "api_calls": print_api_calls,
     "cold_start": print_cold_start,
     "throughput": print_throughput,

@@ -7,7 +7,7 @@ import weakref
 from typing import Any
 
 import jsii
-from aws_cdk import Acknowledgment, ArnFormat, Duration, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -17,7 +17,7 @@ from constructs import Construct, IConstruct, IValidation
 
 from constructs_ivsrt._regions import Place
 from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
-from ivsrt_runtime import deployment, entries, rules, validation
+from ivsrt_runtime import deployment, desired, entries, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
 # The provider of each scope asked (its stack's): a jsii lookup per resource adds up in stacks
@@ -50,6 +50,10 @@ def list_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
 
 
 # Everything the handler may be granted, over every type (what tests compare calls against).
+# The desired-state parameters the handler keeps for the drift detector (ivsrt_runtime.desired),
+# on the stack's own path only.
+DESIRED_STATE_ACTIONS = ("ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter")
+
 HANDLER_ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(a for r in rules.RESOURCES.values() for a in handler_actions(r)))
 LIST_ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(a for r in rules.RESOURCES.values() for a in list_actions(r)))
 
@@ -107,6 +111,7 @@ class IvsRealtimeProvider(Construct):
             self._managed.add(resource.noun)
             if len(self._managed) == 1:
                 self.on_event_function.add_to_role_policy(self._list_statement)
+                self._allow_desired_state()
             self._list_statement.add_actions(*(a for a in list_actions(resource) if a not in self._list_statement.actions))
             self._allow(handler_actions(resource), resource.arn_segment)
             for segment in resource.create_uses:
@@ -125,6 +130,18 @@ class IvsRealtimeProvider(Construct):
             "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
             f"statement is limited to {arn_segment} ARNs in this account and region and to "
             "the calls the handler makes.",
+        )])
+
+    def _allow_desired_state(self) -> None:
+        """Let the handler write and remove its stack's desired-state parameters, and no others."""
+        arn = self._stack.format_arn(service="ssm", resource="parameter",
+                                     resource_name=f"{desired.PREFIX.strip('/')}/{Aws.STACK_NAME}/*",
+                                     arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(DESIRED_STATE_ACTIONS), resources=[arn]))
+        _acknowledge(self.role, [(
+            _wildcard_finding(self._stack, arn),
+            "One desired-state parameter per managed resource, named by its logical id: the statement is "
+            "limited to this stack's own path under /constructs-ivsrt/desired/ in this account and region.",
         )])
 
     @property

@@ -5,6 +5,7 @@
     python -m ivsrt_local deploy  [STACK ...] [--assembly cdk.out]   (AWS_ENDPOINT_URL_IVS_REALTIME set)
     python -m ivsrt_local destroy [STACK ...]
     python -m ivsrt_local plan    [STACK ...] [--assembly cdk.out] [--markdown | --json]   (ivsrt plan, locally)
+    python -m ivsrt_local drift   [STACK ...] [--json] [--revert] [--delete-orphans]   (ivsrt drift, locally)
 
 With no STACK, every stack of the assembly (deploy) or every deployed one (destroy), in
 dependency order. A stack's region is its environment's, else --region.
@@ -31,6 +32,8 @@ from ivsrt_cli.plan import add_output_arguments, plan_and_print
 from ivsrt_local.deploy import default_state_dir, deploy_stacks, destroy_stacks, recorded_template
 from ivsrt_local.deployer import LOCAL_CREDENTIALS, Change
 from ivsrt_local.stack_state import DeployError
+from ivsrt_local import drift as local_drift
+from ivsrt_cli import drift as drift_command
 
 # The CLI is kept offline and quiet: no version check, no telemetry (notices are off in cdk.json).
 QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
@@ -196,7 +199,14 @@ def main(argv: list[str] | None = None) -> None:
     plan.add_argument("--state-dir", type=Path, default=None,
                       help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
     add_output_arguments(plan)
+    drift = commands.add_parser("drift", help="ivsrt drift against the endpoint and the runner's deployed stacks")
+    drift_command.add_arguments(drift)
+    drift.add_argument("--state-dir", type=Path, default=None,
+                       help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
     args = parser.parse_args(argv)
+
+    if args.command == "drift":
+        sys.exit(run_drift(args))
 
     if args.command == "plan":
         sys.exit(plan_and_print(args, lambda: recorded_templates(args.state_dir or default_state_dir()),
@@ -225,6 +235,19 @@ def recorded_templates(state_dir: Path) -> Any:
             raise PlanError(str(error)) from None
 
     return template
+
+
+def run_drift(args: argparse.Namespace) -> int:
+    """``ivsrt drift``'s report and exit code, for the runner's stacks at the endpoint."""
+    try:
+        url = os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME")
+        if not url:
+            raise DeployError("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint the stacks are deployed to")
+        _reachable(url)
+        return local_drift.run(args, args.state_dir or default_state_dir())
+    except (DeployError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return drift_command.EXIT_ERROR
 
 
 def _reachable(url: str) -> None:

@@ -50,19 +50,21 @@ def lambda_environment(region: str) -> Iterator[None]:
     """What Lambda gives the provider function in its environment, for the time of one stack's
     deploy or destroy: the stack's region, and credentials (stand-ins, which the local endpoint
     checks against nothing, unless some are set already); the local endpoint answers KMS too,
-    unless KMS is elsewhere. What was there before is put back after.
+    unless KMS is elsewhere, and so does Parameter Store (the desired state), unless SSM is. What
+    was there before is put back after.
 
     Set in the environment rather than handed to the handler: the handler is the function's own
     code, which reads them there as on Lambda (``ivsrt_runtime.clients``), and the runner runs
     that path, not one made for it. The variables are the process's, so two runners in one
     process take turns under a lock rather than overwrite each other's region."""
-    names = ("AWS_REGION", "AWS_DEFAULT_REGION", *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL_KMS")
+    names = ("AWS_REGION", "AWS_DEFAULT_REGION", *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SSM")
     with _LAMBDA_ENVIRONMENT, environment_kept(names):
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
         for key, value in LOCAL_CREDENTIALS.items():
             os.environ.setdefault(key, value)
         if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
             os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
+            os.environ.setdefault("AWS_ENDPOINT_URL_SSM", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
         yield
 
 

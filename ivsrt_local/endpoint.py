@@ -28,7 +28,7 @@ the default, 1, is the service's pace.
 This module is the transport: the HTTP server, the routing from the model, the control plane
 (``/_local/``). The state and its operations are in ``ivsrt_local.state``; the rate limits, the
 faults, the KMS calls (``ivsrt_local.kms``) and the token check (``ivsrt_local.tokens``) each in
-their own module.
+their own module; so are the Parameter Store calls of the desired state (``ivsrt_local.ssm``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ from ivsrt_local.errors import ApiError, error_response
 from ivsrt_local.faults import DropConnection, Fault, Faults
 from ivsrt_local.kms import TARGET_PREFIX as KMS_TARGET_PREFIX
 from ivsrt_local.kms import LocalKms
+from ivsrt_local.ssm import TARGET_PREFIX as SSM_TARGET_PREFIX
+from ivsrt_local.ssm import LocalSsm
 from ivsrt_local.rate_limits import RATE_SCALE_ENV, RateLimits, default_rate_scale
 from ivsrt_local.state import (
     ACCOUNT_ID,
@@ -103,6 +105,7 @@ class LocalIvsRealtime:
         self.state: IvsRealtimeState = IvsRealtimeState(quotas, self._composition_speed)
         self.rate_limits: RateLimits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
         self.kms: LocalKms = LocalKms(ACCOUNT_ID)  # the signing key's operations (no rate quotas: KMS's are far higher)
+        self.ssm: LocalSsm = LocalSsm(ACCOUNT_ID)  # the desired-state parameters (ivsrt_runtime.desired)
         # Access keys bound to a function's role: their requests are held to its policies (ivsrt_local.iam).
         self.iam: iam.Enforcement = iam.Enforcement()
         self.faults: Faults = Faults()
@@ -151,6 +154,9 @@ class LocalIvsRealtime:
         self.iam.clear()
         with self.kms.lock:
             self.kms.keys.clear()
+        with self.ssm.lock:
+            self.ssm.parameters.clear()
+            self.ssm.calls.clear()
         with self.state.lock:
             self.state.resources.clear()
             self.state.calls.clear()
@@ -183,6 +189,8 @@ class LocalIvsRealtime:
             with self.state.lock:
                 self.state.calls.append(f"kms:{target.removeprefix(KMS_TARGET_PREFIX)}")
             return self.kms.answer(target, body, headers, _region(headers), self.iam)
+        if target.startswith(SSM_TARGET_PREFIX):
+            return self.ssm.answer(target, body, headers, _region(headers), self.iam)
         parsed = urllib.parse.urlsplit(raw_path)
         for route_method, pattern, name in self._routes:  # noqa: B007 - `name` is the route found
             match = pattern.match(parsed.path)

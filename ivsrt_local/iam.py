@@ -294,6 +294,14 @@ def kms_request(operation: str, params: Mapping[str, Any], region: str, account:
     return Request(f"kms:{operation}", (resource,), _common_keys(region, account))
 
 
+def ssm_request(operation: str, params: Mapping[str, Any], region: str, account: str) -> Request:
+    """``ssm:<Operation>`` on the parameter the request names (``Name``, or ``Path`` for
+    GetParametersByPath): ``arn:aws:ssm:REGION:ACCOUNT:parameter/<name without its leading />``."""
+    name = params.get("Name", params.get("Path", "")) if isinstance(params, Mapping) else ""
+    resource = f"arn:aws:ssm:{region}:{account}:parameter/{str(name).lstrip('/')}"
+    return Request(f"ssm:{operation}", (resource,), _common_keys(region, account))
+
+
 def _common_keys(region: str, account: str) -> dict[str, Any]:
     return {"aws:requestedregion": region, "aws:principalaccount": account, "aws:resourceaccount": account}
 

@@ -189,8 +189,9 @@ def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
     # The endpoint URLs it sets are put back afterwards, set or not, and so are the region and
     # credentials, whatever the test did with them (the runner puts back what it sets itself).
     with environment_kept(("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                           "AWS_ENDPOINT_URL_IVS_REALTIME", "AWS_ENDPOINT_URL_KMS")), \
+                           "AWS_ENDPOINT_URL_IVS_REALTIME", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SSM")), \
             LocalIvsRealtime(composition_speed=default_composition_speed(TEST_COMPOSITION_SPEED)) as endpoint:
         # The endpoint answers the KMS calls a signing key makes, too.
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = endpoint.url
+        os.environ["AWS_ENDPOINT_URL_SSM"] = endpoint.url  # the provider's desired-state parameters
         yield LocalDeployment(endpoint, tmp_path / "local-deploy")

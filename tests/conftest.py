@@ -48,6 +48,7 @@ def endpoint() -> LocalIvsRealtime:
     with LocalIvsRealtime(composition_speed=TEST_COMPOSITION_SPEED) as server:
         # The endpoint answers the KMS calls a signing key makes, too.
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = server.url
+        os.environ["AWS_ENDPOINT_URL_SSM"] = server.url  # the provider's desired-state parameters
         yield server
 
 
@@ -65,6 +66,12 @@ def handler(endpoint: LocalIvsRealtime) -> Any:
     from ivsrt_runtime import provider  # what lambda/handler.py names as the entry
 
     return provider
+
+
+PROVIDER_STACK = "Provider"
+# The stack the events come from: the one whose provider policy conftest.provider_principal
+# resolves (its desired-state parameters are on that stack's path).
+STACK_ID = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{PROVIDER_STACK}/1"
 
 
 class CloudFormation:
@@ -100,7 +107,7 @@ class CloudFormation:
             "ResourceType": resource_type,
             "LogicalResourceId": logical_id,
             "RequestId": request_id or str(uuid.uuid4()),
-            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/Test/1",
+            "StackId": STACK_ID,
             "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned-url",
             "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
                                    **as_cloudformation_sends(properties or {})},
@@ -134,8 +141,6 @@ class CloudFormation:
 def cfn(handler: Any, ivs: LocalIvsRealtime) -> CloudFormation:
     return CloudFormation(handler)
 
-
-PROVIDER_STACK = "Provider"
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, STAGE, STORAGE, Fault
-from constructs_ivsrt._provider import HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
+from constructs_ivsrt._provider import DESIRED_STATE_ACTIONS, HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
 from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import RESOURCES
 
@@ -40,8 +40,9 @@ def test_policy_covers_every_call_on_every_path(cfn, ivs, handler):
     for resource_type, arn in ((ENCODER, replacement), (ENCODER, encoder)):
         cfn.delete(resource_type, arn)
 
-    allowed = {action.split(":", 1)[1] for action in HANDLER_ACTIONS + LIST_ACTIONS}
-    called = set(ivs.state.calls)
+    allowed = {action.split(":", 1)[1] for action in HANDLER_ACTIONS + LIST_ACTIONS} | set(DESIRED_STATE_ACTIONS)
+    called = set(ivs.state.calls) | set(ivs.ssm.calls)
+    assert {"ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"} <= called
     assert {"ListStages", "GetStage", "ListEncoderConfigurations", "TagResource", "UntagResource"} <= called
     assert called - allowed == set()
 

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 from botocore.retries import standard
 
-from ivsrt_runtime.rules import operation, rate_quota, snake_case
+from botocore.model import OperationModel, ServiceModel
+
+from ivsrt_runtime.rules import SERVICE_NAME, operation, rate_quota, service_model, snake_case
 
 
 class RequestFailed(Exception):
@@ -90,8 +92,10 @@ class Failure:
     ambiguous: bool
 
     @classmethod
-    def of(cls, error: Exception, operation_name: str, attempt: int) -> Failure:
-        context = _retry_context(error, operation_name, attempt)
+    def of(cls, error: Exception, operation_name: str, attempt: int, model: OperationModel | None = None) -> Failure:
+        """``model``: the operation's model, for another service's call (SSM, CloudFormation);
+        default: the ivs-realtime operation of that name."""
+        context = _retry_context(error, model or operation(operation_name), attempt)
         throttled = _THROTTLED.is_retryable(context)
         if isinstance(error, ClientError):
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
@@ -116,7 +120,7 @@ class Failure:
         return f"{operation_name} failed for {subject}: {reason}"
 
 
-def _retry_context(error: Exception, operation_name: str, attempt: int) -> standard.RetryContext:
+def _retry_context(error: Exception, model: OperationModel, attempt: int) -> standard.RetryContext:
     parsed = http = None
     if isinstance(error, ClientError):
         parsed = error.response
@@ -124,7 +128,7 @@ def _retry_context(error: Exception, operation_name: str, attempt: int) -> stand
         # What botocore's checkers read of an HTTP response.
         http = SimpleNamespace(status_code=metadata.get("HTTPStatusCode"), headers=metadata.get("HTTPHeaders", {}))
     return standard.RetryContext(
-        attempt_number=attempt, operation_model=operation(operation_name), parsed_response=parsed,
+        attempt_number=attempt, operation_model=model, parsed_response=parsed,
         http_response=http, caught_exception=None if isinstance(error, ClientError) else error,
     )
 
@@ -159,14 +163,16 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
     before giving up at the deadline. A throttled call is retried without it: the service did
     nothing. Other 4xx answers are not retried, but for ``wait_out``'s, which are waited out.
     """
-    method = getattr(request.client, snake_case(operation_name))
+    client = request.client
+    method = getattr(client, snake_case(operation_name))
+    model = _operation_model(client, operation_name)
     started, attempt, waits = time.monotonic(), 0, 0
     while True:
         attempt += 1
         try:
             return method(**params)
         except (ClientError, BotoCoreError) as error:
-            failure = Failure.of(error, operation_name, attempt)
+            failure = Failure.of(error, operation_name, attempt, model)
         if wait_out is not None and failure.code == wait_out.code:
             waits, attempt = waits + 1, 0  # the retries' backoff starts over after a wait
             delay, waited = wait_out.delay(waits), time.monotonic() - started
@@ -191,6 +197,16 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
                 return made
 
 
+def _operation_model(client: Any, operation_name: str) -> OperationModel:
+    """The operation's model from the client's own service (IVS Real-Time, or the SSM and
+    CloudFormation calls of the desired state and the drift detector); the shipped ivs-realtime
+    model for a client that carries none (a test's stand-in)."""
+    service = getattr(getattr(client, "meta", None), "service_model", None)
+    if isinstance(service, ServiceModel) and service.service_name != SERVICE_NAME:
+        return service.operation_model(operation_name)
+    return operation(operation_name)
+
+
 def _recovered(recover: Callable[[], dict[str, Any] | None] | None) -> dict[str, Any] | None:
     """What ``recover`` finds, when the time is up anyway (its own failure is not the story)."""
     try:
@@ -200,7 +216,7 @@ def _recovered(recover: Callable[[], dict[str, Any] | None] | None) -> dict[str,
 
 
 def _given_up(failure: Failure, operation_name: str, subject: str, seconds: float) -> str:
-    if failure.throttled:
+    if failure.throttled and operation_name in service_model().operation_names:
         return (f"{failure.line(operation_name, subject)} (throttled for {seconds:.0f} s, until the function's "
                 f"deadline; IVS Real-Time allows {rate_quota(operation_name):g} {operation_name} calls per "
                 f"second per account and region)")

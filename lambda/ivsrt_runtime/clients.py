@@ -18,6 +18,8 @@ from ivsrt_runtime.rules import MODEL_DIR
 
 ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
 KMS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_KMS"
+SSM_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SSM"
+CLOUDFORMATION_ENDPOINT_ENV = "AWS_ENDPOINT_URL_CLOUDFORMATION"
 
 # The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
 # ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched
@@ -53,6 +55,18 @@ def kms_client() -> Any:
     """The KMS client (a signing key's public half, and signing). botocore's own retries
     (standard mode): KMS's quotas are not the ones lifecycle.call waits out."""
     return _client("kms", os.environ.get(KMS_ENDPOINT_ENV) or None, attempts=5)
+
+
+def ssm_client() -> Any:
+    """The SSM client of the desired state (``desired.py``): one attempt per call, as ``calls.call``
+    retries (Parameter Store's throughput quota is shared by the account, like IVS's)."""
+    return _client("ssm", os.environ.get(SSM_ENDPOINT_ENV) or None, attempts=1)
+
+
+def cloudformation_client() -> Any:
+    """The CloudFormation client of the drift detector (its stacks' resources): one attempt per
+    call, as ``calls.call`` retries."""
+    return _client("cloudformation", os.environ.get(CLOUDFORMATION_ENDPOINT_ENV) or None, attempts=1)
 
 
 def _client(service: str, endpoint_url: str | None, attempts: int) -> Any:

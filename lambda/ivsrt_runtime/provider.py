@@ -18,8 +18,8 @@ import time
 from typing import Any, Literal, TypedDict
 from collections.abc import Callable, Mapping
 
-from ivsrt_runtime import calls, keys, lifecycle
-from ivsrt_runtime.clients import ivs_client, kms_client
+from ivsrt_runtime import calls, desired, keys, lifecycle, reconcile
+from ivsrt_runtime.clients import ivs_client, kms_client, ssm_client
 from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
 from ivsrt_runtime.rules import RESOURCES, ResourceRules
 
@@ -74,16 +74,49 @@ def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecy
 
 
 def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
-    return lifecycle.create(request, rules, event.get("ResourceProperties", {}))
+    properties = event.get("ResourceProperties", {})
+    result = lifecycle.create(request, rules, properties)
+    try:
+        _record(request, rules, result, properties)
+    except calls.RequestFailed:
+        # The framework sends no Delete after a failed Create: what it made goes first.
+        lifecycle.delete(request, rules, result.physical_id, properties)
+        raise
+    return result
 
 
 def _on_update(request: lifecycle.ResourceRequest, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
-    return lifecycle.update(request, rules, event["PhysicalResourceId"],
-                            event.get("OldResourceProperties", {}), event.get("ResourceProperties", {}))
+    properties, old = event.get("ResourceProperties", {}), event.get("OldResourceProperties", {})
+    if reconcile.is_reconcile(old, properties):  # only the reconcile value changed: back to the desired state
+        result = reconcile.reconcile(request, rules, event["PhysicalResourceId"], lifecycle.api_parameters(rules, properties))
+    else:
+        result = lifecycle.update(request, rules, event["PhysicalResourceId"], old, properties)
+    _record(request, rules, result, properties)  # a failure fails the update: CloudFormation rolls it back
+    return result
 
 
 def _on_delete(request: lifecycle.ResourceRequest, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
-    return lifecycle.delete(request, rules, event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {}))
+    physical_id = event.get("PhysicalResourceId", "")
+    result = lifecycle.delete(request, rules, physical_id, event.get("ResourceProperties", {}))
+    if desired.stack_name_of(request.stack_id):
+        desired.forget(_ssm(request), request.stack_id, request.logical_id, physical_id)
+    return result
+
+
+def _ssm(request: lifecycle.ResourceRequest) -> calls.Request:
+    return calls.Request(get_client=ssm_client, subject=f"the desired state of {request.subject}",
+                         deadline=request.deadline)
+
+
+def _record(request: lifecycle.ResourceRequest, rules: ResourceRules, result: lifecycle.Result,
+            properties: Mapping[str, Any]) -> None:
+    """Write the resource's desired state for the drift detector (``desired.py``). A failure fails
+    the request: a record left stale would make ``ivsrt drift --revert`` undo this deployment.
+    An event naming no stack (only a hand-made one) has nowhere to record it."""
+    if not desired.stack_name_of(request.stack_id):
+        return
+    params = lifecycle.api_parameters(rules, properties)
+    desired.record(_ssm(request), desired.of(rules, result.physical_id, request.stack_id, request.logical_id, params))
 
 
 HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, Any], lifecycle.Result]] = {

@@ -350,6 +350,11 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]
 
 
+def owner_digest(stack_id: str, logical_id: str) -> str:
+    """The identity tag's owner part: which stack resource (the drift detector finds orphans by it)."""
+    return _digest(stack_id, logical_id)
+
+
 @dataclass(frozen=True)
 class Identity:
     owner: str  # digest of the stack resource: StackId + LogicalResourceId
@@ -360,7 +365,7 @@ class Identity:
     def of(cls, rules: ResourceRules, stack_id: str, logical_id: str, request_id: str,
            params: Mapping[str, Any]) -> Identity:
         immutable = {k: params.get(k) for k in sorted(rules.replacing_properties)}
-        return cls(_digest(stack_id, logical_id), _digest(json.dumps(immutable, sort_keys=True)), _digest(request_id))
+        return cls(owner_digest(stack_id, logical_id), _digest(json.dumps(immutable, sort_keys=True)), _digest(request_id))
 
     @property
     def tag_value(self) -> str:
