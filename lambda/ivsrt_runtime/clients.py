@@ -20,6 +20,8 @@ ENDPOINT_ENV = "AWS_ENDPOINT_URL_IVS_REALTIME"
 KMS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_KMS"
 SSM_ENDPOINT_ENV = "AWS_ENDPOINT_URL_SSM"
 CLOUDFORMATION_ENDPOINT_ENV = "AWS_ENDPOINT_URL_CLOUDFORMATION"
+CLOUDWATCH_ENDPOINT_ENV = "AWS_ENDPOINT_URL_CLOUDWATCH"
+EVENTS_ENDPOINT_ENV = "AWS_ENDPOINT_URL_EVENTBRIDGE"
 
 # The Lambda runtime's bundled botocore may predate fields this project uses: put the model we
 # ship on botocore's search path before the first session reads it. AWS_DATA_PATH is searched
@@ -67,6 +69,18 @@ def cloudformation_client() -> Any:
     """The CloudFormation client of the drift detector (its stacks' resources): one attempt per
     call, as ``calls.call`` retries."""
     return _client("cloudformation", os.environ.get(CLOUDFORMATION_ENDPOINT_ENV) or None, attempts=1)
+
+
+def cloudwatch_client() -> Any:
+    """The CloudWatch client of DriftWatch's metrics (``PutMetricData``): one attempt per call, as
+    ``calls.call`` retries."""
+    return _client("cloudwatch", os.environ.get(CLOUDWATCH_ENDPOINT_ENV) or None, attempts=1)
+
+
+def events_client() -> Any:
+    """The EventBridge client of DriftWatch's events (``PutEvents``): one attempt per call, as
+    ``calls.call`` retries."""
+    return _client("events", os.environ.get(EVENTS_ENDPOINT_ENV) or None, attempts=1)
 
 
 def _client(service: str, endpoint_url: str | None, attempts: int) -> Any:

@@ -120,10 +120,15 @@ class Detector:
         report.status = MODIFIED if report.differences else IN_SYNC
         return report
 
-    def orphans(self, stacks: Iterable[Stack], reports: dict[str, StackReport]) -> None:
+    def orphans(self, stacks: Iterable[Stack], reports: dict[str, StackReport],
+                types: Iterable[str] | None = None) -> None:
         """Add to each stack's report the resources carrying one of its resources' identity that
         are not that resource (a cancelled create's, a replaced one left behind), or whose stack
-        is gone; the IVS Lists once for all stacks (tags per resource only where summaries have none)."""
+        is gone; the IVS Lists once for all stacks (tags per resource only where summaries have none).
+
+        ``types`` (resource types) limits the Lists to those types: a leftover carries the
+        identity of a stack resource of its own type, so a stack's types find its orphans (what
+        DriftWatch, allowed only its stack's types, passes). Default: every type."""
         owners: dict[str, tuple[str, StackResource]] = {}
         known: set[str] = set()
         for stack in stacks:
@@ -131,7 +136,8 @@ class Detector:
             for resource in stack.resources:
                 owners[owner_digest(stack.stack_id, resource.logical_id)] = (stack.name, resource)
                 known.add(resource.physical_id)
-        for rules in RESOURCES.values():
+        listed = set(types) if types is not None else set(RESOURCES)
+        for rules in (r for t, r in RESOURCES.items() if t in listed):
             self.progress(f"orphans: listing {rules.noun} resources")
             for summary in lifecycle.summaries(self.ivs, rules.list_operation, rules.list_key):  # type: ignore[arg-type]
                 if rules.settling is not None and summary.get("state") in rules.settling.over:
