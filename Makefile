@@ -63,6 +63,7 @@ API_MODULES := constructs_ivsrt \
 	constructs_ivsrt.event_rules \
 	constructs_ivsrt.metrics \
 	constructs_ivsrt.stage_dashboard \
+	constructs_ivsrt.drift_watch \
 	ivsrt_local \
 	ivsrt_runtime.signing \
 	ivsrt_runtime.signer

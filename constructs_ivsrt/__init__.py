@@ -63,12 +63,16 @@ from constructs_ivsrt.participant_token_vendor import (
     ParticipantTokenCapability,
     ParticipantTokenVendor,
 )
+from constructs_ivsrt.drift_watch import (
+    DriftWatch,
+)
 
 __all__ = [
     "AutoParticipantRecording",
     "ChannelDestination",
     "Composition",
     "CompositionStateEvent",
+    "DriftWatch",
     "EncoderConfiguration",
     "GridLayout",
     "IComposition",

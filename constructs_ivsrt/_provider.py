@@ -121,6 +121,12 @@ class IvsRealtimeProvider(Construct):
                 self._allow((f"ivs:{used_by.get_operation}",), used_by.arn_segment)
         return self.async_service_token if resource.settling else self.service_token
 
+    @property
+    def managed_types(self) -> tuple[rules.ResourceRules, ...]:
+        """The resource types this stack declares (``manage`` was asked for), in ``rules.RESOURCES``
+        order (DriftWatch's policy names these)."""
+        return tuple(r for r in rules.RESOURCES.values() if r.noun in self._managed)
+
     def _allow(self, actions: tuple[str, ...], arn_segment: str) -> None:
         arn = self._stack.format_arn(service="ivs", resource=arn_segment, resource_name="*",
                                      arn_format=ArnFormat.SLASH_RESOURCE_NAME)
