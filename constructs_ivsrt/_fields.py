@@ -2,10 +2,11 @@
 message names it.
 
 A props class (``Video``, ``AutoParticipantRecording``, ...) is a frozen dataclass whose fields
-are made with ``api(...)``; a construct declares its own props in a ``FIELDS`` table of the
-same ``ApiField`` records. From those declarations, and nothing else:
+are made with ``api(...)``; a managed construct declares its own props the same way, as class
+attributes (``stage_name: str = api("name")``), which ``take_props`` collects into the
+construct's ``FIELDS``. From those declarations, and nothing else:
 
-- ``payload`` builds the API request members (the custom resource's properties);
+- ``build`` and ``payload`` make the API request members (the custom resource's properties);
 - ``labels`` maps each API member path to the prop a user wrote, so that the model's rules
   (``ivsrt_runtime.validation.check`` with a ``Label``) name ``auto_participant_recording.reconnect_window (seconds)``
   rather than ``recordingReconnectWindowSeconds``.
@@ -21,13 +22,16 @@ import functools
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-try:
-    from typing import dataclass_transform
-except ImportError:  # Python 3.10: type checkers still read the stub; at run time it is a no-op
-    def dataclass_transform(**_: Any) -> Any:  # type: ignore[no-redef]
-        return lambda decorated: decorated
+if TYPE_CHECKING:  # type checkers read this one (their own stub, whatever the Python)
+    from typing_extensions import dataclass_transform
+else:
+    try:
+        from typing import dataclass_transform
+    except ImportError:  # Python 3.10: at run time a no-op
+        def dataclass_transform(**_: Any) -> Any:
+            return lambda decorated: decorated
 
 from constructs_ivsrt._validation import is_unresolved, seconds
 
@@ -60,7 +64,6 @@ def api_value(value: Any) -> Any:
 
 AS_IS = Conversion(api_value)
 SECONDS = Conversion(seconds, " (seconds)")
-MINUTES = Conversion(lambda duration: duration.to_minutes(), " (minutes)")
 
 
 def attribute(name: str, *, shown: bool = True) -> Conversion:
@@ -79,11 +82,15 @@ class ApiField:
     omit_empty: bool = False
 
 
-def api(*path: str | int, conversion: Conversion = AS_IS, default: Any = dataclasses.MISSING) -> Any:
-    """A props-class field: required unless it has a ``default`` (None: the API's default
-    applies). With no ``path``, the API member is the field's name in camelCase, under the
-    class's ``API_PREFIX`` if it has one."""
-    return dataclasses.field(default=default, metadata={_API: ApiField(tuple(path), conversion)})
+def api(*path: str | int, conversion: Conversion = AS_IS, default: Any = dataclasses.MISSING,
+        omit_empty: bool = False) -> Any:
+    """A prop: where it goes in the API request, and how its value converts. With no ``path``,
+    the API member is the prop's name in camelCase, under the class's ``API_PREFIX`` if it has one.
+
+    In a props class, a field: required unless it has a ``default`` (None: the API's default
+    applies). In a managed construct, a class attribute naming one of its constructor's keyword
+    arguments (the constructor's signature holds the default); ``omit_empty``: see ``ApiField``."""
+    return dataclasses.field(default=default, metadata={_API: ApiField(tuple(path), conversion, omit_empty)})
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(api, dataclasses.field))
@@ -93,11 +100,6 @@ def props_class(cls: type[_T]) -> type[_T]:
     return dataclass(frozen=True, kw_only=True)(cls)
 
 
-def member(*path: str | int, conversion: Conversion = AS_IS, omit_empty: bool = False) -> ApiField:
-    """Where a construct's own prop goes (its ``FIELDS``): the API member path, and how it converts."""
-    return ApiField(tuple(path), conversion, omit_empty)
-
-
 Fields = Mapping[str, ApiField]  # prop name -> where it goes
 
 
@@ -105,8 +107,23 @@ Fields = Mapping[str, ApiField]  # prop name -> where it goes
 def declared(cls: type) -> Fields:
     """A props class's fields and where each goes, with default paths filled in."""
     prefix: Path = getattr(cls, "API_PREFIX", ())
-    return {field.name: ApiField(prefix + (spec.path or (camel(field.name),)), spec.conversion, spec.omit_empty)
+    return {field.name: _filled(field.name, spec, prefix)
             for field in dataclasses.fields(cls) if (spec := field.metadata.get(_API)) is not None}
+
+
+def take_props(cls: type) -> Fields:
+    """A construct class's own ``api(...)`` declarations, taken off the class (as a dataclass
+    takes its fields: an instance's attribute is the prop's value once set, never the
+    declaration), with default paths filled in."""
+    taken = {name: spec for name, value in vars(cls).items() if isinstance(value, dataclasses.Field)
+             and (spec := value.metadata.get(_API)) is not None}
+    for name in taken:
+        delattr(cls, name)
+    return {name: _filled(name, spec, ()) for name, spec in taken.items()}
+
+
+def _filled(name: str, spec: ApiField, prefix: Path) -> ApiField:
+    return ApiField(prefix + (spec.path or (camel(name),)), spec.conversion, spec.omit_empty)
 
 
 def camel(name: str) -> str:

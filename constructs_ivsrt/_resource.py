@@ -24,7 +24,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct, Node
 
 from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
-from constructs_ivsrt._fields import Fields, build, labels
+from constructs_ivsrt._fields import Fields, build, labels, take_props
 from constructs_ivsrt._names import generated_name
 from constructs_ivsrt._regions import Place, remember_place
 from constructs_ivsrt._provider import IvsRealtimeProvider
@@ -110,30 +110,44 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
     ``ServiceToken`` among its properties), as an L1 is: one construct per resource, which keeps
     synth near ``CfnStage``'s (docs/design.md, "Synth cost"). Its logical id is the construct's.
 
-    A subclass declares ``RULES``, ``FIELDS`` (prop -> API member path and conversion) and, if the
-    type has a name, ``NAME_PROP``; its ``__init__`` calls ``_manage`` with the props' values,
-    which validates them and only then makes the construct (a ``CfnResource`` takes its
-    properties when made). ``_check_props`` therefore runs before the construct exists: it
-    reports through the checker (its ``warn`` waits for the construct).
+    A subclass declares ``RULES`` and its props, each once, as a typed class attribute made with
+    ``api(...)`` (``stage_name: str = api("name")``: the attribute users read, the API member
+    path and conversion), named as its constructor's keyword argument. Those declarations are
+    its ``FIELDS``; the one at the API's ``name`` is its ``NAME_PROP``. Its ``__init__`` calls
+    ``_manage(scope, id, locals())`` first thing: the arguments as given, which ``_manage``
+    validates by the declarations, sets as the attributes, and only then makes the construct
+    with (a ``CfnResource`` takes its properties when made). ``_check_props`` therefore runs
+    before the construct exists: it reports through the checker (its ``warn`` waits for the
+    construct).
     Tags: ``Tags.of(scope).add(...)`` on any scope above the construct lands in its TagManager,
     whose rendered tags are the custom resource's ``tags``, as CloudFormation's
     ``[{"Key": ..., "Value": ...}]`` list (a key known only at deploy time could not be a key of a
     JSON object); the handler reads it back as the API's map.
     """
 
-    FIELDS: ClassVar[Fields]
-    # The prop that names the resource: generated from the construct path when not given.
+    # The props declared with api(...) on the class, taken off it by __init_subclass__.
+    FIELDS: ClassVar[Fields] = {}
+    # The prop at the API's ``name``: generated from the construct path when not given.
     NAME_PROP: ClassVar[str | None] = None
 
     _removal_policy: RemovalPolicy
     _tags: TagManager
-    _props: dict[str, Any]  # as given, the generated name filled in
 
-    def _manage(self, scope: Construct, id: str, props: Mapping[str, Any], *, tags: Mapping[str, str] | None,
-                removal_policy: RemovalPolicy, extra: Mapping[str, Any] | None = None) -> None:
-        """Validate the props, then make the custom resource. ``extra``: template properties
-        that are not API members (delete options)."""
-        props = dict(props)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = take_props(cls)
+        if own:  # a subclass that declares nothing (a user's) keeps its base's
+            cls.FIELDS = {**cls.FIELDS, **own}
+            cls.NAME_PROP = next((name for name, spec in cls.FIELDS.items() if spec.path == ("name",)), None)
+
+    def _manage(self, scope: Construct, id: str, arguments: Mapping[str, Any], *,
+                extra: Mapping[str, Any] | None = None) -> None:
+        """Validate the props, set them as the attributes, then make the custom resource.
+
+        ``arguments``: the constructor's, as given (its ``locals()`` before anything else):
+        every declared prop by name, ``tags`` and ``removal_policy``; ``_check_props`` sees the
+        others too. ``extra``: template properties that are not API members (delete options)."""
+        props = dict(arguments)
         if self.NAME_PROP is not None and props[self.NAME_PROP] is None:
             props[self.NAME_PROP] = generated_name(scope, id, max_length=128, separator="-")
         with on_path(scope, id):
@@ -148,8 +162,9 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
             checker.problems += validation.check(self.RULES.property_shape(member), value, label, is_unresolved=is_unresolved)
         self._check_props(checker, props, members)
         checker.raise_if_any()
-        self._props = props
-        self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(tags or {}))
+        for name in self.FIELDS:
+            setattr(self, name, props[name])
+        self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(props["tags"] or {}))
         # A token for the tags as rendered at synth: read once, used by the resource and its checks.
         self._rendered_tags: Any = self._tags.rendered_tags
         # What CustomResource renders: ServiceToken first, then the properties as given.
@@ -160,7 +175,7 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         remember_place(self, self._place)
         checker.warn_on(self)
         # As CustomResource applies it (DESTROY: DeletionPolicy and UpdateReplacePolicy Delete).
-        self.apply_removal_policy(removal_policy)
+        self.apply_removal_policy(props["removal_policy"])
         self._provider = provider
         # Run at synth, after every Aspect (Tags.of, removal policies), with the stack's others.
         self._synth_checks: list[Callable[[], None]] = []

@@ -15,7 +15,7 @@ from aws_cdk import aws_ivs as ivs
 from constructs import Construct
 
 from constructs_ivsrt._validation import PropChecker
-from constructs_ivsrt._fields import Fields, SECONDS, Conversion, api, attribute, member, props_class
+from constructs_ivsrt._fields import SECONDS, Conversion, api, attribute, props_class
 from constructs_ivsrt._regions import check_event_rule_place, place_of, region_of_arn, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
@@ -227,11 +227,12 @@ class Composition(ManagedResource, CompositionBase):
     new composition, and a delete of an ended one succeeds.
     """
 
-    FIELDS: ClassVar[Fields] = {
-        "stage": member("stageArn", conversion=attribute("stage_arn", shown=False)),
-        "layout": member("layout"),
-        "destinations": member("destinations"),
-    }
+    stage: IStage = api("stageArn", conversion=attribute("stage_arn", shown=False))
+    """The stage composed."""
+    layout: Layout | None = api()
+    """The layout (None: a grid with the service's defaults)."""
+    destinations: Sequence[Destination] = api()
+    """Where the composition goes."""
 
     @typed_props
     def __init__(
@@ -252,9 +253,7 @@ class Composition(ManagedResource, CompositionBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY (RETAIN leaves it running)
         """
-        self._manage(scope, id, {"stage": stage, "layout": layout, "destinations": destinations},
-                     tags=tags, removal_policy=removal_policy)
-        self.stage = stage
+        self._manage(scope, id, locals())
         self._count_on_stage(stage)
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:

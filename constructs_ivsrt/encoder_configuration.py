@@ -9,7 +9,7 @@ import jsii
 from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
-from constructs_ivsrt._fields import Fields, api, member, props_class
+from constructs_ivsrt._fields import api, props_class
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
@@ -57,12 +57,11 @@ class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
     ``AWS::IVS::EncoderConfiguration`` does); a tag change never does.
     """
 
-    FIELDS: ClassVar[Fields] = {
-        "encoder_configuration_name": member("name"),
-        # Video() with no field is no video: sending {} would be a needless replacement.
-        "video": member("video", omit_empty=True),
-    }
-    NAME_PROP: ClassVar[str | None] = "encoder_configuration_name"
+    encoder_configuration_name: str = api("name")
+    """The name, as given or generated from the construct path."""
+    # Video() with no field is no video: sending {} would be a needless replacement.
+    video: Video | None = api(omit_empty=True)
+    """The video settings (None: the service's defaults)."""
 
     @typed_props
     def __init__(
@@ -82,10 +81,7 @@ class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
-        self._manage(scope, id, {"encoder_configuration_name": encoder_configuration_name, "video": video},
-                     tags=tags, removal_policy=removal_policy)
-        self.encoder_configuration_name: str = self._props["encoder_configuration_name"]
-        self.video = video
+        self._manage(scope, id, locals())
 
     @staticmethod
     def from_encoder_configuration_arn(scope: Construct, id: str, encoder_configuration_arn: str) -> IEncoderConfiguration:

@@ -11,7 +11,7 @@ from aws_cdk import ITaggable, RemovalPolicy, SecretValue
 from constructs import Construct
 
 from constructs_ivsrt._validation import PropChecker, is_unresolved
-from constructs_ivsrt._fields import Fields, attribute, member
+from constructs_ivsrt._fields import api, attribute
 from constructs_ivsrt._regions import place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
@@ -67,16 +67,20 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
     environment variable) can read the key.
     """
 
-    FIELDS: ClassVar[Fields] = {
-        "ingest_configuration_name": member("name"),
-        "stage": member("stageArn", conversion=attribute("stage_arn", shown=False)),
-        "user_id": member("userId"),
-        "attributes": member("attributes"),
-        "ingest_protocol": member("ingestProtocol"),
-        "insecure_ingest": member("insecureIngest"),
-        "redundant_ingest": member("redundantIngest"),
-    }
-    NAME_PROP: ClassVar[str | None] = "ingest_configuration_name"
+    ingest_configuration_name: str = api("name")
+    """The name, as given or generated from the construct path."""
+    stage: IStage | None = api("stageArn", conversion=attribute("stage_arn", shown=False))
+    """The stage the publisher joins (None: unattached)."""
+    user_id: str | None = api()
+    """Your id for the publisher."""
+    attributes: Mapping[str, str] | None = api()
+    """Participant attributes the stage's clients see."""
+    ingest_protocol: IngestProtocol = api()
+    """RTMPS or RTMP."""
+    insecure_ingest: bool | None = api()
+    """Whether RTMP without TLS is allowed."""
+    redundant_ingest: bool | None = api()
+    """Whether a second stream key is issued for a backup encoder."""
 
     @typed_props
     def __init__(
@@ -116,14 +120,9 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
-        props = {"ingest_configuration_name": ingest_configuration_name, "stage": stage, "user_id": user_id,
-                 "attributes": attributes, "ingest_protocol": ingest_protocol, "insecure_ingest": insecure_ingest,
-                 "redundant_ingest": redundant_ingest, "force_delete": force_delete}
-        # Only when set, so that templates without it stay as they were.
-        delete_options = {"force": True} if force_delete is True else None
-        self._manage(scope, id, props, tags=tags, removal_policy=removal_policy,
-                     extra={rules.DELETE_OPTIONS_PROPERTY: delete_options})
-        self.ingest_configuration_name: str = self._props["ingest_configuration_name"]
+        # Delete options only when set, so that templates without them stay as they were.
+        self._manage(scope, id, locals(),
+                     extra={rules.DELETE_OPTIONS_PROPERTY: {"force": True} if force_delete is True else None})
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         # A rule the API documents across two members (UpdateIngestConfiguration's docs).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
 
 import jsii
 from aws_cdk import ITaggable, RemovalPolicy, Stack
@@ -14,7 +13,7 @@ from constructs import Construct
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
 from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
-from constructs_ivsrt._fields import Fields, member
+from constructs_ivsrt._fields import api
 from constructs_ivsrt._resource import ManagedResource
 from constructs_ivsrt._types import type_problems, typed_props
 from constructs_ivsrt.public_key import PublicKeyBase
@@ -32,13 +31,11 @@ class _PublicKeyFromKms(ManagedResource, PublicKeyBase):
     """The IVS public key whose material the provider reads from a KMS key (kms:GetPublicKey):
     the same resource type as ``PublicKey``, named by the key's ARN instead of its PEM."""
 
-    FIELDS: ClassVar[Fields] = {"public_key_name": member("name")}
-    NAME_PROP: ClassVar[str | None] = "public_key_name"
+    public_key_name: str = api("name")
 
     def __init__(self, scope: Construct, id: str, *, key: kms.IKey, public_key_name: str | None,
                  tags: Mapping[str, str] | None, removal_policy: RemovalPolicy) -> None:
-        self._manage(scope, id, {"public_key_name": public_key_name}, tags=tags, removal_policy=removal_policy,
-                     extra={rules.KMS_KEY_PROPERTY: key.key_arn})
+        self._manage(scope, id, locals(), extra={rules.KMS_KEY_PROPERTY: key.key_arn})
         key.grant(self._provider.role, "kms:GetPublicKey")
 
 

@@ -12,7 +12,7 @@ from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
 from constructs_ivsrt._validation import PropChecker, is_unresolved
-from constructs_ivsrt._fields import Fields, member
+from constructs_ivsrt._fields import api
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
@@ -54,11 +54,10 @@ class PublicKey(ManagedResource, PublicKeyBase):
     with the old private key stop verifying once the old key is deleted). Tags change in place.
     """
 
-    FIELDS: ClassVar[Fields] = {
-        "public_key_name": member("name"),
-        "public_key_material": member("publicKeyMaterial"),
-    }
-    NAME_PROP: ClassVar[str | None] = "public_key_name"
+    public_key_name: str = api("name")
+    """The name, as given or generated from the construct path."""
+    public_key_material: str = api()
+    """The PEM-encoded public key."""
 
     @typed_props
     def __init__(
@@ -79,9 +78,7 @@ class PublicKey(ManagedResource, PublicKeyBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: :default: RemovalPolicy.DESTROY
         """
-        self._manage(scope, id, {"public_key_name": public_key_name, "public_key_material": public_key_material},
-                     tags=tags, removal_policy=removal_policy)
-        self.public_key_name: str = self._props["public_key_name"]
+        self._manage(scope, id, locals())
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         material = props["public_key_material"]

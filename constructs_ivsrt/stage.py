@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_ivsrt._validation import PropChecker
-from constructs_ivsrt._fields import Fields, SECONDS, api, attribute, member, props_class
+from constructs_ivsrt._fields import SECONDS, api, attribute, props_class
 from constructs_ivsrt._regions import check_event_rule_place, metric_place, place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
@@ -329,11 +329,11 @@ class Stage(ManagedResource, StageBase):
     at deploy time would be stale. Read it at run time (``grant_read``).
     """
 
-    FIELDS: ClassVar[Fields] = {
-        "stage_name": member("name"),
-        "auto_participant_recording": member("autoParticipantRecordingConfiguration"),
-    }
-    NAME_PROP: ClassVar[str | None] = "stage_name"
+    stage_name: str = api("name")
+    """The name, as given or generated from the construct path."""
+    auto_participant_recording: AutoParticipantRecording | None = api("autoParticipantRecordingConfiguration")
+    """How participants are recorded (None: they are not)."""
+    _endpoints: StageEndpoints | None = None
 
     @typed_props
     def __init__(
@@ -354,11 +354,7 @@ class Stage(ManagedResource, StageBase):
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
         :param removal_policy: What happens on stack delete. :default: RemovalPolicy.DESTROY
         """
-        self._manage(scope, id, {"stage_name": stage_name, "auto_participant_recording": auto_participant_recording},
-                     tags=tags, removal_policy=removal_policy)
-        self.stage_name: str = self._props["stage_name"]
-        self.auto_participant_recording = auto_participant_recording
-        self._endpoints: StageEndpoints | None = None
+        self._manage(scope, id, locals())
         if auto_participant_recording is not None:
             self._synth_checks.append(self._warn_if_kept_beside_a_destroyed_storage)
 

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_ivsrt._validation import PropChecker
-from constructs_ivsrt._fields import Fields, attribute, member
+from constructs_ivsrt._fields import api, attribute
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from ivsrt_runtime import rules
@@ -60,11 +60,10 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
     Changing the name or the bucket replaces the storage configuration (as ``AWS::IVS::StorageConfiguration`` does).
     """
 
-    FIELDS: ClassVar[Fields] = {
-        "storage_configuration_name": member("name"),
-        "bucket": member("s3", "bucketName", conversion=attribute("bucket_name")),
-    }
-    NAME_PROP: ClassVar[str | None] = "storage_configuration_name"
+    storage_configuration_name: str = api("name")
+    """The name, as given or generated from the construct path."""
+    bucket: s3.IBucket = api("s3", "bucketName", conversion=attribute("bucket_name"))
+    """The S3 bucket recordings are written to."""
 
     @typed_props
     def __init__(
@@ -86,12 +85,9 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
         :param removal_policy: What happens on stack delete or replacement.
             :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
         """
-        self._manage(scope, id, {"storage_configuration_name": storage_configuration_name, "bucket": bucket},
-                     tags=tags, removal_policy=removal_policy)
+        self._manage(scope, id, locals())
         self._provider.allow_bucket_policy_edits(bucket.bucket_arn)
         _share_bucket_policy(self, bucket)
-        self.storage_configuration_name: str = self._props["storage_configuration_name"]
-        self.bucket = bucket
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         if not checker.problems:

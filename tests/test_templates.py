@@ -4,7 +4,9 @@ tested in its own module (test_stage.py, ...)."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -21,6 +23,7 @@ from constructs_ivsrt import (
     Composition,
     EncoderConfiguration,
     IngestConfiguration,
+    IngestProtocol,
     PublicKey,
     RecordingMediaType,
     Stage,
@@ -32,6 +35,7 @@ from constructs_ivsrt import (
 )
 from constructs_ivsrt._asset import lambda_asset_dir
 from constructs_ivsrt._provider import handler_actions, list_actions
+from constructs_ivsrt.participant_token_signing_key import _PublicKeyFromKms
 from ivsrt_runtime import rules
 from synth import (
     ENV,
@@ -435,6 +439,36 @@ def test_snapshot_is_warned_about_and_means_destroy():
     assert [w.split(" [ack:")[0] for w in warnings_of(st)] == [
         "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of it): the "
         "resource is deleted, as with RemovalPolicy.DESTROY"]
+
+
+MANAGED_TYPES = [Stage, EncoderConfiguration, StorageConfiguration, IngestConfiguration, PublicKey, Composition,
+                 _PublicKeyFromKms]
+
+
+@pytest.mark.parametrize("cls", MANAGED_TYPES, ids=lambda cls: cls.__name__)
+def test_each_declared_prop_is_a_constructor_argument_and_a_typed_attribute(cls):
+    """A prop is declared once, ``name: type = api(...)`` on the class: that is its FIELDS entry
+    (the declaration leaves the class, as a dataclass's does), and the constructor's keyword
+    argument of the same name is its value. The one at the API's ``name`` is generated when not given."""
+    parameters = inspect.signature(cls.__init__).parameters
+    assert cls.FIELDS and set(cls.FIELDS) <= set(parameters), set(cls.FIELDS) - set(parameters)
+    assert set(cls.FIELDS) <= set(typing.get_type_hints(cls)), "each declared prop is a typed attribute"
+    assert not any(name in vars(cls) for name in cls.FIELDS)
+    assert cls.NAME_PROP == next((name for name, spec in cls.FIELDS.items() if spec.path == ("name",)), None)
+    assert (cls.NAME_PROP is None) == (cls is Composition)
+
+
+def test_the_declared_props_are_the_attributes_as_given_the_name_generated():
+    st = new_stack()
+    video = Video(width=640)
+    encoder = EncoderConfiguration(st, "Encoder", video=video)
+    stage = Stage(st, "Stage", stage_name="mine")
+    ingest = IngestConfiguration(st, "Ingest", stage=stage, user_id="u")
+    (generated,) = [r["Properties"]["name"] for r in Template.from_stack(st).find_resources(ENCODER).values()]
+    assert (encoder.video, encoder.encoder_configuration_name) == (video, generated)
+    assert (stage.stage_name, stage.auto_participant_recording) == ("mine", None)
+    assert (ingest.stage, ingest.user_id, ingest.ingest_protocol, ingest.redundant_ingest) == (
+        stage, "u", IngestProtocol.RTMPS, None)
 
 
 def test_grant_names_any_actions_on_the_resource():
