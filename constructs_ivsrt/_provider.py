@@ -4,6 +4,7 @@ Provider framework, found or created under a fixed id on the stack."""
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import jsii
@@ -244,28 +245,33 @@ class ManagedResources:
     stack (a callback per resource costs jsii round trips that add up in fleets).
 
     What can only be checked at synth: the tags, which arrive through Aspects after
-    construction, and each resource's own ``synth_checks`` (which read removal policies as every
-    Aspect left them). A tag key or value known only at deploy time (it resolves to ``Ref`` or
-    another intrinsic) stands in as a valid placeholder, so the other half and the count are
-    still checked; the handler checks it with the same rules once CloudFormation resolved it.
+    construction, and the checks a resource asks for (``at_synth``: those that read removal
+    policies as every Aspect left them). A tag key or value known only at deploy time (it
+    resolves to ``Ref`` or another intrinsic) stands in as a valid placeholder, so the other half
+    and the count are still checked; the handler checks it with the same rules once
+    CloudFormation resolved it.
     """
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self._resources: list[Any] = []
+        self._tagged: list[tuple[Construct, Any]] = []
+        self._checks: list[Callable[[], None]] = []
 
-    def add(self, resource: Any) -> None:
-        self._resources.append(resource)
+    def add(self, resource: Construct, rendered_tags: Any) -> None:
+        """A resource whose tags to check: ``rendered_tags``, its TagManager's (a token, read once)."""
+        self._tagged.append((resource, rendered_tags))
+
+    def at_synth(self, check: Callable[[], None]) -> None:
+        """Run ``check`` at synth, after every Aspect (``Tags.of``, removal policies)."""
+        self._checks.append(check)
 
     def validate(self) -> list[str]:
-        for resource in self._resources:
-            for check in resource._synth_checks:
-                check()
+        for check in self._checks:
+            check()
         # One resolve for every resource's tags (keyed: a resource without tags resolves to nothing).
-        rendered = self._stack.resolve({str(index): resource._rendered_tags
-                                        for index, resource in enumerate(self._resources)}) or {}
+        rendered = self._stack.resolve({str(index): tags for index, (_, tags) in enumerate(self._tagged)}) or {}
         problems = []
-        for index, resource in enumerate(self._resources):
+        for index, (resource, _) in enumerate(self._tagged):
             tags = rendered.get(str(index))
             concrete = {(tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"):
                         (tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value")

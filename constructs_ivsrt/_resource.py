@@ -15,7 +15,7 @@ the Python side, and the synth-time checks of all of a stack's resources run in 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 import functools
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -177,9 +177,7 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         # As CustomResource applies it (DESTROY: DeletionPolicy and UpdateReplacePolicy Delete).
         self.apply_removal_policy(props["removal_policy"])
         self._provider = provider
-        # Run at synth, after every Aspect (Tags.of, removal policies), with the stack's others.
-        self._synth_checks: list[Callable[[], None]] = []
-        provider.resources.add(self)
+        provider.resources.add(self, self._rendered_tags)  # checked at synth, with the stack's others
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         """Rules that span props (the model describes members one at a time): none by default."""

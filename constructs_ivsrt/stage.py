@@ -356,7 +356,7 @@ class Stage(ManagedResource, StageBase):
         """
         self._manage(scope, id, locals())
         if auto_participant_recording is not None:
-            self._synth_checks.append(self._warn_if_kept_beside_a_destroyed_storage)
+            self._provider.resources.at_synth(self._warn_if_kept_beside_a_destroyed_storage)
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         recording = props["auto_participant_recording"]
