@@ -12,7 +12,6 @@ from aws_cdk import Acknowledgment, ArnFormat, Aws, Duration, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
@@ -187,6 +186,10 @@ class IvsRealtimeProvider(Construct):
         framework_role = _lambda_role(self, f"{prefix}FrameworkRole", framework_logs)
         waiter_options: dict = {}
         if is_complete is not None:
+            # Imported here: only a stack with an asynchronous type (a composition) has a waiter,
+            # and a fresh process pays for every aws-cdk-lib module it imports.
+            from aws_cdk import aws_stepfunctions as sfn
+
             waiter_logs = logs.LogGroup(self, f"{prefix}WaiterLogs", retention=logs.RetentionDays.ONE_YEAR)
             # A role of its own: the onEvent role may start the state machine, which invokes these
             # functions, which would depend on that role again (a cycle) if they shared it.
