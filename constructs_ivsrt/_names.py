@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing
+import weakref
 from collections.abc import Sequence
 
 from aws_cdk import Stack, Token
@@ -22,7 +24,9 @@ _HIDDEN_ID = "Default"  # left out of the name and the hash
 _HIDDEN_FROM_HUMAN_ID = "Resource"  # left out of the readable part, kept in the hash
 _HASH_LENGTH = 8
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9]")
-_SCOPE_COMPONENTS = "_constructs_ivsrt_name_components"  # cached on the scope's Python object
+# Each scope's components, read once, kept beside the scopes (weakly) rather than in their jsii
+# proxies' ``__dict__``.
+_scope_components: weakref.WeakKeyDictionary[Construct, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
 def generated_name(scope: Construct, id: str, *, max_length: int, separator: str) -> str:
@@ -32,14 +36,14 @@ def generated_name(scope: Construct, id: str, *, max_length: int, separator: str
 
 def scope_components(scope: Construct) -> tuple[str, ...]:
     """The path from the innermost top-level stack (by its stack name) down to ``scope``."""
-    cached = scope.__dict__.get(_SCOPE_COMPONENTS)
+    cached = _scope_components.get(scope)
     if cached is None:
         scopes = scope.node.scopes
-        top_level = [Stack.is_stack(s) and not Token.is_unresolved(s.stack_name) for s in scopes]
+        # Stack.is_stack (what Names asks, a stack made on the Node side too), which is no type guard.
+        top_level = [Stack.is_stack(s) and not Token.is_unresolved(typing.cast(Stack, s).stack_name) for s in scopes]
         last_stack = max((index for index, is_top in enumerate(top_level) if is_top), default=0)
-        cached = tuple(s.stack_name if top_level[index] else s.node.id
-                       for index, s in enumerate(scopes) if index >= last_stack)
-        scope.__dict__[_SCOPE_COMPONENTS] = cached
+        cached = _scope_components[scope] = tuple(typing.cast(Stack, s).stack_name if top_level[index] else s.node.id
+                                                  for index, s in enumerate(scopes) if index >= last_stack)
     return cached
 
 

@@ -3,7 +3,9 @@ recorded to S3 (``StartComposition`` / ``StopComposition``)."""
 
 from __future__ import annotations
 
+import collections
 import enum
+import weakref
 from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping, Sequence
 
@@ -25,7 +27,9 @@ from constructs_ivsrt.stage import IStage, ThumbnailStorage
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 from ivsrt_runtime import rules
 
-_COMPOSITIONS_ON_STAGE = "_constructs_ivsrt_compositions"  # stage ARN -> count, kept on the stack's Python object
+# Per stack, the compositions on each stage ARN: kept beside the stacks (weakly) rather than in
+# their jsii proxies' ``__dict__``.
+_compositions_on_stage: weakref.WeakKeyDictionary[Stack, collections.Counter[str]] = weakref.WeakKeyDictionary()
 
 
 class VideoFillMode(str, enum.Enum):
@@ -268,8 +272,9 @@ class Composition(ManagedResource, CompositionBase):
     def _count_on_stage(self, stage: IStage) -> None:
         """IVS runs at most a few compositions per stage (a quota): warn on the one past it.
         Counted per stage ARN in the stack, so two imports of one stage count together."""
-        counts = Stack.of(self).__dict__.setdefault(_COMPOSITIONS_ON_STAGE, {})
-        counts[stage.stage_arn] = count = counts.get(stage.stage_arn, 0) + 1
+        counts = _compositions_on_stage.setdefault(Stack.of(self), collections.Counter())
+        counts[stage.stage_arn] += 1
+        count = counts[stage.stage_arn]
         limit = rules.QUOTAS["Composition"].per_stage
         if limit is not None and count > limit:
             Annotations.of(self).add_warning_v2(

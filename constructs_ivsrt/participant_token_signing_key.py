@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 
 import jsii
@@ -23,7 +24,9 @@ from ivsrt_runtime import rules, signer
 # The stack's one layer of ivsrt_runtime for functions that sign (part of the public contract:
 # renaming it replaces the layer).
 SIGNER_LAYER_ID = "IvsRealtimeSignerLayer"
-_WIRED_ATTRIBUTE = "_constructs_ivsrt_signing_key"  # on a function add_to_function has wired
+# The functions add_to_function has wired, and the path of the key each signs with (weakly, beside
+# the functions rather than in their jsii proxies' ``__dict__``).
+_wired: weakref.WeakKeyDictionary[lambda_.Function, str] = weakref.WeakKeyDictionary()
 
 
 @jsii.implements(ITaggable)
@@ -129,11 +132,11 @@ class ParticipantTokenSigningKey(Construct):
                         f"add_to_function: function must have a Python runtime, got: {runtime.name} "
                         f"({function.node.path})")
         checker.require(len(stages) > 0, "add_to_function: stages must name at least one stage, got: []")
-        wired = function.__dict__.get(_WIRED_ATTRIBUTE)
+        wired = _wired.get(function)
         checker.require(wired is None, f"add_to_function: {function.node.path} is wired to sign already (by {wired}): "
                                        "wire a function once, with all its stages")
         checker.raise_if_any()
-        function.__dict__[_WIRED_ATTRIBUTE] = self.node.path
+        _wired[function] = self.node.path
         function.add_layers(_signer_layer(Stack.of(function)))
         function.add_environment(signer.SIGNING_KEY_ENV, self.key_arn)
         function.add_environment(signer.PUBLIC_KEY_ENV, self.public_key_arn)
