@@ -92,6 +92,8 @@ class DriftWatch(Construct):
         """
         super().__init__(scope, id)
         checker = PropChecker(self)
+        for label, value in (("revert", revert), ("delete_orphans", delete_orphans)):
+            checker.require(isinstance(value, bool), f"{label} must be true or false, got: {value!r}")
         checker.require(not schedule.is_unresolved(),
                         "schedule must be known at synth (it is the rule's rate), got: a deploy-time value")
         checker.raise_if_any()

@@ -42,6 +42,13 @@ def test_the_provider_entry_imports_only_the_runtime():
     assert not {"ivsrt_runtime.tokens", "constructs_ivsrt", "aws_cdk", "ivsrt_local"} & modules
 
 
+def test_the_drift_watch_entry_imports_the_detector_not_the_provider():
+    modules = _entry_imports("drift_watch")
+    assert {"ivsrt_runtime.drift_watch", "ivsrt_runtime.drift_check"} <= modules
+    assert not {"handler", "token_vendor", "ivsrt_runtime.provider", "ivsrt_runtime.tokens", "constructs_ivsrt",
+                "aws_cdk", "ivsrt_local", "ivsrt_cli"} & modules
+
+
 def test_each_entry_constant_names_a_function_of_the_asset():
     """The ``Handler`` settings the constructs write (``ivsrt_runtime.entries``) name functions
     the asset defines, looked up as Lambda does: the module from the asset's folder, then the
