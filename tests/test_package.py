@@ -69,7 +69,8 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     shipped = zipfile.ZipFile(wheel).namelist()
     assert "constructs_ivsrt/py.typed" in shipped  # type checkers read its annotations
     assert {"ivsrt_runtime/rules.py", "ivsrt_runtime/models/ivs-realtime/2020-07-14/service-2.json",
-            "constructs_ivsrt/_lambda/handler.py", "constructs_ivsrt/_lambda/token_vendor.py"} <= set(shipped)
+            "constructs_ivsrt/_lambda/handler.py", "constructs_ivsrt/_lambda/token_vendor.py",
+            "constructs_ivsrt/_lambda/drift_watch.py"} <= set(shipped)
     # The local harness is a distribution of its own (the [local] extra), and the runtime ships once.
     assert not [name for name in shipped if name.startswith(("ivsrt_local/", "constructs_ivsrt/local/", "tests/"))]
     assert not [name for name in shipped if name.startswith("constructs_ivsrt/_lambda/ivsrt_runtime/")]
