@@ -3,6 +3,7 @@ Provider framework, found or created under a fixed id on the stack."""
 
 from __future__ import annotations
 
+import typing
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation
 
 from constructs_ivsrt._regions import Place
-from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
+from constructs_ivsrt._functions import lambda_role, runtime_function
 from ivsrt_runtime import deployment, desired, entries, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
@@ -76,7 +77,8 @@ class IvsRealtimeProvider(Construct):
             stack = Stack.of(scope)
             cached = _providers.get(stack)
             if cached is None:
-                cached = stack.node.try_find_child(PROVIDER_ID) or cls(stack, PROVIDER_ID)
+                found = typing.cast("IvsRealtimeProvider | None", stack.node.try_find_child(PROVIDER_ID))
+                cached = found or cls(stack, PROVIDER_ID)
                 _providers[stack] = cached
             _providers[scope] = cached
         return cached
@@ -89,7 +91,7 @@ class IvsRealtimeProvider(Construct):
         # Own roles that may write only to their own log groups, instead of the managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
         self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
-        self.role: iam.IRole = _lambda_role(self, "OnEventRole", handler_logs)
+        self.role: iam.Role = lambda_role(self, "OnEventRole", handler_logs)
         self.on_event_function: lambda_.Function = self._handler_function("OnEvent", entries.ON_EVENT)
         self._list_statement = iam.PolicyStatement(actions=[], resources=["*"])
         self._managed: set[str] = set()
@@ -165,26 +167,20 @@ class IvsRealtimeProvider(Construct):
         )
 
     def _handler_function(self, id: str, entry: str) -> lambda_.Function:
-        return lambda_.Function(
-            self,
-            id,
+        return runtime_function(
+            self, id, entry=entry,
             description="constructs_ivsrt: creates, updates, tags and deletes IVS Real-Time resources",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler=entry,
-            code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             # Retries and conflict waits are bounded by the time left (see FUNCTION_TIMEOUT_SECONDS).
             timeout=Duration.seconds(deployment.FUNCTION_TIMEOUT_SECONDS),
-            memory_size=256,
-            role=self.role,
-            log_group=self._handler_logs,
-        )
+            role=self.role, log_group=self._handler_logs)
 
-    def _framework(self, prefix: str, is_complete: lambda_.IFunction | None) -> cr.Provider:
+    def _framework(self, prefix: str, is_complete: lambda_.Function | None) -> cr.Provider:
         """aws-cdk-lib's Provider framework in front of the handler, with roles limited to their
         own log groups; with ``is_complete``, also its waiter state machine."""
         framework_logs = logs.LogGroup(self, f"{prefix}ProviderLogs", retention=logs.RetentionDays.ONE_YEAR)
-        framework_role = _lambda_role(self, f"{prefix}FrameworkRole", framework_logs)
-        waiter_options: dict = {}
+        framework_role = lambda_role(self, f"{prefix}FrameworkRole", framework_logs)
+        roles = [framework_role]
+        waiter_options: dict[str, Any] = {}
         if is_complete is not None:
             # Imported here: only a stack with an asynchronous type (a composition) has a waiter,
             # and a fresh process pays for every aws-cdk-lib module it imports.
@@ -193,7 +189,8 @@ class IvsRealtimeProvider(Construct):
             waiter_logs = logs.LogGroup(self, f"{prefix}WaiterLogs", retention=logs.RetentionDays.ONE_YEAR)
             # A role of its own: the onEvent role may start the state machine, which invokes these
             # functions, which would depend on that role again (a cycle) if they shared it.
-            waiter_role = _lambda_role(self, f"{prefix}WaiterRole", framework_logs)
+            waiter_role = lambda_role(self, f"{prefix}WaiterRole", framework_logs)
+            roles.append(waiter_role)
             waiter_options = dict(
                 is_complete_handler=is_complete,
                 framework_complete_and_timeout_role=waiter_role,
@@ -208,8 +205,9 @@ class IvsRealtimeProvider(Construct):
         provider = cr.Provider(
             self,
             f"{prefix}Provider",
-            on_event_handler=self.on_event_function,
-            framework_on_event_role=framework_role,
+            # Function and Role are not their interfaces to a type checker: jsii#4541, see pyproject.toml.
+            on_event_handler=self.on_event_function,  # pyright: ignore[reportArgumentType]
+            framework_on_event_role=framework_role,  # pyright: ignore[reportArgumentType]
             log_group=framework_logs,
             # The framework logs each raw Invoke response, the handler's Data (a stream key)
             # included, as byte codes, which its NoEcho redaction does not cover. FATAL (also
@@ -219,12 +217,12 @@ class IvsRealtimeProvider(Construct):
             **waiter_options,
         )
         functions = [self.on_event_function] + ([is_complete] if is_complete is not None else [])
-        for role in [framework_role] + ([waiter_role] if is_complete is not None else []):
+        for role in roles:
             _acknowledge(role, [_qualifier_wildcard(self._stack, function) for function in functions])
         if is_complete is not None:
             waiter = provider.node.find_child("waiter-state-machine")
             _acknowledge(waiter, [
-                _qualifier_wildcard(self._stack, provider.node.find_child(f"framework-{name}"))
+                _qualifier_wildcard(self._stack, typing.cast(lambda_.Function, provider.node.find_child(f"framework-{name}")))
                 for name in ("isComplete", "onTimeout")
             ] + [(
                 "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
@@ -286,13 +284,7 @@ class ManagedResources:
         return problems
 
 
-def _lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Role:
-    role = iam.Role(scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-    log_group.grant_write(role)
-    return role
-
-
-def _qualifier_wildcard(stack: Stack, function: lambda_.IFunction) -> tuple[str | None, str]:
+def _qualifier_wildcard(stack: Stack, function: lambda_.Function) -> tuple[str | None, str]:
     return (
         _wildcard_finding(stack, f"{function.function_arn}:*"),
         "aws-cdk-lib's Provider framework may invoke a function's versions and aliases; the "
@@ -300,7 +292,7 @@ def _qualifier_wildcard(stack: Stack, function: lambda_.IFunction) -> tuple[str 
     )
 
 
-def _acknowledge(scope: Construct, findings: list[tuple[str | None, str]]) -> None:
+def _acknowledge(scope: IConstruct, findings: list[tuple[str | None, str]]) -> None:
     """Record why a policy-as-code finding (cdk-nag's AwsSolutions pack) is accepted here. A
     finding whose id could not be rendered (None) is left unacknowledged: cosmetic, never a
     reason to fail synth."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 from typing import Any
 from collections.abc import Iterator
@@ -107,10 +106,16 @@ def seconds(duration: Any) -> Any:
                 "a Duration made from a deploy-time value must use Duration.seconds(), "
                 f"got: Duration.{duration.unit_label()}(<token>)")
         return duration.to_seconds()
-    value = duration.to_seconds(integral=False)
-    return int(value) if float(value).is_integer() and not is_unresolved(value) else value
+    return whole(duration.to_seconds(integral=False))
 
 
-def enum_value(member: Any) -> Any:
-    """An enum member's API value; anything else (a plain string, a token) as it is."""
-    return member.value if isinstance(member, enum.Enum) else member
+def member_shape(shape: Shape, name: str) -> Shape:
+    """Member ``name`` of a structure's shape. botocore ships no types, and its ``members`` is a
+    descriptor of its own (``CachedProperty``) that a type checker cannot read as the dict it is."""
+    return shape.members[name]  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def whole(number: float) -> float:
+    """A number known at synth that is whole as an ``int`` (60.0 is 60, as the API takes it);
+    anything else as it is (1.5, for the model's rule to refuse; a token)."""
+    return int(number) if not is_unresolved(number) and float(number).is_integer() else number

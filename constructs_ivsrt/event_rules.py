@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from aws_cdk import aws_events as events
 from constructs import Construct
 
+from constructs_ivsrt._fields import api_value
 from constructs_ivsrt._validation import PropChecker
 
 SOURCE: str = "aws.ivs"
@@ -77,7 +78,7 @@ def event_rule(
     ``event_names`` when given (a name the enum does not know fails synth)."""
     detail_type, names = kind
     known = [member.value for member in names]
-    values = None if event_names is None else [getattr(name, "value", name) for name in event_names]
+    values = None if event_names is None else api_value(list(event_names))
     checker = PropChecker(scope, id)
     checker.require(values is None or (len(values) > 0 and all(value in known for value in values)),
                     f"event_names must be one or more of {', '.join(known)}, got: {values!r}")

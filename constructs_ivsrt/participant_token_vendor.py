@@ -4,17 +4,20 @@ web client can join it without AWS credentials of its own."""
 from __future__ import annotations
 
 import enum
+import typing
 from collections.abc import Sequence
 
 from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from botocore.model import Shape
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker, enum_value, is_unresolved
+from constructs_ivsrt._fields import api_value
+from constructs_ivsrt._functions import lambda_role, runtime_function
+from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape, whole
 from constructs_ivsrt._types import typed_props
-from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
 from ivsrt_runtime import entries, rules
 from ivsrt_runtime.signing import DEFAULT_DURATION_MINUTES
 from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
@@ -22,7 +25,8 @@ from constructs_ivsrt.stage import IStage
 
 DEFAULT_TOKEN_DURATION = Duration.minutes(DEFAULT_DURATION_MINUTES)  # the API's default: 12 hours
 
-_TOKEN_INPUT = rules.operation("CreateParticipantToken").input_shape
+# A cast: botocore's input_shape is a descriptor of its own (see _validation.member_shape).
+_TOKEN_INPUT = typing.cast(Shape, rules.operation("CreateParticipantToken").input_shape)
 
 
 class ParticipantTokenCapability(str, enum.Enum):
@@ -85,16 +89,15 @@ class ParticipantTokenVendor(Construct):
         checker = PropChecker(self)
         checker.require(not token_duration.is_unresolved(),
                         "token_duration must be known at synth (it is the function's setting), got: a deploy-time value")
-        minutes = token_duration.to_minutes(integral=False) if not token_duration.is_unresolved() else 1
-        minutes = int(minutes) if float(minutes).is_integer() else minutes
+        minutes = whole(token_duration.to_minutes(integral=False)) if not token_duration.is_unresolved() else 1
         # Function settings: a deploy-time list could not be written into its environment.
         for label, value in (("capabilities", capabilities), ("allowed_attribute_keys", allowed_attribute_keys)):
             checker.require(not is_unresolved(value), f"{label} must be known at synth (it is the function's setting), "
                                                       "got: a deploy-time value")
         checker.raise_if_any()
-        capability_values = [enum_value(c) for c in capabilities]
-        checker.check("token_duration (minutes)", minutes, _TOKEN_INPUT.members["duration"])
-        checker.check("capabilities", capability_values, _TOKEN_INPUT.members["capabilities"])
+        capability_values: list[str] = api_value(list(capabilities))
+        checker.check("token_duration (minutes)", minutes, member_shape(_TOKEN_INPUT, "duration"))
+        checker.check("capabilities", capability_values, member_shape(_TOKEN_INPUT, "capabilities"))
         # The model allows 0 to 2, but a token with none (or one twice) can do nothing more.
         checker.require(0 < len(capability_values) == len(set(capability_values)),
                         f"capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: {capability_values!r}")
@@ -105,18 +108,13 @@ class ParticipantTokenVendor(Construct):
                         f"user_id_claim must be a claim name, got: {user_id_claim!r}")
         checker.raise_if_any()
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
-        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group.grant_write(role)
-        self.function: lambda_.Function = lambda_.Function(
+        self.function: lambda_.Function = runtime_function(
             self,
             "Function",
+            entry=entries.CREATE_TOKEN,
             description="constructs_ivsrt: mints IVS Real-Time participant tokens for one stage",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler=entries.CREATE_TOKEN,
-            code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             timeout=Duration.seconds(30),
-            memory_size=256,
-            role=role,
+            role=lambda_role(self, "Role", log_group),
             log_group=log_group,
             environment={
                 "STAGE_ARN": stage.stage_arn,
@@ -129,10 +127,11 @@ class ParticipantTokenVendor(Construct):
                    if signing_key is not None else {}),
             },
         )
+        # What lets the function mint: ivs:CreateParticipantToken on the stage, or kms:Sign with the key.
         if signing_key is None:
-            self.grant: iam.Grant = stage.grant_create_participant_token(self.function)
+            self.token_grant: iam.Grant = stage.grant_create_participant_token(self.function)
         else:
-            self.grant = signing_key.grant_sign(self.function)
+            self.token_grant = signing_key.grant_sign(self.function)
             stage.grant(self.function, "ivs:GetStage")
         self.stage = stage
 

@@ -202,4 +202,4 @@ def test_token_vendor_function_is_granted_only_token_creation_on_its_stage():
             {"Action": "ivs:CreateParticipantToken", "Effect": "Allow",
              "Resource": {"Ref": Match.string_like_regexp("^Stage")}}])},
         "Roles": [{"Ref": Match.string_like_regexp("^TokensRole")}]})
-    assert vendor.grant.success
+    assert vendor.token_grant.success

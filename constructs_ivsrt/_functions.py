@@ -1,0 +1,48 @@
+"""The Lambda functions the library deploys (the provider's handler, the token vendor): each with
+a role of its own that may write only to its own log group, instead of the managed
+AWSLambdaBasicExecutionRole (``logs:*`` on every log group), running an entry of the asset.
+
+Typed with the concrete ``iam.Role``: to a type checker a jsii class is not its own interface
+when their parameter names differ (``Role.grant_pass_role(identity)`` against
+``IRole.grant_pass_role(grantee)``, aws/jsii#4541), so the two places that hand one to aws-cdk-lib
+carry a targeted ignore (see pyproject.toml) and their callers need none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
+
+
+def lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Role:
+    """A role for Lambda that may write to ``log_group`` and nothing else yet."""
+    # ServicePrincipal is an IPrincipal but for a parameter name (jsii#4541).
+    role = iam.Role(scope, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))  # pyright: ignore[reportArgumentType]
+    log_group.grant_write(role)
+    return role
+
+
+def runtime_function(scope: Construct, id: str, *, entry: str, description: str, timeout: Duration,
+                     role: iam.Role, log_group: logs.ILogGroup,
+                     environment: Mapping[str, str] | None = None) -> lambda_.Function:
+    """A function of the asset (``lambda/``): ``entry`` is one of ``ivsrt_runtime.entries``."""
+    return lambda_.Function(
+        scope,
+        id,
+        description=description,
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler=entry,
+        code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
+        timeout=timeout,
+        memory_size=256,
+        role=role,  # pyright: ignore[reportArgumentType]  # Role is an IRole but for parameter names (jsii#4541)
+        log_group=log_group,
+        environment=environment,
+    )
