@@ -1,6 +1,6 @@
-"""The Lambda functions the library deploys (the provider's handler, the token vendor): each with
-a role of its own that may write only to its own log group, instead of the managed
-AWSLambdaBasicExecutionRole (``logs:*`` on every log group), running an entry of the asset.
+"""The Lambda functions the library deploys (the provider's handler, the token vendor, the drift
+watch): each with a role of its own that may write only to its own log group, instead of the
+managed AWSLambdaBasicExecutionRole (``logs:*`` on every log group), running an entry of the asset.
 
 Typed with the concrete ``iam.Role``: to a type checker a jsii class is not its own interface
 when their parameter names differ (``Role.grant_pass_role(identity)`` against
@@ -30,8 +30,8 @@ def lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Rol
 
 
 def runtime_function(scope: Construct, id: str, *, entry: str, description: str, timeout: Duration,
-                     role: iam.Role, log_group: logs.ILogGroup,
-                     environment: Mapping[str, str] | None = None) -> lambda_.Function:
+                     role: iam.Role, log_group: logs.ILogGroup, environment: Mapping[str, str] | None = None,
+                     retry_attempts: int | None = None) -> lambda_.Function:
     """A function of the asset (``lambda/``): ``entry`` is one of ``ivsrt_runtime.entries``."""
     return lambda_.Function(
         scope,
@@ -45,4 +45,5 @@ def runtime_function(scope: Construct, id: str, *, entry: str, description: str,
         role=role,  # pyright: ignore[reportArgumentType]  # Role is an IRole but for parameter names (jsii#4541)
         log_group=log_group,
         environment=environment,
+        retry_attempts=retry_attempts,
     )

@@ -15,7 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from constructs_ivsrt._asset import ASSET_EXCLUDES, lambda_asset_dir
+from constructs_ivsrt._functions import lambda_role, runtime_function
 from constructs_ivsrt._provider import PROVIDER_ID, _acknowledge, _wildcard_finding, list_actions
 from constructs_ivsrt._regions import known
 from constructs_ivsrt._types import typed_props
@@ -107,17 +107,13 @@ class DriftWatch(Construct):
         self._period = Duration.minutes(min(int(minutes), MAX_METRIC_PERIOD_MINUTES))
 
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
-        self.role: iam.Role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group.grant_write(self.role)
-        self.function: lambda_.Function = lambda_.Function(
+        self.role: iam.Role = lambda_role(self, "Role", log_group)
+        self.function: lambda_.Function = runtime_function(
             self,
             "Function",
+            entry=entries.DRIFT_CHECK,
             description="constructs_ivsrt: checks this stack's IVS Real-Time resources for drift",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            handler=entries.DRIFT_CHECK,
-            code=lambda_.Code.from_asset(str(lambda_asset_dir()), exclude=ASSET_EXCLUDES),
             timeout=Duration.seconds(runtime.FUNCTION_TIMEOUT_SECONDS),
-            memory_size=256,
             role=self.role,
             log_group=log_group,
             retry_attempts=0,  # the next scheduled run is the retry
@@ -130,7 +126,8 @@ class DriftWatch(Construct):
         self.rule: events.Rule = events.Rule(
             self, "Schedule", schedule=events.Schedule.rate(schedule),
             description=f"constructs_ivsrt: drift check of {self.stack_name}",
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)])
+            # Function is an IFunction, and LambdaFunction an IRuleTarget, but for parameter names (jsii#4541).
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)])  # pyright: ignore[reportArgumentType]
         self._allow_reads()
         # The IVS types are known once the whole stack is: at synth (an aspect, before the template).
         Aspects.of(self).add(_AllowManagedTypes(self))
