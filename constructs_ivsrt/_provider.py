@@ -205,9 +205,9 @@ class IvsRealtimeProvider(Construct):
         provider = cr.Provider(
             self,
             f"{prefix}Provider",
-            # Function and Role are not their interfaces to a type checker: jsii#4541, see pyproject.toml.
-            on_event_handler=self.on_event_function,  # pyright: ignore[reportArgumentType]
-            framework_on_event_role=framework_role,  # pyright: ignore[reportArgumentType]
+            # Function and Role are their interfaces but for parameter names (see pyproject.toml).
+            on_event_handler=self.on_event_function,  # pyright: ignore[reportArgumentType]  # jsii#4541
+            framework_on_event_role=framework_role,  # pyright: ignore[reportArgumentType]  # jsii#4541
             log_group=framework_logs,
             # The framework logs each raw Invoke response, the handler's Data (a stream key)
             # included, as byte codes, which its NoEcho redaction does not cover. FATAL (also

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import functools
+import typing
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aws_cdk import Annotations, CfnResource, IResource, RemovalPolicy, Resource, TagManager, TagType, Token
@@ -61,6 +62,12 @@ class IvsRealtimeResource:
     _arn_value: str | None = None
 
     @property
+    def _as_construct(self) -> Construct:
+        """This resource as the construct it is: the mixin is only ever on one (a ``CfnResource`` or
+        a ``Resource``), which a type checker cannot know."""
+        return typing.cast(Construct, self)
+
+    @property
     def _arn(self) -> str:
         if self._arn_value is None:
             self._arn_value = self._read_arn()
@@ -72,7 +79,7 @@ class IvsRealtimeResource:
     def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
         """Allow ``grantee`` the IAM ``actions`` (``"ivs:GetStage"``, ...) on this resource's ARN;
         the ``grant_*`` methods are this with their actions named."""
-        checker = PropChecker(self)
+        checker = PropChecker(self._as_construct)
         checker.require(hasattr(grantee, "grant_principal"), f"grant's grantee must be an iam.IGrantable, got: {grantee!r}")
         checker.require(bool(actions) and all(isinstance(a, str) and ":" in a for a in actions),
                         f"grant's actions must be one or more IAM actions such as 'ivs:GetStage', got: {actions!r}")

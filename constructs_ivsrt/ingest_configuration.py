@@ -10,7 +10,7 @@ import jsii
 from aws_cdk import ITaggable, RemovalPolicy, SecretValue
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker, is_unresolved
+from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape
 from constructs_ivsrt._fields import api, attribute
 from constructs_ivsrt._regions import place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
@@ -130,7 +130,7 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
         checker.require(members.get("ingestProtocol") != IngestProtocol.RTMP.value or insecure is True,
                         f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure!r}")
         force_delete = props["force_delete"]
-        checker.check("force_delete", force_delete, self.RULES.delete_input.members["force"])
+        checker.check("force_delete", force_delete, member_shape(self.RULES.delete_input, "force"))
         checker.require(not is_unresolved(force_delete), "force_delete must be known at synth (true or false), "
                                                          "got: a deploy-time value")
         stage = props["stage"]

@@ -48,9 +48,8 @@ CONCURRENT_SUBSCRIPTIONS: tuple[str, str] = ("ConcurrentSubscriptions", "Maximum
 def stage_metric(stage_id: str, metric_name: str, options: MetricOptions) -> cloudwatch.Metric:
     """``metric_name`` of one stage. Other dimensions in ``options`` are kept; ``Stage`` is always
     this stage's."""
-    props = dict(options)
-    dimensions = {**props.pop("dimensions_map", {}), STAGE_DIMENSION: stage_id}
-    return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, dimensions_map=dimensions, **props)
+    props: MetricOptions = {**options, "dimensions_map": {**options.get("dimensions_map", {}), STAGE_DIMENSION: stage_id}}
+    return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, **props)
 
 
 def located(options: MetricOptions, *, region: str | None, account: str | None) -> MetricOptions:

@@ -36,7 +36,7 @@ class _PublicKeyFromKms(ManagedResource, PublicKeyBase):
 
     public_key_name: str = api("name")
 
-    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, public_key_name: str | None,
+    def __init__(self, scope: Construct, id: str, *, key: kms.Key, public_key_name: str | None,
                  tags: Mapping[str, str] | None, removal_policy: RemovalPolicy) -> None:
         self._manage(scope, id, locals(), extra={rules.KMS_KEY_PROPERTY: key.key_arn})
         key.grant(self._provider.role, "kms:GetPublicKey")

@@ -141,7 +141,8 @@ def _sse_algorithms(encryption: Any) -> list[str]:
 
 def _ownerships(controls: Any) -> list[str]:
     rules_ = (controls or {}).get("rules") or []
-    return [r.get("objectownership") for r in rules_ if isinstance(r, dict) and isinstance(r.get("objectownership"), str)]
+    found = [r.get("objectownership") for r in rules_ if isinstance(r, dict)]
+    return [value for value in found if isinstance(value, str)]
 
 
 def _share_bucket_policy(owner: StorageConfiguration, bucket: s3.IBucket) -> None:
@@ -150,7 +151,8 @@ def _share_bucket_policy(owner: StorageConfiguration, bucket: s3.IBucket) -> Non
     result = bucket.add_to_resource_policy(
         iam.PolicyStatement(
             sid="IvsRealtimeRecordingWrite",
-            principals=[iam.ServicePrincipal(f"ivs-composite.{stack.region}.amazonaws.com")],
+            # ServicePrincipal is an IPrincipal but for a parameter name (jsii#4541, see pyproject.toml).
+            principals=[iam.ServicePrincipal(f"ivs-composite.{stack.region}.amazonaws.com")],  # pyright: ignore[reportArgumentType]
             actions=["s3:PutObject"],
             resources=[bucket.arn_for_objects("*")],
             conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
