@@ -92,7 +92,7 @@ def _token_fits(value: Any, hint: Any) -> bool:
     """A string or number token stands for a scalar; a list token for a list of strings."""
     hint = _without_none(hint)
     if _is_union(hint):
-        return any(_token_fits(value, member) for member in typing.get_args(hint))
+        return any(_token_fits(value, option) for option in typing.get_args(hint))
     if isinstance(value, (list, tuple)):
         return _origin(hint) is Sequence and _is_a("", typing.get_args(hint)[0])
     return _is_a(value, hint) if isinstance(value, (str, int, float)) else False
@@ -105,8 +105,8 @@ def _origin(hint: Any) -> Any:
 def _without_none(hint: Any) -> Any:
     """``X | None`` is ``X`` here (None was handled); other unions stay unions."""
     if _is_union(hint):
-        members = [member for member in typing.get_args(hint) if member is not type(None)]
-        return members[0] if len(members) == 1 else typing.Union[tuple(members)]  # noqa: UP007 - built from a tuple
+        options = [option for option in typing.get_args(hint) if option is not type(None)]
+        return options[0] if len(options) == 1 else typing.Union[tuple(options)]  # noqa: UP007 - built from a tuple
     return hint
 
 
@@ -119,7 +119,7 @@ def _conforms(value: Any, hint: Any) -> bool:
     if hint is Any:
         return True
     if _is_union(hint):
-        return any(_conforms(value, member) for member in typing.get_args(hint))
+        return any(_conforms(value, option) for option in typing.get_args(hint))
     origin = typing.get_origin(hint)
     if origin is Sequence:  # a list or tuple, never a string (a str enum member is one)
         (item_hint,) = typing.get_args(hint)
@@ -148,12 +148,12 @@ def _is_a(value: Any, cls: Any) -> bool:
         # members is one. Looked up on the class (and the instance's own attributes), because
         # reading a jsii property on the instance is a round trip to the jsii kernel.
         own = getattr(value, "__dict__", {})
-        return all(hasattr(type(value), member) or member in own for member in _protocol_members(cls))
+        return all(hasattr(type(value), name) or name in own for name in _protocol_attributes(cls))
     return isinstance(value, cls)
 
 
 @functools.cache
-def _protocol_members(protocol: type) -> tuple[str, ...]:
+def _protocol_attributes(protocol: type) -> tuple[str, ...]:
     return tuple(name for klass in protocol.__mro__ if getattr(klass, "_is_protocol", False)
                  for name in vars(klass) if not name.startswith("_"))
 
@@ -162,7 +162,7 @@ def describe(hint: Any) -> str:
     """The type wanted, as a user reads it: "a Duration", "a list of RecordingMediaType"."""
     hint = _without_none(hint)
     if _is_union(hint):
-        return " or ".join(describe(member) for member in typing.get_args(hint))
+        return " or ".join(describe(option) for option in typing.get_args(hint))
     origin = typing.get_origin(hint)
     if origin is Sequence:
         return f"a list of {_name(typing.get_args(hint)[0])}"
@@ -176,7 +176,7 @@ def describe(hint: Any) -> str:
 def _name(cls: Any) -> str:
     """``Duration``, ``aws_s3.IBucket``: the name a user imports it by."""
     if _is_union(cls):
-        return " or ".join(_name(member) for member in typing.get_args(cls))
+        return " or ".join(_name(option) for option in typing.get_args(cls))
     module = getattr(cls, "__module__", "")
     qualified = getattr(cls, "__qualname__", str(cls))
     if module.startswith("aws_cdk."):

@@ -77,7 +77,7 @@ def event_rule(
     """A rule on the default bus for one resource's events of one kind, narrowed to
     ``event_names`` when given (a name the enum does not know fails synth)."""
     detail_type, names = kind
-    known = [member.value for member in names]
+    known = [event.value for event in names]
     values = None if event_names is None else api_value(list(event_names))
     checker = PropChecker(scope, id)
     checker.require(values is None or (len(values) > 0 and all(value in known for value in values)),

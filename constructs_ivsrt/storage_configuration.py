@@ -103,7 +103,9 @@ def _check_bucket(scope: Construct, bucket: s3.IBucket, checker: PropChecker) ->
     """What can be known at synth about a bucket made in this app: region, encryption, ownership."""
     cfn = bucket.node.default_child
     if not isinstance(cfn, s3.CfnBucket):
-        return  # imported: nothing to inspect; the README lists the requirements
+        # Imported: nothing to inspect. Its owner must meet IVS's requirements, which the class docs
+        # list: the stack's region, SSE-S3 encryption, bucket-owner object ownership.
+        return
     problems = checker.problems
     ours, theirs = Stack.of(scope).region, Stack.of(bucket).region
     if not Token.is_unresolved(ours) and not Token.is_unresolved(theirs) and ours != theirs:
