@@ -123,7 +123,7 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
     stack = new_stack("Test")
     Stage(stack, "Stage")
     template = Template.from_stack(stack)
-    actions, arns = Capture(), Capture()
+    actions, arns, desired_arn = Capture(), Capture(), Capture()
     template.has_resource_properties("AWS::IAM::Policy", {
         "PolicyDocument": {"Statement": [
             # Its own log group only (no managed AWSLambdaBasicExecutionRole).
@@ -131,6 +131,9 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
              "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderOnEventLogs"), "Arn"]}},
             # List operations take no resource ARN.
             {"Action": "ivs:ListStages", "Effect": "Allow", "Resource": "*"},
+            # The drift detector's desired-state parameters: this stack's own path only.
+            {"Action": ["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"], "Effect": "Allow",
+             "Resource": desired_arn},
             {"Action": actions, "Effect": "Allow", "Resource": arns},
         ]},
         "Roles": [{"Ref": Match.string_like_regexp("^IvsRealtimeProviderOnEventRole")}],
@@ -138,6 +141,8 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
     for role in template.find_resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
     assert render(arns.as_object()) == "arn:${AWS::Partition}:ivs:eu-west-1:123456789012:stage/*"
+    assert render(desired_arn.as_object()) == (
+        "arn:${AWS::Partition}:ssm:eu-west-1:123456789012:parameter/constructs-ivsrt/desired/${AWS::StackName}/*")
     assert actions.as_array() == list(handler_actions(rules.STAGE)) == [
         "ivs:CreateStage", "ivs:GetStage", "ivs:UpdateStage", "ivs:DeleteStage", "ivs:TagResource", "ivs:UntagResource",
     ]
@@ -350,7 +355,7 @@ def test_policy_per_type_names_exactly_the_calls_and_arns():
     statements = Template.from_stack(st).find_resources("AWS::IAM::Policy")
     handler_policy = next(p for k, p in statements.items() if k.startswith("IvsRealtimeProviderOnEventRole"))
     by_segment: dict[str, set[str]] = {}
-    for statement in handler_policy["Properties"]["PolicyDocument"]["Statement"][2:]:
+    for statement in handler_policy["Properties"]["PolicyDocument"]["Statement"][3:]:  # after logs, lists, SSM
         segment = statement["Resource"]["Fn::Join"][1][-1].split(":")[-1].split("/")[0]
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         by_segment.setdefault(segment, set()).update(actions)
