@@ -16,7 +16,6 @@ private keys never leave this process, as they never leave KMS.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import threading
 import time
@@ -25,15 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
 from botocore.exceptions import ClientError
 from botocore.model import ServiceModel
-from botocore.validate import ParamValidator
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from ivsrt_local import iam
+from ivsrt_local import iam, json_services
 from ivsrt_local.errors import ApiError, error_response
 
 TARGET_PREFIX = "TrentService."  # X-Amz-Target of a KMS request: TrentService.<Operation>
@@ -54,10 +51,9 @@ class KmsError(Exception):
         self.code, self.message, self.status = code, message, status
 
 
-@functools.cache
 def service_model() -> ServiceModel:
     """The kms model of the installed botocore."""
-    return botocore.session.get_session().get_service_model("kms")
+    return json_services.service_model("kms")
 
 
 @dataclass
@@ -113,9 +109,9 @@ class LocalKms:
             raise KmsError("UnsupportedOperationException", f"{name} is not implemented by the local endpoint")
         operation = service_model().operation_model(name)
         params = _decode_blobs(operation.input_shape, body)
-        report = ParamValidator().validate(params, operation.input_shape)
-        if report.has_errors():
-            raise KmsError("ValidationException", report.generate_report())
+        report = json_services.validation_report("kms", name, params)
+        if report:
+            raise KmsError("ValidationException", report)
         too_long = _length_violations(operation.input_shape, params)
         if too_long:  # botocore checks no maximum; KMS does, before anything else
             count = f"{len(too_long)} validation error{'s' if len(too_long) > 1 else ''} detected"

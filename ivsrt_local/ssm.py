@@ -12,7 +12,6 @@ are kept per region, as SSM keeps them.
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -20,22 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
-from botocore.model import ServiceModel
-from botocore.validate import ParamValidator
 
-from ivsrt_local import iam
+from ivsrt_local import iam, json_services
 from ivsrt_local.errors import ApiError, error_response
 
 TARGET_PREFIX = "AmazonSSM."
 TIER_BYTES = {"Standard": 4096, "Advanced": 8192}
 PAGE_SIZE = 10
-
-
-@functools.cache
-def service_model() -> ServiceModel:
-    """The ssm model of the installed botocore."""
-    return botocore.session.get_session().get_service_model("ssm")
 
 
 @dataclass
@@ -83,9 +73,9 @@ class LocalSsm:
             implementation = self._operations.get(name)
             if implementation is None:
                 raise ApiError("UnsupportedOperationException", f"{name} is not implemented by the local endpoint", 400)
-            report = ParamValidator().validate(params, service_model().operation_model(name).input_shape)
-            if report.has_errors():
-                raise ApiError("ValidationException", report.generate_report(), 400)
+            report = json_services.validation_report("ssm", name, params)
+            if report:
+                raise ApiError("ValidationException", report, 400)
             with self.lock:
                 result = implementation(params, region)
         except ApiError as error:
