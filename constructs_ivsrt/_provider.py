@@ -3,6 +3,7 @@ Provider framework, found or created under a fixed id on the stack."""
 
 from __future__ import annotations
 
+import datetime
 import typing
 import weakref
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct, IValidation
+from constructs import Construct, IConstruct, IValidation, Node
 
 from constructs_ivsrt._regions import Place
 from constructs_ivsrt._functions import lambda_role, runtime_function
@@ -88,6 +89,9 @@ class IvsRealtimeProvider(Construct):
         self._stack = Stack.of(self)
         # Where the stack is: every managed resource is there (read once, for the region checks).
         self.place = Place(self._stack.region, self._stack.account)
+        # The reconcile value every managed resource of the stack carries (None: none), from the
+        # context, read once per stack (docs/guide.md, "Drift"); reconcile_on_deploy sets it too.
+        self.reconcile: str | None = _reconcile_value(self.node)
         # Own roles that may write only to their own log groups, instead of the managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
         self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
@@ -105,6 +109,16 @@ class IvsRealtimeProvider(Construct):
             "IVS List operations support no resource-level permissions; they are read-only and used to "
             "find the handler's own resources by tag (and the stages using a storage configuration).",
         )])
+
+    def reconcile_on_deploy(self) -> None:
+        """Bring every managed resource of this stack back to its desired state on each deploy,
+        even when its template did not change: each gets the property ``reconcile`` set to the
+        time of the synth, so CloudFormation sends each an Update in which only it changed (one
+        Get per resource when nothing drifted; see docs/guide.md, "Reconcile on every deploy").
+        The context ``constructs-ivsrt:reconcile-on-deploy=true`` does the same for every stack
+        of an app. A ``constructs-ivsrt:reconcile`` token, when given, is the value instead."""
+        if self.reconcile is None:
+            self.reconcile = _synth_time()
 
     def manage(self, resource: Any) -> str:
         """Allow the handler the calls it makes on ``resource``'s type (once per type); returns the
@@ -238,6 +252,23 @@ class IvsRealtimeProvider(Construct):
         # orders them all, instead of a DependsOn on each resource.
         provider.node.find_child("framework-onEvent").node.add_dependency(self.role)
         return provider
+
+
+def _synth_time() -> str:
+    """A reconcile value new on every synth: the time, to the microsecond (two synths of one app
+    in a second differ too)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def _reconcile_value(node: Node) -> str | None:
+    """The stack's reconcile value from the context: a ``constructs-ivsrt:reconcile`` token (the
+    restore command's), else the synth time when ``constructs-ivsrt:reconcile-on-deploy`` is true
+    (``--context`` passes it as the string "true"), else None: the template stays as it was."""
+    token = node.try_get_context(rules.RECONCILE_CONTEXT)
+    if token is not None and str(token) != "":
+        return str(token)
+    on_deploy = node.try_get_context(rules.RECONCILE_ON_DEPLOY_CONTEXT)
+    return _synth_time() if str(on_deploy).lower() == "true" else None
 
 
 @jsii.implements(IValidation)

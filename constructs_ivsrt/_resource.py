@@ -195,8 +195,11 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
     @property
     def _cfn_properties(self) -> dict[str, Any]:
         """The properties, tags included, as given (CfnResource would otherwise render its tags
-        from ``tags``, three reads of a Python property from Node per synth)."""
-        return self._properties
+        from ``tags``, three reads of a Python property from Node per synth), and the stack's
+        ``reconcile`` value when it has one (read here, at synth: ``reconcile_on_deploy`` may
+        come after the resources)."""
+        reconcile = self._provider.reconcile
+        return self._properties if reconcile is None else {**self._properties, rules.RECONCILE_PROPERTY: reconcile}
 
     @property
     def tags(self) -> TagManager:

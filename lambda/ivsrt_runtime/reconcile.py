@@ -12,12 +12,9 @@ from typing import Any
 from ivsrt_runtime import desired as desired_state
 from ivsrt_runtime import drift, lifecycle, observe
 from ivsrt_runtime.calls import Request, call
-from ivsrt_runtime.rules import TAGS_PROPERTY, ResourceRules
-
-# The template property the constructs set from the context value constructs-ivsrt:reconcile:
-# when only it changes, the Update is a reconcile (``reconcile``). Not an API member.
-RECONCILE_PROPERTY = "reconcile"
-RECONCILE_CONTEXT = "constructs-ivsrt:reconcile"
+# RECONCILE_PROPERTY: the template property the constructs set from the context value
+# RECONCILE_CONTEXT; when only it changes, the Update is a reconcile (``reconcile``).
+from ivsrt_runtime.rules import RECONCILE_CONTEXT, RECONCILE_PROPERTY, TAGS_PROPERTY, ResourceRules
 
 
 def restore_command(stack_name: str, token: str) -> str:

@@ -235,6 +235,14 @@ DELETE_OPTIONS_PROPERTY = "deleteOptions"  # {"force": true}: see ResourceRules.
 # The construct prop that sets each delete option, and what setting it does: named in the error
 # of a delete that waited in vain.
 DELETE_OPTION_PROPS: dict[str, tuple[str, str]] = {"force": ("force_delete", "disconnects the publisher")}
+# Template properties that are not API members either. ``reconcile``: set by the constructs from the
+# context below (or on every deploy, RECONCILE_ON_DEPLOY_CONTEXT); an Update in which only it
+# changed brings the resource back to its desired state (reconcile.py). ``adoptArn``: a Create
+# takes over the resource at that ARN instead of making one (adopt.py).
+RECONCILE_PROPERTY = "reconcile"
+RECONCILE_CONTEXT = "constructs-ivsrt:reconcile"
+RECONCILE_ON_DEPLOY_CONTEXT = "constructs-ivsrt:reconcile-on-deploy"
+ADOPT_ARN_PROPERTY = "adoptArn"
 
 STAGE = ResourceRules(
     resource_type="Custom::IvsRealtimeStage",
