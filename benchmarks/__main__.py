@@ -1,7 +1,8 @@
 """``python -m benchmarks``: figures, not pass/fail. Prints a table and writes benchmarks/results/latest.json.
 
 1. Synth scaling: N stages (with tags and recording) built with our ``Stage`` and with the native
-   ``aws_ivs.CfnStage``, side by side in one process (jsii warm for both), for N = 1, 50, 200, 500.
+   ``aws_ivs.CfnStage``, side by side in one process (jsii warm for both), for N = 1, 50, 200, 500;
+   the jsii round trips per stage, and the cost of each layer a stage is made of (``synth_layers``).
    1b. The same in fresh interpreters (``synth_process``): import + build + synth, wall and CPU,
    the whole-process ratio at N = 200 and the marginal one (the stages added from N = 20 to 500).
 2. API calls per lifecycle step, counted at the local endpoint, for each type.
@@ -161,6 +162,74 @@ def jsii_round_trips(sizes: tuple[int, int] = (10, 210)) -> dict[str, dict[str, 
     finally:
         process._NodeProcess.send = send
     return per_stage
+
+
+def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[str, float]:
+    """Where a stage's synth cost comes from: ms per added stage (build + synth, one warm
+    process, ``Tags.of`` on the stack) of what ``Stage`` is made of, one layer at a time, from a
+    bare ``CfnResource`` to a taggable Python subclass, beside ``CfnStage`` and ``Stage``."""
+    import aws_cdk as cdk
+    import jsii
+
+    class Subclass(cdk.CfnResource):
+        """A Python subclass: jsii makes a JavaScript proxy for it."""
+
+    class WithTags(cdk.CfnResource):
+        """A TagManager and its rendered tags in the properties, not reachable by Tags.of."""
+
+        def __init__(self, scope: Any, id: str, properties: dict[str, Any]) -> None:
+            self._tags = cdk.TagManager(cdk.TagType.KEY_VALUE, "Custom::Layer", {"team": "live"})
+            self._properties = {**properties, "tags": self._tags.rendered_tags}
+            super().__init__(scope, id, type="Custom::Layer", properties=self._properties)
+
+    @jsii.implements(cdk.ITaggable)
+    class Taggable(WithTags):
+        """As ManagedResource is: Tags.of reads ``tags``, synth reads the properties, both from Python."""
+
+        @property
+        def tags(self) -> cdk.TagManager:
+            return self._tags
+
+        @property
+        def _cfn_properties(self) -> dict[str, Any]:
+            return self._properties
+
+    class WithRemovalPolicy(Taggable):
+        def __init__(self, scope: Any, id: str, properties: dict[str, Any]) -> None:
+            super().__init__(scope, id, properties)
+            self.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
+
+    properties = {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f", "name": "stage",
+                  "autoParticipantRecordingConfiguration": {"storageConfigurationArn": STORAGE_ARN}}
+
+    def layer(make: Callable[..., Any]) -> Callable[[int], Any]:
+        def build(n: int) -> Any:
+            app = cdk.App(context=CONTEXT)
+            stack = cdk.Stack(app, "Layer")
+            for i in range(n):
+                make(stack, f"Stage{i}", properties)
+            cdk.Tags.of(stack).add("env", "bench")
+            return app.synth()
+        return build
+
+    builds = {
+        "CfnStage": build_l1,
+        "CfnResource": layer(lambda scope, id, props: cdk.CfnResource(scope, id, type="Custom::Layer", properties=props)),
+        "+ Python subclass": layer(lambda scope, id, props: Subclass(scope, id, type="Custom::Layer", properties=props)),
+        "+ TagManager, rendered tags": layer(WithTags),
+        "+ taggable (ITaggable, 4 callbacks)": layer(Taggable),
+        "+ apply_removal_policy": layer(WithRemovalPolicy),
+        "Stage": build_ours,
+    }
+    for build in builds.values():
+        build(1)
+    samples: dict[str, dict[int, list[float]]] = {name: {n: [] for n in sizes} for name in builds}
+    for _ in range(repeats):
+        for n in sizes:
+            for name, build in builds.items():
+                samples[name][n].append(measure(build, n))
+    return {name: 1000 * (statistics.median(by_n[sizes[1]]) - statistics.median(by_n[sizes[0]])) / (sizes[1] - sizes[0])
+            for name, by_n in samples.items()}
 
 
 SYNTH_PROBE = "import sys; from benchmarks.__main__ import BUILDERS; BUILDERS[sys.argv[1]](int(sys.argv[2]))"
@@ -556,7 +625,7 @@ def main(argv: list[str] | None = None) -> None:
         "throughput": lambda: throughput(args.throughput),
         "cold_start": lambda: cold_start(args.repeats + 2),
         "synth_scaling": lambda: {"rows": synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
-                                  "round_trips_per_stage": jsii_round_trips()},
+                                  "round_trips_per_stage": jsii_round_trips(), "layers_ms_per_stage": synth_layers()},
         "synth_process": lambda: synth_process([int(n) for n in args.process_sizes.split(",")], args.repeats + 2,
                                                bytecode=not args.no_bytecode),
         "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
@@ -589,6 +658,11 @@ def print_synth_scaling(r: dict[str, Any]) -> None:
     for kind, counts in r["synth_scaling"]["round_trips_per_stage"].items():
         listed = ", ".join(f"{name} {count:g}" for name, count in counts.items() if count)
         print(f"     {kind:<5} {sum(counts.values()):>5g}  ({listed})")
+    layers = r["synth_scaling"].get("layers_ms_per_stage")
+    if layers:
+        print("   what a stage is made of, one layer at a time (ms per added stage, N 20 -> 200; x CfnStage):")
+        for name, ms in layers.items():
+            print(f"     {name:<38} {ms:6.2f} ms {ms / layers['CfnStage']:6.2f} x")
 
 
 def print_synth_process(r: dict[str, Any]) -> None:
