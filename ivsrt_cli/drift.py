@@ -49,32 +49,44 @@ def execute(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: 
     from botocore.exceptions import BotoCoreError
 
     from ivsrt_runtime import calls
-    from ivsrt_runtime.drift_check import Detector
 
-    out = out or sys.stdout
-    token = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    detector = Detector(calls.Request(get_client=ivs_client, subject="IVS Real-Time"),
-                        calls.Request(get_client=ssm_client, subject="Parameter Store"), progress, token)
     try:
-        stacks = source.stacks(list(args.stacks))
-        reports = {stack.name: detector.check(stack) for stack in stacks}
-        detector.orphans(stacks, reports)
-        for stack in stacks:
-            if args.revert:
-                detector.revert(reports[stack.name], stack)
-            if args.delete_orphans:
-                detector.delete_orphans(reports[stack.name])
+        reports = detect(args, source, ivs_client, ssm_client)
     except (calls.RequestFailed, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
-    ordered = list(reports.values())
+    return write(args, reports, out or sys.stdout)
+
+
+def detect(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: Any) -> list[Any]:
+    """Every stack's ``StackReport`` (one region: the clients'), with the corrections ``args``
+    asks for made; a failure raises (``RequestFailed``, botocore's errors)."""
+    from ivsrt_runtime import calls
+    from ivsrt_runtime.drift_check import Detector
+
+    token = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    detector = Detector(calls.Request(get_client=ivs_client, subject="IVS Real-Time"),
+                        calls.Request(get_client=ssm_client, subject="Parameter Store"), progress, token)
+    stacks = source.stacks(list(args.stacks))
+    reports = {stack.name: detector.check(stack) for stack in stacks}
+    detector.orphans(stacks, reports)
+    for stack in stacks:
+        if args.revert:
+            detector.revert(reports[stack.name], stack)
+        if args.delete_orphans:
+            detector.delete_orphans(reports[stack.name])
+    return list(reports.values())
+
+
+def write(args: argparse.Namespace, reports: list[Any], out: TextIO) -> int:
+    """The reports as a table (or JSON, ``--json``) on ``out``; the exit code."""
     if args.json:
-        out.write(json.dumps({"stacks": [report.to_json() for report in ordered]}, indent=2) + "\n")
+        out.write(json.dumps({"stacks": [report.to_json() for report in reports]}, indent=2) + "\n")
     else:
-        out.write(table(ordered))
-    if any(report.unknown for report in ordered):
+        out.write(table(reports))
+    if any(report.unknown for report in reports):
         return EXIT_ERROR
-    return EXIT_DRIFT if any(report.drifted for report in ordered) else EXIT_IN_SYNC
+    return EXIT_DRIFT if any(report.drifted for report in reports) else EXIT_IN_SYNC
 
 
 def _value(value: Any) -> str:

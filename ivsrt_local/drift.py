@@ -4,7 +4,9 @@ state files in place of CloudFormation (the same detector and report, another ``
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TextIO
 
 from ivsrt_local.deploy import deployed_stacks
 from ivsrt_local.deployer import lambda_environment
@@ -27,31 +29,44 @@ def as_stack(state: StackState) -> Stack:
 
 
 class LocalStacks:
-    """The runner's deployed stacks, by stack name or artifact id (every one when none is named)."""
+    """The runner's deployed stacks, by stack name or artifact id (every one when none is named);
+    ``region``: only those deployed there."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, region: str | None = None) -> None:
         self.deployed = deployed_stacks(state_dir)
-        self.state_dir = state_dir
+        self.state_dir, self.region = state_dir, region
 
-    def stacks(self, names: list[str]) -> list[Stack]:
+    def chosen(self, names: list[str]) -> list[StackState]:
         chosen = []
         for name in names or list(self.deployed):
             found = [s for k, s in self.deployed.items() if name in (k, s.stack_name)]
             if not found:
                 raise DeployError(f"no deployed stack {name!r} in {self.state_dir}; "
                                   f"deployed: {', '.join(self.deployed) or 'none'}")
-            chosen += found
-        return [as_stack(state) for state in chosen]
+            chosen += [s for s in found if s not in chosen]
+        return chosen
+
+    def stacks(self, names: list[str]) -> list[Stack]:
+        return [as_stack(state) for state in self.chosen(names) if self.region in (None, state.region)]
 
 
-def run(args: argparse.Namespace, state_dir: Path) -> int:
-    """The report, with the handler's clients pointed at the endpoint as a deploy's are."""
-    from ivsrt_cli.drift import execute
+def run(args: argparse.Namespace, state_dir: Path, out: TextIO | None = None) -> int:
+    """The report, with the handler's clients pointed at the endpoint as a deploy's are: the
+    stacks of each region checked in that region (its own parameters, Lists and orphans, as
+    ``ivsrt drift`` with that region's credentials), one report for all of them."""
+    from botocore.exceptions import BotoCoreError
 
-    source = LocalStacks(state_dir)
-    regions = {state.region for state in source.deployed.values()} or {"us-east-1"}
-    if len(regions) > 1:
-        raise DeployError(f"the deployed stacks are in several regions ({', '.join(sorted(regions))}): "
-                          "drift checks one region at a time")
-    with lambda_environment(regions.pop()):
-        return execute(args, source, clients.ivs_client, clients.ssm_client)
+    from ivsrt_cli.drift import EXIT_ERROR, detect, write
+    from ivsrt_runtime.calls import RequestFailed
+
+    # One region after another, in the order their first stacks come (artifact ids, or as named).
+    regions = list(dict.fromkeys(state.region for state in LocalStacks(state_dir).chosen(list(args.stacks))))
+    reports = []
+    try:
+        for region in regions:
+            with lambda_environment(region):
+                reports += detect(args, LocalStacks(state_dir, region), clients.ivs_client, clients.ssm_client)
+    except (RequestFailed, BotoCoreError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    return write(args, reports, out or sys.stdout)

@@ -7,12 +7,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from conftest import COMPOSITION, ENCODER, INGEST, PUBLIC_KEY, STACK_ID, STAGE, STORAGE
+from conftest import COMPOSITION, ENCODER, INGEST, PUBLIC_KEY, STACK_ID, STAGE, STORAGE, Fault
 from ivsrt_cli import drift as cli
 from ivsrt_local.scenarios import lifecycle, make_dependencies
 from ivsrt_runtime import clients, desired
@@ -203,3 +209,143 @@ def test_a_reconcile_update_restores_what_was_deleted_or_replaced(cfn, ivs, clie
     replaced = cfn.update(ENCODER, encoder, {"name": "e", "reconcile": "1"}, {"name": "e", "reconcile": "2"},
                           logical_id="Enc")["PhysicalResourceId"]
     assert replaced != encoder and client.get_encoder_configuration(arn=replaced)["encoderConfiguration"]["name"] == "e"
+
+
+# ---------------------------------------------------------------------------------------------
+# python -m ivsrt_local drift: the runner's stacks, in a process of its own
+# ---------------------------------------------------------------------------------------------
+
+def two_region_app(outdir: Path) -> Path:
+    """Media (us-east-1): two stages and an encoder configuration; Studio (eu-west-1): a stage."""
+    import aws_cdk as cdk
+
+    from constructs_ivsrt import EncoderConfiguration, Stage, Video
+
+    app = cdk.App(outdir=str(outdir))
+    media = cdk.Stack(app, "Media", env=cdk.Environment(account="123456789012", region="us-east-1"))
+    Stage(media, "Hall", stage_name="hall", tags={"team": "video"})
+    Stage(media, "Lobby", stage_name="lobby")
+    EncoderConfiguration(media, "Hd", video=Video(width=1280, height=720))
+    studio = cdk.Stack(app, "Studio", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    Stage(studio, "Booth", stage_name="booth")
+    return Path(app.synth().directory)
+
+
+def local_drift(state_dir: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # a fresh shell: no region, no keys
+    env["AWS_ENDPOINT_URL_IVS_REALTIME"] = url
+    return subprocess.run([sys.executable, "-m", "ivsrt_local", "drift", "--state-dir", str(state_dir), *args],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_local_drift_through_the_runner_in_two_regions(tmp_path, ivs):
+    """Deployed by the runner, changed out of band with boto3, then ``python -m ivsrt_local
+    drift``: the report of both regions' stacks at once, revert, orphans deleted."""
+    from ivsrt_local.assembly import read_assembly, select_stacks
+    from ivsrt_local.deploy import deploy_stacks, deployed_stacks
+    from ivsrt_runtime.rules import IDENTITY_TAG
+
+    state_dir = tmp_path / "state"
+    deploy_stacks(select_stacks(read_assembly(two_region_app(tmp_path / "cdk.out")), []), state_dir, "us-east-1")
+    deployed = {s.stack_name: {k: r.physical_id for k, r in s.resources.items() if r.resource_type in RESOURCES}
+                for s in deployed_stacks(state_dir).values()}
+    media, booth = deployed["Media"], deployed["Studio"]["Booth"]
+    east, west = (boto3.client("ivs-realtime", endpoint_url=ivs.url, region_name=r) for r in ("us-east-1", "eu-west-1"))
+    east.update_stage(arn=media["Hall"], name="renamed")
+    east.tag_resource(resourceArn=media["Hall"], tags={"team": "audio"})
+    identity = east.get_stage(arn=media["Lobby"])["stage"]["tags"][IDENTITY_TAG]
+    leftover = east.create_stage(name="leftover", tags={IDENTITY_TAG: identity})["stage"]["arn"]
+    west.delete_stage(arn=booth)
+
+    found = local_drift(state_dir, ivs.url, "--json")
+    assert found.returncode == 1, found.stderr
+    assert json.loads(found.stdout) == {"stacks": [
+        {"stack": "Media", "resources": [
+            {"logical_id": "Hall", "type": STAGE, "arn": media["Hall"], "status": "MODIFIED", "differences": [
+                {"path": "name", "expected": "hall", "actual": "renamed"},
+                {"path": "tags.team", "expected": "video", "actual": "audio"}]},
+            {"logical_id": "Hd", "type": ENCODER, "arn": media["Hd"], "status": "IN_SYNC", "differences": []},
+            {"logical_id": "Lobby", "type": STAGE, "arn": media["Lobby"], "status": "IN_SYNC", "differences": []}],
+         "orphans": [{"arn": leftover, "type": STAGE}]},
+        {"stack": "Studio", "resources": [
+            {"logical_id": "Booth", "type": STAGE, "arn": booth, "status": "DELETED", "differences": []}],
+         "orphans": []}]}
+    assert "error" not in found.stderr
+
+    corrected = local_drift(state_dir, ivs.url, "--revert", "--delete-orphans")
+    assert corrected.returncode == 1, corrected.stderr  # what was found, before the corrections
+    text = corrected.stdout
+    assert f"  MODIFIED  Hall        Stage                 {media['Hall']}\n" in text
+    assert '      name: expected "hall", actual "renamed" (in place)\n' in text
+    assert f"  ORPHAN    -           Stage                 {leftover}\n      deleted\n" in text
+    assert f"  DELETED  Booth       Stage  {booth}\n      not reverted: deleted (see the restore command)\n" in text
+    assert "  restore what cannot be corrected in place: cdk deploy Studio --context constructs-ivsrt:reconcile=" in text
+    assert "restore what cannot be corrected in place: cdk deploy Media " not in text
+    assert east.get_stage(arn=media["Hall"])["stage"]["name"] == "hall"
+    assert east.get_stage(arn=media["Hall"])["stage"]["tags"]["team"] == "video"
+    assert leftover not in [s["arn"] for s in east.list_stages()["stages"]]
+
+    in_sync = local_drift(state_dir, ivs.url, "Media", "--json")
+    assert in_sync.returncode == 0, in_sync.stderr
+    assert {r["logical_id"]: r["status"] for r in json.loads(in_sync.stdout)["stacks"][0]["resources"]} == {
+        "Hall": "IN_SYNC", "Hd": "IN_SYNC", "Lobby": "IN_SYNC"}
+    assert json.loads(in_sync.stdout)["stacks"][0]["orphans"] == []
+    assert local_drift(state_dir, ivs.url, "--json").returncode == 1  # Booth: deleted, for a reconcile deploy
+
+
+def test_local_drift_names_what_is_not_deployed(tmp_path, ivs):
+    refused = local_drift(tmp_path / "empty", ivs.url, "Nope")
+    assert (refused.returncode, refused.stderr.strip()) == (2, f"error: no deployed stack 'Nope' in {tmp_path / 'empty'}; "
+                                                               "deployed: none")
+    nothing = local_drift(tmp_path / "empty", ivs.url, "--json")
+    assert (nothing.returncode, json.loads(nothing.stdout)) == (0, {"stacks": []})
+
+
+class InFlight:
+    """An IVS client that counts the GetStage calls in flight at once (each held 50 ms)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.lock, self.now, self.most = client, threading.Lock(), 0, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def get_stage(self, **params: Any) -> Any:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.05)
+            return self.client.get_stage(**params)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_the_detector_observes_a_few_resources_at_once_in_their_order(cfn, ivs, client):
+    from ivsrt_runtime import calls
+    from ivsrt_runtime.drift_check import CONCURRENCY, Detector
+
+    stacks = Stacks()
+    for index in range(9):
+        stacks.add(f"S{index}", STAGE, cfn.create(STAGE, {"name": f"s{index}"}, logical_id=f"S{index}")["PhysicalResourceId"])
+    client.update_stage(arn=stacks.resources["S7"].physical_id, name="renamed")
+    [stack] = stacks.stacks([])
+    ssm = calls.Request(get_client=clients.ssm_client, subject="Parameter Store")
+
+    def check(concurrency: int) -> tuple[int, list[tuple[str, str]], list[str]]:
+        counting, lines = InFlight(clients.ivs_client()), []
+        detector = Detector(calls.Request(get_client=lambda: counting, subject="IVS Real-Time"), ssm, lines.append,
+                            concurrency=concurrency)
+        report = detector.check(stack)
+        return counting.most, [(r.logical_id, r.status) for r in report.resources], lines
+
+    expected = [(f"S{index}", "MODIFIED" if index == 7 else "IN_SYNC") for index in range(9)]
+    assert check(1) == (1, expected, [f"{STACK}: 9/9 resources observed"])
+    assert CONCURRENCY == 4 and check(CONCURRENCY) == (4, expected, [f"{STACK}: 9/9 resources observed"])
+
+    ivs.inject(Fault("error", "GetStage", code="AccessDeniedException"))
+    with pytest.raises(calls.RequestFailed, match="^GetStage failed for IVS Real-Time: AccessDeniedException"):
+        check(CONCURRENCY)
+    with pytest.raises(ValueError, match="concurrency must be 1 or more, got: 0"):
+        Detector(ssm, ssm, concurrency=0)

@@ -11,6 +11,7 @@ scheduled function can run it too.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from collections.abc import Callable, Iterable
@@ -86,12 +87,23 @@ class StackReport:
                 "orphans": [{"arn": o.arn, "type": o.type} for o in self.orphans]}
 
 
+# Resources observed at once. One caller keeps a Get's bucket (5 calls a second) drained only
+# while a call takes under 200 ms; four keep it drained up to 800 ms a call (a detector far from
+# the region), and the call engine retries what the quota throttles. See docs/design.md, "Benchmarks".
+CONCURRENCY = 4
+
+
 class Detector:
-    """Checks stacks; ``ivs`` and ``ssm`` are the requests the calls are made for (clients, deadline)."""
+    """Checks stacks; ``ivs`` and ``ssm`` are the requests the calls are made for (clients, deadline);
+    ``concurrency``: resources observed at once (each thread gets its own client from ``get_client``
+    when it is ``clients.ivs_client``; 1: in the caller's thread, one after another)."""
 
     def __init__(self, ivs: Request, ssm: Request, progress: Callable[[str], None] = lambda line: None,
-                 token: str = "") -> None:
+                 token: str = "", concurrency: int = CONCURRENCY) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be 1 or more, got: {concurrency}")
         self.ivs, self.ssm, self.progress, self.token = ivs, ssm, progress, token
+        self.concurrency = concurrency
 
     def check(self, stack: Stack) -> StackReport:
         report = StackReport(stack.name)
@@ -99,13 +111,26 @@ class Detector:
             return report
         states = desired.read_stack(self.ssm, stack.name)
         managed = [r for r in stack.resources if r.resource_type in RESOURCES]
-        for index, resource in enumerate(managed, 1):
+        for index, checked in enumerate(self._each(managed, lambda r: self._check_resource(r, states.get(r.logical_id))), 1):
             if index % 25 == 0 or index == len(managed):
                 self.progress(f"{stack.name}: {index}/{len(managed)} resources observed")
-            report.resources.append(self._check_resource(resource, states.get(resource.logical_id)))
+            report.resources.append(checked)
         if any(r.status == DELETED or not reconcile.in_place(r.differences) for r in report.resources):
             report.restore = reconcile.restore_command(stack.name, self.token)
         return report
+
+    def _each(self, resources: list[StackResource],
+              check: Callable[[StackResource], ResourceReport]) -> Iterable[ResourceReport]:
+        """``check`` of each resource, in their order, ``concurrency`` at a time; the first failure
+        is raised, and what has not started by then never starts."""
+        if self.concurrency == 1 or len(resources) < 2:
+            yield from map(check, resources)
+            return
+        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(resources)), thread_name_prefix="drift")
+        try:
+            yield from pool.map(check, resources)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _check_resource(self, resource: StackResource, state: desired.DesiredState | None) -> ResourceReport:
         rules = RESOURCES[resource.resource_type]
