@@ -13,6 +13,9 @@
    and destroyed by the local runner, every event at once, against an endpoint (its own
    process) that enforces the service's API rate quotas. Each phase's wall time is divided by
    the rate floor, N / 5 s (CreateStage, GetStage and DeleteStage allow 5 calls a second).
+7. Drift check (``benchmarks/drift.py``): the detector over one stack of N stages with a few
+   changes made out of band, same endpoint; wall time over the floor of its calls, calls per
+   resource, by operation; one caller and four, each also with GetStage answering 0.3 s late.
 
 Each figure is a ratio or a count from one run, so it holds on a noisy machine; times are the
 median of several repetitions.
@@ -31,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable
+
+from benchmarks import drift
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
@@ -594,7 +599,8 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
             "ratio": rates["self-signed (kms:Sign)"] / rates["CreateParticipantToken"]}
 
 
-SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "synth_process", "fleet", "participant_tokens")
+SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "synth_process", "fleet", "participant_tokens",
+            "drift")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -611,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="stage counts for the fleet under rate limits (0: the most one stack holds)")
     parser.add_argument("--tokens", type=int, default=1000, help="participant tokens made each way")
     parser.add_argument("--token-workers", type=int, default=16, help="threads making participant tokens")
+    parser.add_argument("--drift-sizes", default="100,200", help="stage counts for the drift check (benchmarks/drift.py)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run, of: {','.join(SECTIONS)}")
     parser.add_argument("--memory-probe", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -630,6 +637,7 @@ def main(argv: list[str] | None = None) -> None:
                                                bytecode=not args.no_bytecode),
         "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
         "participant_tokens": lambda: participant_tokens(args.tokens, args.token_workers),
+        "drift": lambda: drift.drift_check([int(n) for n in args.drift_sizes.split(",")]),
     }
     results = {name: run() for name, run in sections.items() if name in args.only.split(",")}
     print_report(results)
@@ -739,6 +747,7 @@ REPORTS: dict[str, Callable[[dict[str, Any]], None]] = {
     "throughput": print_throughput,
     "fleet": print_fleet,
     "participant_tokens": print_participant_tokens,
+    "drift": lambda r: drift.print_drift(r),
 }
 
 

@@ -241,7 +241,7 @@ class LocalIvsRealtime:
         action = path[len(CONTROL_PREFIX):]
         if action == "state" and method == "GET":
             payload: Any = {"resources": self.state.snapshot(), "calls": list(self.state.calls),
-                            "throttled": dict(self.rate_limits.throttled)}
+                            "throttled": dict(self.rate_limits.throttled), "ssm_calls": list(self.ssm.calls)}
         elif action == "faults" and method == "POST":
             self.inject(*(Fault(**f) for f in json.loads(body or b"[]")))
             payload = {"faults": [asdict(f) for f in self.faults.pending]}
