@@ -55,6 +55,8 @@ def list_actions(resource: rules.ResourceRules) -> tuple[str, ...]:
 # The desired-state parameters the handler keeps for the drift detector (ivsrt_runtime.desired),
 # on the stack's own path only.
 DESIRED_STATE_ACTIONS = ("ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter")
+# An adopting Create asks which stack resource holds the ARN (ivsrt_runtime.adopt.holder_of).
+ADOPTION_ACTION = "cloudformation:DescribeStackResources"
 
 HANDLER_ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(a for r in rules.RESOURCES.values() for a in handler_actions(r)))
 LIST_ACTIONS: tuple[str, ...] = tuple(dict.fromkeys(a for r in rules.RESOURCES.values() for a in list_actions(r)))
@@ -99,6 +101,7 @@ class IvsRealtimeProvider(Construct):
         self.on_event_function: lambda_.Function = self._handler_function("OnEvent", entries.ON_EVENT)
         self._list_statement = iam.PolicyStatement(actions=[], resources=["*"])
         self._managed: set[str] = set()
+        self._adopting = False
         framework = self._framework("", is_complete=None)
         self.service_token: str = framework.service_token  # read once: every managed resource asks
         self._async_service_token: str | None = None
@@ -173,6 +176,20 @@ class IvsRealtimeProvider(Construct):
             is_complete = self._handler_function("IsComplete", entries.IS_COMPLETE)
             self._async_service_token = self._framework("Async", is_complete=is_complete).service_token
         return self._async_service_token
+
+    def allow_adoption(self) -> None:
+        """Let the handler ask CloudFormation which stack resource holds an ARN to adopt (a resource
+        carrying another stack resource's identity tag is free only once no stack holds it)."""
+        if not self._adopting:
+            self._adopting = True
+            self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=[ADOPTION_ACTION], resources=["*"]))
+            _acknowledge(self.role, [(
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "IVS List operations support no resource-level permissions; they are read-only and used to "
+                "find the handler's own resources by tag (and the stages using a storage configuration). "
+                "cloudformation:DescribeStackResources by physical id names no stack in advance (adopt_arn: "
+                "which stack, if any, still holds the resource); read-only.",
+            )])
 
     def allow_bucket_policy_edits(self, bucket_arn: str) -> None:
         """Let the handler create a storage configuration on this bucket, and no other."""

@@ -27,7 +27,7 @@ from constructs import Construct, Node
 from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
 from constructs_ivsrt._fields import Fields, build, labels, take_props
 from constructs_ivsrt._names import generated_name
-from constructs_ivsrt._regions import Place, remember_place
+from constructs_ivsrt._regions import Place, Relation, relation, remember_place
 from constructs_ivsrt._provider import IvsRealtimeProvider
 from ivsrt_runtime import rules, validation
 
@@ -153,7 +153,9 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
 
         ``arguments``: the constructor's, as given (its ``locals()`` before anything else):
         every declared prop by name, ``tags`` and ``removal_policy``; ``_check_props`` sees the
-        others too. ``extra``: template properties that are not API members (delete options)."""
+        others too. ``extra``: template properties that are not API members (delete options).
+        ``adopt_arn`` (the types that take it): the resource to take over, as ``adoptArn``; the
+        removal policy is then RETAIN unless one is given (None: DESTROY otherwise)."""
         props = dict(arguments)
         if self.NAME_PROP is not None and props[self.NAME_PROP] is None:
             props[self.NAME_PROP] = generated_name(scope, id, max_length=128, separator="-")
@@ -168,6 +170,9 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
             label = validation.Label("", names=names).member(member)
             checker.problems += validation.check(self.RULES.property_shape(member), value, label, is_unresolved=is_unresolved)
         self._check_props(checker, props, members)
+        adopt_arn = props.get("adopt_arn")
+        if adopt_arn is not None:
+            _check_adopt_arn(checker, self.RULES, self._place, adopt_arn)
         checker.raise_if_any()
         for name in self.FIELDS:
             setattr(self, name, props[name])
@@ -177,13 +182,17 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         # What CustomResource renders: ServiceToken first, then the properties as given.
         self._properties: dict[str, Any] = {
             "ServiceToken": provider.manage(self.RULES), **members,
-            **{k: v for k, v in (extra or {}).items() if v is not None}, rules.TAGS_PROPERTY: self._rendered_tags}
+            **{k: v for k, v in {**(extra or {}), rules.ADOPT_ARN_PROPERTY: adopt_arn}.items() if v is not None},
+            rules.TAGS_PROPERTY: self._rendered_tags}
         CfnResource.__init__(self, scope, id, type=self.RULES.resource_type, properties=self._properties)
         remember_place(self, self._place)
         checker.warn_on(self)
         # As CustomResource applies it (DESTROY: DeletionPolicy and UpdateReplacePolicy Delete).
-        self.apply_removal_policy(props["removal_policy"])
+        self.apply_removal_policy(props["removal_policy"] or (RemovalPolicy.RETAIN if adopt_arn is not None
+                                                              else RemovalPolicy.DESTROY))
         self._provider = provider
+        if adopt_arn is not None:
+            provider.allow_adoption()
         provider.resources.add(self, self._rendered_tags)  # checked at synth, with the stack's others
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
@@ -232,3 +241,15 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         """One of the resource's attributes (the handler's ``Data``), resolved at deploy time."""
         return Token.as_string(self.get_att(name))
 
+
+def _check_adopt_arn(checker: PropChecker, resource: rules.ResourceRules, place: Place, arn: str) -> None:
+    """``adopt_arn``: an ARN of the type (its Get's rule), in the stack's region and account
+    where both are known at synth (a resource is managed by a stack of its place)."""
+    checker.check("adopt_arn", arn, resource.arn_shape)
+    if checker.problems or is_unresolved(arn):
+        return
+    region, account = arn.split(":")[3:5]
+    for what, here, there in (("region", place.region, region), ("account", place.account, account)):
+        if relation(here, there) is Relation.DIFFERENT:
+            checker.problems.append(f"adopt_arn must be in the stack's {what} {here} (a stack manages resources of its "
+                                    f"own region and account), got: {arn!r}")

@@ -72,14 +72,21 @@ class EncoderConfiguration(ManagedResource, EncoderConfigurationBase):
         encoder_configuration_name: str | None = None,
         video: Video | None = None,
         tags: Mapping[str, str] | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        adopt_arn: str | None = None,
+        removal_policy: RemovalPolicy | None = None,
     ) -> None:
         """
         :param encoder_configuration_name: The name (letters, digits, ``-``, ``_``; at most 128).
             :default: - generated from the construct path
         :param video: Video settings. :default: - the service's defaults (1280x720, 30 fps, 2.5 Mbps)
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
-        :param removal_policy: :default: RemovalPolicy.DESTROY
+        :param adopt_arn: An existing encoder configuration for the stack to take over instead of creating
+            one: its ARN is kept, its props are made these (in place), and it is tagged as this
+            stack resource's. Refused if another stack resource holds it, or if a prop that cannot
+            change in place differs (docs/guide.md, "Adopting an existing resource"); set only when
+            the resource is first added to the stack. :default: - a new encoder configuration is created
+        :param removal_policy: What happens on stack delete or replacement.
+            :default: RemovalPolicy.DESTROY; RemovalPolicy.RETAIN when ``adopt_arn`` is given
         """
         self._manage(scope, id, locals())
 

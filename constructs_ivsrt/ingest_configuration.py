@@ -97,7 +97,8 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
         redundant_ingest: bool | None = None,
         force_delete: bool = False,
         tags: Mapping[str, str] | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        adopt_arn: str | None = None,
+        removal_policy: RemovalPolicy | None = None,
     ) -> None:
         """
         :param stage: The stage the publisher joins. :default: - none: the configuration exists
@@ -118,7 +119,13 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
             ``force``). :default: false - such a delete waits up to 2 minutes for the publisher to
             stop, then fails saying so
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
-        :param removal_policy: :default: RemovalPolicy.DESTROY
+        :param adopt_arn: An existing ingest configuration for the stack to take over instead of creating
+            one: its ARN is kept, its props are made these (in place), and it is tagged as this
+            stack resource's. Refused if another stack resource holds it, or if a prop that cannot
+            change in place differs (docs/guide.md, "Adopting an existing resource"); set only when
+            the resource is first added to the stack. :default: - a new ingest configuration is created
+        :param removal_policy: What happens on stack delete or replacement.
+            :default: RemovalPolicy.DESTROY; RemovalPolicy.RETAIN when ``adopt_arn`` is given
         """
         # Delete options only when set, so that templates without them stay as they were.
         self._manage(scope, id, locals(),

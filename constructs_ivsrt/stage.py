@@ -344,7 +344,8 @@ class Stage(ManagedResource, StageBase):
         stage_name: str | None = None,
         auto_participant_recording: AutoParticipantRecording | None = None,
         tags: Mapping[str, str] | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        adopt_arn: str | None = None,
+        removal_policy: RemovalPolicy | None = None,
     ) -> None:
         """
         :param stage_name: The name (letters, digits, ``-``, ``_``; at most 128). Not unique in IVS.
@@ -352,7 +353,13 @@ class Stage(ManagedResource, StageBase):
         :param auto_participant_recording: Record every participant to S3.
             :default: - participants are not recorded
         :param tags: Tags (``Tags.of(scope)`` adds to them). :default: - none besides ``Tags.of``
-        :param removal_policy: What happens on stack delete. :default: RemovalPolicy.DESTROY
+        :param adopt_arn: An existing stage for the stack to take over instead of creating
+            one: its ARN is kept, its props are made these (in place), and it is tagged as this
+            stack resource's. Refused if another stack resource holds it, or if a prop that cannot
+            change in place differs (docs/guide.md, "Adopting an existing resource"); set only when
+            the resource is first added to the stack. :default: - a new stage is created
+        :param removal_policy: What happens on stack delete or replacement.
+            :default: RemovalPolicy.DESTROY; RemovalPolicy.RETAIN when ``adopt_arn`` is given
         """
         self._manage(scope, id, locals())
         if auto_participant_recording is not None:

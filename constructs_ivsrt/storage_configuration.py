@@ -74,7 +74,8 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
         bucket: s3.IBucket,
         storage_configuration_name: str | None = None,
         tags: Mapping[str, str] | None = None,
-        removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
+        adopt_arn: str | None = None,
+        removal_policy: RemovalPolicy | None = None,
     ) -> None:
         """
         :param bucket: The S3 bucket recordings are written to.
@@ -82,8 +83,13 @@ class StorageConfiguration(ManagedResource, StorageConfigurationBase):
             :default: - generated from the construct path
         :param tags: Tags for the storage configuration (``Tags.of(scope)`` adds to them).
             :default: - no tags besides those added with ``Tags.of``
+        :param adopt_arn: An existing storage configuration for the stack to take over instead of creating
+            one: its ARN is kept, its props are made these (in place), and it is tagged as this
+            stack resource's. Refused if another stack resource holds it, or if a prop that cannot
+            change in place differs (docs/guide.md, "Adopting an existing resource"); set only when
+            the resource is first added to the stack. :default: - a new storage configuration is created
         :param removal_policy: What happens on stack delete or replacement.
-            :default: RemovalPolicy.DESTROY (as CloudFormation does for ``AWS::IVS::*``)
+            :default: RemovalPolicy.DESTROY; RemovalPolicy.RETAIN when ``adopt_arn`` is given
         """
         self._manage(scope, id, locals())
         self._provider.allow_bucket_policy_edits(bucket.bucket_arn)

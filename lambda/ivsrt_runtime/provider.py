@@ -18,10 +18,10 @@ import time
 from typing import Any, Literal, TypedDict
 from collections.abc import Callable, Mapping
 
-from ivsrt_runtime import calls, desired, keys, lifecycle, reconcile
-from ivsrt_runtime.clients import ivs_client, kms_client, ssm_client
+from ivsrt_runtime import adopt, calls, desired, keys, lifecycle, reconcile
+from ivsrt_runtime.clients import cloudformation_client, ivs_client, kms_client, ssm_client
 from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
-from ivsrt_runtime.rules import RESOURCES, ResourceRules
+from ivsrt_runtime.rules import ADOPT_ARN_PROPERTY, RESOURCES, ResourceRules
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
@@ -75,6 +75,12 @@ def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecy
 
 def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: CreateEvent) -> lifecycle.Result:
     properties = event.get("ResourceProperties", {})
+    adopt_arn = properties.get(ADOPT_ARN_PROPERTY)
+    if adopt_arn:  # take over the resource at that ARN (adopt.py): never deleted here
+        result = adopt.adopt(request, rules, adopt_arn, lifecycle.api_parameters(rules, properties),
+                             holder=lambda arn: adopt.holder_of(_cloudformation(request), arn))
+        _record(request, rules, result, properties)
+        return result
     result = lifecycle.create(request, rules, properties)
     try:
         _record(request, rules, result, properties)
@@ -87,6 +93,9 @@ def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: 
 
 def _on_update(request: lifecycle.ResourceRequest, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
     properties, old = event.get("ResourceProperties", {}), event.get("OldResourceProperties", {})
+    refused = adopt.may_update(old, properties, event["PhysicalResourceId"], ADOPT_ARN_PROPERTY)
+    if refused is not None:
+        raise calls.RequestFailed(f"{request.subject}: {refused}")
     if reconcile.is_reconcile(old, properties):  # only the reconcile value changed: back to the desired state
         result = reconcile.reconcile(request, rules, event["PhysicalResourceId"], lifecycle.api_parameters(rules, properties))
     else:
@@ -97,10 +106,18 @@ def _on_update(request: lifecycle.ResourceRequest, rules: ResourceRules, event: 
 
 def _on_delete(request: lifecycle.ResourceRequest, rules: ResourceRules, event: DeleteEvent) -> lifecycle.Result:
     physical_id = event.get("PhysicalResourceId", "")
+    if event.get("ResourceProperties", {}).get(ADOPT_ARN_PROPERTY) and not rules.owns(physical_id):
+        # A cancelled adopting Create: what it may have tagged was not made by it, and is kept.
+        return lifecycle.Result(physical_id)
     result = lifecycle.delete(request, rules, physical_id, event.get("ResourceProperties", {}))
     if desired.stack_name_of(request.stack_id):
         desired.forget(_ssm(request), request.stack_id, request.logical_id, physical_id)
     return result
+
+
+def _cloudformation(request: lifecycle.ResourceRequest) -> calls.Request:
+    return calls.Request(get_client=cloudformation_client, subject=f"the stack holding {request.subject}'s adopt_arn",
+                         deadline=request.deadline)
 
 
 def _ssm(request: lifecycle.ResourceRequest) -> calls.Request:
