@@ -77,6 +77,7 @@ docs: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PYTHON) -m pytest
 
 clean:

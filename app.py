@@ -52,11 +52,13 @@ class RealtimeVideoStack(cdk.Stack):
             enforce_ssl=True,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        cdk.Validations.of(access_logs).acknowledge(cdk.Acknowledgment(
-            id="AwsSolutions::AwsSolutions-S1",
-            reason="This bucket receives the recordings bucket's access logs; logging it too would "
-                   "only move the question one bucket further.",
-        ))
+        cdk.Validations.of(access_logs).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-S1",
+                reason="This bucket receives the recordings bucket's access logs; logging it too would "
+                "only move the question one bucket further.",
+            )
+        )
         recordings = s3.Bucket(
             self,
             "Recordings",
@@ -77,9 +79,7 @@ class RealtimeVideoStack(cdk.Stack):
             auto_participant_recording=AutoParticipantRecording(
                 storage_configuration=storage,
                 media_types=[RecordingMediaType.AUDIO_VIDEO],
-                thumbnails=ThumbnailConfiguration(
-                    target_interval=cdk.Duration.seconds(30), storage=[ThumbnailStorage.LATEST]
-                ),
+                thumbnails=ThumbnailConfiguration(target_interval=cdk.Duration.seconds(30), storage=[ThumbnailStorage.LATEST]),
                 reconnect_window=cdk.Duration.seconds(60),
                 hls_target_segment_duration=cdk.Duration.seconds(6),
             ),
@@ -96,8 +96,14 @@ class RealtimeVideoStack(cdk.Stack):
             "Program",
             stage=stage,
             layout=GridLayout(featured_participant_attribute="speaker", video_fill_mode=VideoFillMode.COVER),
-            destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder,
-                                        target_segment_duration=cdk.Duration.seconds(4), name="program-hls")],
+            destinations=[
+                S3Destination(
+                    storage_configuration=storage,
+                    encoder_configuration=encoder,
+                    target_segment_duration=cdk.Duration.seconds(4),
+                    name="program-hls",
+                )
+            ],
         )
         studio = IngestConfiguration(
             self,
@@ -109,17 +115,22 @@ class RealtimeVideoStack(cdk.Stack):
         )
         signing_key = PublicKey(self, "TokenSigningKey", public_key_material=TOKEN_SIGNING_KEY.read_text())
         # Callers may name themselves, not make themselves the featured "speaker".
-        tokens = ParticipantTokenVendor(self, "ParticipantTokens", stage=stage, token_duration=cdk.Duration.hours(2),
-                                        allowed_attribute_keys=["displayName"])
+        tokens = ParticipantTokenVendor(
+            self, "ParticipantTokens", stage=stage, token_duration=cdk.Duration.hours(2), allowed_attribute_keys=["displayName"]
+        )
 
         # Its health: a dashboard, and an alarm when subscribers lose more than 5% of their packets
         # for three minutes running (add an action, such as an SNS topic, to be told).
         StageDashboard(self, "StageHealth", stages=[stage])
         stage.metric_download_packet_loss(period=cdk.Duration.minutes(1)).create_alarm(
-            self, "SubscriberPacketLoss", threshold=5, evaluation_periods=3,
+            self,
+            "SubscriberPacketLoss",
+            threshold=5,
+            evaluation_periods=3,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description="Subscribers of the town hall lose more than 5% of their packets")
+            alarm_description="Subscribers of the town hall lose more than 5% of their packets",
+        )
 
         cdk.CfnOutput(self, "StageArn", value=stage.stage_arn)
         cdk.CfnOutput(self, "StageWhipEndpoint", value=stage.endpoints.whip)

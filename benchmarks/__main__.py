@@ -31,9 +31,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from benchmarks import drift
 
@@ -51,6 +51,7 @@ CONTEXT = {"@aws-cdk/core:stackResourceLimit": 1000}
 # 1. Synth scaling
 # ---------------------------------------------------------------------------------------------
 
+
 def build_ours(n: int) -> Any:
     import aws_cdk as cdk
 
@@ -60,8 +61,12 @@ def build_ours(n: int) -> Any:
     stack = cdk.Stack(app, "Ours")
     storage = StorageConfiguration.from_storage_configuration_arn(stack, "Storage", STORAGE_ARN)
     for i in range(n):
-        Stage(stack, f"Stage{i}", tags={"team": "live"},
-              auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+        Stage(
+            stack,
+            f"Stage{i}",
+            tags={"team": "live"},
+            auto_participant_recording=AutoParticipantRecording(storage_configuration=storage),
+        )
     cdk.Tags.of(stack).add("env", "bench")
     return app.synth()
 
@@ -73,9 +78,15 @@ def build_l1(n: int) -> Any:
     app = cdk.App(context=CONTEXT)
     stack = cdk.Stack(app, "Native")
     for i in range(n):
-        ivs.CfnStage(stack, f"Stage{i}", name=f"stage-{i}", tags=[cdk.CfnTag(key="team", value="live")],
-                     auto_participant_recording_configuration=ivs.CfnStage.AutoParticipantRecordingConfigurationProperty(
-                         storage_configuration_arn=STORAGE_ARN))
+        ivs.CfnStage(
+            stack,
+            f"Stage{i}",
+            name=f"stage-{i}",
+            tags=[cdk.CfnTag(key="team", value="live")],
+            auto_participant_recording_configuration=ivs.CfnStage.AutoParticipantRecordingConfigurationProperty(
+                storage_configuration_arn=STORAGE_ARN
+            ),
+        )
     cdk.Tags.of(stack).add("env", "bench")
     return app.synth()
 
@@ -102,8 +113,9 @@ BUILDERS = {"ours": build_ours, "l1": build_l1}
 
 def peak_memory_mib(kind: str, n: int) -> float:
     """Build and synth in a fresh interpreter; its peak memory (Python + Node), in MiB."""
-    out = subprocess.run([sys.executable, "-m", "benchmarks", "--memory-probe", kind, str(n)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--memory-probe", kind, str(n)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
@@ -125,8 +137,13 @@ def synth_scaling(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
         for _ in range(repeats):  # alternate so drift hits both
             ours.append(measure(build_ours, n))
             l1.append(measure(build_l1, n))
-        row = {"n": n, "ours_s": statistics.median(ours), "l1_s": statistics.median(l1),
-               "ours_mib": peak_memory_mib("ours", n), "l1_mib": peak_memory_mib("l1", n)}
+        row = {
+            "n": n,
+            "ours_s": statistics.median(ours),
+            "l1_s": statistics.median(l1),
+            "ours_mib": peak_memory_mib("ours", n),
+            "l1_mib": peak_memory_mib("l1", n),
+        }
         row["ratio"] = row["ours_s"] / row["l1_s"]
         rows.append(row)
     for previous, row in zip(rows, rows[1:], strict=False):
@@ -162,8 +179,10 @@ def jsii_round_trips(sizes: tuple[int, int] = (10, 210)) -> dict[str, dict[str, 
                 build(n)
                 totals.append(dict(counts))
             added = sizes[1] - sizes[0]
-            per_stage[kind] = {name: (totals[1].get(name, 0) - totals[0].get(name, 0)) / added
-                               for name in sorted(set(totals[0]) | set(totals[1]))}
+            per_stage[kind] = {
+                name: (totals[1].get(name, 0) - totals[0].get(name, 0)) / added
+                for name in sorted(set(totals[0]) | set(totals[1]))
+            }
     finally:
         process._NodeProcess.send = send
     return per_stage
@@ -204,8 +223,11 @@ def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[s
             super().__init__(scope, id, properties)
             self.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
 
-    properties = {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f", "name": "stage",
-                  "autoParticipantRecordingConfiguration": {"storageConfigurationArn": STORAGE_ARN}}
+    properties = {
+        "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f",
+        "name": "stage",
+        "autoParticipantRecordingConfiguration": {"storageConfigurationArn": STORAGE_ARN},
+    }
 
     def layer(make: Callable[..., Any]) -> Callable[[int], Any]:
         def build(n: int) -> Any:
@@ -215,6 +237,7 @@ def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[s
                 make(stack, f"Stage{i}", properties)
             cdk.Tags.of(stack).add("env", "bench")
             return app.synth()
+
         return build
 
     builds = {
@@ -233,8 +256,10 @@ def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[s
         for n in sizes:
             for name, build in builds.items():
                 samples[name][n].append(measure(build, n))
-    return {name: 1000 * (statistics.median(by_n[sizes[1]]) - statistics.median(by_n[sizes[0]])) / (sizes[1] - sizes[0])
-            for name, by_n in samples.items()}
+    return {
+        name: 1000 * (statistics.median(by_n[sizes[1]]) - statistics.median(by_n[sizes[0]])) / (sizes[1] - sizes[0])
+        for name, by_n in samples.items()
+    }
 
 
 SYNTH_PROBE = "import sys; from benchmarks.__main__ import BUILDERS; BUILDERS[sys.argv[1]](int(sys.argv[2]))"
@@ -265,8 +290,13 @@ def synth_process(sizes: list[int], repeats: int, whole_n: int = 200, bytecode: 
 
     def run(kind: str, n: int) -> tuple[float, float]:
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", SYNTH_PROBE, kind, str(n)], cwd=ROOT, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(
+            [sys.executable, "-c", SYNTH_PROBE, kind, str(n)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -285,16 +315,26 @@ def synth_process(sizes: list[int], repeats: int, whole_n: int = 200, bytecode: 
                     samples[kind, n].append(run(kind, n))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    median = {key: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
-              for key, values in samples.items()}
+    median = {
+        key: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values)) for key, values in samples.items()
+    }
     small, large = min(sizes), max(sizes)
-    result: dict[str, Any] = {"runs": repeats, "bytecode": bytecode, "sizes": sizes, "whole_n": whole_n,
-                              "median_s": {f"{kind} {n}": {"wall": w, "cpu": c} for (kind, n), (w, c) in median.items()}}
+    result: dict[str, Any] = {
+        "runs": repeats,
+        "bytecode": bytecode,
+        "sizes": sizes,
+        "whole_n": whole_n,
+        "median_s": {f"{kind} {n}": {"wall": w, "cpu": c} for (kind, n), (w, c) in median.items()},
+    }
     for index, measure_name in enumerate(("wall", "cpu")):
         whole = median["ours", whole_n][index] / median["l1", whole_n][index]
         added = {kind: (median[kind, large][index] - median[kind, small][index]) / (large - small) for kind in BUILDERS}
-        result[measure_name] = {"whole_ratio": whole, "ours_ms_per_added_stage": 1000 * added["ours"],
-                                "l1_ms_per_added_stage": 1000 * added["l1"], "marginal_ratio": added["ours"] / added["l1"]}
+        result[measure_name] = {
+            "whole_ratio": whole,
+            "ours_ms_per_added_stage": 1000 * added["ours"],
+            "l1_ms_per_added_stage": 1000 * added["l1"],
+            "marginal_ratio": added["ours"] / added["l1"],
+        }
     return result
 
 
@@ -314,11 +354,17 @@ def _cfn(handler: Any) -> Callable[..., dict[str, Any]]:
     framework = ProviderFramework(handler, poll_seconds=WAITER_POLL_SECONDS / TEST_COMPOSITION_SPEED)
     counter = iter(range(10**9))
 
-    def send(request: str, resource_type: str, props: dict, physical_id: str | None = None,
-             old: dict | None = None) -> dict[str, Any]:
-        event = {"RequestType": request, "ResourceType": resource_type, "LogicalResourceId": "Bench",
-                 "RequestId": f"req-{next(counter)}", "StackId": "bench",
-                 "ResourceProperties": as_cloudformation_sends(props)}
+    def send(
+        request: str, resource_type: str, props: dict, physical_id: str | None = None, old: dict | None = None
+    ) -> dict[str, Any]:
+        event = {
+            "RequestType": request,
+            "ResourceType": resource_type,
+            "LogicalResourceId": "Bench",
+            "RequestId": f"req-{next(counter)}",
+            "StackId": "bench",
+            "ResourceProperties": as_cloudformation_sends(props),
+        }
         if physical_id:
             event["PhysicalResourceId"] = physical_id
         if old is not None:
@@ -339,8 +385,12 @@ def _lifecycle(deps: dict[str, str]) -> dict[str, tuple]:
     steps = {}
     for resource_type in TYPES:
         bodies = lifecycle(resource_type, deps)
-        steps[resource_type] = (tagged(bodies.first, {"t": "1"}), tagged(bodies.first, {"t": "2"}),
-                                tagged(bodies.in_place, {"t": "2"}), tagged(bodies.replacing, {"t": "2"}))
+        steps[resource_type] = (
+            tagged(bodies.first, {"t": "1"}),
+            tagged(bodies.first, {"t": "2"}),
+            tagged(bodies.in_place, {"t": "2"}),
+            tagged(bodies.replacing, {"t": "2"}),
+        )
     return steps
 
 
@@ -356,9 +406,12 @@ def api_calls() -> list[dict[str, Any]]:
         send = _cfn(handler)
         from ivsrt_local.scenarios import DEPENDENCIES
 
-        deps = {name: send("Create", resource_type, props)["PhysicalResourceId"]
-                for name, (resource_type, props) in DEPENDENCIES.items()}
+        deps = {
+            name: send("Create", resource_type, props)["PhysicalResourceId"]
+            for name, (resource_type, props) in DEPENDENCIES.items()
+        }
         for resource_type, (v1, tags_only, in_place, replacing) in _lifecycle(deps).items():
+
             def step(action: Callable[[], Any]) -> str:
                 ivs.state.calls.clear()
                 action()
@@ -405,8 +458,11 @@ def throughput(count: int) -> dict[str, Any]:
             started = time.perf_counter()
             send("Delete", "Custom::IvsRealtimeStage", {}, arn)
             deletes.append(time.perf_counter() - started)
-    return {"operations": count, "create_median_ms": 1000 * statistics.median(creates),
-            "delete_median_ms": 1000 * statistics.median(deletes)}
+    return {
+        "operations": count,
+        "create_median_ms": 1000 * statistics.median(creates),
+        "delete_median_ms": 1000 * statistics.median(deletes),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,25 +518,29 @@ def cold_start(repeats: int) -> dict[str, Any]:
         wall, cpu = out.stdout.strip().splitlines()[-1].split()
         return float(wall), float(cpu)
 
-    samples: dict[str, dict[str, list[tuple[float, float]]]] = {
-        kind: {name: [] for name, _ in COLD_SCRIPTS} for kind in boto3s}
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {kind: {name: [] for name, _ in COLD_SCRIPTS} for kind in boto3s}
     with LocalIvsRealtime(rate_scale=0) as ivs:  # the handler itself is measured here, not the quotas
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_SSM"] = ivs.url
         for _ in range(repeats):
             for kind, first in boto3s.items():
                 for name, script in COLD_SCRIPTS:
                     samples[kind][name].append(run(script, first))
-    size = sum(p.stat().st_size for p in lambda_dir.rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    size = sum(
+        p.stat().st_size for p in lambda_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
     result: dict[str, Any] = {"runs": repeats, "asset_bytes": size}
     for kind in boto3s:
         wall = {name: statistics.median(w for w, _ in values) for name, values in samples[kind].items()}
         cpu = {name: statistics.median(c for _, c in values) for name, values in samples[kind].items()}
         ours, theirs = "handler: import + first Create", "boto3: import + client + CreateStage"
         result[kind] = {
-            "boto3": subprocess.run([sys.executable, "-c", "import boto3; print(boto3.__version__)"],
-                                    env={**os.environ, "PYTHONPATH": os.pathsep.join(boto3s[kind])},
-                                    capture_output=True, text=True, check=True).stdout.strip(),
+            "boto3": subprocess.run(
+                [sys.executable, "-c", "import boto3; print(boto3.__version__)"],
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(boto3s[kind])},
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip(),
             "median_s": wall,
             "median_cpu_s": cpu,
             "ratio_vs_import_boto3": wall[ours] / wall["import boto3"],
@@ -494,13 +554,15 @@ def cold_start(repeats: int) -> dict[str, Any]:
 # 5. Fleet under rate limits
 # ---------------------------------------------------------------------------------------------
 
+
 class EndpointProcess:
     """The local endpoint in a process of its own (rate limits on), as the service is apart
     from the functions calling it: its work does not compete with theirs for one interpreter."""
 
     def __enter__(self) -> EndpointProcess:
-        self.process = subprocess.Popen([sys.executable, "-m", "ivsrt_local", "endpoint", "--port", "0"],
-                                        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ivsrt_local", "endpoint", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
         self.url = self.process.stdout.readline().split(" on ")[1].strip()
         return self
 
@@ -519,9 +581,9 @@ class EndpointProcess:
 def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
     import tempfile
 
-    from ivsrt_runtime import provider as handler
     from ivsrt_local.deployer import LocalDeployer
     from ivsrt_local.stack_state import DeployError, StackState
+    from ivsrt_runtime import provider as handler
     from sample import fleet
 
     workdir = Path(tempfile.mkdtemp(prefix="fleet-"))
@@ -533,9 +595,11 @@ def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
             templates = [fleet.synth(workdir / f"{n}-{tag}", n, 0, tag) for tag in ("a", "b")]
             endpoint.control("reset", "POST")
             deployer = LocalDeployer(StackState(fleet.STACK_NAME, "us-east-1"), handler)
-            for phase, run in (("create", lambda: deployer.deploy(templates[0])),
-                               ("tag update", lambda: deployer.deploy(templates[1])),
-                               ("delete", deployer.destroy)):
+            for phase, run in (
+                ("create", lambda: deployer.deploy(templates[0])),
+                ("tag update", lambda: deployer.deploy(templates[1])),
+                ("delete", deployer.destroy),
+            ):
                 before = endpoint.control("state")
                 started, failure = time.perf_counter(), ""
                 try:
@@ -550,15 +614,27 @@ def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
                 expected = 0 if phase == "delete" else n
                 wrong_tags = sum(r["tags"].get("environment") != ("b" if phase == "tag update" else "a") for r in stages)
                 floor = n / 5
-                rows.append({"n": n, "phase": phase, "seconds": seconds, "floor_s": floor, "ratio": seconds / floor,
-                             "calls_per_resource": accepted / n, "throttled": throttled,
-                             "failed": failure, "stages_left": len(stages), "leaked_or_missing": abs(len(stages) - expected),
-                             "wrong_tags": wrong_tags})
+                rows.append(
+                    {
+                        "n": n,
+                        "phase": phase,
+                        "seconds": seconds,
+                        "floor_s": floor,
+                        "ratio": seconds / floor,
+                        "calls_per_resource": accepted / n,
+                        "throttled": throttled,
+                        "failed": failure,
+                        "stages_left": len(stages),
+                        "leaked_or_missing": abs(len(stages) - expected),
+                        "wrong_tags": wrong_tags,
+                    }
+                )
                 print(f"   fleet N={n} {phase}: {seconds:.1f} s ({seconds / floor:.2f} x floor)", flush=True)
     return {"max_stages_per_stack": most, "rows": rows}
 
 
 # ---------------------------------------------------------------------------------------------
+
 
 def participant_tokens(count: int, workers: int) -> dict[str, Any]:
     """Tokens per second: signed by the stage owner (kms:Sign at the local endpoint, no IVS call)
@@ -583,8 +659,14 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
         public_key = ivs.import_public_key(publicKeyMaterial=material, name="bench")["publicKey"]["arn"]
 
         def signed(_: int) -> str:
-            return sign_participant_token(kms, key_id=key, public_key_arn=public_key, stage_arn=stage["arn"],
-                                          whip_url=stage["endpoints"]["whip"], events_url=stage["endpoints"]["events"]).token
+            return sign_participant_token(
+                kms,
+                key_id=key,
+                public_key_arn=public_key,
+                stage_arn=stage["arn"],
+                whip_url=stage["endpoints"]["whip"],
+                events_url=stage["endpoints"]["events"],
+            ).token
 
         def minted(_: int) -> str:
             return ivs.create_participant_token(stageArn=stage["arn"])["participantToken"]["token"]
@@ -595,26 +677,34 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
             with ThreadPoolExecutor(workers) as pool:
                 tokens = list(pool.map(make, range(count)))
             rates[name] = len(set(tokens)) / (time.perf_counter() - started)
-    return {"tokens": count, "workers": workers, "per_second": rates,
-            "ratio": rates["self-signed (kms:Sign)"] / rates["CreateParticipantToken"]}
+    return {
+        "tokens": count,
+        "workers": workers,
+        "per_second": rates,
+        "ratio": rates["self-signed (kms:Sign)"] / rates["CreateParticipantToken"],
+    }
 
 
-SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "synth_process", "fleet", "participant_tokens",
-            "drift")
+SECTIONS = ("api_calls", "throughput", "cold_start", "synth_scaling", "synth_process", "fleet", "participant_tokens", "drift")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,50,200,500", help="stage counts for synth scaling")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--process-sizes", default="20,200,500",
-                        help="stage counts for synth in a fresh process (200 among them: the whole-process ratio)")
-    parser.add_argument("--no-bytecode", action="store_true",
-                        help="synth in a fresh process without bytecode caches (every module compiled)")
+    parser.add_argument(
+        "--process-sizes",
+        default="20,200,500",
+        help="stage counts for synth in a fresh process (200 among them: the whole-process ratio)",
+    )
+    parser.add_argument(
+        "--no-bytecode", action="store_true", help="synth in a fresh process without bytecode caches (every module compiled)"
+    )
     parser.add_argument("--throughput", type=int, default=200, help="creates (then deletes) in sequence")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "latest.json")
-    parser.add_argument("--fleet-sizes", default="50,100,200,0",
-                        help="stage counts for the fleet under rate limits (0: the most one stack holds)")
+    parser.add_argument(
+        "--fleet-sizes", default="50,100,200,0", help="stage counts for the fleet under rate limits (0: the most one stack holds)"
+    )
     parser.add_argument("--tokens", type=int, default=1000, help="participant tokens made each way")
     parser.add_argument("--token-workers", type=int, default=16, help="threads making participant tokens")
     parser.add_argument("--drift-sizes", default="100,200", help="stage counts for the drift check (benchmarks/drift.py)")
@@ -631,10 +721,14 @@ def main(argv: list[str] | None = None) -> None:
         "api_calls": api_calls,
         "throughput": lambda: throughput(args.throughput),
         "cold_start": lambda: cold_start(args.repeats + 2),
-        "synth_scaling": lambda: {"rows": synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
-                                  "round_trips_per_stage": jsii_round_trips(), "layers_ms_per_stage": synth_layers()},
-        "synth_process": lambda: synth_process([int(n) for n in args.process_sizes.split(",")], args.repeats + 2,
-                                               bytecode=not args.no_bytecode),
+        "synth_scaling": lambda: {
+            "rows": synth_scaling([int(n) for n in args.sizes.split(",")], args.repeats),
+            "round_trips_per_stage": jsii_round_trips(),
+            "layers_ms_per_stage": synth_layers(),
+        },
+        "synth_process": lambda: synth_process(
+            [int(n) for n in args.process_sizes.split(",")], args.repeats + 2, bytecode=not args.no_bytecode
+        ),
         "fleet": lambda: fleet_under_rate_limits([int(n) for n in args.fleet_sizes.split(",")]),
         "participant_tokens": lambda: participant_tokens(args.tokens, args.token_workers),
         "drift": lambda: drift.drift_check([int(n) for n in args.drift_sizes.split(",")]),
@@ -654,14 +748,20 @@ def print_report(r: dict[str, Any]) -> None:
 
 
 def print_synth_scaling(r: dict[str, Any]) -> None:
-    print("1. synth scaling (median wall time of build + synth, side by side in one process;"
-          " memory: peak RSS of Python + Node in a fresh process)")
-    print(f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} "
-          f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13} {'marginal ours/L1':>17}")
+    print(
+        "1. synth scaling (median wall time of build + synth, side by side in one process;"
+        " memory: peak RSS of Python + Node in a fresh process)"
+    )
+    print(
+        f"   {'N':>5} {'ours s':>9} {'L1 s':>9} {'ours/L1':>8} {'ours MiB':>9} {'L1 MiB':>8} "
+        f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13} {'marginal ours/L1':>17}"
+    )
     for row in r["synth_scaling"]["rows"]:
-        print(f"   {row['n']:>5} {row['ours_s']:>9.3f} {row['l1_s']:>9.3f} {row['ratio']:>8.2f} {row['ours_mib']:>9.1f} "
-              f"{row['l1_mib']:>8.1f} {row.get('ours_ms_per_added_stage', float('nan')):>15.2f} "
-              f"{row.get('l1_ms_per_added_stage', float('nan')):>13.2f} {row.get('marginal_ratio', float('nan')):>17.2f}")
+        print(
+            f"   {row['n']:>5} {row['ours_s']:>9.3f} {row['l1_s']:>9.3f} {row['ratio']:>8.2f} {row['ours_mib']:>9.1f} "
+            f"{row['l1_mib']:>8.1f} {row.get('ours_ms_per_added_stage', float('nan')):>15.2f} "
+            f"{row.get('l1_ms_per_added_stage', float('nan')):>13.2f} {row.get('marginal_ratio', float('nan')):>17.2f}"
+        )
     print("   jsii round trips per added stage (Python -> kernel requests; Complete: a callback into Python answered):")
     for kind, counts in r["synth_scaling"]["round_trips_per_stage"].items():
         listed = ", ".join(f"{name} {count:g}" for name, count in counts.items() if count)
@@ -676,15 +776,21 @@ def print_synth_scaling(r: dict[str, Any]) -> None:
 def print_synth_process(r: dict[str, Any]) -> None:
     p = r["synth_process"]
     small, large, whole = min(p["sizes"]), max(p["sizes"]), p["whole_n"]
-    print(f"1b. synth in a fresh process: import + build + synth, ours against CfnStage (median of {p['runs']}; "
-          f"{'with' if p['bytecode'] else 'without'} bytecode caches; CPU: Python + Node)")
-    print(f"   {'':<7} {'ours ' + str(whole):>10} {'L1 ' + str(whole):>9} {'whole ours/L1':>14} "
-          f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13} {'marginal ours/L1':>17}  (N {small} -> {large})")
+    print(
+        f"1b. synth in a fresh process: import + build + synth, ours against CfnStage (median of {p['runs']}; "
+        f"{'with' if p['bytecode'] else 'without'} bytecode caches; CPU: Python + Node)"
+    )
+    print(
+        f"   {'':<7} {'ours ' + str(whole):>10} {'L1 ' + str(whole):>9} {'whole ours/L1':>14} "
+        f"{'ours ms/+stage':>15} {'L1 ms/+stage':>13} {'marginal ours/L1':>17}  (N {small} -> {large})"
+    )
     for name in ("wall", "cpu"):
         m = p[name]
-        print(f"   {name:<7} {p['median_s'][f'ours {whole}'][name]:>9.2f}s {p['median_s'][f'l1 {whole}'][name]:>8.2f}s "
-              f"{m['whole_ratio']:>14.2f} {m['ours_ms_per_added_stage']:>15.2f} {m['l1_ms_per_added_stage']:>13.2f} "
-              f"{m['marginal_ratio']:>17.2f}")
+        print(
+            f"   {name:<7} {p['median_s'][f'ours {whole}'][name]:>9.2f}s {p['median_s'][f'l1 {whole}'][name]:>8.2f}s "
+            f"{m['whole_ratio']:>14.2f} {m['ours_ms_per_added_stage']:>15.2f} {m['l1_ms_per_added_stage']:>13.2f} "
+            f"{m['marginal_ratio']:>17.2f}"
+        )
 
 
 def print_api_calls(r: dict[str, Any]) -> None:
@@ -697,8 +803,10 @@ def print_api_calls(r: dict[str, Any]) -> None:
 
 def print_cold_start(r: dict[str, Any]) -> None:
     c = r["cold_start"]
-    print(f"3. handler cold start (fresh interpreter, median of {c['runs']}; wall, and CPU)   "
-          f"Lambda asset: {c['asset_bytes'] / 1024:.0f} KiB")
+    print(
+        f"3. handler cold start (fresh interpreter, median of {c['runs']}; wall, and CPU)   "
+        f"Lambda asset: {c['asset_bytes'] / 1024:.0f} KiB"
+    )
     for kind in ("project", "floor"):
         if kind not in c:
             continue
@@ -706,27 +814,36 @@ def print_cold_start(r: dict[str, Any]) -> None:
         print(f"   under boto3 {k['boto3']} ({kind})")
         for name, seconds in k["median_s"].items():
             print(f"     {name:<40} {seconds * 1000:8.1f} ms {k['median_cpu_s'][name] * 1000:8.1f} ms CPU")
-        print(f"     ratio vs import boto3: {k['ratio_vs_import_boto3']:.2f}   vs boto3 doing the same call: "
-              f"{k['ratio_vs_boto3_same_call']:.2f} (CPU {k['cpu_ratio_vs_boto3_same_call']:.2f})")
+        print(
+            f"     ratio vs import boto3: {k['ratio_vs_import_boto3']:.2f}   vs boto3 doing the same call: "
+            f"{k['ratio_vs_boto3_same_call']:.2f} (CPU {k['cpu_ratio_vs_boto3_same_call']:.2f})"
+        )
 
 
 def print_throughput(r: dict[str, Any]) -> None:
     t = r["throughput"]
-    print(f"4. handler throughput: {t['operations']} creates then deletes in sequence: "
-          f"median create {t['create_median_ms']:.1f} ms, delete {t['delete_median_ms']:.1f} ms")
-
+    print(
+        f"4. handler throughput: {t['operations']} creates then deletes in sequence: "
+        f"median create {t['create_median_ms']:.1f} ms, delete {t['delete_median_ms']:.1f} ms"
+    )
 
 
 def print_fleet(r: dict[str, Any]) -> None:
     f = r["fleet"]
-    print(f"5. fleet under rate limits: one stack, every event at once, endpoint with the service's rate quotas "
-          f"(the most stages one stack holds: {f['max_stages_per_stack']})")
-    print(f"   {'N':>4} {'phase':<11} {'wall s':>7} {'floor s':>8} {'wall/floor':>10} {'calls/res':>9} "
-          f"{'throttled':>9} {'failed':>6} {'leaked':>6} {'bad tags':>8}")
+    print(
+        f"5. fleet under rate limits: one stack, every event at once, endpoint with the service's rate quotas "
+        f"(the most stages one stack holds: {f['max_stages_per_stack']})"
+    )
+    print(
+        f"   {'N':>4} {'phase':<11} {'wall s':>7} {'floor s':>8} {'wall/floor':>10} {'calls/res':>9} "
+        f"{'throttled':>9} {'failed':>6} {'leaked':>6} {'bad tags':>8}"
+    )
     for row in f["rows"]:
-        print(f"   {row['n']:>4} {row['phase']:<11} {row['seconds']:>7.1f} {row['floor_s']:>8.1f} {row['ratio']:>10.2f} "
-              f"{row['calls_per_resource']:>9.2f} {row['throttled']:>9} {('yes' if row['failed'] else 0):>6} "
-              f"{row['leaked_or_missing']:>6} {row['wrong_tags']:>8}")
+        print(
+            f"   {row['n']:>4} {row['phase']:<11} {row['seconds']:>7.1f} {row['floor_s']:>8.1f} {row['ratio']:>10.2f} "
+            f"{row['calls_per_resource']:>9.2f} {row['throttled']:>9} {('yes' if row['failed'] else 0):>6} "
+            f"{row['leaked_or_missing']:>6} {row['wrong_tags']:>8}"
+        )
         if row["failed"]:
             print(f"        {row['failed']}")
 

@@ -35,26 +35,30 @@ def _out_of_band(url: str, state: Any) -> dict[str, str]:
 
     from ivsrt_runtime.rules import IDENTITY_TAG
 
-    client = boto3.client("ivs-realtime", endpoint_url=url,
-                          config=Config(retries={"mode": "standard", "total_max_attempts": 20}))
-    stages = sorted((r for r in state.resources.values() if r.resource_type.endswith("Stage")),
-                    key=lambda r: r.logical_id)
+    client = boto3.client("ivs-realtime", endpoint_url=url, config=Config(retries={"mode": "standard", "total_max_attempts": 20}))
+    stages = sorted((r for r in state.resources.values() if r.resource_type.endswith("Stage")), key=lambda r: r.logical_id)
     renamed, retagged, deleted, copied = stages[:4]
     client.update_stage(arn=renamed.physical_id, name="renamed-by-hand")
     client.tag_resource(resourceArn=retagged.physical_id, tags={"environment": "by-hand"})
     client.delete_stage(arn=deleted.physical_id)
     identity = client.get_stage(arn=copied.physical_id)["stage"]["tags"][IDENTITY_TAG]
     client.create_stage(name="leftover", tags={IDENTITY_TAG: identity})
-    return {"MODIFIED": f"{renamed.logical_id} (name), {retagged.logical_id} (tag)", "DELETED": deleted.logical_id,
-            "ORPHAN": f"carrying {copied.logical_id}'s identity"}
+    return {
+        "MODIFIED": f"{renamed.logical_id} (name), {retagged.logical_id} (tag)",
+        "DELETED": deleted.logical_id,
+        "ORPHAN": f"carrying {copied.logical_id}'s identity",
+    }
 
 
 def _check(stack: Any, concurrency: int) -> tuple[float, Any]:
     from ivsrt_runtime import calls, clients
     from ivsrt_runtime.drift_check import Detector
 
-    detector = Detector(calls.Request(get_client=clients.ivs_client, subject="IVS Real-Time"),
-                        calls.Request(get_client=clients.ssm_client, subject="Parameter Store"), concurrency=concurrency)
+    detector = Detector(
+        calls.Request(get_client=clients.ivs_client, subject="IVS Real-Time"),
+        calls.Request(get_client=clients.ssm_client, subject="Parameter Store"),
+        concurrency=concurrency,
+    )
     started = time.perf_counter()
     report = detector.check(stack)
     detector.orphans([stack], {stack.name: report})
@@ -105,35 +109,57 @@ def drift_check(sizes: list[int], runs: tuple[tuple[int, float], ...] = RUNS) ->
                 after = endpoint.control("state")
                 throttled = {op: count - before["throttled"].get(op, 0) for op, count in after["throttled"].items()}
                 made: dict[str, int] = {}
-                for name in after["calls"][len(before["calls"]):]:
+                for name in after["calls"][len(before["calls"]) :]:
                     made[name] = made.get(name, 0) + 1
                 accepted = {op: count - throttled.get(op, 0) for op, count in made.items()}
-                for name in after["ssm_calls"][len(before["ssm_calls"]):]:
+                for name in after["ssm_calls"][len(before["ssm_calls"]) :]:
                     accepted[name] = accepted.get(name, 0) + 1
-                floors = {op: count / (SSM_RATE_QUOTA if op.startswith("ssm:") else rate_quota(op))
-                          for op, count in accepted.items()}
+                floors = {
+                    op: count / (SSM_RATE_QUOTA if op.startswith("ssm:") else rate_quota(op)) for op, count in accepted.items()
+                }
                 statuses: dict[str, int] = {}
                 for resource in report.resources:
                     statuses[resource.status] = statuses.get(resource.status, 0) + 1
                 floor = max(floors.values())
-                rows.append({"n": n, "concurrency": workers, "latency_s": latency, "seconds": seconds, "floor_s": floor,
-                             "floor_sequential_s": sum(floors.values()), "ratio": seconds / floor,
-                             "calls": accepted, "calls_per_resource": sum(accepted.values()) / n,
-                             "throttled": sum(throttled.values()), "statuses": statuses,
-                             "orphans": len(report.orphans), "changes": changes})
-                print(f"   drift N={n} concurrency {workers}, GetStage +{latency:g} s: {seconds:.1f} s "
-                      f"({seconds / floor:.2f} x floor)", flush=True)
+                rows.append(
+                    {
+                        "n": n,
+                        "concurrency": workers,
+                        "latency_s": latency,
+                        "seconds": seconds,
+                        "floor_s": floor,
+                        "floor_sequential_s": sum(floors.values()),
+                        "ratio": seconds / floor,
+                        "calls": accepted,
+                        "calls_per_resource": sum(accepted.values()) / n,
+                        "throttled": sum(throttled.values()),
+                        "statuses": statuses,
+                        "orphans": len(report.orphans),
+                        "changes": changes,
+                    }
+                )
+                print(
+                    f"   drift N={n} concurrency {workers}, GetStage +{latency:g} s: {seconds:.1f} s "
+                    f"({seconds / floor:.2f} x floor)",
+                    flush=True,
+                )
     return {"rows": rows}
 
 
 def print_drift(r: dict[str, Any]) -> None:
-    print("7. drift check of one stack of N stages under the rate quotas (endpoint in its own process; a stage "
-          "renamed, one re-tagged, one deleted, one orphan; floor = max over operations of calls / quota)")
-    print(f"   {'N':>4} {'workers':>7} {'+latency':>8} {'wall s':>7} {'floor s':>8} {'wall/floor':>10} {'seq floor':>9} "
-          f"{'calls/res':>9} {'throttled':>9}  found; calls by operation")
+    print(
+        "7. drift check of one stack of N stages under the rate quotas (endpoint in its own process; a stage "
+        "renamed, one re-tagged, one deleted, one orphan; floor = max over operations of calls / quota)"
+    )
+    print(
+        f"   {'N':>4} {'workers':>7} {'+latency':>8} {'wall s':>7} {'floor s':>8} {'wall/floor':>10} {'seq floor':>9} "
+        f"{'calls/res':>9} {'throttled':>9}  found; calls by operation"
+    )
     for row in r["drift"]["rows"]:
         found = ", ".join(f"{count} {status}" for status, count in sorted(row["statuses"].items()))
         by_operation = ", ".join(f"{op} {count}" for op, count in sorted(row["calls"].items()))
-        print(f"   {row['n']:>4} {row['concurrency']:>7} {row['latency_s']:>7g}s {row['seconds']:>7.1f} {row['floor_s']:>8.1f} "
-              f"{row['ratio']:>10.2f} {row['floor_sequential_s']:>9.1f} {row['calls_per_resource']:>9.2f} "
-              f"{row['throttled']:>9}  {found}, {row['orphans']} orphan(s); {by_operation}")
+        print(
+            f"   {row['n']:>4} {row['concurrency']:>7} {row['latency_s']:>7g}s {row['seconds']:>7.1f} {row['floor_s']:>8.1f} "
+            f"{row['ratio']:>10.2f} {row['floor_sequential_s']:>9.1f} {row['calls_per_resource']:>9.2f} "
+            f"{row['throttled']:>9}  {found}, {row['orphans']} orphan(s); {by_operation}"
+        )

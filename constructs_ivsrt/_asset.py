@@ -43,8 +43,10 @@ def lambda_asset_dir() -> Path:
         return checkout
     missing = [str(_SHIPPED_ENTRIES_DIR / entry) for entry in ENTRIES if not (_SHIPPED_ENTRIES_DIR / entry).is_file()]
     if missing:
-        raise FileNotFoundError(f"constructs_ivsrt: no Lambda entries in {checkout} or {_SHIPPED_ENTRIES_DIR} "
-                                f"(missing: {', '.join(missing)}): reinstall the package")
+        raise FileNotFoundError(
+            f"constructs_ivsrt: no Lambda entries in {checkout} or {_SHIPPED_ENTRIES_DIR} "
+            f"(missing: {', '.join(missing)}): reinstall the package"
+        )
     return _staged(_SHIPPED_ENTRIES_DIR, _RUNTIME_DIR, _cache_root())
 
 

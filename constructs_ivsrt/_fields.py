@@ -30,8 +30,10 @@ else:
     try:
         from typing import dataclass_transform
     except ImportError:  # Python 3.10: at run time a no-op
+
         def dataclass_transform(**_: Any) -> Any:
             return lambda decorated: decorated
+
 
 from constructs_ivsrt._validation import is_unresolved, seconds
 
@@ -82,8 +84,7 @@ class ApiField:
     omit_empty: bool = False
 
 
-def api(*path: str | int, conversion: Conversion = AS_IS, default: Any = dataclasses.MISSING,
-        omit_empty: bool = False) -> Any:
+def api(*path: str | int, conversion: Conversion = AS_IS, default: Any = dataclasses.MISSING, omit_empty: bool = False) -> Any:
     """A prop: where it goes in the API request, and how its value converts. With no ``path``,
     the API member is the prop's name in camelCase, under the class's ``API_PREFIX`` if it has one.
 
@@ -107,16 +108,22 @@ Fields = Mapping[str, ApiField]  # prop name -> where it goes
 def declared(cls: type) -> Fields:
     """A props class's fields and where each goes, with default paths filled in."""
     prefix: Path = getattr(cls, "API_PREFIX", ())
-    return {field.name: _filled(field.name, spec, prefix)
-            for field in dataclasses.fields(cls) if (spec := field.metadata.get(_API)) is not None}
+    return {
+        field.name: _filled(field.name, spec, prefix)
+        for field in dataclasses.fields(cls)
+        if (spec := field.metadata.get(_API)) is not None
+    }
 
 
 def take_props(cls: type) -> Fields:
     """A construct class's own ``api(...)`` declarations, taken off the class (as a dataclass
     takes its fields: an instance's attribute is the prop's value once set, never the
     declaration), with default paths filled in."""
-    taken = {name: spec for name, value in vars(cls).items() if isinstance(value, dataclasses.Field)
-             and (spec := value.metadata.get(_API)) is not None}
+    taken = {
+        name: spec
+        for name, value in vars(cls).items()
+        if isinstance(value, dataclasses.Field) and (spec := value.metadata.get(_API)) is not None
+    }
     for name in taken:
         delattr(cls, name)
     return {name: _filled(name, spec, ()) for name, spec in taken.items()}
@@ -209,4 +216,3 @@ def labels(fields: Fields, props: Mapping[str, Any], prefix: str = "") -> dict[P
 
 def _is_struct(value: Any) -> bool:
     return dataclasses.is_dataclass(value) and not isinstance(value, type)
-

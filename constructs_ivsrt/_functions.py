@@ -29,9 +29,18 @@ def lambda_role(scope: Construct, id: str, log_group: logs.ILogGroup) -> iam.Rol
     return role
 
 
-def runtime_function(scope: Construct, id: str, *, entry: str, description: str, timeout: Duration,
-                     role: iam.Role, log_group: logs.ILogGroup, environment: Mapping[str, str] | None = None,
-                     retry_attempts: int | None = None) -> lambda_.Function:
+def runtime_function(
+    scope: Construct,
+    id: str,
+    *,
+    entry: str,
+    description: str,
+    timeout: Duration,
+    role: iam.Role,
+    log_group: logs.ILogGroup,
+    environment: Mapping[str, str] | None = None,
+    retry_attempts: int | None = None,
+) -> lambda_.Function:
     """A function of the asset (``lambda/``): ``entry`` is one of ``ivsrt_runtime.entries``."""
     return lambda_.Function(
         scope,

@@ -42,8 +42,11 @@ def scope_components(scope: Construct) -> tuple[str, ...]:
         # Stack.is_stack (what Names asks, a stack made on the Node side too), which is no type guard.
         top_level = [Stack.is_stack(s) and not Token.is_unresolved(typing.cast(Stack, s).stack_name) for s in scopes]
         last_stack = max((index for index, is_top in enumerate(top_level) if is_top), default=0)
-        cached = _scope_components[scope] = tuple(typing.cast(Stack, s).stack_name if top_level[index] else s.node.id
-                                                  for index, s in enumerate(scopes) if index >= last_stack)
+        cached = _scope_components[scope] = tuple(
+            typing.cast(Stack, s).stack_name if top_level[index] else s.node.id
+            for index, s in enumerate(scopes)
+            if index >= last_stack
+        )
     return cached
 
 

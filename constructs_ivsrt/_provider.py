@@ -17,8 +17,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation, Node
 
-from constructs_ivsrt._regions import Place
 from constructs_ivsrt._functions import lambda_role, runtime_function
+from constructs_ivsrt._regions import Place
 from ivsrt_runtime import deployment, desired, entries, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
@@ -107,11 +107,16 @@ class IvsRealtimeProvider(Construct):
         self._async_service_token: str | None = None
         self.resources: ManagedResources = ManagedResources(self._stack)
         self._stack.node.add_validation(self.resources)
-        _acknowledge(self.role, [(
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "IVS List operations support no resource-level permissions; they are read-only and used to "
-            "find the handler's own resources by tag (and the stages using a storage configuration).",
-        )])
+        _acknowledge(
+            self.role,
+            [
+                (
+                    "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    "IVS List operations support no resource-level permissions; they are read-only and used to "
+                    "find the handler's own resources by tag (and the stages using a storage configuration).",
+                )
+            ],
+        )
 
     def reconcile_on_deploy(self) -> None:
         """Bring every managed resource of this stack back to its desired state on each deploy,
@@ -147,27 +152,41 @@ class IvsRealtimeProvider(Construct):
         return tuple(r for r in rules.RESOURCES.values() if r.noun in self._managed)
 
     def _allow(self, actions: tuple[str, ...], arn_segment: str) -> None:
-        arn = self._stack.format_arn(service="ivs", resource=arn_segment, resource_name="*",
-                                     arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        arn = self._stack.format_arn(
+            service="ivs", resource=arn_segment, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
         self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=[arn]))
-        _acknowledge(self.role, [(
-            _wildcard_finding(self._stack, arn),
-            "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
-            f"statement is limited to {arn_segment} ARNs in this account and region and to "
-            "the calls the handler makes.",
-        )])
+        _acknowledge(
+            self.role,
+            [
+                (
+                    _wildcard_finding(self._stack, arn),
+                    "IVS assigns resource ids at creation, so the handler cannot name them in advance; the "
+                    f"statement is limited to {arn_segment} ARNs in this account and region and to "
+                    "the calls the handler makes.",
+                )
+            ],
+        )
 
     def _allow_desired_state(self) -> None:
         """Let the handler write and remove its stack's desired-state parameters, and no others."""
-        arn = self._stack.format_arn(service="ssm", resource="parameter",
-                                     resource_name=f"{desired.PREFIX.strip('/')}/{Aws.STACK_NAME}/*",
-                                     arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        arn = self._stack.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=f"{desired.PREFIX.strip('/')}/{Aws.STACK_NAME}/*",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
         self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(DESIRED_STATE_ACTIONS), resources=[arn]))
-        _acknowledge(self.role, [(
-            _wildcard_finding(self._stack, arn),
-            "One desired-state parameter per managed resource, named by its logical id: the statement is "
-            "limited to this stack's own path under /constructs-ivsrt/desired/ in this account and region.",
-        )])
+        _acknowledge(
+            self.role,
+            [
+                (
+                    _wildcard_finding(self._stack, arn),
+                    "One desired-state parameter per managed resource, named by its logical id: the statement is "
+                    "limited to this stack's own path under /constructs-ivsrt/desired/ in this account and region.",
+                )
+            ],
+        )
 
     @property
     def async_service_token(self) -> str:
@@ -183,13 +202,18 @@ class IvsRealtimeProvider(Construct):
         if not self._adopting:
             self._adopting = True
             self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=[ADOPTION_ACTION], resources=["*"]))
-            _acknowledge(self.role, [(
-                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                "IVS List operations support no resource-level permissions; they are read-only and used to "
-                "find the handler's own resources by tag (and the stages using a storage configuration). "
-                "cloudformation:DescribeStackResources by physical id names no stack in advance (adopt_arn: "
-                "which stack, if any, still holds the resource); read-only.",
-            )])
+            _acknowledge(
+                self.role,
+                [
+                    (
+                        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                        "IVS List operations support no resource-level permissions; they are read-only and used to "
+                        "find the handler's own resources by tag (and the stages using a storage configuration). "
+                        "cloudformation:DescribeStackResources by physical id names no stack in advance (adopt_arn: "
+                        "which stack, if any, still holds the resource); read-only.",
+                    )
+                ],
+            )
 
     def allow_bucket_policy_edits(self, bucket_arn: str) -> None:
         """Let the handler create a storage configuration on this bucket, and no other."""
@@ -199,11 +223,15 @@ class IvsRealtimeProvider(Construct):
 
     def _handler_function(self, id: str, entry: str) -> lambda_.Function:
         return runtime_function(
-            self, id, entry=entry,
+            self,
+            id,
+            entry=entry,
             description="constructs_ivsrt: creates, updates, tags and deletes IVS Real-Time resources",
             # Retries and conflict waits are bounded by the time left (see FUNCTION_TIMEOUT_SECONDS).
             timeout=Duration.seconds(deployment.FUNCTION_TIMEOUT_SECONDS),
-            role=self.role, log_group=self._handler_logs)
+            role=self.role,
+            log_group=self._handler_logs,
+        )
 
     def _framework(self, prefix: str, is_complete: lambda_.Function | None) -> cr.Provider:
         """aws-cdk-lib's Provider framework in front of the handler, with roles limited to their
@@ -231,7 +259,8 @@ class IvsRealtimeProvider(Construct):
                 # resource's Data, a stream key among them.
                 disable_waiter_state_machine_logging=False,
                 waiter_state_machine_log_options=cr.LogOptions(
-                    destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False),
+                    destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False
+                ),
             )
         provider = cr.Provider(
             self,
@@ -252,18 +281,25 @@ class IvsRealtimeProvider(Construct):
             _acknowledge(role, [_qualifier_wildcard(self._stack, function) for function in functions])
         if is_complete is not None:
             waiter = provider.node.find_child("waiter-state-machine")
-            _acknowledge(waiter, [
-                _qualifier_wildcard(self._stack, typing.cast(lambda_.Function, provider.node.find_child(f"framework-{name}")))
-                for name in ("isComplete", "onTimeout")
-            ] + [(
-                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                "CloudWatch Logs delivery for Step Functions (logs:CreateLogDelivery and friends) "
-                "supports no resource-level permissions; aws-cdk-lib grants it for the waiter's logging.",
-            ), (
-                "AwsSolutions::AwsSolutions-SF2",
-                "aws-cdk-lib's Provider framework offers no tracing option for its waiter state machine; "
-                "it only polls the isComplete function, whose logs are kept.",
-            )])
+            _acknowledge(
+                waiter,
+                [
+                    _qualifier_wildcard(self._stack, typing.cast(lambda_.Function, provider.node.find_child(f"framework-{name}")))
+                    for name in ("isComplete", "onTimeout")
+                ]
+                + [
+                    (
+                        "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                        "CloudWatch Logs delivery for Step Functions (logs:CreateLogDelivery and friends) "
+                        "supports no resource-level permissions; aws-cdk-lib grants it for the waiter's logging.",
+                    ),
+                    (
+                        "AwsSolutions::AwsSolutions-SF2",
+                        "aws-cdk-lib's Provider framework offers no tracing option for its waiter state machine; "
+                        "it only polls the isComplete function, whose logs are kept.",
+                    ),
+                ],
+            )
         # The handler's policy must exist before CloudFormation sends it any event. Every custom
         # resource references the framework function (its ServiceToken), so one dependency here
         # orders them all, instead of a DependsOn on each resource.
@@ -322,9 +358,12 @@ class ManagedResources:
         problems = []
         for index, (resource, _) in enumerate(self._tagged):
             tags = rendered.get(str(index))
-            concrete = {(tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"):
-                        (tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value")
-                        for index, tag in enumerate(tags or [])}
+            concrete = {
+                (tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"): (
+                    tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value"
+                )
+                for index, tag in enumerate(tags or [])
+            }
             found = validation.check_tags(concrete, "tags")
             if found:
                 path = resource.node.path  # read only on error: a jsii call
@@ -357,6 +396,7 @@ def _wildcard_finding(stack: Stack, arn: str) -> str | None:
     and attributes ``<Name.Attr>``; rendering the same way keeps the acknowledgment exact (it
     covers this ARN only) whatever the stack's environment.
     """
+
     def render(value: object) -> str:
         if isinstance(value, str):
             return value

@@ -114,20 +114,25 @@ def metric_place(resource: Any, options: Mapping[str, Any]) -> tuple[str | None,
     reference, an ARN from a parameter), a dashboard or an alarm would silently graph its own
     region: warn once, unless ``options`` name a region."""
     place = place_of(resource)
-    if ("region" not in options and is_unresolved(place.region)
-            and relation(place.region, place_of(Stack.of(resource)).region) is Relation.UNKNOWN):
+    if (
+        "region" not in options
+        and is_unresolved(place.region)
+        and relation(place.region, place_of(Stack.of(resource)).region) is Relation.UNKNOWN
+    ):
         if resource not in _metric_warned:
             _metric_warned.add(resource)
             Annotations.of(resource).add_warning_v2(
                 METRIC_REGION_NOT_KNOWN,
                 "its region is known only at deploy time (a cross-region reference or an ARN from a parameter), so "
                 "its metrics carry no region and a dashboard or alarm reads them in its own region: pass region= "
-                "(and account=) to the metric_* methods, or import it by a literal ARN")
+                "(and account=) to the metric_* methods, or import it by a literal ARN",
+            )
     return known(place.region), known(place.account)
 
 
-def require_same_region(checker: PropChecker, here: str, prop: str, region: str, named: Any, *,
-                        owner_kind: str, why: str) -> None:
+def require_same_region(
+    checker: PropChecker, here: str, prop: str, region: str, named: Any, *, owner_kind: str, why: str
+) -> None:
     """What ``prop`` names (the construct ``named``, in ``region``) must be in the owner's region
     ``here``: an error when it is not, a warning when either is known only at deploy time."""
     found = relation(here, region)
@@ -140,7 +145,8 @@ def require_same_region(checker: PropChecker, here: str, prop: str, region: str,
         checker.warn(
             REGION_NOT_CHECKED,
             f"{prop} cannot be checked to be in the {owner_kind}'s region {shown(here)} ({why}): a region known only "
-            f"at deploy time (an env-agnostic stack, an ARN from a parameter or a cross-region reference), got: {got}")
+            f"at deploy time (an env-agnostic stack, an ARN from a parameter or a cross-region reference), got: {got}",
+        )
 
 
 def check_event_rule_place(scope: Construct, id: str, resource: Any, method: str, kind: str) -> None:
@@ -149,14 +155,19 @@ def check_event_rule_place(scope: Construct, id: str, resource: Any, method: str
     source, rule = place_of(resource), place_of(Stack.of(scope))
     relations = {relation(source.region, rule.region), relation(source.account, rule.account)}
     if Relation.DIFFERENT in relations:
-        PropChecker(scope, id).require(False, (
-            f"{method} must make its rule in the {kind}'s region and account, where IVS sends its events (the default "
-            f"bus there), got: the {kind} in {source}, this stack in {rule}; instead import the {kind} by ARN in a "
-            f"stack of {source}, make the rule there, and forward the events to this stack's bus with a "
-            "targets.EventBus target")).raise_if_any()
+        PropChecker(scope, id).require(
+            False,
+            (
+                f"{method} must make its rule in the {kind}'s region and account, where IVS sends its events (the default "
+                f"bus there), got: the {kind} in {source}, this stack in {rule}; instead import the {kind} by ARN in a "
+                f"stack of {source}, make the rule there, and forward the events to this stack's bus with a "
+                "targets.EventBus target"
+            ),
+        ).raise_if_any()
     if Relation.UNKNOWN in relations:
         Annotations.of(scope).add_warning_v2(
             EVENT_RULE_PLACE_NOT_CHECKED,
             f"{id}: {method} cannot check that its rule is in the {kind}'s region and account (one is known only at "
             f"deploy time), got: the {kind} in {source}, this stack in {rule}; IVS sends the events only to the "
-            "default bus there, so a rule elsewhere never fires")
+            "default bus there, so a rule elsewhere never fires",
+        )

@@ -15,31 +15,29 @@ the Python side, and the synth-time checks of all of a stack's resources run in 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import functools
 import typing
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from aws_cdk import Annotations, CfnResource, IResource, RemovalPolicy, Resource, TagManager, TagType, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct, Node
 
-from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
 from constructs_ivsrt._fields import Fields, build, labels, take_props
 from constructs_ivsrt._names import generated_name
-from constructs_ivsrt._regions import Place, Relation, relation, remember_place
 from constructs_ivsrt._provider import IvsRealtimeProvider
+from constructs_ivsrt._regions import Place, Relation, relation, remember_place
+from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
 from ivsrt_runtime import rules, validation
 
 
 class IIvsRealtimeResource(IResource, Protocol):
     """Any IVS Real-Time resource, managed here or imported by ARN: what every type can grant."""
 
-    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant:
-        ...
+    def grant(self, grantee: iam.IGrantable, *actions: str) -> iam.Grant: ...
 
-    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        ...
+    def grant_read(self, grantee: iam.IGrantable) -> iam.Grant: ...
 
 
 class IvsRealtimeResource:
@@ -50,6 +48,7 @@ class IvsRealtimeResource:
     """
 
     if TYPE_CHECKING:  # what the construct class it is mixed into provides
+
         @property
         def node(self) -> Node: ...
 
@@ -81,8 +80,10 @@ class IvsRealtimeResource:
         the ``grant_*`` methods are this with their actions named."""
         checker = PropChecker(self._as_construct)
         checker.require(hasattr(grantee, "grant_principal"), f"grant's grantee must be an iam.IGrantable, got: {grantee!r}")
-        checker.require(bool(actions) and all(isinstance(a, str) and ":" in a for a in actions),
-                        f"grant's actions must be one or more IAM actions such as 'ivs:GetStage', got: {actions!r}")
+        checker.require(
+            bool(actions) and all(isinstance(a, str) and ":" in a for a in actions),
+            f"grant's actions must be one or more IAM actions such as 'ivs:GetStage', got: {actions!r}",
+        )
         checker.raise_if_any()
         return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions), resource_arns=[self._arn])
 
@@ -106,8 +107,11 @@ class IvsRealtimeResource:
 def _imported_class(base: type[IvsRealtimeResource]) -> type[Any]:
     """The class of ``base``'s imports: ``base`` (its attributes and grants) on a ``Resource``
     whose environment is the ARN's, as aws-cdk-lib's imports are. One per type."""
-    return type(f"Imported{base.__name__}", (base, Resource),
-                {"__module__": base.__module__, "__doc__": f"An imported {base.__name__.removesuffix('Base')}."})
+    return type(
+        f"Imported{base.__name__}",
+        (base, Resource),
+        {"__module__": base.__module__, "__doc__": f"An imported {base.__name__.removesuffix('Base')}."},
+    )
 
 
 class ManagedResource(CfnResource, IvsRealtimeResource):
@@ -147,8 +151,7 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
             cls.FIELDS = {**cls.FIELDS, **own}
             cls.NAME_PROP = next((name for name, spec in cls.FIELDS.items() if spec.path == ("name",)), None)
 
-    def _manage(self, scope: Construct, id: str, arguments: Mapping[str, Any], *,
-                extra: Mapping[str, Any] | None = None) -> None:
+    def _manage(self, scope: Construct, id: str, arguments: Mapping[str, Any], *, extra: Mapping[str, Any] | None = None) -> None:
         """Validate the props, set them as the attributes, then make the custom resource.
 
         ``arguments``: the constructor's, as given (its ``locals()`` before anything else):
@@ -181,15 +184,18 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         self._rendered_tags: Any = self._tags.rendered_tags
         # What CustomResource renders: ServiceToken first, then the properties as given.
         self._properties: dict[str, Any] = {
-            "ServiceToken": provider.manage(self.RULES), **members,
+            "ServiceToken": provider.manage(self.RULES),
+            **members,
             **{k: v for k, v in {**(extra or {}), rules.ADOPT_ARN_PROPERTY: adopt_arn}.items() if v is not None},
-            rules.TAGS_PROPERTY: self._rendered_tags}
+            rules.TAGS_PROPERTY: self._rendered_tags,
+        }
         CfnResource.__init__(self, scope, id, type=self.RULES.resource_type, properties=self._properties)
         remember_place(self, self._place)
         checker.warn_on(self)
         # As CustomResource applies it (DESTROY: DeletionPolicy and UpdateReplacePolicy Delete).
-        self.apply_removal_policy(props["removal_policy"] or (RemovalPolicy.RETAIN if adopt_arn is not None
-                                                              else RemovalPolicy.DESTROY))
+        self.apply_removal_policy(
+            props["removal_policy"] or (RemovalPolicy.RETAIN if adopt_arn is not None else RemovalPolicy.DESTROY)
+        )
         self._provider = provider
         if adopt_arn is not None:
             provider.allow_adoption()
@@ -220,9 +226,13 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         """What happens to the resource when it leaves the stack (the last policy applied)."""
         return self._removal_policy
 
-    def apply_removal_policy(self, policy: RemovalPolicy | None = None, *,
-                             apply_to_update_replace_policy: bool | None = None,
-                             default: RemovalPolicy | None = None) -> None:
+    def apply_removal_policy(
+        self,
+        policy: RemovalPolicy | None = None,
+        *,
+        apply_to_update_replace_policy: bool | None = None,
+        default: RemovalPolicy | None = None,
+    ) -> None:
         """As ``CfnResource.apply_removal_policy`` (no policy: ``default``, else RETAIN), except
         that SNAPSHOT, which means nothing here, is DESTROY with a warning."""
         self._removal_policy = self._kept_or_destroyed(policy or default or RemovalPolicy.RETAIN)
@@ -233,7 +243,8 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
             Annotations.of(self).add_warning_v2(
                 "constructs-ivsrt:snapshotRemovalPolicy",
                 "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of "
-                "it): the resource is deleted, as with RemovalPolicy.DESTROY")
+                "it): the resource is deleted, as with RemovalPolicy.DESTROY",
+            )
             return RemovalPolicy.DESTROY
         return policy
 
@@ -251,5 +262,7 @@ def _check_adopt_arn(checker: PropChecker, resource: rules.ResourceRules, place:
     region, account = arn.split(":")[3:5]
     for what, here, there in (("region", place.region, region), ("account", place.account, account)):
         if relation(here, there) is Relation.DIFFERENT:
-            checker.problems.append(f"adopt_arn must be in the stack's {what} {here} (a stack manages resources of its "
-                                    f"own region and account), got: {arn!r}")
+            checker.problems.append(
+                f"adopt_arn must be in the stack's {what} {here} (a stack manages resources of its "
+                f"own region and account), got: {arn!r}"
+            )

@@ -52,8 +52,12 @@ def typed_args(method: _Method) -> _Method:
 
 def _raise_problems(function: Any, bound: inspect.BoundArguments, scope: Any, id: str) -> None:
     hints = _hints(function)
-    problems = [problem for name, value in bound.arguments.items() if name not in _NOT_PROPS
-                for problem in type_problems(name, value, hints[name])]
+    problems = [
+        problem
+        for name, value in bound.arguments.items()
+        if name not in _NOT_PROPS
+        for problem in type_problems(name, value, hints[name])
+    ]
     if problems:
         path = f"{scope.node.path}/{id}" if scope.node.path else id
         raise IvsRealtimeValidationError("\n".join(f"{path}: {problem}" for problem in problems))
@@ -76,8 +80,11 @@ def type_problems(label: str, value: Any, hint: Any) -> list[str]:
         return [f"{label} must be {describe(hint)}, got: {value!r}"]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = _hints(type(value))
-        return [problem for field in dataclasses.fields(value)
-                for problem in type_problems(f"{label}.{field.name}", getattr(value, field.name), fields[field.name])]
+        return [
+            problem
+            for field in dataclasses.fields(value)
+            for problem in type_problems(f"{label}.{field.name}", getattr(value, field.name), fields[field.name])
+        ]
     if isinstance(value, (list, tuple)) and _origin(hint) is Sequence:
         (item_hint,) = typing.get_args(_without_none(hint))
         return [problem for index, item in enumerate(value) for problem in type_problems(f"{label}[{index}]", item, item_hint)]
@@ -128,7 +135,8 @@ def _conforms(value: Any, hint: Any) -> bool:
         key_hint, value_hint = typing.get_args(hint)
         return isinstance(value, Mapping) and all(
             (is_unresolved(k) or _conforms(k, key_hint)) and (is_unresolved(v) or _conforms(v, value_hint))
-            for k, v in value.items())
+            for k, v in value.items()
+        )
     return _is_a(value, hint)
 
 
@@ -154,8 +162,13 @@ def _is_a(value: Any, cls: Any) -> bool:
 
 @functools.cache
 def _protocol_attributes(protocol: type) -> tuple[str, ...]:
-    return tuple(name for klass in protocol.__mro__ if getattr(klass, "_is_protocol", False)
-                 for name in vars(klass) if not name.startswith("_"))
+    return tuple(
+        name
+        for klass in protocol.__mro__
+        if getattr(klass, "_is_protocol", False)
+        for name in vars(klass)
+        if not name.startswith("_")
+    )
 
 
 def describe(hint: Any) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any
 from collections.abc import Iterator
+from typing import Any
 
 from aws_cdk import Annotations, Token
 from botocore.model import Shape
@@ -104,7 +104,8 @@ def seconds(duration: Any) -> Any:
         if duration.unit_label() != "seconds":
             raise IvsRealtimeValidationError(
                 "a Duration made from a deploy-time value must use Duration.seconds(), "
-                f"got: Duration.{duration.unit_label()}(<token>)")
+                f"got: Duration.{duration.unit_label()}(<token>)"
+            )
         return duration.to_seconds()
     return whole(duration.to_seconds(integral=False))
 

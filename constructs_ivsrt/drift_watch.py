@@ -94,12 +94,15 @@ class DriftWatch(Construct):
         checker = PropChecker(self)
         for label, value in (("revert", revert), ("delete_orphans", delete_orphans)):
             checker.require(isinstance(value, bool), f"{label} must be true or false, got: {value!r}")
-        checker.require(not schedule.is_unresolved(),
-                        "schedule must be known at synth (it is the rule's rate), got: a deploy-time value")
+        checker.require(
+            not schedule.is_unresolved(), "schedule must be known at synth (it is the rule's rate), got: a deploy-time value"
+        )
         checker.raise_if_any()
         minutes = schedule.to_seconds(integral=False) / 60
-        checker.require(minutes >= 1 and float(minutes).is_integer(),
-                        f"schedule must be whole minutes, at least 1 minute, got: {schedule.to_human_string()}")
+        checker.require(
+            minutes >= 1 and float(minutes).is_integer(),
+            f"schedule must be whole minutes, at least 1 minute, got: {schedule.to_human_string()}",
+        )
         checker.raise_if_any()
         self._stack = stack = Stack.of(self)
         self.revert, self.delete_orphans = revert, delete_orphans
@@ -124,45 +127,61 @@ class DriftWatch(Construct):
             },
         )
         self.rule: events.Rule = events.Rule(
-            self, "Schedule", schedule=events.Schedule.rate(schedule),
+            self,
+            "Schedule",
+            schedule=events.Schedule.rate(schedule),
             description=f"constructs_ivsrt: drift check of {self.stack_name}",
             # Function is an IFunction, and LambdaFunction an IRuleTarget, but for parameter names (jsii#4541).
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)])  # pyright: ignore[reportArgumentType]
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],  # pyright: ignore[reportArgumentType]
+        )
         self._allow_reads()
         # The IVS types are known once the whole stack is: at synth (an aspect, before the template).
         Aspects.of(self).add(_AllowManagedTypes(self))
 
     # -- IAM ------------------------------------------------------------------------------------
     def _allow(self, actions: list[str], resources: list[str], **conditions: Any) -> None:
-        self.function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources,
-                                                             conditions=conditions or None))
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions or None))
 
     def _allow_reads(self) -> None:
         """The stack (its own id), its desired-state path, the metrics (its namespace), the events
         (the default bus)."""
         stack = self._stack
-        self._allow(["cloudformation:DescribeStacks", "cloudformation:ListStackResources", "cloudformation:GetTemplate"],
-                    [Aws.STACK_ID])
+        self._allow(
+            ["cloudformation:DescribeStacks", "cloudformation:ListStackResources", "cloudformation:GetTemplate"], [Aws.STACK_ID]
+        )
         # GetParametersByPath is authorized on the path; the parameters under it are the stack's too.
-        path = stack.format_arn(service="ssm", resource="parameter",
-                                resource_name=f"{desired.PREFIX.strip('/')}/{Aws.STACK_NAME}",
-                                arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        path = stack.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=f"{desired.PREFIX.strip('/')}/{Aws.STACK_NAME}",
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
         self._allow(["ssm:GetParametersByPath"], [path, f"{path}/*"])
-        self._allow(["cloudwatch:PutMetricData"], ["*"],
-                    StringEquals={"cloudwatch:namespace": runtime.NAMESPACE})
-        self._allow(["events:PutEvents"], [stack.format_arn(service="events", resource="event-bus",
-                                                             resource_name="default",
-                                                             arn_format=ArnFormat.SLASH_RESOURCE_NAME)])
-        _acknowledge(self.role, [(
-            _wildcard_finding(stack, f"{path}/*"),
-            "One desired-state parameter per managed resource, named by its logical id: read only, and "
-            "only this stack's own path under /constructs-ivsrt/desired/.",
-        ), (
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "cloudwatch:PutMetricData supports no resource-level permissions (it is limited to the "
-            f"{runtime.NAMESPACE} namespace by condition); IVS List operations support none either, "
-            "and are read-only (the orphans are found by their identity tag).",
-        )])
+        self._allow(["cloudwatch:PutMetricData"], ["*"], StringEquals={"cloudwatch:namespace": runtime.NAMESPACE})
+        self._allow(
+            ["events:PutEvents"],
+            [
+                stack.format_arn(
+                    service="events", resource="event-bus", resource_name="default", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+                )
+            ],
+        )
+        _acknowledge(
+            self.role,
+            [
+                (
+                    _wildcard_finding(stack, f"{path}/*"),
+                    "One desired-state parameter per managed resource, named by its logical id: read only, and "
+                    "only this stack's own path under /constructs-ivsrt/desired/.",
+                ),
+                (
+                    "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    "cloudwatch:PutMetricData supports no resource-level permissions (it is limited to the "
+                    f"{runtime.NAMESPACE} namespace by condition); IVS List operations support none either, "
+                    "and are read-only (the orphans are found by their identity tag).",
+                ),
+            ],
+        )
 
     def _allow_managed_types(self) -> None:
         """The IVS calls on the types the stack declares, and their Lists (at synth)."""
@@ -170,7 +189,8 @@ class DriftWatch(Construct):
         managed = provider.managed_types if provider is not None else ()  # type: ignore[attr-defined]
         if not managed:
             Annotations.of(self).add_warning_v2(
-                NOTHING_TO_WATCH, "its stack declares no IVS Real-Time resource: there is nothing to check")
+                NOTHING_TO_WATCH, "its stack declares no IVS Real-Time resource: there is nothing to check"
+            )
             return
         lists: list[str] = []
         for resource in managed:
@@ -180,26 +200,36 @@ class DriftWatch(Construct):
                 if resource.in_use_by is not None:
                     user = resource.in_use_by.user
                     self._allow_on_type([f"ivs:{user.get_operation}"], user.arn_segment)
-            self._allow_on_type(list(watch_actions(resource, revert=self.revert, delete_orphans=self.delete_orphans)),
-                                resource.arn_segment)
+            self._allow_on_type(
+                list(watch_actions(resource, revert=self.revert, delete_orphans=self.delete_orphans)), resource.arn_segment
+            )
         self._allow(list(dict.fromkeys(lists)), ["*"])
 
     def _allow_on_type(self, actions: list[str], arn_segment: str) -> None:
-        arn = self._stack.format_arn(service="ivs", resource=arn_segment, resource_name="*",
-                                     arn_format=ArnFormat.SLASH_RESOURCE_NAME)
+        arn = self._stack.format_arn(
+            service="ivs", resource=arn_segment, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
         self._allow(actions, [arn])
-        _acknowledge(self.role, [(
-            _wildcard_finding(self._stack, arn),
-            f"IVS assigns resource ids at creation; the statement is limited to {arn_segment} ARNs in this "
-            "account and region and to the calls the drift check makes.",
-        )])
+        _acknowledge(
+            self.role,
+            [
+                (
+                    _wildcard_finding(self._stack, arn),
+                    f"IVS assigns resource ids at creation; the statement is limited to {arn_segment} ARNs in this "
+                    "account and region and to the calls the drift check makes.",
+                )
+            ],
+        )
 
     # -- metrics, alarm, events -----------------------------------------------------------------
     def metric(self, metric_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
         """A metric of this stack's drift checks in ``constructs-ivsrt/Drift``, with its
         ``StackName`` dimension. :default: statistic Maximum, period the schedule (at most a day)"""
-        props: dict[str, Any] = {"statistic": "Maximum", "period": self._period,
-                                 **located(options, region=known(self._stack.region), account=known(self._stack.account))}
+        props: dict[str, Any] = {
+            "statistic": "Maximum",
+            "period": self._period,
+            **located(options, region=known(self._stack.region), account=known(self._stack.account)),
+        }
         dimensions = {**props.pop("dimensions_map", {}), STACK_DIMENSION: self.stack_name}
         return cloudwatch.Metric(namespace=NAMESPACE, metric_name=metric_name, dimensions_map=dimensions, **props)
 
@@ -232,32 +262,50 @@ class DriftWatch(Construct):
             run failed: see the function's ``Errors``). :default: IGNORE - the alarm keeps its state
         """
         checker = PropChecker(self, id)
-        checker.require(isinstance(threshold, int) and not isinstance(threshold, bool) and threshold >= 1,
-                        f"threshold must be a whole number, at least 1, got: {threshold!r}")
-        checker.require(isinstance(evaluation_periods, int) and not isinstance(evaluation_periods, bool)
-                        and evaluation_periods >= 1,
-                        f"evaluation_periods must be a whole number, at least 1, got: {evaluation_periods!r}")
+        checker.require(
+            isinstance(threshold, int) and not isinstance(threshold, bool) and threshold >= 1,
+            f"threshold must be a whole number, at least 1, got: {threshold!r}",
+        )
+        checker.require(
+            isinstance(evaluation_periods, int) and not isinstance(evaluation_periods, bool) and evaluation_periods >= 1,
+            f"evaluation_periods must be a whole number, at least 1, got: {evaluation_periods!r}",
+        )
         checker.raise_if_any()
         metric: cloudwatch.IMetric = self.metric_drifted_resources()
         if include_orphans:
             metric = cloudwatch.MathExpression(
-                expression="drifted + orphans", label="Drifted resources and orphans", period=self._period,
-                using_metrics={"drifted": self.metric_drifted_resources(), "orphans": self.metric_orphans()})
+                expression="drifted + orphans",
+                label="Drifted resources and orphans",
+                period=self._period,
+                using_metrics={"drifted": self.metric_drifted_resources(), "orphans": self.metric_orphans()},
+            )
         return cloudwatch.Alarm(
-            self, id, metric=metric, threshold=threshold, evaluation_periods=evaluation_periods,
+            self,
+            id,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=evaluation_periods,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=treat_missing_data, alarm_name=alarm_name,
+            treat_missing_data=treat_missing_data,
+            alarm_name=alarm_name,
             alarm_description=alarm_description or f"IVS Real-Time resources of {self.stack_name} drifted",
         )
 
-    def on_drift(self, id: str, *, target: events.IRuleTarget | None = None, description: str | None = None,
-                 rule_name: str | None = None) -> events.Rule:
+    def on_drift(
+        self, id: str, *, target: events.IRuleTarget | None = None, description: str | None = None, rule_name: str | None = None
+    ) -> events.Rule:
         """A rule on the default bus for this stack's drift events (source ``constructs-ivsrt.drift``,
         detail-type ``IVS Real-Time Resource Drift``, ``detail.stack`` this stack's name)."""
-        return events.Rule(self, id, description=description, rule_name=rule_name,
-                           event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=[EVENT_DETAIL_TYPE],
-                                                             detail={"stack": [self.stack_name]}),
-                           targets=[target] if target is not None else None)
+        return events.Rule(
+            self,
+            id,
+            description=description,
+            rule_name=rule_name,
+            event_pattern=events.EventPattern(
+                source=[EVENT_SOURCE], detail_type=[EVENT_DETAIL_TYPE], detail={"stack": [self.stack_name]}
+            ),
+            targets=[target] if target is not None else None,
+        )
 
 
 @jsii.implements(IAspect)

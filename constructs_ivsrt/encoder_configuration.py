@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, runtime_checkable
 from collections.abc import Mapping
+from typing import ClassVar, Protocol, runtime_checkable
 
 import jsii
 from aws_cdk import ITaggable, RemovalPolicy
@@ -34,8 +34,7 @@ class IEncoderConfiguration(IIvsRealtimeResource, Protocol):
     """An encoder configuration, managed here or imported by ARN."""
 
     @property
-    def encoder_configuration_arn(self) -> str:
-        ...
+    def encoder_configuration_arn(self) -> str: ...
 
 
 class EncoderConfigurationBase(IvsRealtimeResource):

@@ -80,8 +80,10 @@ def event_rule(
     known = [event.value for event in names]
     values = None if event_names is None else api_value(list(event_names))
     checker = PropChecker(scope, id)
-    checker.require(values is None or (len(values) > 0 and all(value in known for value in values)),
-                    f"event_names must be one or more of {', '.join(known)}, got: {values!r}")
+    checker.require(
+        values is None or (len(values) > 0 and all(value in known for value in values)),
+        f"event_names must be one or more of {', '.join(known)}, got: {values!r}",
+    )
     checker.raise_if_any()
     return events.Rule(
         scope,

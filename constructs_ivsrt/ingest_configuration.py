@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import enum
-from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jsii
 from aws_cdk import ITaggable, RemovalPolicy, SecretValue
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape
 from constructs_ivsrt._fields import api, attribute
 from constructs_ivsrt._regions import place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
+from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape
 from constructs_ivsrt.stage import IStage
 from ivsrt_runtime import rules
 
@@ -31,8 +31,7 @@ class IIngestConfiguration(IIvsRealtimeResource, Protocol):
     """An ingest configuration, managed here or imported by ARN."""
 
     @property
-    def ingest_configuration_arn(self) -> str:
-        ...
+    def ingest_configuration_arn(self) -> str: ...
 
 
 class IngestConfigurationBase(IvsRealtimeResource):
@@ -47,7 +46,6 @@ class IngestConfigurationBase(IvsRealtimeResource):
     @property
     def ingest_configuration_arn(self) -> str:
         return self._arn
-
 
 
 @jsii.implements(ITaggable)
@@ -128,23 +126,33 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
             :default: RemovalPolicy.DESTROY; RemovalPolicy.RETAIN when ``adopt_arn`` is given
         """
         # Delete options only when set, so that templates without them stay as they were.
-        self._manage(scope, id, locals(),
-                     extra={rules.DELETE_OPTIONS_PROPERTY: {"force": True} if force_delete is True else None})
+        self._manage(
+            scope, id, locals(), extra={rules.DELETE_OPTIONS_PROPERTY: {"force": True} if force_delete is True else None}
+        )
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         # A rule the API documents across two members (UpdateIngestConfiguration's docs).
         insecure = props["insecure_ingest"]
-        checker.require(members.get("ingestProtocol") != IngestProtocol.RTMP.value or insecure is True,
-                        f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure!r}")
+        checker.require(
+            members.get("ingestProtocol") != IngestProtocol.RTMP.value or insecure is True,
+            f"insecure_ingest must be true when ingest_protocol is RTMP, got: {insecure!r}",
+        )
         force_delete = props["force_delete"]
         checker.check("force_delete", force_delete, member_shape(self.RULES.delete_input, "force"))
-        checker.require(not is_unresolved(force_delete), "force_delete must be known at synth (true or false), "
-                                                         "got: a deploy-time value")
+        checker.require(
+            not is_unresolved(force_delete), "force_delete must be known at synth (true or false), got: a deploy-time value"
+        )
         stage = props["stage"]
         if stage is not None:
-            require_same_region(checker, self._place.region, "stage", place_of(stage).region, stage,
-                                owner_kind="ingest configuration",
-                                why="an encoder joins a stage through an ingest configuration of the stage's region")
+            require_same_region(
+                checker,
+                self._place.region,
+                "stage",
+                place_of(stage).region,
+                stage,
+                owner_kind="ingest configuration",
+                why="an encoder joins a stage through an ingest configuration of the stage's region",
+            )
 
     @property
     def participant_id(self) -> str:
@@ -165,4 +173,3 @@ class IngestConfiguration(ManagedResource, IngestConfigurationBase):
     def from_ingest_configuration_arn(scope: Construct, id: str, ingest_configuration_arn: str) -> IIngestConfiguration:
         """Import an existing ingest configuration by ARN."""
         return IngestConfigurationBase._import(scope, id, ingest_configuration_arn)
-

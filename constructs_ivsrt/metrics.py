@@ -32,6 +32,7 @@ class MetricOptions(TypedDict, total=False):
     account: str
     region: str
 
+
 # Per-stage metrics this library has helpers for, with the statistic each helper uses unless told
 # otherwise (the service publishes Average, Maximum and Minimum for all of them).
 PUBLISHERS: tuple[str, str] = ("Publishers", "Maximum")  # Count

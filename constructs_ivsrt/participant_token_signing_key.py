@@ -13,10 +13,10 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
-from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
 from constructs_ivsrt._fields import api
 from constructs_ivsrt._resource import ManagedResource
 from constructs_ivsrt._types import type_problems, typed_props
+from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
 from constructs_ivsrt.public_key import PublicKeyBase
 from constructs_ivsrt.stage import Stage, StageBase
 from ivsrt_runtime import rules, signer
@@ -36,8 +36,16 @@ class _PublicKeyFromKms(ManagedResource, PublicKeyBase):
 
     public_key_name: str = api("name")
 
-    def __init__(self, scope: Construct, id: str, *, key: kms.Key, public_key_name: str | None,
-                 tags: Mapping[str, str] | None, removal_policy: RemovalPolicy) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        key: kms.Key,
+        public_key_name: str | None,
+        tags: Mapping[str, str] | None,
+        removal_policy: RemovalPolicy,
+    ) -> None:
         self._manage(scope, id, locals(), extra={rules.KMS_KEY_PROPERTY: key.key_arn})
         key.grant(self._provider.role, "kms:GetPublicKey")
 
@@ -85,8 +93,9 @@ class ParticipantTokenSigningKey(Construct):
             description="constructs_ivsrt: signs IVS Real-Time participant tokens",
             removal_policy=removal_policy,
         )
-        self._public_key = _PublicKeyFromKms(self, "PublicKey", key=self.key, public_key_name=public_key_name,
-                                             tags=tags, removal_policy=removal_policy)
+        self._public_key = _PublicKeyFromKms(
+            self, "PublicKey", key=self.key, public_key_name=public_key_name, tags=tags, removal_policy=removal_policy
+        )
 
     @property
     def key_arn(self) -> str:
@@ -124,25 +133,34 @@ class ParticipantTokenSigningKey(Construct):
             endpoints (which a token names) the template knows.
         """
         checker = PropChecker(self)
-        checker.problems += [f"add_to_function: {problem}" for problem in
-                             type_problems("function", function, lambda_.Function) + _stage_problems(stages)]
+        checker.problems += [
+            f"add_to_function: {problem}"
+            for problem in type_problems("function", function, lambda_.Function) + _stage_problems(stages)
+        ]
         checker.raise_if_any()
         runtime = function.runtime
-        checker.require(runtime.family == lambda_.RuntimeFamily.PYTHON,
-                        f"add_to_function: function must have a Python runtime, got: {runtime.name} "
-                        f"({function.node.path})")
+        checker.require(
+            runtime.family == lambda_.RuntimeFamily.PYTHON,
+            f"add_to_function: function must have a Python runtime, got: {runtime.name} ({function.node.path})",
+        )
         checker.require(len(stages) > 0, "add_to_function: stages must name at least one stage, got: []")
         wired = _wired.get(function)
-        checker.require(wired is None, f"add_to_function: {function.node.path} is wired to sign already (by {wired}): "
-                                       "wire a function once, with all its stages")
+        checker.require(
+            wired is None,
+            f"add_to_function: {function.node.path} is wired to sign already (by {wired}): "
+            "wire a function once, with all its stages",
+        )
         checker.raise_if_any()
         _wired[function] = self.node.path
         function.add_layers(_signer_layer(Stack.of(function)))
         function.add_environment(signer.SIGNING_KEY_ENV, self.key_arn)
         function.add_environment(signer.PUBLIC_KEY_ENV, self.public_key_arn)
-        function.add_environment(signer.STAGES_ENV, Stack.of(function).to_json_string(
-            [{"arn": stage.stage_arn, "whip": stage.endpoints.whip, "events": stage.endpoints.events}
-             for stage in stages]))
+        function.add_environment(
+            signer.STAGES_ENV,
+            Stack.of(function).to_json_string(
+                [{"arn": stage.stage_arn, "whip": stage.endpoints.whip, "events": stage.endpoints.events} for stage in stages]
+            ),
+        )
         return self.grant_sign(function)
 
 
@@ -150,9 +168,12 @@ def _stage_problems(stages: Sequence[Stage]) -> list[str]:
     """``stages`` as add_to_function needs them; an imported stage is named as such, since its
     type alone would not say why it cannot serve."""
     if isinstance(stages, (list, tuple)):
-        imported = [f"stages[{index}] must be a Stage of this app (a token names the stage's endpoints, which "
-                    f"an imported stage does not have), got: an imported stage, {stage.stage_arn}"
-                    for index, stage in enumerate(stages) if isinstance(stage, StageBase) and not isinstance(stage, Stage)]
+        imported = [
+            f"stages[{index}] must be a Stage of this app (a token names the stage's endpoints, which "
+            f"an imported stage does not have), got: an imported stage, {stage.stage_arn}"
+            for index, stage in enumerate(stages)
+            if isinstance(stage, StageBase) and not isinstance(stage, Stage)
+        ]
         if imported:
             return imported
     return type_problems("stages", stages, Sequence[Stage])
@@ -166,7 +187,8 @@ def _signer_layer(stack: Stack) -> lambda_.ILayerVersion:
             raise IvsRealtimeValidationError(f"{stack.node.path}: {SIGNER_LAYER_ID} is taken by another construct")
         return found
     return lambda_.LayerVersion(
-        stack, SIGNER_LAYER_ID,
+        stack,
+        SIGNER_LAYER_ID,
         code=lambda_.Code.from_asset(str(signer_layer_dir()), exclude=ASSET_EXCLUDES),
         description="constructs_ivsrt: ivsrt_runtime, to sign IVS Real-Time participant tokens",
     )

@@ -16,12 +16,12 @@ from constructs import Construct
 
 from constructs_ivsrt._fields import api_value
 from constructs_ivsrt._functions import lambda_role, runtime_function
-from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape, whole
 from constructs_ivsrt._types import typed_props
-from ivsrt_runtime import entries, rules
-from ivsrt_runtime.signing import DEFAULT_DURATION_MINUTES
+from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape, whole
 from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
 from constructs_ivsrt.stage import IStage
+from ivsrt_runtime import entries, rules
+from ivsrt_runtime.signing import DEFAULT_DURATION_MINUTES
 
 DEFAULT_TOKEN_DURATION = Duration.minutes(DEFAULT_DURATION_MINUTES)  # the API's default: 12 hours
 
@@ -56,8 +56,10 @@ class ParticipantTokenVendor(Construct):
         *,
         stage: IStage,
         token_duration: Duration = DEFAULT_TOKEN_DURATION,
-        capabilities: Sequence[ParticipantTokenCapability] = (ParticipantTokenCapability.PUBLISH,
-                                                              ParticipantTokenCapability.SUBSCRIBE),
+        capabilities: Sequence[ParticipantTokenCapability] = (
+            ParticipantTokenCapability.PUBLISH,
+            ParticipantTokenCapability.SUBSCRIBE,
+        ),
         allowed_attribute_keys: Sequence[str] | None = None,
         user_id_claim: str | None = None,
         signing_key: ParticipantTokenSigningKey | None = None,
@@ -87,25 +89,35 @@ class ParticipantTokenVendor(Construct):
         """
         super().__init__(scope, id)
         checker = PropChecker(self)
-        checker.require(not token_duration.is_unresolved(),
-                        "token_duration must be known at synth (it is the function's setting), got: a deploy-time value")
+        checker.require(
+            not token_duration.is_unresolved(),
+            "token_duration must be known at synth (it is the function's setting), got: a deploy-time value",
+        )
         minutes = whole(token_duration.to_minutes(integral=False)) if not token_duration.is_unresolved() else 1
         # Function settings: a deploy-time list could not be written into its environment.
         for label, value in (("capabilities", capabilities), ("allowed_attribute_keys", allowed_attribute_keys)):
-            checker.require(not is_unresolved(value), f"{label} must be known at synth (it is the function's setting), "
-                                                      "got: a deploy-time value")
+            checker.require(
+                not is_unresolved(value),
+                f"{label} must be known at synth (it is the function's setting), got: a deploy-time value",
+            )
         checker.raise_if_any()
         capability_values: list[str] = api_value(list(capabilities))
         checker.check("token_duration (minutes)", minutes, member_shape(_TOKEN_INPUT, "duration"))
         checker.check("capabilities", capability_values, member_shape(_TOKEN_INPUT, "capabilities"))
         # The model allows 0 to 2, but a token with none (or one twice) can do nothing more.
-        checker.require(0 < len(capability_values) == len(set(capability_values)),
-                        f"capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: {capability_values!r}")
+        checker.require(
+            0 < len(capability_values) == len(set(capability_values)),
+            f"capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: {capability_values!r}",
+        )
         for key in allowed_attribute_keys or ():  # a list (@typed_props refuses one string)
-            checker.require(isinstance(key, str) and key != "" and "," not in key,
-                            f"allowed_attribute_keys must be non-empty strings without commas, got: {key!r}")
-        checker.require(user_id_claim is None or (isinstance(user_id_claim, str) and user_id_claim.strip() != ""),
-                        f"user_id_claim must be a claim name, got: {user_id_claim!r}")
+            checker.require(
+                isinstance(key, str) and key != "" and "," not in key,
+                f"allowed_attribute_keys must be non-empty strings without commas, got: {key!r}",
+            )
+        checker.require(
+            user_id_claim is None or (isinstance(user_id_claim, str) and user_id_claim.strip() != ""),
+            f"user_id_claim must be a claim name, got: {user_id_claim!r}",
+        )
         checker.raise_if_any()
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         self.function: lambda_.Function = runtime_function(
@@ -120,11 +132,17 @@ class ParticipantTokenVendor(Construct):
                 "STAGE_ARN": stage.stage_arn,
                 "TOKEN_DURATION_MINUTES": str(minutes),
                 "TOKEN_CAPABILITIES": ",".join(capability_values),
-                **({"TOKEN_ALLOWED_ATTRIBUTE_KEYS": ",".join(allowed_attribute_keys)}
-                   if allowed_attribute_keys is not None else {}),
+                **(
+                    {"TOKEN_ALLOWED_ATTRIBUTE_KEYS": ",".join(allowed_attribute_keys)}
+                    if allowed_attribute_keys is not None
+                    else {}
+                ),
                 **({"TOKEN_USER_ID_CLAIM": user_id_claim} if user_id_claim else {}),
-                **({"TOKEN_SIGNING_KEY_ARN": signing_key.key_arn, "TOKEN_PUBLIC_KEY_ARN": signing_key.public_key_arn}
-                   if signing_key is not None else {}),
+                **(
+                    {"TOKEN_SIGNING_KEY_ARN": signing_key.key_arn, "TOKEN_PUBLIC_KEY_ARN": signing_key.public_key_arn}
+                    if signing_key is not None
+                    else {}
+                ),
             },
         )
         # What lets the function mint: ivs:CreateParticipantToken on the stage, or kms:Sign with the key.

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jsii
 from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker, is_unresolved
 from constructs_ivsrt._fields import api
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
+from constructs_ivsrt._validation import PropChecker, is_unresolved
 from ivsrt_runtime import rules
 from ivsrt_runtime.keys import pem_body
 
@@ -31,8 +31,7 @@ class IPublicKey(IIvsRealtimeResource, Protocol):
     """A public key, managed here or imported by ARN."""
 
     @property
-    def public_key_arn(self) -> str:
-        ...
+    def public_key_arn(self) -> str: ...
 
 
 class PublicKeyBase(IvsRealtimeResource):
@@ -111,6 +110,8 @@ def _key_problems(pem: str) -> list[str]:
     except (binascii.Error, ValueError):
         return [f"public_key_material must have a base64 body between its BEGIN and END lines, got: {body[:40]!r}..."]
     if _EC_PUBLIC_KEY_OID not in der or _SECP384R1_OID not in der:
-        return ["public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
-                f"ES384-signed tokens, got: a {len(der)}-byte key of another type or curve"]
+        return [
+            "public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
+            f"ES384-signed tokens, got: a {len(der)}-byte key of another type or curve"
+        ]
     return []

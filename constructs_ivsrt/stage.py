@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
-from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import (
@@ -22,14 +22,20 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._fields import SECONDS, api, attribute, props_class
 from constructs_ivsrt._regions import check_event_rule_place, metric_place, place_of, require_same_region
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
+from constructs_ivsrt._validation import PropChecker
+from constructs_ivsrt.event_rules import (
+    PARTICIPANT_RECORDING_STATE_CHANGE,
+    STAGE_UPDATE,
+    ParticipantRecordingEvent,
+    StageUpdateEvent,
+    event_rule,
+)
 from constructs_ivsrt.metrics import (
     CONCURRENT_PUBLISHERS,
-    MetricOptions,
     CONCURRENT_SUBSCRIPTIONS,
     DOWNLOAD_PACKET_LOSS,
     DROPPED_FRAMES,
@@ -37,16 +43,10 @@ from constructs_ivsrt.metrics import (
     PUBLISHERS,
     SUBSCRIBE_BITRATE,
     SUBSCRIBERS,
+    MetricOptions,
     located,
     named_metric,
     stage_metric,
-)
-from constructs_ivsrt.event_rules import (
-    PARTICIPANT_RECORDING_STATE_CHANGE,
-    STAGE_UPDATE,
-    ParticipantRecordingEvent,
-    StageUpdateEvent,
-    event_rule,
 )
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 from ivsrt_runtime import conversion, rules
@@ -93,8 +93,9 @@ class ThumbnailConfiguration:
 class AutoParticipantRecording:
     """Record every participant of the stage to S3 (``AutoParticipantRecordingConfiguration``)."""
 
-    storage_configuration: IStorageConfiguration = api("storageConfigurationArn",
-                                                       conversion=attribute("storage_configuration_arn"))
+    storage_configuration: IStorageConfiguration = api(
+        "storageConfigurationArn", conversion=attribute("storage_configuration_arn")
+    )
     """Where recordings go."""
     media_types: Sequence[RecordingMediaType] | None = api(default=None)
     """What is recorded (at most one type). :default: - AUDIO_VIDEO"""
@@ -103,8 +104,9 @@ class AutoParticipantRecording:
     reconnect_window: Duration | None = api("recordingReconnectWindowSeconds", conversion=SECONDS, default=None)
     """How long a participant may be gone and still continue the same recording, 0 to 300 s.
     :default: - 0 (a reconnect starts a new recording)"""
-    hls_target_segment_duration: Duration | None = api("hlsConfiguration", "targetSegmentDurationSeconds",
-                                                       conversion=SECONDS, default=None)
+    hls_target_segment_duration: Duration | None = api(
+        "hlsConfiguration", "targetSegmentDurationSeconds", conversion=SECONDS, default=None
+    )
     """Target HLS segment length, 2 to 10 s. :default: - 6 seconds"""
     record_participant_replicas: bool | None = api(default=None)
     """Also record participants replicated into this stage. :default: - true (the service's default)"""
@@ -129,59 +131,59 @@ class IStage(IIvsRealtimeResource, Protocol):
     """A stage, managed here or imported by ARN."""
 
     @property
-    def stage_arn(self) -> str:
-        ...
+    def stage_arn(self) -> str: ...
 
-    def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant:
-        ...
+    def grant_create_participant_token(self, grantee: iam.IGrantable) -> iam.Grant: ...
 
-    def grant_disconnect_participant(self, grantee: iam.IGrantable) -> iam.Grant:
-        ...
+    def grant_disconnect_participant(self, grantee: iam.IGrantable) -> iam.Grant: ...
 
-    def grant_participant_replication(self, grantee: iam.IGrantable) -> iam.Grant:
-        ...
+    def grant_participant_replication(self, grantee: iam.IGrantable) -> iam.Grant: ...
 
     @property
-    def stage_id(self) -> str:
-        ...
+    def stage_id(self) -> str: ...
 
-    def metric(self, metric_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric(self, metric_name: str, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def metric_publishers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric_publishers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def metric_subscribers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric_subscribers(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def metric_publish_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric_publish_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def metric_subscribe_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric_subscribe_bitrate(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def metric_download_packet_loss(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric_download_packet_loss(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def metric_dropped_frames(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric:
-        ...
+    def metric_dropped_frames(self, **options: Unpack[MetricOptions]) -> cloudwatch.Metric: ...
 
-    def on_stage_update(self, id: str, *, event_names: Sequence[StageUpdateEvent] | None = None,
-                        target: events.IRuleTarget | None = None, description: str | None = None,
-                        rule_name: str | None = None) -> events.Rule:
-        ...
+    def on_stage_update(
+        self,
+        id: str,
+        *,
+        event_names: Sequence[StageUpdateEvent] | None = None,
+        target: events.IRuleTarget | None = None,
+        description: str | None = None,
+        rule_name: str | None = None,
+    ) -> events.Rule: ...
 
     def on_participant_recording_state_change(
-            self, id: str, *, event_names: Sequence[ParticipantRecordingEvent] | None = None,
-            target: events.IRuleTarget | None = None, description: str | None = None,
-            rule_name: str | None = None) -> events.Rule:
-        ...
+        self,
+        id: str,
+        *,
+        event_names: Sequence[ParticipantRecordingEvent] | None = None,
+        target: events.IRuleTarget | None = None,
+        description: str | None = None,
+        rule_name: str | None = None,
+    ) -> events.Rule: ...
 
 
 # The calls that replicate a participant from one stage to another (Service Authorization
 # Reference: each on Stage*).
-PARTICIPANT_REPLICATION_ACTIONS: tuple[str, ...] = ("ivs:StartParticipantReplication", "ivs:StopParticipantReplication",
-                                   "ivs:ListParticipantReplicas")
+PARTICIPANT_REPLICATION_ACTIONS: tuple[str, ...] = (
+    "ivs:StartParticipantReplication",
+    "ivs:StopParticipantReplication",
+    "ivs:ListParticipantReplicas",
+)
 
 
 class StageBase(IvsRealtimeResource):
@@ -293,8 +295,16 @@ class StageBase(IvsRealtimeResource):
         :param rule_name: :default: - generated by CloudFormation
         """
         check_event_rule_place(self._as_construct, id, self, "on_stage_update", "stage")
-        return event_rule(self._as_construct, id, STAGE_UPDATE, self.stage_arn, event_names=event_names, target=target,
-                          description=description, rule_name=rule_name)
+        return event_rule(
+            self._as_construct,
+            id,
+            STAGE_UPDATE,
+            self.stage_arn,
+            event_names=event_names,
+            target=target,
+            description=description,
+            rule_name=rule_name,
+        )
 
     @typed_args
     def on_participant_recording_state_change(
@@ -315,8 +325,16 @@ class StageBase(IvsRealtimeResource):
         :param rule_name: :default: - generated by CloudFormation
         """
         check_event_rule_place(self._as_construct, id, self, "on_participant_recording_state_change", "stage")
-        return event_rule(self._as_construct, id, PARTICIPANT_RECORDING_STATE_CHANGE, self.stage_arn, event_names=event_names,
-                          target=target, description=description, rule_name=rule_name)
+        return event_rule(
+            self._as_construct,
+            id,
+            PARTICIPANT_RECORDING_STATE_CHANGE,
+            self.stage_arn,
+            event_names=event_names,
+            target=target,
+            description=description,
+            rule_name=rule_name,
+        )
 
 
 @jsii.implements(ITaggable)
@@ -369,9 +387,15 @@ class Stage(ManagedResource, StageBase):
         recording = props["auto_participant_recording"]
         if recording is not None:
             storage = recording.storage_configuration
-            require_same_region(checker, self._place.region, "auto_participant_recording.storage_configuration",
-                                place_of(storage).region, storage, owner_kind="stage",
-                                why="IVS records a stage only to a storage configuration of its region")
+            require_same_region(
+                checker,
+                self._place.region,
+                "auto_participant_recording.storage_configuration",
+                place_of(storage).region,
+                storage,
+                owner_kind="stage",
+                why="IVS records a stage only to a storage configuration of its region",
+            )
 
     def _warn_if_kept_beside_a_destroyed_storage(self) -> None:
         """A stage kept on delete that records to a storage configuration the stack deletes: IVS
@@ -387,7 +411,8 @@ class Stage(ManagedResource, StageBase):
                 "constructs-ivsrt:retainedStageRecordsToDestroyedStorage",
                 f"this stage is kept on delete ({kept.name}) but records to {storage.node.path}, which the stack "
                 "deletes: IVS refuses to delete a storage configuration a stage uses, so destroying the stack would "
-                "wait and then fail. Keep the storage configuration too (RemovalPolicy.RETAIN), or destroy both")
+                "wait and then fail. Keep the storage configuration too (RemovalPolicy.RETAIN), or destroy both",
+            )
 
     @property
     def endpoints(self) -> StageEndpoints:
@@ -398,12 +423,10 @@ class Stage(ManagedResource, StageBase):
             )
         return self._endpoints
 
-
     @staticmethod
     def from_stage_arn(scope: Construct, id: str, stage_arn: str) -> IStage:
         """Import an existing stage by ARN."""
         return StageBase._import(scope, id, stage_arn)
-
 
 
 def _deletion_policy(resource: ManagedResource) -> CfnDeletionPolicy | None:

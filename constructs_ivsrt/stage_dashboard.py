@@ -8,9 +8,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._regions import Place, known, place_of
 from constructs_ivsrt._types import typed_props
+from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt.metrics import located
 from constructs_ivsrt.stage import IStage, StageBase
 
@@ -52,25 +52,34 @@ class StageDashboard(Construct):
         for place in places:  # the account's concurrency where the stages are, once per region and account
             where = located({"period": period}, region=known(place.region), account=known(place.account))
             title = "Account: concurrent publishers and subscriptions"
-            self.dashboard.add_widgets(self._graph(
-                title if len(places) == 1 else f"{title} ({place})",
-                [StageBase.metric_concurrent_publishers(**where)],
-                [StageBase.metric_concurrent_subscriptions(**where)],
-                width=24))
+            self.dashboard.add_widgets(
+                self._graph(
+                    title if len(places) == 1 else f"{title} ({place})",
+                    [StageBase.metric_concurrent_publishers(**where)],
+                    [StageBase.metric_concurrent_subscriptions(**where)],
+                    width=24,
+                )
+            )
         for stage in stages:
             name = stage.node.id
             self.dashboard.add_widgets(
-                self._graph(f"{name}: participants", [stage.metric_publishers(period=period)],
-                            [stage.metric_subscribers(period=period)]),
-                self._graph(f"{name}: bitrate (bits/s)", [stage.metric_publish_bitrate(period=period),
-                                                          stage.metric_subscribe_bitrate(period=period)]),
-                self._graph(f"{name}: subscribers' losses (%)", [stage.metric_download_packet_loss(period=period),
-                                                                 stage.metric_dropped_frames(period=period)]),
+                self._graph(
+                    f"{name}: participants", [stage.metric_publishers(period=period)], [stage.metric_subscribers(period=period)]
+                ),
+                self._graph(
+                    f"{name}: bitrate (bits/s)",
+                    [stage.metric_publish_bitrate(period=period), stage.metric_subscribe_bitrate(period=period)],
+                ),
+                self._graph(
+                    f"{name}: subscribers' losses (%)",
+                    [stage.metric_download_packet_loss(period=period), stage.metric_dropped_frames(period=period)],
+                ),
             )
 
     @staticmethod
-    def _graph(title: str, left: list[cloudwatch.IMetric], right: list[cloudwatch.IMetric] | None = None,
-               width: int = WIDGET_WIDTH) -> cloudwatch.GraphWidget:
+    def _graph(
+        title: str, left: list[cloudwatch.IMetric], right: list[cloudwatch.IMetric] | None = None, width: int = WIDGET_WIDTH
+    ) -> cloudwatch.GraphWidget:
         return cloudwatch.GraphWidget(title=title, left=left, right=right or None, width=width, height=WIDGET_HEIGHT)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Any, Protocol, runtime_checkable
 from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jsii
 from aws_cdk import ITaggable, RemovalPolicy, Stack, Token
@@ -11,10 +11,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt._fields import api, attribute
 from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
+from constructs_ivsrt._validation import PropChecker
 from ivsrt_runtime import rules
 
 # Server-side encryption IVS can write with: SSE-S3 only (KMS keys are not supported).

@@ -40,9 +40,11 @@ def read_stacks(assembly: Path) -> dict[str, Stack]:
             elif artifact.get("type") == "aws:cloudformation:stack":
                 region = artifact.get("environment", "").rsplit("/", 1)[-1]
                 found[artifact_id] = Stack(
-                    artifact_id, properties.get("stackName", artifact_id),
+                    artifact_id,
+                    properties.get("stackName", artifact_id),
                     None if region in ("", "unknown-region") else region,
-                    json.loads((assembly / properties["templateFile"]).read_text()))
+                    json.loads((assembly / properties["templateFile"]).read_text()),
+                )
         return found
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AssemblyError(f"cannot read the cloud assembly at {assembly}: {type(error).__name__}: {error}") from None
@@ -54,5 +56,4 @@ def choose(stacks: dict[str, Stack], names: list[str]) -> list[Stack]:
     for name in names:
         if not any(name in (stack.artifact_id, stack.stack_name) for stack in stacks.values()):
             raise AssemblyError(f"no stack {name!r} in the assembly; stacks: {', '.join(stacks) or 'none'}")
-    return [stack for stack in stacks.values()
-            if not names or stack.artifact_id in names or stack.stack_name in names]
+    return [stack for stack in stacks.values() if not names or stack.artifact_id in names or stack.stack_name in names]

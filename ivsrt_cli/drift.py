@@ -22,11 +22,15 @@ EXIT_IN_SYNC, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("stacks", nargs="*", metavar="STACK",
-                        help="stack names (default: every stack with a recorded desired state)")
+    parser.add_argument(
+        "stacks", nargs="*", metavar="STACK", help="stack names (default: every stack with a recorded desired state)"
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
-    parser.add_argument("--revert", action="store_true",
-                        help="put MODIFIED resources back in place (UpdateStage, TagResource / UntagResource, ...)")
+    parser.add_argument(
+        "--revert",
+        action="store_true",
+        help="put MODIFIED resources back in place (UpdateStage, TagResource / UntagResource, ...)",
+    )
     parser.add_argument("--delete-orphans", action="store_true", help="delete the orphans found")
 
 
@@ -43,8 +47,7 @@ def progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def execute(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: Any,
-            out: TextIO | None = None) -> int:
+def execute(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: Any, out: TextIO | None = None) -> int:
     """The report for ``args`` from ``source`` (a ``drift_check.StackSource``); the exit code."""
     from botocore.exceptions import BotoCoreError
 
@@ -65,8 +68,12 @@ def detect(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: A
     from ivsrt_runtime.drift_check import Detector
 
     token = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    detector = Detector(calls.Request(get_client=ivs_client, subject="IVS Real-Time"),
-                        calls.Request(get_client=ssm_client, subject="Parameter Store"), progress, token)
+    detector = Detector(
+        calls.Request(get_client=ivs_client, subject="IVS Real-Time"),
+        calls.Request(get_client=ssm_client, subject="Parameter Store"),
+        progress,
+        token,
+    )
     stacks = source.stacks(list(args.stacks))
     reports = {stack.name: detector.check(stack) for stack in stacks}
     detector.orphans(stacks, reports)

@@ -24,19 +24,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     parser.add_argument("stacks", nargs="*", metavar="STACK", help="artifact ids or stack names (default: all)")
     old = parser.add_mutually_exclusive_group(required=True)
-    old.add_argument("--old", type=Path, metavar="ASSEMBLY",
-                     help="the cloud assembly to compare with (the base branch's cdk.out)")
+    old.add_argument(
+        "--old", type=Path, metavar="ASSEMBLY", help="the cloud assembly to compare with (the base branch's cdk.out)"
+    )
     old.add_argument("--deployed", action="store_true", help="compare with the deployed stacks' templates (CloudFormation)")
-    parser.add_argument("--new", type=Path, default=Path("cdk.out"), metavar="ASSEMBLY",
-                        help="the cloud assembly to be deployed (default: cdk.out)")
+    parser.add_argument(
+        "--new",
+        type=Path,
+        default=Path("cdk.out"),
+        metavar="ASSEMBLY",
+        help="the cloud assembly to be deployed (default: cdk.out)",
+    )
     add_output_arguments(parser)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """--markdown, --json, --fail-on-replace: shared with ``python -m ivsrt_local plan``."""
     output = parser.add_mutually_exclusive_group()
-    output.add_argument("--markdown", dest="output", action="store_const", const="markdown", default="text",
-                        help="GitHub-flavoured Markdown, a section per stack (for a pull-request comment)")
+    output.add_argument(
+        "--markdown",
+        dest="output",
+        action="store_const",
+        const="markdown",
+        default="text",
+        help="GitHub-flavoured Markdown, a section per stack (for a pull-request comment)",
+    )
     output.add_argument("--json", dest="output", action="store_const", const="json", help="JSON")
     parser.add_argument("--fail-on-replace", action="store_true", help="exit 1 when a resource would be replaced")
 

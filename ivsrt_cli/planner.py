@@ -40,8 +40,12 @@ Action = Literal["create", "update", "replace", "delete", "none"]
 # The order of the summary, and the order of the rows (what a reviewer must see first).
 SUMMARY_ORDER: tuple[Action, ...] = ("create", "update", "replace", "delete")
 ROW_ORDER: tuple[Action, ...] = ("replace", "update", "create", "delete", "none")
-SUMMARY_WORDS: dict[str, str] = {"create": "to create", "update": "to update in place",
-                                 "replace": "to REPLACE (new ARN)", "delete": "to delete"}
+SUMMARY_WORDS: dict[str, str] = {
+    "create": "to create",
+    "update": "to update in place",
+    "replace": "to REPLACE (new ARN)",
+    "delete": "to delete",
+}
 
 
 class PlanError(Exception):
@@ -89,6 +93,7 @@ class StackPlan:
 # The plan of one stack: two templates in, a change per IVS resource out.
 # ---------------------------------------------------------------------------------------------
 
+
 def plan_template(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tuple[ResourceChange, ...]:
     """The change of every IVS Real-Time resource from ``old`` (None: not deployed) to ``new``."""
     before, after = _ivs_resources(old or {}), _ivs_resources(new)
@@ -104,8 +109,9 @@ def plan_template(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tupl
 
     def decide(logical_id: str, visiting: frozenset[str] = frozenset()) -> ResourceChange:
         if logical_id not in decided:
-            decided[logical_id] = _updated(logical_id, before[logical_id], after[logical_id],
-                                           lambda other: renewed(other, visiting | {logical_id}))
+            decided[logical_id] = _updated(
+                logical_id, before[logical_id], after[logical_id], lambda other: renewed(other, visiting | {logical_id})
+            )
         return decided[logical_id]
 
     changes: list[ResourceChange] = []
@@ -121,18 +127,21 @@ def plan_template(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tupl
 
 
 def _ivs_resources(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {logical_id: definition for logical_id, definition in (template.get("Resources") or {}).items()
-            if isinstance(definition, dict) and definition.get("Type") in RESOURCES}
+    return {
+        logical_id: definition
+        for logical_id, definition in (template.get("Resources") or {}).items()
+        if isinstance(definition, dict) and definition.get("Type") in RESOURCES
+    }
 
 
 def _deleted(logical_id: str, definition: Mapping[str, Any]) -> ResourceChange:
     policy = definition.get("DeletionPolicy", "Delete")
-    return ResourceChange(logical_id, definition["Type"], "delete",
-                          kept=f"DeletionPolicy: {policy}" if policy in KEEPING_POLICIES else "")
+    return ResourceChange(
+        logical_id, definition["Type"], "delete", kept=f"DeletionPolicy: {policy}" if policy in KEEPING_POLICIES else ""
+    )
 
 
-def _updated(logical_id: str, old: Mapping[str, Any], new: Mapping[str, Any],
-             renewed: Callable[[str], bool]) -> ResourceChange:
+def _updated(logical_id: str, old: Mapping[str, Any], new: Mapping[str, Any], renewed: Callable[[str], bool]) -> ResourceChange:
     """One resource in both templates: replaced, updated in place, or unchanged, as the handler
     decides it (``analyze_update``) from the properties it will be sent."""
     rules = RESOURCES[new["Type"]]
@@ -146,15 +155,23 @@ def _updated(logical_id: str, old: Mapping[str, Any], new: Mapping[str, Any],
                 via[key] = through
             after[key] = ("a new value through", through, value)  # never equal to a template value
     update = analyze_update(rules, before, after)
-    names = (update.replacing if update.replace
-             else (*update.in_place, *sorted(key for key in {*before, *after} - set(rules.properties)
-                                             if before.get(key) != after.get(key))))
+    names = (
+        update.replacing
+        if update.replace
+        else (
+            *update.in_place,
+            *sorted(key for key in {*before, *after} - set(rules.properties) if before.get(key) != after.get(key)),
+        )
+    )
     action: Action = "replace" if update.replace else "update" if names else "none"
     policy = new.get("UpdateReplacePolicy", "Delete")
     return ResourceChange(
-        logical_id, new["Type"], action,
+        logical_id,
+        new["Type"],
+        action,
         tuple(PropertyChange(_shown(rules, key, old_properties, new_properties), via.get(key, ())) for key in names),
-        kept=f"UpdateReplacePolicy: {policy}" if update.replace and policy in KEEPING_POLICIES else "")
+        kept=f"UpdateReplacePolicy: {policy}" if update.replace and policy in KEEPING_POLICIES else "",
+    )
 
 
 def _view(rules: ResourceRules, properties: Mapping[str, Any]) -> dict[str, Any]:
@@ -218,8 +235,9 @@ def plan_stacks(stacks: Iterable[Stack], old: TemplateSource) -> list[StackPlan]
     plans = []
     for stack in stacks:
         template = old(stack)
-        plans.append(StackPlan(stack.artifact_id, stack.stack_name, template is not None,
-                               plan_template(template, stack.template)))
+        plans.append(
+            StackPlan(stack.artifact_id, stack.stack_name, template is not None, plan_template(template, stack.template))
+        )
     return plans
 
 
@@ -230,7 +248,8 @@ def assembly_templates(assembly: Path) -> TemplateSource:
 
     def template(stack: Stack) -> dict[str, Any] | None:
         found = old.get(stack.artifact_id) or next(
-            (s for s in old.values() if (s.stack_name, s.region) == (stack.stack_name, stack.region)), None)
+            (s for s in old.values() if (s.stack_name, s.region) == (stack.stack_name, stack.region)), None
+        )
         return found.template if found else None
 
     return template
@@ -278,10 +297,11 @@ def deployed_templates(client_for: Callable[[str | None], Any] | None = None) ->
 # Renderings: a table for a terminal, Markdown for a pull request, JSON for a program.
 # ---------------------------------------------------------------------------------------------
 
-def _properties_text(change: ResourceChange, strong: Callable[[str], str] = str,
-                     code: Callable[[str], str] = str) -> str:
-    text = ", ".join(strong(p.name) + (f" (via {', '.join(map(code, p.via))} replaced)" if p.via else "")
-                     for p in change.properties)
+
+def _properties_text(change: ResourceChange, strong: Callable[[str], str] = str, code: Callable[[str], str] = str) -> str:
+    text = ", ".join(
+        strong(p.name) + (f" (via {', '.join(map(code, p.via))} replaced)" if p.via else "") for p in change.properties
+    )
     if change.kept:
         kept = f"old one kept ({change.kept})" if change.action == "replace" else f"kept ({change.kept})"
         text = f"{text}; {kept}" if text else kept
@@ -309,8 +329,11 @@ def render_markdown(plans: list[StackPlan]) -> str:
     labels = {"replace": "**REPLACE**", "update": "update in place", "create": "create", "delete": "delete"}
     sections = []
     for plan in plans:
-        lines = [f"### IVS Real-Time plan: `{plan.stack_name}`" + ("" if plan.deployed else " (not deployed yet)"),
-                 "", plan.summary + "."]
+        lines = [
+            f"### IVS Real-Time plan: `{plan.stack_name}`" + ("" if plan.deployed else " (not deployed yet)"),
+            "",
+            plan.summary + ".",
+        ]
         rows = [change for change in plan.changes if change.action != "none"]
         if rows:
             lines += ["", "| Change | Resource | Type | Properties |", "| --- | --- | --- | --- |"]
@@ -320,21 +343,43 @@ def render_markdown(plans: list[StackPlan]) -> str:
                 properties = _properties_text(change, (lambda s: f"**{s}**") if replaced else str, lambda s: f"`{s}`")
                 lines.append(f"| {labels[change.action]} | {resource} | {change.noun} | {properties} |")
         if plan.count("replace"):
-            lines += ["", "REPLACE: a new resource with a new ARN is made; CloudFormation deletes the old one "
-                          "once the deployment has succeeded."]
+            lines += [
+                "",
+                "REPLACE: a new resource with a new ARN is made; CloudFormation deletes the old one "
+                "once the deployment has succeeded.",
+            ]
         sections.append("\n".join(lines))
     return "\n\n".join(sections) + "\n"
 
 
 def render_json(plans: list[StackPlan]) -> str:
-    return json.dumps({"stacks": [{
-        "artifactId": plan.artifact_id, "stackName": plan.stack_name, "deployed": plan.deployed,
-        "counts": {action: plan.count(action) for action in (*SUMMARY_ORDER, "none")},
-        "changes": [{"logicalId": c.logical_id, "resourceType": c.resource_type, "action": c.action,
-                     "properties": [{"name": p.name, "via": list(p.via)} for p in c.properties],
-                     **({"kept": c.kept} if c.kept else {})} for c in plan.changes],
-    } for plan in plans]}, indent=1) + "\n"
+    return (
+        json.dumps(
+            {
+                "stacks": [
+                    {
+                        "artifactId": plan.artifact_id,
+                        "stackName": plan.stack_name,
+                        "deployed": plan.deployed,
+                        "counts": {action: plan.count(action) for action in (*SUMMARY_ORDER, "none")},
+                        "changes": [
+                            {
+                                "logicalId": c.logical_id,
+                                "resourceType": c.resource_type,
+                                "action": c.action,
+                                "properties": [{"name": p.name, "via": list(p.via)} for p in c.properties],
+                                **({"kept": c.kept} if c.kept else {}),
+                            }
+                            for c in plan.changes
+                        ],
+                    }
+                    for plan in plans
+                ]
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
-RENDERINGS: dict[str, Callable[[list[StackPlan]], str]] = {
-    "text": render_text, "markdown": render_markdown, "json": render_json}
+RENDERINGS: dict[str, Callable[[list[StackPlan]], str]] = {"text": render_text, "markdown": render_markdown, "json": render_json}

@@ -25,15 +25,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ivsrt_runtime import rules
+from ivsrt_cli import drift as drift_command
+from ivsrt_cli.plan import add_output_arguments, plan_and_print
+from ivsrt_local import drift as local_drift
 from ivsrt_local import endpoint as endpoint_module
 from ivsrt_local.assembly import read_assembly, select_stacks
-from ivsrt_cli.plan import add_output_arguments, plan_and_print
 from ivsrt_local.deploy import default_state_dir, deploy_stacks, destroy_stacks, recorded_template
 from ivsrt_local.deployer import LOCAL_CREDENTIALS, Change
 from ivsrt_local.stack_state import DeployError
-from ivsrt_local import drift as local_drift
-from ivsrt_cli import drift as drift_command
+from ivsrt_runtime import rules
 
 # The CLI is kept offline and quiet: no version check, no telemetry (notices are off in cdk.json).
 QUIET_CDK_ENV = {"CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
@@ -77,8 +77,9 @@ def display_client(endpoint_url: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client("ivs-realtime", endpoint_url=endpoint_url,
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 10}))
+    return boto3.client(
+        "ivs-realtime", endpoint_url=endpoint_url, config=Config(retries={"mode": "standard", "total_max_attempts": 10})
+    )
 
 
 def print_progress(line: str) -> None:
@@ -163,60 +164,101 @@ def demo(project: Path, cli: Path, first: dict[str, str], update: dict[str, str]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ivsrt_local", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ivsrt_local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("demo", help="synth the app with the CDK CLI, deploy, update and destroy it locally")
     show.add_argument("--project", type=Path, default=Path.cwd(), help="the app's folder, with cdk.json (default: here)")
-    show.add_argument("--cdk", type=Path, default=None,
-                      help="the CDK CLI (default: the project's node_modules/.bin/cdk, else cdk on the PATH)")
-    show.add_argument("--context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE",
-                      help="context for the first synth (repeatable)")
-    show.add_argument("--update-context", type=_context_pair, action="append", default=[], metavar="KEY=VALUE",
-                      help="context changed for the second synth, the update (repeatable)")
+    show.add_argument(
+        "--cdk", type=Path, default=None, help="the CDK CLI (default: the project's node_modules/.bin/cdk, else cdk on the PATH)"
+    )
+    show.add_argument(
+        "--context",
+        type=_context_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="context for the first synth (repeatable)",
+    )
+    show.add_argument(
+        "--update-context",
+        type=_context_pair,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="context changed for the second synth, the update (repeatable)",
+    )
     serve = commands.add_parser("endpoint", help="run the local IVS Real-Time endpoint")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4599)
-    serve.add_argument("--rate-scale", type=float, default=None,
-                       help="multiply the API rate quotas by this; 0 turns them off (default: 1)")
-    serve.add_argument("--composition-speed", type=str, default=None,
-                       help="run compositions' starts, stops and listing this many times faster than the service (default: 1)")
+    serve.add_argument(
+        "--rate-scale", type=float, default=None, help="multiply the API rate quotas by this; 0 turns them off (default: 1)"
+    )
+    serve.add_argument(
+        "--composition-speed",
+        type=str,
+        default=None,
+        help="run compositions' starts, stops and listing this many times faster than the service (default: 1)",
+    )
     for name in ("deploy", "destroy"):
         command = commands.add_parser(name, help=f"{name} stacks' IVS resources at $AWS_ENDPOINT_URL_IVS_REALTIME")
         command.add_argument("stacks", nargs="*", metavar="STACK", help="stack names (default: all)")
         command.add_argument("--stack", dest="more_stacks", action="append", default=[], help="a stack name (repeatable)")
-        command.add_argument("--state-dir", type=Path, default=None,
-                             help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
-        command.add_argument("--concurrency", type=_at_least_one, default=None,
-                             help="events in flight at once (default: no bound, as CloudFormation)")
+        command.add_argument(
+            "--state-dir",
+            type=Path,
+            default=None,
+            help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)",
+        )
+        command.add_argument(
+            "--concurrency",
+            type=_at_least_one,
+            default=None,
+            help="events in flight at once (default: no bound, as CloudFormation)",
+        )
         if name == "deploy":
             command.add_argument("--assembly", type=Path, default=Path("cdk.out"))
-            command.add_argument("--region", default=None,
-                                 help="for stacks whose environment names none (default: $AWS_DEFAULT_REGION, else us-east-1)")
+            command.add_argument(
+                "--region",
+                default=None,
+                help="for stacks whose environment names none (default: $AWS_DEFAULT_REGION, else us-east-1)",
+            )
     plan = commands.add_parser("plan", help="what deploy would do to each IVS resource (ivsrt plan against the runner's state)")
     plan.add_argument("stacks", nargs="*", metavar="STACK", help="artifact ids or stack names (default: all)")
     plan.add_argument("--assembly", dest="new", type=Path, default=Path("cdk.out"))
-    plan.add_argument("--state-dir", type=Path, default=None,
-                      help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
+    plan.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)",
+    )
     add_output_arguments(plan)
     drift = commands.add_parser("drift", help="ivsrt drift against the endpoint and the runner's deployed stacks")
     drift_command.add_arguments(drift)
-    drift.add_argument("--state-dir", type=Path, default=None,
-                       help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)")
+    drift.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where stack states are kept (default: $IVSRT_LOCAL_STATE_DIR or .local-deploy)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "drift":
         sys.exit(run_drift(args))
 
     if args.command == "plan":
-        sys.exit(plan_and_print(args, lambda: recorded_templates(args.state_dir or default_state_dir()),
-                                "python -m ivsrt_local plan"))
+        sys.exit(
+            plan_and_print(args, lambda: recorded_templates(args.state_dir or default_state_dir()), "python -m ivsrt_local plan")
+        )
     if args.command == "demo":
         demo(args.project, cdk_cli(args.project, args.cdk), _context(args.context), _context(args.update_context))
     elif args.command == "endpoint":
-        endpoint_module.main(["--host", args.host, "--port", str(args.port)]
-                             + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else [])
-                             + (["--composition-speed", args.composition_speed] if args.composition_speed else []))
+        endpoint_module.main(
+            ["--host", args.host, "--port", str(args.port)]
+            + (["--rate-scale", str(args.rate_scale)] if args.rate_scale is not None else [])
+            + (["--composition-speed", args.composition_speed] if args.composition_speed else [])
+        )
     else:
         try:
             run_stacks(args)
@@ -264,8 +306,9 @@ def _reachable(url: str) -> None:
 def run_stacks(args: argparse.Namespace) -> None:
     url = os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME")
     if not url:
-        raise DeployError("set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to "
-                          "(python -m ivsrt_local endpoint prints it)")
+        raise DeployError(
+            "set AWS_ENDPOINT_URL_IVS_REALTIME to the endpoint to deploy to (python -m ivsrt_local endpoint prints it)"
+        )
     _reachable(url)
     names = [*args.stacks, *args.more_stacks]
     state_dir = args.state_dir or default_state_dir()
@@ -281,6 +324,7 @@ def run_stacks(args: argparse.Namespace) -> None:
         for stack_name, changes in destroy_stacks(names, state_dir, **options).items():
             print(f"\n== {stack_name}")
             print_changes("destroy", changes)
+
 
 if __name__ == "__main__":
     main()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from ivsrt_local.cross_region import stack_outputs_read
 from ivsrt_local.graph import creation_order
@@ -52,20 +52,33 @@ def read_assembly(assembly: Path) -> dict[str, StackArtifact]:
     for artifact_id, artifact in stacks.items():
         region = artifact.get("environment", "").rsplit("/", 1)[-1]
         found[artifact_id] = StackArtifact(
-            artifact_id, artifact["properties"].get("stackName", artifact_id),
+            artifact_id,
+            artifact["properties"].get("stackName", artifact_id),
             json.loads((assembly / artifact["properties"]["templateFile"]).read_text()),
             None if region in ("", "unknown-region") else region,
-            [d for d in artifact.get("dependencies", []) if d in stacks])
+            [d for d in artifact.get("dependencies", []) if d in stacks],
+        )
     return _with_stack_outputs_read(found)
 
 
 def _with_stack_outputs_read(stacks: dict[str, StackArtifact]) -> dict[str, StackArtifact]:
     """Each stack depending also on the stacks whose outputs it reads (``Fn::GetStackOutput``)."""
     by_name = {(stack.stack_name, stack.region): artifact_id for artifact_id, stack in stacks.items()}
-    return {artifact_id: dataclasses.replace(stack, dependencies=stack.dependencies + sorted(
-        {by_name[(name, region or stack.region)] for name, region in stack_outputs_read(stack.template)
-         if (name, region or stack.region) in by_name} - {artifact_id, *stack.dependencies}))
-        for artifact_id, stack in stacks.items()}
+    return {
+        artifact_id: dataclasses.replace(
+            stack,
+            dependencies=stack.dependencies
+            + sorted(
+                {
+                    by_name[(name, region or stack.region)]
+                    for name, region in stack_outputs_read(stack.template)
+                    if (name, region or stack.region) in by_name
+                }
+                - {artifact_id, *stack.dependencies}
+            ),
+        )
+        for artifact_id, stack in stacks.items()
+    }
 
 
 def named_stacks(names: list[str], stack_names: dict[str, str], missing: Callable[[str], str]) -> list[str]:
@@ -83,8 +96,13 @@ def named_stacks(names: list[str], stack_names: dict[str, str], missing: Callabl
 def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[StackArtifact]:
     """``names`` (artifact ids or stack names; all stacks when empty) in dependency order: a
     stack after those it uses."""
-    chosen = set(named_stacks(names, {k: v.stack_name for k, v in stacks.items()},
-                        lambda name: f"no stack {name!r} in the assembly; stacks: {', '.join(stacks)}"))
+    chosen = set(
+        named_stacks(
+            names,
+            {k: v.stack_name for k, v in stacks.items()},
+            lambda name: f"no stack {name!r} in the assembly; stacks: {', '.join(stacks)}",
+        )
+    )
     order = creation_order({k: [d for d in v.dependencies if d in chosen] for k, v in stacks.items() if k in chosen})
     return [stacks[k] for k in order]
 
@@ -92,8 +110,7 @@ def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[St
 def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The template's resources this runner deploys: the IVS Real-Time custom resources, and the
     KMS keys participant-token signing keys are (their public halves are read at deploy time)."""
-    return {k: v for k, v in template.get("Resources", {}).items()
-            if v.get("Type") in rules.RESOURCES or is_signing_key(v)}
+    return {k: v for k, v in template.get("Resources", {}).items() if v.get("Type") in rules.RESOURCES or is_signing_key(v)}
 
 
 def references(value: Any) -> set[str]:

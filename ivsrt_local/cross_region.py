@@ -51,7 +51,8 @@ class CrossRegion:
         if outputs is None or output not in outputs:
             raise UnresolvedReference(
                 f"Fn::GetStackOutput reads output {output} of stack {stack_name} in {region}, which is not deployed "
-                "(deploy it first)")
+                "(deploy it first)"
+            )
         return outputs[output]
 
 
@@ -76,8 +77,11 @@ def stack_outputs_read(value: Any) -> set[tuple[str, str | None]]:
     stacks it must be deployed after, though the cloud assembly does not list them."""
     if isinstance(value, dict):
         read = value.get("Fn::GetStackOutput")
-        found = {(read["StackName"], read.get("Region"))} if isinstance(read, dict) and isinstance(
-            read.get("StackName"), str) else set()
+        found = (
+            {(read["StackName"], read.get("Region"))}
+            if isinstance(read, dict) and isinstance(read.get("StackName"), str)
+            else set()
+        )
         return found.union(*(stack_outputs_read(item) for item in value.values()))
     if isinstance(value, list):
         return set().union(*(stack_outputs_read(item) for item in value))
@@ -89,7 +93,8 @@ def read_parameter(parameters: Mapping[str, Any], name: str, region: str) -> Any
     if name not in parameters:
         raise UnresolvedReference(
             f"the cross-region reference {name} has no value in {region}: no deployed stack wrote it (deploy the "
-            "stack it refers to first, with cross_region_references=True)")
+            "stack it refers to first, with cross_region_references=True)"
+        )
     return parameters[name]
 
 
@@ -97,12 +102,14 @@ def resolve_dynamic_references(text: str, parameters: Mapping[str, Any], region:
     """``text`` with each ``{{resolve:ssm:name}}`` replaced by a parameter a writer put in
     ``region``; any other dynamic reference (secretsmanager, ssm-secure, a parameter nobody here
     wrote) is an UnresolvedReference."""
+
     def value_of(match: re.Match[str]) -> str:
         service, name = match.groups()
         if service != "ssm" or name not in parameters:
             raise UnresolvedReference(
                 f"the dynamic reference {match.group(0)} cannot be resolved by the local deploy runner (it resolves "
-                f"only SSM parameters written by CDK's cross-region references of stacks it deployed, in {region})")
+                f"only SSM parameters written by CDK's cross-region references of stacks it deployed, in {region})"
+            )
         return str(parameters[name])
 
     return DYNAMIC_REFERENCE.sub(value_of, text)

@@ -16,9 +16,9 @@ stable made-up physical ids, so references to them resolve.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterable
 
 from ivsrt_local.assembly import StackArtifact, managed, named_stacks
 from ivsrt_local.cross_region import CrossRegion, visible_in
@@ -44,8 +44,10 @@ def recorded_template(state_dir: Path, artifact_id: str) -> dict[str, Any] | Non
         return None
     template = StackState.load(path, artifact_id, "").template
     if template is None:
-        raise DeployError(f"the state of stack {artifact_id} ({path}) records no template (a runner before "
-                          "`plan` deployed it): deploy it once more")
+        raise DeployError(
+            f"the state of stack {artifact_id} ({path}) records no template (a runner before "
+            "`plan` deployed it): deploy it once more"
+        )
     return template
 
 
@@ -53,13 +55,21 @@ def cross_region_of(region: str, others: Iterable[StackState]) -> CrossRegion:
     """What a stack in ``region`` reads through cross-region references from the ``others``
     deployed: their outputs, and the SSM parameters their export writers put in ``region``."""
     others = list(others)
-    return CrossRegion(visible_in(region, {f"{o.stack_name}@{o.region}": o.cross_region_parameters for o in others}),
-                       {(o.stack_name, o.region): o.outputs for o in others})
+    return CrossRegion(
+        visible_in(region, {f"{o.stack_name}@{o.region}": o.cross_region_parameters for o in others}),
+        {(o.stack_name, o.region): o.outputs for o in others},
+    )
 
 
-def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: str, *,
-                  concurrency: int | None = None, progress: Callable[[str], None] | None = None,
-                  handler: Any | None = None) -> dict[str, list[Change]]:
+def deploy_stacks(
+    stacks: list[StackArtifact],
+    state_dir: Path,
+    default_region: str,
+    *,
+    concurrency: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    handler: Any | None = None,
+) -> dict[str, list[Change]]:
     """Deploy ``stacks`` one after another (in the order given: dependencies first), each with
     the exports of the stacks deployed before it; each stack's state is saved as it ends."""
     done = {}
@@ -67,13 +77,15 @@ def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: 
         path = state_dir / f"{stack.artifact_id}.json"  # unique in the assembly, unlike a stack name
         state = StackState.load(path, stack.stack_name, stack.region or default_region)
         if state.region != (stack.region or state.region):
-            raise DeployError(f"stack {stack.artifact_id} was deployed to {state.region}, not {stack.region}: "
-                              "destroy it there first")
+            raise DeployError(
+                f"stack {stack.artifact_id} was deployed to {state.region}, not {stack.region}: destroy it there first"
+            )
         others = {k: v for k, v in deployed_stacks(state_dir).items() if k != stack.artifact_id}
         exports = {name: value for other in others.values() for name, value in other.exports.items()}
         cross_region = cross_region_of(state.region, others.values())
-        deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress, exports=exports,
-                                 cross_region=cross_region)
+        deployer = LocalDeployer(
+            state, handler, concurrency=concurrency, progress=progress, exports=exports, cross_region=cross_region
+        )
         try:
             done[stack.stack_name] = deployer.deploy(stack.template)
             state.template = {"Resources": managed(stack.template)}  # deployed: what plan compares with
@@ -82,20 +94,32 @@ def deploy_stacks(stacks: list[StackArtifact], state_dir: Path, default_region: 
     return done
 
 
-def destroy_stacks(names: list[str], state_dir: Path, *, concurrency: int | None = None,
-                   progress: Callable[[str], None] | None = None, handler: Any | None = None) -> dict[str, list[Change]]:
+def destroy_stacks(
+    names: list[str],
+    state_dir: Path,
+    *,
+    concurrency: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    handler: Any | None = None,
+) -> dict[str, list[Change]]:
     """Destroy the named deployed stacks (all when none are named), importers before exporters;
     as CloudFormation, a stack whose export another stack still imports is not destroyed."""
     deployed = deployed_stacks(state_dir)
-    chosen = named_stacks(names, {k: v.stack_name for k, v in deployed.items()},
-                    lambda name: f"no deployed stack {name!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}")
+    chosen = named_stacks(
+        names,
+        {k: v.stack_name for k, v in deployed.items()},
+        lambda name: f"no deployed stack {name!r} in {state_dir}; deployed: {', '.join(deployed) or 'none'}",
+    )
     exporter = {name: artifact_id for artifact_id, state in deployed.items() for name in state.exports}
     uses = {name: sorted({exporter[i] for i in deployed[name].imports if i in exporter} & set(chosen)) for name in chosen}
     done = {}
     for name in reversed(creation_order(uses)):
         state = deployed[name]
-        users = [other_id for other_id, other in deployed.items()
-                 if other_id != name and other_id not in done and set(other.imports) & set(state.exports)]
+        users = [
+            other_id
+            for other_id, other in deployed.items()
+            if other_id != name and other_id not in done and set(other.imports) & set(state.exports)
+        ]
         if users:
             raise DeployError(f"stack {name} cannot be destroyed: {', '.join(users)} still imports its exports")
         deployer = LocalDeployer(state, handler, concurrency=concurrency, progress=progress)

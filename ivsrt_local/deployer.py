@@ -10,9 +10,9 @@ import functools
 import os
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from ivsrt_local.assembly import dependencies, imported_names, managed
 from ivsrt_local.cross_region import CrossRegion, UnresolvedReference, written_parameters
@@ -85,10 +85,17 @@ def environment_kept(names: Iterable[str]) -> Iterator[None]:
 class LocalDeployer:
     """Create / update / delete a stack's IVS resources through the real handler."""
 
-    def __init__(self, state: StackState, handler: Any | None = None,
-                 timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS, *, concurrency: int | None = None,
-                 progress: Callable[[str], None] | None = None, exports: Mapping[str, Any] | None = None,
-                 cross_region: CrossRegion | None = None) -> None:
+    def __init__(
+        self,
+        state: StackState,
+        handler: Any | None = None,
+        timeout_seconds: float = FUNCTION_TIMEOUT_SECONDS,
+        *,
+        concurrency: int | None = None,
+        progress: Callable[[str], None] | None = None,
+        exports: Mapping[str, Any] | None = None,
+        cross_region: CrossRegion | None = None,
+    ) -> None:
         """``concurrency``: how many events may be in flight at once (None: no bound, as
         CloudFormation). Each runs in a thread of its own, with its own client: the separate
         Lambda execution environments CloudFormation's parallel requests get. ``progress``
@@ -117,8 +124,7 @@ class LocalDeployer:
             **fields,
         }
 
-    def _send(self, event: dict[str, Any],
-              accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
+    def _send(self, event: dict[str, Any], accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
         """The whole request, as the Provider framework makes it (see ProviderFramework.send); a
         signing key's, as CloudFormation makes a KMS key at the local endpoint."""
         if event["ResourceType"] == KEY_RESOURCE_TYPE:
@@ -146,8 +152,10 @@ class LocalDeployer:
         graph = {k: dependencies(v, set(wanted)) for k, v in wanted.items()}
         order = creation_order(graph)  # refuses a circular reference before anything is sent
         before = {k: dataclasses.replace(v) for k, v in self.state.resources.items()}
-        tasks = {logical_id: functools.partial(self._create_or_update, logical_id, wanted[logical_id], graph[logical_id])
-                 for logical_id in wanted}
+        tasks = {
+            logical_id: functools.partial(self._create_or_update, logical_id, wanted[logical_id], graph[logical_id])
+            for logical_id in wanted
+        }
         outcome = self._run("deploy", tasks, graph, order=order)
         if outcome.failures:
             error = outcome.first_failure()
@@ -206,20 +214,29 @@ class LocalDeployer:
         with self._lock:
             for logical_id in logical_ids & set(self.state.resources):
                 made_up = f"{self.state.stack_name}-{logical_id}-{uuid.uuid4().hex[:12].upper()}"
-                self.state.resources[logical_id] = dataclasses.replace(self.state.resources[logical_id],
-                                                                       physical_id=made_up, data={})
+                self.state.resources[logical_id] = dataclasses.replace(
+                    self.state.resources[logical_id], physical_id=made_up, data={}
+                )
 
-    def _run(self, title: str, tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]],
-             order: list[str] | None = None) -> GraphOutcome:
-        return run_graph(tasks, after, concurrency=self.concurrency, order=order,
-                         progress=Progress(title, len(tasks), self.progress) if self.progress else None)
+    def _run(
+        self, title: str, tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], order: list[str] | None = None
+    ) -> GraphOutcome:
+        return run_graph(
+            tasks,
+            after,
+            concurrency=self.concurrency,
+            order=order,
+            progress=Progress(title, len(tasks), self.progress) if self.progress else None,
+        )
 
     def _remove_superseded(self, title: str, remove: Callable[[DeployedResource], None]) -> GraphOutcome:
         """``remove`` every superseded resource, one only after the superseded resources that
         used it (by their logical ids' dependencies when they were deployed)."""
         superseded = {str(index): resource for index, resource in enumerate(self.state.superseded)}
-        users = {key: [other for other, user in superseded.items() if resource.logical_id in user.dependencies]
-                 for key, resource in superseded.items()}
+        users = {
+            key: [other for other, user in superseded.items() if resource.logical_id in user.dependencies]
+            for key, resource in superseded.items()
+        }
         return self._run(title, {key: functools.partial(remove, resource) for key, resource in superseded.items()}, users)
 
     def _clean_up(self, resource: DeployedResource) -> None:
@@ -229,8 +246,9 @@ class LocalDeployer:
             self._remove(resource, self._superseded_policy(resource))
         except Exception as error:  # noqa: BLE001 - reported, as CloudFormation does, not raised
             with self._lock:
-                self.changes.append(Change("delete-failed", resource.logical_id, resource.resource_type,
-                                           resource.physical_id, str(error)))
+                self.changes.append(
+                    Change("delete-failed", resource.logical_id, resource.resource_type, resource.physical_id, str(error))
+                )
         with self._lock:
             self.state.forget(resource)
 
@@ -240,7 +258,8 @@ class LocalDeployer:
         which is what a rollback works from."""
         try:
             properties = self._resolver().resolve(
-                {k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"})
+                {k: v for k, v in definition.get("Properties", {}).items() if k != "ServiceToken"}
+            )
         except UnresolvedReference as error:
             raise DeployError(f"stack {self.state.stack_name}, resource {logical_id}: {error}") from None
         resource_type = definition["Type"]
@@ -250,13 +269,24 @@ class LocalDeployer:
 
         def record(physical_id: str, data: dict[str, str]) -> None:
             with self._lock:
-                self.state.put(DeployedResource(logical_id, resource_type, physical_id, properties, data,
-                                                graph_dependencies, deletion_policy, update_replace_policy))
+                self.state.put(
+                    DeployedResource(
+                        logical_id,
+                        resource_type,
+                        physical_id,
+                        properties,
+                        data,
+                        graph_dependencies,
+                        deletion_policy,
+                        update_replace_policy,
+                    )
+                )
 
         if current is None:
-            result = self._send(self._event("Create", logical_id, resource_type,
-                                            ResourceProperties=as_cloudformation_sends(properties)),
-                                accepted=lambda answer: record(answer["PhysicalResourceId"], {}))
+            result = self._send(
+                self._event("Create", logical_id, resource_type, ResourceProperties=as_cloudformation_sends(properties)),
+                accepted=lambda answer: record(answer["PhysicalResourceId"], {}),
+            )
             record(result["PhysicalResourceId"], result.get("Data", {}))
             return Change("create", logical_id, resource_type, result["PhysicalResourceId"])
         if current.properties == properties:
@@ -267,10 +297,16 @@ class LocalDeployer:
         # If this Update's waiting fails (a replacement composition that ends FAILED), the
         # Provider framework's FAILED answer carries the new physical id; the record keeps the old
         # one, and the handler has stopped the failed composition itself.
-        result = self._send(self._event(
-            "Update", logical_id, resource_type, PhysicalResourceId=current.physical_id,
-            ResourceProperties=as_cloudformation_sends(properties),
-            OldResourceProperties=as_cloudformation_sends(current.properties)))
+        result = self._send(
+            self._event(
+                "Update",
+                logical_id,
+                resource_type,
+                PhysicalResourceId=current.physical_id,
+                ResourceProperties=as_cloudformation_sends(properties),
+                OldResourceProperties=as_cloudformation_sends(current.properties),
+            )
+        )
         new_id = result["PhysicalResourceId"]
         record(new_id, result.get("Data", {}))
         if new_id == current.physical_id:
@@ -298,9 +334,15 @@ class LocalDeployer:
             self._delete(resource)
 
     def _delete(self, resource: DeployedResource) -> None:
-        self._send(self._event("Delete", resource.logical_id, resource.resource_type,
-                               PhysicalResourceId=resource.physical_id,
-                               ResourceProperties=as_cloudformation_sends(resource.properties)))
+        self._send(
+            self._event(
+                "Delete",
+                resource.logical_id,
+                resource.resource_type,
+                PhysicalResourceId=resource.physical_id,
+                ResourceProperties=as_cloudformation_sends(resource.properties),
+            )
+        )
         with self._lock:
             self.changes.append(Change("delete", resource.logical_id, resource.resource_type, resource.physical_id))
 
@@ -321,8 +363,12 @@ class LocalDeployer:
         still says what exists (a later deploy or destroy works from it)."""
         graph = {k: self.state.resources[k].dependencies for k in touched if k in self.state.resources}
         users = dependents(graph, touched)
-        outcome = self._run("rollback", {k: functools.partial(self._roll_back_one, k, before.get(k)) for k in touched},
-                            users, order=list(reversed(touched)))
+        outcome = self._run(
+            "rollback",
+            {k: functools.partial(self._roll_back_one, k, before.get(k)) for k in touched},
+            users,
+            order=list(reversed(touched)),
+        )
         if outcome.failures:
             raise outcome.first_failure()
 
@@ -339,12 +385,17 @@ class LocalDeployer:
             with self._lock:
                 self.state.put(previous)
             return
-        result = self._send(self._event(
-            "Update", logical_id, current.resource_type, PhysicalResourceId=current.physical_id,
-            ResourceProperties=as_cloudformation_sends(previous.properties),
-            OldResourceProperties=as_cloudformation_sends(current.properties)))
-        restored = dataclasses.replace(previous, physical_id=result["PhysicalResourceId"],
-                                       data=result.get("Data", {}))
+        result = self._send(
+            self._event(
+                "Update",
+                logical_id,
+                current.resource_type,
+                PhysicalResourceId=current.physical_id,
+                ResourceProperties=as_cloudformation_sends(previous.properties),
+                OldResourceProperties=as_cloudformation_sends(current.properties),
+            )
+        )
+        restored = dataclasses.replace(previous, physical_id=result["PhysicalResourceId"], data=result.get("Data", {}))
         with self._lock:
             self.state.put(restored)  # the original, adopted back
             if restored.physical_id != current.physical_id:
@@ -380,8 +431,9 @@ class LocalDeployer:
         self._raise_destroy_failures(self._remove_superseded("destroy (superseded)", remove_superseded), superseded_ids)
         graph = {k: r.dependencies for k, r in self.state.resources.items()}
         users = dependents(graph, list(graph))
-        outcome = self._run("destroy", {k: functools.partial(remove, k) for k in graph}, users,
-                            order=list(reversed(creation_order(graph))))
+        outcome = self._run(
+            "destroy", {k: functools.partial(remove, k) for k in graph}, users, order=list(reversed(creation_order(graph)))
+        )
         self._raise_destroy_failures(outcome, {k: k for k in graph})
         return self.changes[first:]
 

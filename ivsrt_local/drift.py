@@ -23,8 +23,11 @@ def stack_id(state: StackState) -> str:
 
 
 def as_stack(state: StackState) -> Stack:
-    resources = tuple(StackResource(r.logical_id, r.resource_type, r.physical_id, r.update_replace_policy == "Retain")
-                      for r in state.resources.values() if r.resource_type in RESOURCES)
+    resources = tuple(
+        StackResource(r.logical_id, r.resource_type, r.physical_id, r.update_replace_policy == "Retain")
+        for r in state.resources.values()
+        if r.resource_type in RESOURCES
+    )
     return Stack(state.stack_name, stack_id(state), resources, known=frozenset(r.physical_id for r in state.superseded))
 
 
@@ -41,8 +44,9 @@ class LocalStacks:
         for name in names or list(self.deployed):
             found = [s for k, s in self.deployed.items() if name in (k, s.stack_name)]
             if not found:
-                raise DeployError(f"no deployed stack {name!r} in {self.state_dir}; "
-                                  f"deployed: {', '.join(self.deployed) or 'none'}")
+                raise DeployError(
+                    f"no deployed stack {name!r} in {self.state_dir}; deployed: {', '.join(self.deployed) or 'none'}"
+                )
             chosen += [s for s in found if s not in chosen]
         return chosen
 

@@ -39,10 +39,10 @@ import re
 import secrets
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from collections.abc import Callable
 
 from botocore.validate import ParamValidator
 
@@ -51,9 +51,9 @@ from ivsrt_local.errors import ApiError, error_response
 from ivsrt_local.faults import DropConnection, Fault, Faults
 from ivsrt_local.kms import TARGET_PREFIX as KMS_TARGET_PREFIX
 from ivsrt_local.kms import LocalKms
+from ivsrt_local.rate_limits import RATE_SCALE_ENV, RateLimits, default_rate_scale
 from ivsrt_local.ssm import TARGET_PREFIX as SSM_TARGET_PREFIX
 from ivsrt_local.ssm import LocalSsm
-from ivsrt_local.rate_limits import RATE_SCALE_ENV, RateLimits, default_rate_scale
 from ivsrt_local.state import (
     ACCOUNT_ID,
     COMPOSITION_SPEED_ENV,
@@ -68,8 +68,19 @@ from ivsrt_local.state import (
 from ivsrt_runtime import conversion, rules, validation
 
 # What users and the tests import from here; each lives in the module of its concern.
-__all__ = ["ACCOUNT_ID", "TEST_COMPOSITION_SPEED", "ApiError", "CompositionTimings", "Fault", "IvsRealtimeState",
-           "LocalIvsRealtime", "RateLimits", "checked_composition_speed", "default_composition_speed", "main"]
+__all__ = [
+    "ACCOUNT_ID",
+    "TEST_COMPOSITION_SPEED",
+    "ApiError",
+    "CompositionTimings",
+    "Fault",
+    "IvsRealtimeState",
+    "LocalIvsRealtime",
+    "RateLimits",
+    "checked_composition_speed",
+    "default_composition_speed",
+    "main",
+]
 
 CONTROL_PREFIX = "/_local/"
 
@@ -94,8 +105,14 @@ class _Server(ThreadingHTTPServer):
 class LocalIvsRealtime:
     """The server: start/stop, state, injected faults. Use as a context manager in tests."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, quotas: dict[str, int] | None = None,
-                 rate_scale: float | None = None, composition_speed: float | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quotas: dict[str, int] | None = None,
+        rate_scale: float | None = None,
+        composition_speed: float | None = None,
+    ) -> None:
         """``rate_scale``: multiplies the API rate quotas; 0 turns them off. Default: the
         ``IVSRT_LOCAL_RATE_SCALE`` variable, else 1 (the service's own rates).
         ``composition_speed``: how many times faster than the service compositions start, stop
@@ -238,10 +255,14 @@ class LocalIvsRealtime:
 
     def handle_control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         """The test/CLI control plane: state, call log, faults, reset."""
-        action = path[len(CONTROL_PREFIX):]
+        action = path[len(CONTROL_PREFIX) :]
         if action == "state" and method == "GET":
-            payload: Any = {"resources": self.state.snapshot(), "calls": list(self.state.calls),
-                            "throttled": dict(self.rate_limits.throttled), "ssm_calls": list(self.ssm.calls)}
+            payload: Any = {
+                "resources": self.state.snapshot(),
+                "calls": list(self.state.calls),
+                "throttled": dict(self.rate_limits.throttled),
+                "ssm_calls": list(self.ssm.calls),
+            }
         elif action == "faults" and method == "POST":
             self.inject(*(Fault(**f) for f in json.loads(body or b"[]")))
             payload = {"faults": [asdict(f) for f in self.faults.pending]}
@@ -304,7 +325,7 @@ def _request_parameters(operation: Any, match: re.Match[str], query: str, body: 
     if not isinstance(params, dict):
         raise ApiError("ValidationException", "Request body must be a JSON object")
     queries = urllib.parse.parse_qs(query)
-    for name, member in (operation.input_shape.members.items() if operation.input_shape else ()):
+    for name, member in operation.input_shape.members.items() if operation.input_shape else ():
         location, wire_name = member.serialization.get("location"), member.serialization.get("name", name)
         if location == "uri":
             params[name] = urllib.parse.unquote(match.group(wire_name))
@@ -343,14 +364,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the local IVS Real-Time endpoint.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4599, help="port (default: 4599; 0 picks a free one)")
-    parser.add_argument("--rate-scale", type=float, default=None,
-                        help=f"multiply the API rate quotas by this; 0 turns them off (default: ${RATE_SCALE_ENV} or 1)")
-    parser.add_argument("--composition-speed", type=_speed_argument, default=None,
-                        help="run compositions' starts, stops and listing this many times faster than the "
-                             f"service (default: ${COMPOSITION_SPEED_ENV} or 1)")
+    parser.add_argument(
+        "--rate-scale",
+        type=float,
+        default=None,
+        help=f"multiply the API rate quotas by this; 0 turns them off (default: ${RATE_SCALE_ENV} or 1)",
+    )
+    parser.add_argument(
+        "--composition-speed",
+        type=_speed_argument,
+        default=None,
+        help="run compositions' starts, stops and listing this many times faster than the "
+        f"service (default: ${COMPOSITION_SPEED_ENV} or 1)",
+    )
     args = parser.parse_args(argv)
-    endpoint = LocalIvsRealtime(args.host, args.port, rate_scale=args.rate_scale,
-                                composition_speed=args.composition_speed)
+    endpoint = LocalIvsRealtime(args.host, args.port, rate_scale=args.rate_scale, composition_speed=args.composition_speed)
     print(f"local IVS Real-Time endpoint on {endpoint.url}", flush=True)
     print(f"  export AWS_ENDPOINT_URL_IVS_REALTIME={endpoint.url}", flush=True)
     try:

@@ -66,8 +66,7 @@ class ProviderFramework:
     # Every isComplete answer of the last request (the tests read them).
     polls: list[dict[str, Any]] = field(default_factory=list)
 
-    def send(self, event: Mapping[str, Any],
-             accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
+    def send(self, event: Mapping[str, Any], accepted: Callable[[dict[str, Any]], None] = lambda result: None) -> dict[str, Any]:
         """The whole request. ``accepted`` sees onEvent's answer: from then on CloudFormation
         knows the physical id, even if the waiting fails."""
         result = self.on_event(event)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 from ivsrt_local.stack_state import DeployError
 
@@ -85,12 +85,20 @@ class Progress:
             done = len(outcome.results) + len(outcome.failures)
             # A few left: say which (a Delete waiting for a storage configuration to be free).
             which = f" ({', '.join(sorted(in_flight))})" if len(in_flight) <= 3 else ""
-            self.write(f"  {self.title}: {done}/{self.total} done, {len(in_flight)} in flight{which}, "
-                       f"{len(outcome.failures)} failed ({now - self.started_at:.0f} s)")
+            self.write(
+                f"  {self.title}: {done}/{self.total} done, {len(in_flight)} in flight{which}, "
+                f"{len(outcome.failures)} failed ({now - self.started_at:.0f} s)"
+            )
 
 
-def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], *, concurrency: int | None = None,
-              progress: Progress | None = None, order: list[str] | None = None) -> GraphOutcome:
+def run_graph(
+    tasks: dict[str, Callable[[], Any]],
+    after: dict[str, list[str]],
+    *,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+    order: list[str] | None = None,
+) -> GraphOutcome:
     """Run each task once every task it comes ``after`` has succeeded, all that can at once (up to
     ``concurrency``; None: no bound), those ready first in ``order`` first (then by key). After a
     failure nothing new starts and those in flight finish. Tasks that never started are in
@@ -104,7 +112,7 @@ def run_graph(tasks: dict[str, Callable[[], Any]], after: dict[str, list[str]], 
         while True:
             ready = [k for k in waiting if all(d in outcome.results for d in after.get(k, []) if d in tasks)]
             if not outcome.failures:
-                for key in ready[:(concurrency or len(tasks)) - len(running)]:
+                for key in ready[: (concurrency or len(tasks)) - len(running)]:
                     outcome.started.append(key)
                     running[environments.submit(waiting.pop(key))] = key
             if not running:

@@ -44,8 +44,15 @@ ALLOWED, EXPLICIT_DENY, IMPLICIT_DENY = "allowed", "explicit deny", "implicit de
 
 # The condition keys the local endpoint puts in a request's context (lower case: IAM compares
 # key names case-insensitively). Every other key is absent.
-REQUEST_KEYS = ("aws:RequestedRegion", "aws:PrincipalAccount", "aws:PrincipalArn", "aws:ResourceAccount",
-                "aws:ResourceTag/<key> (IVS resources)", "aws:RequestTag/<key>", "aws:TagKeys")
+REQUEST_KEYS = (
+    "aws:RequestedRegion",
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:ResourceAccount",
+    "aws:ResourceTag/<key> (IVS resources)",
+    "aws:RequestTag/<key>",
+    "aws:TagKeys",
+)
 
 # ARNs of the resources an IVS create also uses: the types each create checks them against.
 _CREATES = {r.create_operation: r for r in rules.RESOURCES.values()}
@@ -55,6 +62,7 @@ _IVS_ARN = re.compile(rules.ARN_PATTERN)
 # ---------------------------------------------------------------------------------------------
 # Policies
 # ---------------------------------------------------------------------------------------------
+
 
 class UnsupportedPolicy(ValueError):
     """A policy this evaluator cannot evaluate faithfully (an operator it does not know)."""
@@ -83,8 +91,14 @@ class Statement:
         conditions = statement.get("Condition") or {}
         for operator in conditions:
             _operator(operator)  # refused now, not at the first request
-        return cls(statement["Effect"], _listed(statement.get("Action")), _listed(statement.get("NotAction")),
-                   _listed(statement.get("Resource")), _listed(statement.get("NotResource")), conditions)
+        return cls(
+            statement["Effect"],
+            _listed(statement.get("Action")),
+            _listed(statement.get("NotAction")),
+            _listed(statement.get("Resource")),
+            _listed(statement.get("NotResource")),
+            conditions,
+        )
 
 
 def statements_of(document: Mapping[str, Any]) -> tuple[Statement, ...]:
@@ -116,6 +130,7 @@ class Request:
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=4096)
 def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
@@ -149,6 +164,7 @@ def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bo
             return compare(float(value), float(expected))
         except ValueError:
             return False
+
     return test
 
 
@@ -181,8 +197,10 @@ def _operator(name: str) -> tuple[str, str, bool]:
     if_exists = base.endswith("IfExists") and base != "Null"
     base = base.removesuffix("IfExists")
     if qualifier not in _QUALIFIERS or (base not in _OPERATORS and base != "Null"):
-        raise UnsupportedPolicy(f"the local endpoint cannot evaluate the condition operator {name!r} "
-                                f"(it evaluates: {', '.join(sorted(_OPERATORS))}, Null)")
+        raise UnsupportedPolicy(
+            f"the local endpoint cannot evaluate the condition operator {name!r} "
+            f"(it evaluates: {', '.join(sorted(_OPERATORS))}, Null)"
+        )
     return qualifier, base, if_exists
 
 
@@ -203,8 +221,9 @@ def _condition_holds(name: str, key: str, expected: Any, context: Mapping[str, A
 
 
 def conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, Any]) -> bool:
-    return all(_condition_holds(name, key, expected, context)
-               for name, block in conditions.items() for key, expected in block.items())
+    return all(
+        _condition_holds(name, key, expected, context) for name, block in conditions.items() for key, expected in block.items()
+    )
 
 
 def _applies(statement: Statement, action: str, resource: str, context: Mapping[str, Any]) -> bool:
@@ -235,16 +254,19 @@ def denial(principal: Principal, request: Request) -> str | None:
         decision = decide(principal.statements, request.action, resource, context)
         if decision == ALLOWED:
             continue
-        reason = ("with an explicit deny in an identity-based policy" if decision == EXPLICIT_DENY
-                  else f"because no identity-based policy allows the {request.action} action")
-        return (f"User: {principal.arn} is not authorized to perform: {request.action} on resource: "
-                f"{resource} {reason}")
+        reason = (
+            "with an explicit deny in an identity-based policy"
+            if decision == EXPLICIT_DENY
+            else f"because no identity-based policy allows the {request.action} action"
+        )
+        return f"User: {principal.arn} is not authorized to perform: {request.action} on resource: {resource} {reason}"
     return None
 
 
 # ---------------------------------------------------------------------------------------------
 # Requests: the action, resources and condition keys of an IVS or KMS call
 # ---------------------------------------------------------------------------------------------
+
 
 def _tag_keys(params: Mapping[str, Any]) -> dict[str, Any]:
     """aws:RequestTag/<key> and aws:TagKeys from a request's ``tags`` (a map) or ``tagKeys``."""
@@ -271,12 +293,14 @@ def _ivs_resources(operation: str, params: Mapping[str, Any], region: str, accou
     return tuple(named) or ("*",)
 
 
-def ivs_request(operation: str, params: Mapping[str, Any], region: str, account: str,
-                tags_of: Callable[[str], Mapping[str, str]]) -> Request:
+def ivs_request(
+    operation: str, params: Mapping[str, Any], region: str, account: str, tags_of: Callable[[str], Mapping[str, str]]
+) -> Request:
     """``ivs:<Operation>``: IVS Real-Time's actions carry the ``ivs`` prefix, as IVS's."""
     resources = _ivs_resources(operation, params, region, account)
-    resource_context = {arn: {f"aws:resourcetag/{k}".lower(): v for k, v in tags_of(arn).items()}
-                        for arn in resources if arn.startswith("arn:")}
+    resource_context = {
+        arn: {f"aws:resourcetag/{k}".lower(): v for k, v in tags_of(arn).items()} for arn in resources if arn.startswith("arn:")
+    }
     return Request(f"ivs:{operation}", resources, _common_keys(region, account) | _tag_keys(params), resource_context)
 
 
@@ -346,8 +370,9 @@ class Enforcement:
         if principal is None:
             return None
         built = request()
-        built = Request(built.action, built.resources,
-                        {**built.context, "aws:principalarn": principal.role_arn}, built.resource_context)
+        built = Request(
+            built.action, built.resources, {**built.context, "aws:principalarn": principal.role_arn}, built.resource_context
+        )
         return denial(principal, built)
 
 
@@ -364,8 +389,9 @@ def _role_of(template: Mapping[str, Any], function_id: str) -> str:
     target = role.get("Fn::GetAtt") if isinstance(role, dict) else None
     role_id = (target[0] if isinstance(target, list) else str(target).split(".")[0]) if target else None
     if role_id is None or template["Resources"].get(role_id, {}).get("Type") != ROLE_TYPE:
-        raise ValueError(f"function {function_id}'s role is not a role of this template ({role!r}): its policies "
-                         "are unknown here")
+        raise ValueError(
+            f"function {function_id}'s role is not a role of this template ({role!r}): its policies are unknown here"
+        )
     return role_id
 
 
@@ -375,16 +401,22 @@ def _role_documents(template: Mapping[str, Any], role_id: str) -> list[Any]:
     ``ManagedPolicyArns`` (AWS managed ones are not in the template, and are left out)."""
     resources = template["Resources"]
     role = resources[role_id].get("Properties", {})
-    attached = {k for k, d in resources.items()
-                if d.get("Type") in ATTACHED_POLICY_TYPES and {"Ref": role_id} in d.get("Properties", {}).get("Roles", [])}
-    attached |= {arn["Ref"] for arn in role.get("ManagedPolicyArns", [])
-                 if isinstance(arn, dict) and resources.get(arn.get("Ref"), {}).get("Type") == "AWS::IAM::ManagedPolicy"}
+    attached = {
+        k
+        for k, d in resources.items()
+        if d.get("Type") in ATTACHED_POLICY_TYPES and {"Ref": role_id} in d.get("Properties", {}).get("Roles", [])
+    }
+    attached |= {
+        arn["Ref"]
+        for arn in role.get("ManagedPolicyArns", [])
+        if isinstance(arn, dict) and resources.get(arn.get("Ref"), {}).get("Type") == "AWS::IAM::ManagedPolicy"
+    }
     return [p["PolicyDocument"] for p in role.get("Policies", [])] + [
-        resources[k]["Properties"]["PolicyDocument"] for k in sorted(attached)]
+        resources[k]["Properties"]["PolicyDocument"] for k in sorted(attached)
+    ]
 
 
-def function_principal(template: Mapping[str, Any], function_id: str, resolve: Callable[[Any], Any],
-                       account: str) -> Principal:
+def function_principal(template: Mapping[str, Any], function_id: str, resolve: Callable[[Any], Any], account: str) -> Principal:
     """The principal a function signs as, with its role's statements resolved by ``resolve`` (the
     deploy runner's ``Resolver.resolve``, over the deployed stack's state)."""
     role_id = _role_of(template, function_id)
@@ -393,5 +425,6 @@ def function_principal(template: Mapping[str, Any], function_id: str, resolve: C
     role_name = resolve(role.get("RoleName") or {"Ref": role_id})
     function_name = resolve(function.get("FunctionName") or {"Ref": function_id})
     statements = tuple(s for document in _role_documents(template, role_id) for s in statements_of(resolve(document)))
-    return Principal(f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}",
-                     f"arn:aws:iam::{account}:role/{role_name}", statements)
+    return Principal(
+        f"arn:aws:sts::{account}:assumed-role/{role_name}/{function_name}", f"arn:aws:iam::{account}:role/{role_name}", statements
+    )

@@ -72,10 +72,20 @@ class _Key:
 
     def metadata(self, account: str) -> dict[str, Any]:
         return {
-            "AWSAccountId": account, "KeyId": self.key_id, "Arn": self.arn, "CreationDate": self.created,
-            "Enabled": self.state == "Enabled", "Description": self.description, "KeyUsage": KEY_USAGE,
-            "KeyState": self.state, "Origin": "AWS_KMS", "KeyManager": "CUSTOMER", "CustomerMasterKeySpec": KEY_SPEC,
-            "KeySpec": KEY_SPEC, "SigningAlgorithms": [SIGNING_ALGORITHM], "MultiRegion": False,
+            "AWSAccountId": account,
+            "KeyId": self.key_id,
+            "Arn": self.arn,
+            "CreationDate": self.created,
+            "Enabled": self.state == "Enabled",
+            "Description": self.description,
+            "KeyUsage": KEY_USAGE,
+            "KeyState": self.state,
+            "Origin": "AWS_KMS",
+            "KeyManager": "CUSTOMER",
+            "CustomerMasterKeySpec": KEY_SPEC,
+            "KeySpec": KEY_SPEC,
+            "SigningAlgorithms": [SIGNING_ALGORITHM],
+            "MultiRegion": False,
             **({"DeletionDate": self.deletion_date} if self.deletion_date is not None else {}),
         }
 
@@ -119,13 +129,15 @@ class LocalKms:
         with self.lock:
             return implementation(params, region)
 
-    def answer(self, target: str, body: bytes, headers: Any, region: str,
-               enforcement: iam.Enforcement) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, target: str, body: bytes, headers: Any, region: str, enforcement: iam.Enforcement
+    ) -> tuple[int, dict[str, str], bytes]:
         """A KMS request (JSON protocol: the operation is in X-Amz-Target), for the signing key."""
         try:
             params = json.loads(body or b"{}")
-            denied = enforcement.denial(headers, lambda: iam.kms_request(target.removeprefix(TARGET_PREFIX), params,
-                                                                        region, self.account))
+            denied = enforcement.denial(
+                headers, lambda: iam.kms_request(target.removeprefix(TARGET_PREFIX), params, region, self.account)
+            )
             if denied:  # KMS answers it with HTTP 400, as its other client errors
                 raise KmsError("AccessDeniedException", denied)
             result = self.handle(target, params, region)
@@ -142,20 +154,33 @@ class LocalKms:
     def _create_key(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         spec, usage = params.get("KeySpec", "SYMMETRIC_DEFAULT"), params.get("KeyUsage", "ENCRYPT_DECRYPT")
         if (spec, usage) != (KEY_SPEC, KEY_USAGE):
-            raise KmsError("UnsupportedOperationException",
-                           f"the local endpoint makes {KEY_SPEC} {KEY_USAGE} keys only, got: {spec} {usage}")
+            raise KmsError(
+                "UnsupportedOperationException", f"the local endpoint makes {KEY_SPEC} {KEY_USAGE} keys only, got: {spec} {usage}"
+            )
         key_id = str(uuid.uuid4())
-        key = _Key(f"arn:aws:kms:{region}:{self.account}:key/{key_id}", key_id, ec.generate_private_key(ec.SECP384R1()),
-                   time.time(), params.get("Description", ""))
+        key = _Key(
+            f"arn:aws:kms:{region}:{self.account}:key/{key_id}",
+            key_id,
+            ec.generate_private_key(ec.SECP384R1()),
+            time.time(),
+            params.get("Description", ""),
+        )
         self.keys[key.arn] = key
         return {"KeyMetadata": key.metadata(self.account)}
 
     def _get_public_key(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         key = self._find(params["KeyId"]).usable()
-        der = key.private_key.public_key().public_bytes(serialization.Encoding.DER,
-                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
-        return {"KeyId": key.arn, "PublicKey": base64.b64encode(der).decode(), "CustomerMasterKeySpec": KEY_SPEC,
-                "KeySpec": KEY_SPEC, "KeyUsage": KEY_USAGE, "SigningAlgorithms": [SIGNING_ALGORITHM]}
+        der = key.private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return {
+            "KeyId": key.arn,
+            "PublicKey": base64.b64encode(der).decode(),
+            "CustomerMasterKeySpec": KEY_SPEC,
+            "KeySpec": KEY_SPEC,
+            "KeyUsage": KEY_USAGE,
+            "SigningAlgorithms": [SIGNING_ALGORITHM],
+        }
 
     def _schedule_key_deletion(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         key = self._find(params["KeyId"]).usable()  # a second schedule is refused as pending deletion
@@ -169,8 +194,9 @@ class LocalKms:
     def _sign(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         key = self._find(params["KeyId"]).usable()
         if params["SigningAlgorithm"] != SIGNING_ALGORITHM:
-            raise KmsError("InvalidKeyUsageException",
-                           f"{key.arn} signs with {SIGNING_ALGORITHM} only, got: {params['SigningAlgorithm']}")
+            raise KmsError(
+                "InvalidKeyUsageException", f"{key.arn} signs with {SIGNING_ALGORITHM} only, got: {params['SigningAlgorithm']}"
+            )
         message, kind = params["Message"], params.get("MessageType", "RAW")
         if kind == "DIGEST" and len(message) != DIGEST_BYTES:
             raise KmsError("ValidationException", f"Digest is invalid length for algorithm {SIGNING_ALGORITHM}.")
@@ -186,8 +212,10 @@ def _length_violations(shape: Any, params: dict[str, Any]) -> list[str]:
     for name, member in shape.members.items():
         limit = member.metadata.get("max")
         if member.type_name in ("string", "blob") and limit is not None and len(params.get(name) or "") > limit:
-            violations.append(f"Value at '{name[0].lower()}{name[1:]}' failed to satisfy constraint: "
-                              f"Member must have length less than or equal to {limit}")
+            violations.append(
+                f"Value at '{name[0].lower()}{name[1:]}' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {limit}"
+            )
     return violations
 
 
@@ -214,8 +242,10 @@ def is_signing_key(definition: dict[str, Any]) -> bool:
     """A template resource the local runner deploys as a KMS key: the kind a participant-token
     signing key is (other keys are not deployed, as other resources are not)."""
     properties = definition.get("Properties", {})
-    return (definition.get("Type") == KEY_RESOURCE_TYPE
-            and (properties.get("KeySpec"), properties.get("KeyUsage")) == (KEY_SPEC, KEY_USAGE))
+    return definition.get("Type") == KEY_RESOURCE_TYPE and (properties.get("KeySpec"), properties.get("KeyUsage")) == (
+        KEY_SPEC,
+        KEY_USAGE,
+    )
 
 
 def on_key_event(event: dict[str, Any], kms_client: Any) -> dict[str, Any]:

@@ -5,8 +5,8 @@ deployed stack (``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Select``, ``Fn::Spl
 from __future__ import annotations
 
 import re
-from typing import Any
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from ivsrt_local.cross_region import (
     CrossRegion,
@@ -25,9 +25,14 @@ PSEUDO_PARAMETERS: dict[str, Any] = {"AWS::Partition": "aws", "AWS::URLSuffix": 
 class Resolver:
     """Resolves the intrinsics a CDK template uses in custom resource properties."""
 
-    def __init__(self, state: StackState, parameters: dict[str, Any] | None = None,
-                 exports: Mapping[str, Any] | None = None, resources: Mapping[str, Any] | None = None,
-                 cross_region: CrossRegion | None = None) -> None:
+    def __init__(
+        self,
+        state: StackState,
+        parameters: dict[str, Any] | None = None,
+        exports: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
+        cross_region: CrossRegion | None = None,
+    ) -> None:
         self.state = state
         self.parameters: dict[str, Any] = parameters or {}  # the template's Parameters, by name
         self.exports: Mapping[str, Any] = exports or {}  # what other stacks export, by name
@@ -75,7 +80,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             intrinsic = self._intrinsics.get(key)
             if intrinsic is not None:
                 return intrinsic(self, argument)
@@ -123,8 +128,7 @@ class Resolver:
     def _get_stack_output(self, argument: Any) -> Any:
         """CDK's reference to another account's (or region's) stack: that stack's output."""
         wanted = self.resolve(argument)
-        return self.cross_region.stack_output(wanted["StackName"], wanted.get("Region", self.state.region),
-                                              wanted["OutputName"])
+        return self.cross_region.stack_output(wanted["StackName"], wanted.get("Region", self.state.region), wanted["OutputName"])
 
     def _import_value(self, argument: Any) -> Any:
         name = self.resolve(argument)

@@ -84,8 +84,13 @@ def _video_defaults(state: IvsRealtimeState, resource: dict[str, Any], params: d
 
 def _ingest_credentials(state: IvsRealtimeState, resource: dict[str, Any], params: dict[str, Any]) -> None:
     credentials = [_ingest_credential(resource["arn"]) for _ in range(2 if params.get("redundantIngest") else 1)]
-    resource.update(stageArn=params.get("stageArn", ""), state="INACTIVE", attributes=params.get("attributes", {}),
-                    **credentials[0], redundantIngestCredentials=credentials[1:])
+    resource.update(
+        stageArn=params.get("stageArn", ""),
+        state="INACTIVE",
+        attributes=params.get("attributes", {}),
+        **credentials[0],
+        redundantIngestCredentials=credentials[1:],
+    )
 
 
 def _key_fingerprint(state: IvsRealtimeState, resource: dict[str, Any], params: dict[str, Any]) -> None:
@@ -99,16 +104,18 @@ def _start_composition(state: IvsRealtimeState, resource: dict[str, Any], params
             state.require(NOUN_BY_ARN_SEGMENT[referenced.split(":")[5].split("/")[0]], referenced)
     failing = state.compositions.fail_next > 0
     state.compositions.fail_next -= failing
-    resource.update(layout=params.get("layout") or {"grid": {}}, _fails=failing,
-                    destinations=[{"id": f"{i}", "configuration": d} for i, d in enumerate(params["destinations"])])
+    resource.update(
+        layout=params.get("layout") or {"grid": {}},
+        _fails=failing,
+        destinations=[{"id": f"{i}", "configuration": d} for i, d in enumerate(params["destinations"])],
+    )
     state.enter(resource, "STARTING", state.clock())
     resource.pop("idempotencyToken", None)
 
 
 TYPES: dict[str, ResourceType] = {
     "Stage": ResourceType(
-        references=(Reference(("autoParticipantRecordingConfiguration", "storageConfigurationArn"),
-                              "StorageConfiguration"),),
+        references=(Reference(("autoParticipantRecordingConfiguration", "storageConfigurationArn"), "StorageConfiguration"),),
         prepare=_stage_endpoints,
     ),
     "EncoderConfiguration": ResourceType(prepare=_video_defaults, in_use_checked=True),
@@ -126,8 +133,10 @@ TYPES: dict[str, ResourceType] = {
 def _ingest_credential(arn: str) -> dict[str, str]:
     """A participant id and a stream key in the model's StreamKey pattern."""
     account, resource_id = arn.split(":")[4], arn.rsplit("/", 1)[1].lower()
-    return {"participantId": secrets.token_hex(6),
-            "streamKey": f"rt_{account}_{resource_id}_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"}
+    return {
+        "participantId": secrets.token_hex(6),
+        "streamKey": f"rt_{account}_{resource_id}_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}",
+    }
 
 
 def _fingerprint(material: str) -> str:

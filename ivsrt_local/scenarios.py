@@ -90,12 +90,21 @@ def _composition(deps: Mapping[str, str]) -> Lifecycle:
 
 _BODIES: dict[str, Callable[[Mapping[str, str]], Lifecycle]] = {
     STAGE: lambda deps: Lifecycle({"name": "stage-a"}, in_place={"name": "stage-b"}, replacing=None),
-    ENCODER: lambda deps: Lifecycle({"name": "enc", "video": {"width": 640, "height": 360}}, in_place=None,
-                                    replacing={"name": "enc", "video": {"width": 1280, "height": 720}}),
-    STORAGE: lambda deps: Lifecycle({"name": "rec", "s3": {"bucketName": "bucket-a"}}, in_place=None,
-                                    replacing={"name": "rec", "s3": {"bucketName": "bucket-b"}}),
+    ENCODER: lambda deps: Lifecycle(
+        {"name": "enc", "video": {"width": 640, "height": 360}},
+        in_place=None,
+        replacing={"name": "enc", "video": {"width": 1280, "height": 720}},
+    ),
+    STORAGE: lambda deps: Lifecycle(
+        {"name": "rec", "s3": {"bucketName": "bucket-a"}},
+        in_place=None,
+        replacing={"name": "rec", "s3": {"bucketName": "bucket-b"}},
+    ),
     INGEST: _ingest,
-    PUBLIC_KEY: lambda deps: Lifecycle({"name": "signer", "publicKeyMaterial": P384_KEY_A}, in_place=None,
-                                       replacing={"name": "signer", "publicKeyMaterial": P384_KEY_B}),
+    PUBLIC_KEY: lambda deps: Lifecycle(
+        {"name": "signer", "publicKeyMaterial": P384_KEY_A},
+        in_place=None,
+        replacing={"name": "signer", "publicKeyMaterial": P384_KEY_B},
+    ),
     COMPOSITION: _composition,
 }

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 from ivsrt_local import iam, json_services
 from ivsrt_local.errors import ApiError, error_response
 
@@ -38,9 +37,15 @@ class _Parameter:
     modified: float
 
     def answer(self, region: str, account: str) -> dict[str, Any]:
-        return {"Name": self.name, "Type": self.type, "Value": self.value, "Version": self.version,
-                "LastModifiedDate": self.modified, "DataType": "text",
-                "ARN": f"arn:aws:ssm:{region}:{account}:parameter/{self.name.lstrip('/')}"}
+        return {
+            "Name": self.name,
+            "Type": self.type,
+            "Value": self.value,
+            "Version": self.version,
+            "LastModifiedDate": self.modified,
+            "DataType": "text",
+            "ARN": f"arn:aws:ssm:{region}:{account}:parameter/{self.name.lstrip('/')}",
+        }
 
 
 class LocalSsm:
@@ -60,8 +65,9 @@ class LocalSsm:
             "DeleteParameter": self._delete,
         }
 
-    def answer(self, target: str, body: bytes, headers: Any, region: str,
-               enforcement: iam.Enforcement) -> tuple[int, dict[str, str], bytes]:
+    def answer(
+        self, target: str, body: bytes, headers: Any, region: str, enforcement: iam.Enforcement
+    ) -> tuple[int, dict[str, str], bytes]:
         name = target.removeprefix(TARGET_PREFIX)
         with self.lock:
             self.calls.append(f"ssm:{name}")
@@ -92,16 +98,27 @@ class LocalSsm:
         name, value = params["Name"], params["Value"]
         existing = self.parameters.get((region, name))
         if existing is not None and not params.get("Overwrite"):
-            raise ApiError("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the "
-                           "overwrite option in the request to true.", 400)
+            raise ApiError(
+                "ParameterAlreadyExists",
+                "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.",
+                400,
+            )
         tier = params.get("Tier") or (existing.tier if existing else "Standard")
         if existing is not None and existing.tier == "Advanced" and tier == "Standard":
-            raise ApiError("ValidationException", "This parameter uses the advanced-parameter tier. You can't "
-                           "downgrade a parameter from the advanced-parameter tier to the standard-parameter tier.", 400)
+            raise ApiError(
+                "ValidationException",
+                "This parameter uses the advanced-parameter tier. You can't "
+                "downgrade a parameter from the advanced-parameter tier to the standard-parameter tier.",
+                400,
+            )
         if len(value.encode()) > TIER_BYTES.get(tier, TIER_BYTES["Standard"]):
-            raise ApiError("ValidationException", f"Standard tier parameters support a maximum parameter value of "
-                           f"{TIER_BYTES['Standard']} characters. To create a larger parameter value, upgrade the "
-                           "parameter to use the advanced-parameter tier.", 400)
+            raise ApiError(
+                "ValidationException",
+                f"Standard tier parameters support a maximum parameter value of "
+                f"{TIER_BYTES['Standard']} characters. To create a larger parameter value, upgrade the "
+                "parameter to use the advanced-parameter tier.",
+                400,
+            )
         version = existing.version + 1 if existing else 1
         kind = params.get("Type") or (existing.type if existing else "String")
         self.parameters[(region, name)] = _Parameter(name, value, kind, tier, version, time.time())
@@ -114,11 +131,14 @@ class LocalSsm:
     def _by_path(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         path = params["Path"].rstrip("/") + "/"
         recursive = params.get("Recursive", False)
-        names = sorted(name for (where, name) in self.parameters if where == region and name.startswith(path)
-                       and (recursive or "/" not in name[len(path):]))
+        names = sorted(
+            name
+            for (where, name) in self.parameters
+            if where == region and name.startswith(path) and (recursive or "/" not in name[len(path) :])
+        )
         start = int(params.get("NextToken") or 0)
         size = min(params.get("MaxResults") or PAGE_SIZE, PAGE_SIZE)
-        page = names[start:start + size]
+        page = names[start : start + size]
         result: dict[str, Any] = {"Parameters": [self.parameters[(region, n)].answer(region, self.account) for n in page]}
         if start + size < len(names):
             result["NextToken"] = str(start + size)

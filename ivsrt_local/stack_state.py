@@ -51,12 +51,17 @@ class StackState:
     def save(self, path: Path) -> None:
         """Written readable by its owner only: the resources' Data holds stream keys."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"stackName": self.stack_name, "region": self.region,
-                   "resources": {k: vars(v) for k, v in self.resources.items()},
-                   "superseded": [vars(v) for v in self.superseded],
-                   "exports": self.exports, "imports": self.imports,
-                   "crossRegionParameters": self.cross_region_parameters, "outputs": self.outputs,
-                   "template": self.template}
+        payload = {
+            "stackName": self.stack_name,
+            "region": self.region,
+            "resources": {k: vars(v) for k, v in self.resources.items()},
+            "superseded": [vars(v) for v in self.superseded],
+            "exports": self.exports,
+            "imports": self.imports,
+            "crossRegionParameters": self.cross_region_parameters,
+            "outputs": self.outputs,
+            "template": self.template,
+        }
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)  # a file that existed keeps its mode through O_CREAT
         with os.fdopen(descriptor, "w") as file:
@@ -70,9 +75,17 @@ class StackState:
             payload = json.loads(path.read_text())
             resources = {k: DeployedResource(**v) for k, v in payload["resources"].items()}
             superseded = [DeployedResource(**v) for v in payload.get("superseded", [])]
-            return cls(payload["stackName"], payload["region"], resources, superseded,
-                       payload.get("exports", {}), payload.get("imports", []), payload.get("crossRegionParameters", {}),
-                       payload.get("outputs", {}), payload.get("template"))
+            return cls(
+                payload["stackName"],
+                payload["region"],
+                resources,
+                superseded,
+                payload.get("exports", {}),
+                payload.get("imports", []),
+                payload.get("crossRegionParameters", {}),
+                payload.get("outputs", {}),
+                payload.get("template"),
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise DeployError(f"cannot read the state file {path}: {type(error).__name__}: {error}") from None
 

@@ -91,8 +91,9 @@ def default_composition_speed(fallback: float = 1.0) -> float:
 class IvsRealtimeState:
     """The resources, and the operations on them, behind one lock."""
 
-    def __init__(self, quotas: dict[str, int] | None = None, composition_speed: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, quotas: dict[str, int] | None = None, composition_speed: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.quotas: dict[str, int] = {**DEFAULT_QUOTAS, **(quotas or {})}
         self.composition_speed: float = composition_speed  # service seconds per second of ``clock``
         self.clock: Callable[[], float] = clock
@@ -149,9 +150,9 @@ class IvsRealtimeState:
     def _users_of(self, arn: str) -> list[str]:
         """The live resources whose settings (not tags) name ``arn`` (a stopped composition uses nothing)."""
         return sorted(
-            r["arn"] for r in self.resources.values()
-            if r["arn"] != arn and r.get("state") != "STOPPED"
-            and arn in json.dumps({k: v for k, v in r.items() if k != "tags"})
+            r["arn"]
+            for r in self.resources.values()
+            if r["arn"] != arn and r.get("state") != "STOPPED" and arn in json.dumps({k: v for k, v in r.items() if k != "tags"})
         )
 
     def _check_references(self, noun: str, params: dict[str, Any]) -> None:
@@ -162,8 +163,9 @@ class IvsRealtimeState:
         limit = rules.QUOTAS["Composition"].per_stage
         live = [r for r in self._all("Composition") if r["stageArn"] == stage_arn and r["state"] != "STOPPED"]
         if limit is not None and len(live) >= limit:
-            raise ApiError("ServiceQuotaExceededException",
-                           f"Quota of {limit} Composition resources per stage reached for {stage_arn}")
+            raise ApiError(
+                "ServiceQuotaExceededException", f"Quota of {limit} Composition resources per stage reached for {stage_arn}"
+            )
 
     # -- operations ---------------------------------------------------------------------------
     def create(self, noun: str, params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -173,8 +175,7 @@ class IvsRealtimeState:
             return self.resources[self._idempotency[token]]  # a retried Start: the same composition
         quota = self.quotas.get(noun)
         if quota is not None and len(self._counted(noun)) >= quota:
-            raise ApiError("ServiceQuotaExceededException",
-                           f"Quota of {quota} {noun} resources per account and region reached")
+            raise ApiError("ServiceQuotaExceededException", f"Quota of {quota} {noun} resources per account and region reached")
         arn = self._new_arn(noun, region)
         resource = {"_noun": noun, "arn": arn, "name": "", "tags": {}, **params}
         self._check_references(noun, params)
@@ -268,18 +269,27 @@ class IvsRealtimeState:
         """One page, as the service pages: ``maxResults`` (default 50) from ``nextToken``."""
         start = int(params.get("nextToken") or 0)
         size = params.get("maxResults", 50)
-        matching = [r for r in self._in_region(noun)
-                    if all(r.get(field) == params[f"filterBy{field[0].upper()}{field[1:]}"]
-                           for field in ("stageArn", "state") if f"filterBy{field[0].upper()}{field[1:]}" in params)]
-        page = matching[start:start + size]
+        matching = [
+            r
+            for r in self._in_region(noun)
+            if all(
+                r.get(field) == params[f"filterBy{field[0].upper()}{field[1:]}"]
+                for field in ("stageArn", "state")
+                if f"filterBy{field[0].upper()}{field[1:]}" in params
+            )
+        ]
+        page = matching[start : start + size]
         return page, (str(start + size) if start + size < len(matching) else None)
 
     def participant_token(self, params: dict[str, Any]) -> dict[str, Any]:
         self.require("Stage", params["stageArn"], "ResourceNotFoundException")
         duration = params.get("duration", signing.DEFAULT_DURATION_MINUTES)
         token = {
-            "token": "eyJ" + secrets.token_urlsafe(48), "participantId": secrets.token_hex(6),
-            "userId": params.get("userId", ""), "attributes": params.get("attributes", {}), "duration": duration,
+            "token": "eyJ" + secrets.token_urlsafe(48),
+            "participantId": secrets.token_hex(6),
+            "userId": params.get("userId", ""),
+            "attributes": params.get("attributes", {}),
+            "duration": duration,
             "capabilities": params.get("capabilities", ["PUBLISH", "SUBSCRIBE"]),
             "expirationTime": signing.expiration_time(time.time() + duration * 60),
         }
@@ -305,8 +315,10 @@ class IvsRealtimeState:
         own bookkeeping (when a composition's state began) is left out."""
         with self.lock:
             self.advance()
-            return [json.loads(json.dumps({k: v for k, v in r.items() if k == "_noun" or not k.startswith("_")}))
-                    for r in self.resources.values()]
+            return [
+                json.loads(json.dumps({k: v for k, v in r.items() if k == "_noun" or not k.startswith("_")}))
+                for r in self.resources.values()
+            ]
 
 
 def arn_region(arn: str) -> str:

@@ -25,19 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import aws_cdk as cdk
+import pytest
 from aws_cdk import aws_lambda as lambda_
 
+from ivsrt_local import iam
 from ivsrt_local.assembly import read_assembly, select_stacks
 from ivsrt_local.deploy import cross_region_of, deploy_stacks, deployed_stacks, destroy_stacks
 from ivsrt_local.deployer import Change, environment_kept
-from ivsrt_local.resolver import Resolver
-from ivsrt_local.stack_state import DeployedResource, StackState
-from ivsrt_local import iam
 from ivsrt_local.endpoint import ACCOUNT_ID, TEST_COMPOSITION_SPEED, LocalIvsRealtime, default_composition_speed
 from ivsrt_local.kms import KEY_SPEC, KEY_USAGE
+from ivsrt_local.resolver import Resolver
+from ivsrt_local.stack_state import DeployedResource, StackState
 from ivsrt_runtime import rules
 
 
@@ -89,8 +88,12 @@ class LocalDeployment:
         template = artifact.template
         state = self._state(artifact.artifact_id)
         others = [other for k, other in deployed_stacks(self.state_dir).items() if k != artifact.artifact_id]
-        resolver = Resolver(state, template.get("Parameters", {}), resources=template.get("Resources", {}),
-                            cross_region=cross_region_of(state.region, others))
+        resolver = Resolver(
+            state,
+            template.get("Parameters", {}),
+            resources=template.get("Resources", {}),
+            cross_region=cross_region_of(state.region, others),
+        )
         return {name: resolver.resolve(output["Value"]) for name, output in template.get("Outputs", {}).items()}
 
     def credentials_for(self, function: Any) -> dict[str, str]:
@@ -115,9 +118,15 @@ class LocalDeployment:
         as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, its region, and the endpoint's URLs."""
         principal, region, variables = self._function(function)
         key = self.endpoint.iam.enforce(principal)
-        return {**variables, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-                "AWS_ENDPOINT_URL_IVS_REALTIME": self.endpoint.url, "AWS_ENDPOINT_URL_KMS": self.endpoint.url}
+        return {
+            **variables,
+            "AWS_ACCESS_KEY_ID": key,
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL_IVS_REALTIME": self.endpoint.url,
+            "AWS_ENDPOINT_URL_KMS": self.endpoint.url,
+        }
 
     def _function(self, function: Any) -> tuple[iam.Principal, str, dict[str, str]]:
         """The function (a construct path or the construct) in the app deployed last: its
@@ -163,12 +172,17 @@ def _function_at(app: Any, path: str) -> lambda_.CfnFunction:
     found in the construct tree: a template carries construct paths only when the CLI asks."""
     path = path.strip("/")
     everything = app.node.find_all()
-    found = [c for c in everything if isinstance(c, lambda_.CfnFunction)
-             and (c.node.path == path or c.node.path.startswith(path + "/"))]
+    found = [
+        c
+        for c in everything
+        if isinstance(c, lambda_.CfnFunction) and (c.node.path == path or c.node.path.startswith(path + "/"))
+    ]
     if len(found) != 1:
         candidates = found or [c for c in everything if isinstance(c, lambda_.CfnFunction)]
-        raise KeyError(f"{'several functions' if found else 'no function'} at {path!r} in the app deployed last; "
-                       f"name one of: {', '.join(sorted(c.node.path.removesuffix('/Resource') for c in candidates))}")
+        raise KeyError(
+            f"{'several functions' if found else 'no function'} at {path!r} in the app deployed last; "
+            f"name one of: {', '.join(sorted(c.node.path.removesuffix('/Resource') for c in candidates))}"
+        )
     return found[0]
 
 
@@ -177,8 +191,9 @@ def _managed_resource_of(construct: Any) -> cdk.CfnResource:
     key's KMS key), found by type among the construct and its children."""
     for child in construct.node.find_all():
         if isinstance(child, cdk.CfnResource) and (
-                child.cfn_resource_type in rules.RESOURCES
-                or (getattr(child, "key_spec", None), getattr(child, "key_usage", None)) == (KEY_SPEC, KEY_USAGE)):
+            child.cfn_resource_type in rules.RESOURCES
+            or (getattr(child, "key_spec", None), getattr(child, "key_usage", None)) == (KEY_SPEC, KEY_USAGE)
+        ):
             return child
     raise KeyError(f"{construct.node.path} has no resource the local runner deploys")
 
@@ -188,9 +203,20 @@ def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
     """A local IVS Real-Time endpoint for one test, with the handler pointed at it."""
     # The endpoint URLs it sets are put back afterwards, set or not, and so are the region and
     # credentials, whatever the test did with them (the runner puts back what it sets itself).
-    with environment_kept(("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                           "AWS_ENDPOINT_URL_IVS_REALTIME", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SSM")), \
-            LocalIvsRealtime(composition_speed=default_composition_speed(TEST_COMPOSITION_SPEED)) as endpoint:
+    with (
+        environment_kept(
+            (
+                "AWS_REGION",
+                "AWS_DEFAULT_REGION",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_ENDPOINT_URL_IVS_REALTIME",
+                "AWS_ENDPOINT_URL_KMS",
+                "AWS_ENDPOINT_URL_SSM",
+            )
+        ),
+        LocalIvsRealtime(composition_speed=default_composition_speed(TEST_COMPOSITION_SPEED)) as endpoint,
+    ):
         # The endpoint answers the KMS calls a signing key makes, too.
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = endpoint.url
         os.environ["AWS_ENDPOINT_URL_SSM"] = endpoint.url  # the provider's desired-state parameters

@@ -42,8 +42,9 @@ def join(state: IvsRealtimeState, stage_arn: str, token: str, now: float | None 
         if stage_arn not in state.resources:
             raise TokenRefused(f"no stage {stage_arn}")
         minted = state.tokens.get(token)
-        public_keys = {arn: resource["publicKeyMaterial"] for arn, resource in state.resources.items()
-                       if resource["_noun"] == "PublicKey"}
+        public_keys = {
+            arn: resource["publicKeyMaterial"] for arn, resource in state.resources.items() if resource["_noun"] == "PublicKey"
+        }
     if minted is None:
         return check_signed_token(token, stage_arn, public_keys, now)
     expires = expiration_seconds(minted["expirationTime"])
@@ -51,8 +52,7 @@ def join(state: IvsRealtimeState, stage_arn: str, token: str, now: float | None 
         raise TokenRefused(f"the token is for {minted['stageArn']}, not {stage_arn}")
     if expires <= now:
         raise TokenRefused(f"expired at {expires} (now {int(now)})")
-    return {key: minted[key] for key in ("participantId", "userId", "attributes", "capabilities")} | {
-        "expirationTime": expires}
+    return {key: minted[key] for key in ("participantId", "userId", "attributes", "capabilities")} | {"expirationTime": expires}
 
 
 def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str], now: float) -> dict[str, Any]:
@@ -71,8 +71,9 @@ def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str
         raise TokenRefused(f"kid names no public key imported in this account and region: {header.get('kid')!r}")
     if len(signature) != 2 * COORDINATE_BYTES:
         raise TokenRefused(f"the signature must be {2 * COORDINATE_BYTES} bytes (ES384), got: {len(signature)}")
-    der = encode_dss_signature(int.from_bytes(signature[:COORDINATE_BYTES], "big"),
-                               int.from_bytes(signature[COORDINATE_BYTES:], "big"))
+    der = encode_dss_signature(
+        int.from_bytes(signature[:COORDINATE_BYTES], "big"), int.from_bytes(signature[COORDINATE_BYTES:], "big")
+    )
     public_key = serialization.load_pem_public_key(pem.encode())
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     try:
@@ -89,7 +90,9 @@ def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str
     if claims["resource"] != stage_arn or claims["topic"] != stage_arn.rsplit("/", 1)[-1]:
         raise TokenRefused(f"the token is for {claims['resource']}, not {stage_arn}")
     return {
-        "participantId": claims["jti"], "userId": claims.get("user_id", ""), "attributes": claims.get("attributes", {}),
+        "participantId": claims["jti"],
+        "userId": claims.get("user_id", ""),
+        "attributes": claims.get("attributes", {}),
         "capabilities": [c for c, claim in CAPABILITY_CLAIMS.items() if claims["capabilities"].get(claim)],
         "expirationTime": claims["exp"],
     }

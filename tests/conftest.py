@@ -21,8 +21,8 @@ TEST_ENVIRONMENT = {
 os.environ.update(TEST_ENVIRONMENT)
 os.environ.pop("AWS_PROFILE", None)
 
-from ivsrt_local.endpoint import TEST_COMPOSITION_SPEED, Fault, LocalIvsRealtime  # noqa: E402
 from ivsrt_local.assembly import read_assembly, select_stacks  # noqa: E402
+from ivsrt_local.endpoint import TEST_COMPOSITION_SPEED, Fault, LocalIvsRealtime  # noqa: E402
 from ivsrt_local.framework import ProviderFramework, as_cloudformation_sends  # noqa: E402
 from ivsrt_local.scenarios import (  # noqa: E402  (the resource types, and keys the scenarios use)
     COMPOSITION,
@@ -97,9 +97,18 @@ class CloudFormation:
         """Every isComplete answer of the last request."""
         return self.framework.polls
 
-    def send(self, request: str, resource_type: str, properties: dict[str, Any] | None = None, *,
-             physical_id: str | None = None, old: dict[str, Any] | None = None,
-             logical_id: str = "Resource", request_id: str | None = None, wait: bool = True) -> dict[str, Any]:
+    def send(
+        self,
+        request: str,
+        resource_type: str,
+        properties: dict[str, Any] | None = None,
+        *,
+        physical_id: str | None = None,
+        old: dict[str, Any] | None = None,
+        logical_id: str = "Resource",
+        request_id: str | None = None,
+        wait: bool = True,
+    ) -> dict[str, Any]:
         """One event; ``wait=False`` returns onEvent's answer without the waiter (to play out
         what happens while an asynchronous resource is still settling)."""
         event: dict[str, Any] = {
@@ -109,14 +118,18 @@ class CloudFormation:
             "RequestId": request_id or str(uuid.uuid4()),
             "StackId": STACK_ID,
             "ResponseURL": "https://cloudformation-custom-resource-response.example/secret-presigned-url",
-            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
-                                   **as_cloudformation_sends(properties or {})},
+            "ResourceProperties": {
+                "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:x",
+                **as_cloudformation_sends(properties or {}),
+            },
         }
         if physical_id is not None:
             event["PhysicalResourceId"] = physical_id
         if old is not None:
-            event["OldResourceProperties"] = {"ServiceToken": event["ResourceProperties"]["ServiceToken"],
-                                              **as_cloudformation_sends(old)}
+            event["OldResourceProperties"] = {
+                "ServiceToken": event["ResourceProperties"]["ServiceToken"],
+                **as_cloudformation_sends(old),
+            }
         result = self.framework.on_event(event)
         if request == "Delete":  # the framework refuses a Delete that changes the physical id
             assert result["PhysicalResourceId"] == physical_id
@@ -142,7 +155,6 @@ def cfn(handler: Any, ivs: LocalIvsRealtime) -> CloudFormation:
     return CloudFormation(handler)
 
 
-
 @pytest.fixture(scope="session")
 def provider_principal() -> Any:
     """What the provider function signs as on AWS: its role, with the policy a stack declaring
@@ -151,13 +163,20 @@ def provider_principal() -> Any:
     import aws_cdk as cdk
     from aws_cdk import aws_s3 as s3
 
-    from constructs_ivsrt import (Composition, EncoderConfiguration, IngestConfiguration, PublicKey, S3Destination,
-                                  Stage, StorageConfiguration)
+    from constructs_ivsrt import (
+        Composition,
+        EncoderConfiguration,
+        IngestConfiguration,
+        PublicKey,
+        S3Destination,
+        Stage,
+        StorageConfiguration,
+    )
+    from constructs_ivsrt._provider import IvsRealtimeProvider
+    from ivsrt_local.endpoint import ACCOUNT_ID
+    from ivsrt_local.iam import function_principal
     from ivsrt_local.resolver import Resolver
     from ivsrt_local.stack_state import StackState
-    from ivsrt_local.endpoint import ACCOUNT_ID
-    from constructs_ivsrt._provider import IvsRealtimeProvider
-    from ivsrt_local.iam import function_principal
 
     app = cdk.App()
     stack = cdk.Stack(app, PROVIDER_STACK)  # no environment: the Resolver fills in the tests' region and account
@@ -166,8 +185,9 @@ def provider_principal() -> Any:
     encoder = EncoderConfiguration(stack, "Encoder")
     IngestConfiguration(stack, "Ingest", stage=stage)
     PublicKey(stack, "Key", public_key_material=P384_KEY_A)
-    Composition(stack, "Program", stage=stage,
-                destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+    Composition(
+        stack, "Program", stage=stage, destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)]
+    )
     template = app.synth().get_stack_by_name(PROVIDER_STACK).template
     function_id = stack.resolve(stack.get_logical_id(IvsRealtimeProvider.of(stack).on_event_function.node.default_child))
     resolver = Resolver(StackState(PROVIDER_STACK, TEST_ENVIRONMENT["AWS_DEFAULT_REGION"]))
@@ -225,8 +245,9 @@ def make(cfn: CloudFormation, resource_type: str, props: dict[str, Any], **kw: A
     return cfn.create(resource_type, props, **kw)["PhysicalResourceId"]
 
 
-def make_storage(cfn: CloudFormation, name: str = "recordings", bucket: str = "my-bucket",
-                 tags: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+def make_storage(
+    cfn: CloudFormation, name: str = "recordings", bucket: str = "my-bucket", tags: dict[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     props = {"name": name, "s3": {"bucketName": bucket}, "tags": tags or {}}
     return make(cfn, STORAGE, props), props
 
@@ -237,9 +258,16 @@ def stage_with_recording(cfn: CloudFormation) -> dict[str, Any]:
     stage = make(cfn, STAGE, {"name": "show"})
     storage = make(cfn, STORAGE, {"name": "rec", "s3": {"bucketName": "b-1"}})
     encoder = make(cfn, ENCODER, {"name": "hd"})
-    destinations = [{"name": "program", "s3": {"storageConfigurationArn": storage, "encoderConfigurationArns": [encoder],
-                                               "recordingConfiguration": {
-                                                   "hlsConfiguration": {"targetSegmentDurationSeconds": 4}}}}]
+    destinations = [
+        {
+            "name": "program",
+            "s3": {
+                "storageConfigurationArn": storage,
+                "encoderConfigurationArns": [encoder],
+                "recordingConfiguration": {"hlsConfiguration": {"targetSegmentDurationSeconds": 4}},
+            },
+        }
+    ]
     return {"stageArn": stage, "layout": {"grid": {"gridGap": 2}}, "destinations": destinations}
 
 
@@ -248,9 +276,27 @@ def tag_list(tags: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
 
 
-__all__ = ["tag_list", "Fault", "resources", "user_tags", "only", "arns", "running", "make", "make_storage",
-            "IDENTITY_TAG", "STAGE", "ENCODER", "STORAGE", "INGEST",
-           "PUBLIC_KEY", "COMPOSITION", "P384_KEY_A", "P384_KEY_B", "P256_KEY"]
+__all__ = [
+    "tag_list",
+    "Fault",
+    "resources",
+    "user_tags",
+    "only",
+    "arns",
+    "running",
+    "make",
+    "make_storage",
+    "IDENTITY_TAG",
+    "STAGE",
+    "ENCODER",
+    "STORAGE",
+    "INGEST",
+    "PUBLIC_KEY",
+    "COMPOSITION",
+    "P384_KEY_A",
+    "P384_KEY_B",
+    "P256_KEY",
+]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -259,5 +305,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     for name in ("test_fault_matrix", "test_bad_input_corpus", "test_wrong_types_corpus", "test_fleet"):
         module = _sys.modules.get(name)
-        for line in (module.summary_lines() if module else []):
+        for line in module.summary_lines() if module else []:
             terminalreporter.write_line(line)

@@ -63,17 +63,22 @@ def s3_destination(st: cdk.Stack, **fields: Any) -> S3Destination:
     return S3Destination(
         storage_configuration=StorageConfiguration.from_storage_configuration_arn(st, "Storage", STORAGE_ARN),
         encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(st, "Encoder", ENCODER_ARN),
-        **fields)
+        **fields,
+    )
 
 
 def ivs_event(detail_type: str, event_name: str, resource_arn: str, **detail: Any) -> dict[str, Any]:
     """An event as IVS sends it to EventBridge (the User Guide's samples, with these values)."""
     return {
-        "version": "0", "id": "01234567-0123-0123-0123-012345678901", "detail-type": detail_type,
-        "source": "aws.ivs", "account": "123456789012", "time": "2026-12-02T00:00:00Z", "region": "eu-west-1",
+        "version": "0",
+        "id": "01234567-0123-0123-0123-012345678901",
+        "detail-type": detail_type,
+        "source": "aws.ivs",
+        "account": "123456789012",
+        "time": "2026-12-02T00:00:00Z",
+        "region": "eu-west-1",
         "resources": [resource_arn],
-        "detail": {"session_id": "st-ZyXwVuTsRqPo", "event_name": event_name, "participant_id": "xYz1c2d3e4f",
-                   **detail},
+        "detail": {"session_id": "st-ZyXwVuTsRqPo", "event_name": event_name, "participant_id": "xYz1c2d3e4f", **detail},
     }
 
 
@@ -84,8 +89,7 @@ def rule_patterns(st: cdk.Stack) -> dict[str, Any]:
     from moto.events.models import EventPattern
 
     rules = Template.from_stack(st).find_resources("AWS::Events::Rule")
-    return {logical_id: EventPattern.load(json.dumps(rule["Properties"]["EventPattern"]))
-            for logical_id, rule in rules.items()}
+    return {logical_id: EventPattern.load(json.dumps(rule["Properties"]["EventPattern"])) for logical_id, rule in rules.items()}
 
 
 def render(value: Any) -> str:

@@ -5,18 +5,19 @@ resource over or refuses in one line, and through the runner: kept on destroy, m
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from collections.abc import Callable
 
 import aws_cdk as cdk
 import boto3
 import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
-
 from conftest import ENCODER, IDENTITY_TAG, STACK_ID, STAGE, resources, stack_template, user_tags
+from synth import expect
+
 from constructs_ivsrt import (
     EncoderConfiguration,
     IngestConfiguration,
@@ -24,13 +25,12 @@ from constructs_ivsrt import (
     Stage,
     StorageConfiguration,
 )
-from ivsrt_local.scenarios import P384_KEY_A
 from ivsrt_local.deployer import LocalDeployer
+from ivsrt_local.scenarios import P384_KEY_A
 from ivsrt_local.stack_state import StackState
 from ivsrt_runtime import provider
-from ivsrt_runtime.rules import owner_digest
 from ivsrt_runtime.calls import RequestFailed
-from synth import expect
+from ivsrt_runtime.rules import owner_digest
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
 EU_STAGE = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd"
@@ -40,6 +40,7 @@ EU_STAGE = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd"
 # Synth
 # ---------------------------------------------------------------------------------------------
 
+
 def test_the_template_carries_adopt_arn_and_keeps_the_resource_by_default():
     stack = cdk.Stack(cdk.App(), "T", env=ENV)
     bucket = s3.Bucket(stack, "Bucket")
@@ -47,39 +48,64 @@ def test_the_template_carries_adopt_arn_and_keeps_the_resource_by_default():
     Stage(stack, "Stage", adopt_arn=arn.format("stage"))
     EncoderConfiguration(stack, "Encoder", adopt_arn=arn.format("encoder-configuration"))
     StorageConfiguration(stack, "Storage", bucket=bucket, adopt_arn=arn.format("storage-configuration"))
-    IngestConfiguration(stack, "Ingest", adopt_arn=arn.format("ingest-configuration"),
-                        removal_policy=cdk.RemovalPolicy.DESTROY)  # an explicit policy wins
+    IngestConfiguration(
+        stack, "Ingest", adopt_arn=arn.format("ingest-configuration"), removal_policy=cdk.RemovalPolicy.DESTROY
+    )  # an explicit policy wins
     PublicKey(stack, "Key", public_key_material=P384_KEY_A, adopt_arn=arn.format("public-key"))
     Stage(stack, "Plain")
     template = Template.from_stack(stack)
-    for logical_id, segment in (("Stage", "stage"), ("Encoder", "encoder-configuration"),
-                                ("Storage", "storage-configuration"), ("Key", "public-key")):
-        template.has_resource(template.to_json()["Resources"][logical_id]["Type"], {
-            "Properties": Match.object_like({"adoptArn": arn.format(segment)}),
-            "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+    for logical_id, segment in (
+        ("Stage", "stage"),
+        ("Encoder", "encoder-configuration"),
+        ("Storage", "storage-configuration"),
+        ("Key", "public-key"),
+    ):
+        template.has_resource(
+            template.to_json()["Resources"][logical_id]["Type"],
+            {
+                "Properties": Match.object_like({"adoptArn": arn.format(segment)}),
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+            },
+        )
     resources_ = template.to_json()["Resources"]
     assert resources_["Ingest"]["DeletionPolicy"] == "Delete" and resources_["Ingest"]["Properties"]["adoptArn"]
     assert "adoptArn" not in resources_["Plain"]["Properties"] and resources_["Plain"]["DeletionPolicy"] == "Delete"
-    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([
-        {"Action": "cloudformation:DescribeStackResources", "Effect": "Allow", "Resource": "*"}])}})
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [{"Action": "cloudformation:DescribeStackResources", "Effect": "Allow", "Resource": "*"}]
+                )
+            }
+        },
+    )
 
 
 def test_adopt_arn_is_checked_at_synth():
-    expect("T/Stage: adopt_arn must match the pattern arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage/[a-zA-Z0-9-]+, "
-           "got: 'arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/AbCd'",
-           lambda st: Stage(st, "Stage", adopt_arn="arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/AbCd"))
-    expect("T/Stage: adopt_arn must be in the stack's account 123456789012 (a stack manages resources of its own "
-           "region and account), got: 'arn:aws:ivs:eu-west-1:999999999999:stage/AbCd'",
-           lambda st: Stage(st, "Stage", adopt_arn="arn:aws:ivs:eu-west-1:999999999999:stage/AbCd"))
-    expect("T/Stage: adopt_arn must be in the stack's region eu-west-1 (a stack manages resources of its own "
-           "region and account), got: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCd'",
-           lambda st: Stage(st, "Stage", adopt_arn="arn:aws:ivs:us-east-1:123456789012:stage/AbCd"))
+    expect(
+        "T/Stage: adopt_arn must match the pattern arn:aws:ivs:[a-z0-9-]+:[0-9]+:stage/[a-zA-Z0-9-]+, "
+        "got: 'arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/AbCd'",
+        lambda st: Stage(st, "Stage", adopt_arn="arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/AbCd"),
+    )
+    expect(
+        "T/Stage: adopt_arn must be in the stack's account 123456789012 (a stack manages resources of its own "
+        "region and account), got: 'arn:aws:ivs:eu-west-1:999999999999:stage/AbCd'",
+        lambda st: Stage(st, "Stage", adopt_arn="arn:aws:ivs:eu-west-1:999999999999:stage/AbCd"),
+    )
+    expect(
+        "T/Stage: adopt_arn must be in the stack's region eu-west-1 (a stack manages resources of its own "
+        "region and account), got: 'arn:aws:ivs:us-east-1:123456789012:stage/AbCd'",
+        lambda st: Stage(st, "Stage", adopt_arn="arn:aws:ivs:us-east-1:123456789012:stage/AbCd"),
+    )
     Stage(cdk.Stack(cdk.App(), "Agnostic"), "Stage", adopt_arn=EU_STAGE)  # a stack of any region: not checked
 
 
 # ---------------------------------------------------------------------------------------------
 # The handler's Create
 # ---------------------------------------------------------------------------------------------
+
 
 def cloudformation_holding(holders: Callable[[str], tuple[str, str, str] | None]) -> Callable[[], Any]:
     """A CloudFormation client whose DescribeStackResources answers from ``holders`` (arn ->
@@ -90,14 +116,31 @@ def cloudformation_holding(holders: Callable[[str], tuple[str, str, str] | None]
         arn = params["body"]["PhysicalResourceId"]
         held = holders(arn)
         if held is None:
-            return (SimpleNamespace(status_code=400, headers={}),
-                    {"Error": {"Code": "ValidationError", "Message": f"Stack for {arn} does not exist"},
-                     "ResponseMetadata": {"HTTPStatusCode": 400}})
+            return (
+                SimpleNamespace(status_code=400, headers={}),
+                {
+                    "Error": {"Code": "ValidationError", "Message": f"Stack for {arn} does not exist"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+            )
         stack_id, stack_name, logical_id = held
-        return (SimpleNamespace(status_code=200, headers={}), {"StackResources": [
-            {"StackId": stack_id, "StackName": stack_name, "LogicalResourceId": logical_id, "PhysicalResourceId": arn,
-             "ResourceType": STAGE, "ResourceStatus": "CREATE_COMPLETE", "Timestamp": "2026-01-01T00:00:00Z"}],
-            "ResponseMetadata": {"HTTPStatusCode": 200}})
+        return (
+            SimpleNamespace(status_code=200, headers={}),
+            {
+                "StackResources": [
+                    {
+                        "StackId": stack_id,
+                        "StackName": stack_name,
+                        "LogicalResourceId": logical_id,
+                        "PhysicalResourceId": arn,
+                        "ResourceType": STAGE,
+                        "ResourceStatus": "CREATE_COMPLETE",
+                        "Timestamp": "2026-01-01T00:00:00Z",
+                    }
+                ],
+                "ResponseMetadata": {"HTTPStatusCode": 200},
+            },
+        )
 
     client.meta.events.register("before-call.cloudformation.DescribeStackResources", answer)
     return lambda: client
@@ -141,8 +184,10 @@ def test_a_resource_another_stack_resource_holds_is_refused(cfn, ivs, client, mo
     before = client.get_stage(arn=arn)["stage"]
     with pytest.raises(RequestFailed) as caught:
         cfn.create(STAGE, {"name": "hall", "adoptArn": arn}, logical_id="Hall")
-    assert str(caught.value) == (f"Cannot adopt {arn} for {STAGE} Hall: it belongs to Lobby of stack Provider; "
-                                 "remove it from that stack first (RemovalPolicy.RETAIN, then delete the construct there)")
+    assert str(caught.value) == (
+        f"Cannot adopt {arn} for {STAGE} Hall: it belongs to Lobby of stack Provider; "
+        "remove it from that stack first (RemovalPolicy.RETAIN, then delete the construct there)"
+    )
     assert client.get_stage(arn=arn)["stage"] == before  # untouched
 
 
@@ -150,9 +195,11 @@ def test_a_replacing_property_that_differs_is_refused(cfn, ivs, client):
     arn = client.create_encoder_configuration(name="hd", video={"width": 1280, "height": 720})["encoderConfiguration"]["arn"]
     with pytest.raises(RequestFailed) as caught:
         cfn.create(ENCODER, {"name": "hd", "video": {"width": 1920, "height": 720}, "adoptArn": arn}, logical_id="Hd")
-    assert str(caught.value) == (f"Cannot adopt {arn} for {ENCODER} Hd: it differs in what cannot change in place "
-                                 "(video.width: wanted 1920, it has 1280); make the props its values, or drop "
-                                 "adopt_arn to create a new one")
+    assert str(caught.value) == (
+        f"Cannot adopt {arn} for {ENCODER} Hd: it differs in what cannot change in place "
+        "(video.width: wanted 1920, it has 1280); make the props its values, or drop "
+        "adopt_arn to create a new one"
+    )
     assert IDENTITY_TAG not in client.get_encoder_configuration(arn=arn)["encoderConfiguration"]["tags"]
 
 
@@ -162,17 +209,22 @@ def test_adopt_arn_cannot_change_on_an_existing_resource(cfn, ivs, client):
     cfn.create(STAGE, {"name": "hall", "adoptArn": arn}, logical_id="Hall")
     with pytest.raises(RequestFailed) as caught:
         cfn.update(STAGE, arn, {"name": "hall", "adoptArn": arn}, {"name": "hall", "adoptArn": other}, logical_id="Hall")
-    assert str(caught.value) == (f"{STAGE} Hall ({arn}): adopt_arn cannot change on a resource the stack already has "
-                                 f"({arn}), got: {other!r}; to adopt another resource, give it a new construct id "
-                                 "(a new stack resource)")
+    assert str(caught.value) == (
+        f"{STAGE} Hall ({arn}): adopt_arn cannot change on a resource the stack already has "
+        f"({arn}), got: {other!r}; to adopt another resource, give it a new construct id "
+        "(a new stack resource)"
+    )
     # Removed (or left as it was): an ordinary update of the same resource.
-    assert cfn.update(STAGE, arn, {"name": "hall", "adoptArn": arn}, {"name": "renamed"},
-                      logical_id="Hall")["PhysicalResourceId"] == arn
+    assert (
+        cfn.update(STAGE, arn, {"name": "hall", "adoptArn": arn}, {"name": "renamed"}, logical_id="Hall")["PhysicalResourceId"]
+        == arn
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Through the runner: kept on destroy, moved between stacks
 # ---------------------------------------------------------------------------------------------
+
 
 def synth_stack(tmp_path: Path, version: str, name: str, build: Callable[[cdk.Stack], Any]) -> dict[str, Any]:
     app = cdk.App(outdir=str(tmp_path / version))
@@ -185,10 +237,19 @@ def test_an_adopted_resource_is_kept_when_the_stack_is_destroyed(tmp_path, handl
     kept = client.create_stage(name="kept")["stage"]["arn"]
     gone = client.create_encoder_configuration(name="gone")["encoderConfiguration"]["arn"]
     deployer = LocalDeployer(StackState("Media", "us-east-1"), handler)
-    deployer.deploy(synth_stack(tmp_path, "v1", "Media", lambda st: (
-        Stage(st, "Hall", stage_name="hall", adopt_arn=kept),
-        EncoderConfiguration(st, "Hd", encoder_configuration_name="gone", adopt_arn=gone,
-                             removal_policy=cdk.RemovalPolicy.DESTROY))))
+    deployer.deploy(
+        synth_stack(
+            tmp_path,
+            "v1",
+            "Media",
+            lambda st: (
+                Stage(st, "Hall", stage_name="hall", adopt_arn=kept),
+                EncoderConfiguration(
+                    st, "Hd", encoder_configuration_name="gone", adopt_arn=gone, removal_policy=cdk.RemovalPolicy.DESTROY
+                ),
+            ),
+        )
+    )
     assert {r.physical_id for r in deployer.state.resources.values()} == {kept, gone}
     actions = {c.logical_id: c.action for c in deployer.destroy()}
     assert actions == {"Hall": "retain", "Hd": "delete"}
@@ -200,14 +261,18 @@ def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, cl
     held: dict[str, tuple[str, str, str]] = {}
     monkeypatch.setattr(provider, "cloudformation_client", cloudformation_holding(held.get))
     old = LocalDeployer(StackState("Old", "us-east-1"), handler)
-    old.deploy(synth_stack(tmp_path, "o1", "Old", lambda st: Stage(st, "Hall", stage_name="hall",
-                                                                     removal_policy=cdk.RemovalPolicy.RETAIN)))
+    old.deploy(
+        synth_stack(
+            tmp_path, "o1", "Old", lambda st: Stage(st, "Hall", stage_name="hall", removal_policy=cdk.RemovalPolicy.RETAIN)
+        )
+    )
     arn = old.state.resources["Hall"].physical_id
     held[arn] = ("arn:aws:cloudformation:us-east-1:123456789012:stack/Old/local", "Old", "Hall")
 
     new = LocalDeployer(StackState("New", "us-east-1"), handler)
-    adopting = synth_stack(tmp_path, "n1", "New", lambda st: Stage(st, "Main", stage_name="main", adopt_arn=arn,
-                                                                  tags={"team": "video"}))
+    adopting = synth_stack(
+        tmp_path, "n1", "New", lambda st: Stage(st, "Main", stage_name="main", adopt_arn=arn, tags={"team": "video"})
+    )
     with pytest.raises(Exception, match=r"Cannot adopt .* it belongs to Hall of stack Old"):
         new.deploy(adopting)  # still the old stack's
 
@@ -218,5 +283,6 @@ def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, cl
     stage = client.get_stage(arn=arn)["stage"]
     assert stage["name"] == "main" and user_tags(stage) == {"team": "video"}
     assert stage["tags"][IDENTITY_TAG].startswith(
-        owner_digest("arn:aws:cloudformation:us-east-1:123456789012:stack/New/local", "Main") + ".")
+        owner_digest("arn:aws:cloudformation:us-east-1:123456789012:stack/New/local", "Main") + "."
+    )
     assert len(resources(ivs, "Stage")) == 1

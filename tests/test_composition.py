@@ -8,8 +8,20 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ivs as ivs
 from aws_cdk.assertions import Match, Template
+from conftest import COMPOSITION, STORAGE, Fault, arns, make, only, resources, running, user_tags
+from synth import (
+    ENCODER_ARN,
+    STAGE_ARN,
+    STORAGE_ARN,
+    expect,
+    imported_stage,
+    ivs_event,
+    new_stack,
+    rule_patterns,
+    s3_destination,
+    warnings_of,
+)
 
-from conftest import COMPOSITION, Fault, STORAGE, arns, make, only, resources, running, user_tags
 from constructs_ivsrt import (
     ChannelDestination,
     Composition,
@@ -28,57 +40,97 @@ from constructs_ivsrt import (
 )
 from ivsrt_runtime import rules
 from ivsrt_runtime.calls import RequestFailed
-from synth import (
-    ENCODER_ARN,
-    STAGE_ARN,
-    STORAGE_ARN,
-    expect,
-    imported_stage,
-    ivs_event,
-    new_stack,
-    rule_patterns,
-    s3_destination,
-    warnings_of,
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        pytest.param(
+            lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[]),
+            "T/C: destinations must have at least 1 items, got: []",
+            id="no-destination",
+        ),
+        pytest.param(
+            lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[ChannelDestination(channel=STAGE_ARN)]),
+            "T/C: destinations[0].channel must match the pattern "
+            "arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'",
+            id="channel-arn",
+        ),
+        pytest.param(
+            lambda s: Composition(
+                s,
+                "C",
+                stage=imported_stage(s),
+                destinations=[s3_destination(s, target_segment_duration=cdk.Duration.seconds(11))],
+            ),
+            "T/C: destinations[0].target_segment_duration (seconds) must be between 2 and 10, got: 11",
+            id="segment",
+        ),
+        pytest.param(
+            lambda s: Composition(
+                s, "C", stage=imported_stage(s), destinations=[s3_destination(s)], layout=PipLayout(pip_width=0)
+            ),
+            "T/C: layout.pip_width must be at least 1, got: 0",
+            id="pip-width",
+        ),
+        pytest.param(
+            lambda s: Composition(
+                s,
+                "C",
+                stage=imported_stage(s),
+                destinations=[
+                    s3_destination(s),
+                    S3Destination(
+                        storage_configuration=StorageConfiguration.from_storage_configuration_arn(s, "S2", STORAGE_ARN),
+                        encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(s, "E2", ENCODER_ARN),
+                    ),
+                ],
+            ),
+            "T/C: destinations must have at most one S3Destination, got: 2",
+            id="two-s3",
+        ),
+        pytest.param(
+            lambda s: Composition(
+                s,
+                "C",
+                stage=imported_stage(s),
+                destinations=[
+                    s3_destination(s, target_segment_duration=cdk.Duration.minutes(cdk.Token.as_number(cdk.Aws.ACCOUNT_ID)))
+                ],
+            ),
+            "T/C: a Duration made from a deploy-time value must use Duration.seconds(), got: Duration.minutes(<token>)",
+            id="duration-token-path",
+        ),
+        pytest.param(
+            lambda s: Composition(
+                s, "C", stage=imported_stage(s), destinations=[s3_destination(s, thumbnail_interval=cdk.Duration.days(2))]
+            ),
+            "T/C: destinations[0].thumbnail_interval (seconds) must be between 1 and 86400, got: 172800",
+            id="thumbnail-interval",
+        ),
+        pytest.param(
+            lambda s: Composition(
+                s,
+                "C",
+                stage=imported_stage(s),
+                destinations=[s3_destination(s)],
+                layout=GridLayout(participant_order_attribute="not ok"),
+            ),
+            "T/C: layout.participant_order_attribute must match the pattern [a-zA-Z0-9-_]*, got: 'not ok'",
+            id="grid-attribute",
+        ),
+        pytest.param(
+            lambda s: Composition(s, "C", stage=imported_stage(s), destinations={"s3": "x"}),
+            "T/C: destinations must be a list of ChannelDestination or S3Destination, got: {'s3': 'x'}",
+            id="destinations-type",
+        ),
+        pytest.param(
+            lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)], layout={"grid": {}}),
+            "T/C: layout must be a GridLayout or a PipLayout, got: {'grid': {}}",
+            id="layout-type",
+        ),
+    ],
 )
-
-
-@pytest.mark.parametrize("build, message", [
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[]),
-                 "T/C: destinations must have at least 1 items, got: []", id="no-destination"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s),
-                                       destinations=[ChannelDestination(channel=STAGE_ARN)]),
-                 "T/C: destinations[0].channel must match the pattern "
-                 "arn:aws:ivs:[a-z0-9-]+:[0-9]+:channel/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'", id="channel-arn"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
-        s3_destination(s, target_segment_duration=cdk.Duration.seconds(11))]),
-                 "T/C: destinations[0].target_segment_duration (seconds) must be between 2 and 10, got: 11",
-                 id="segment"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
-                                       layout=PipLayout(pip_width=0)),
-                 "T/C: layout.pip_width must be at least 1, got: 0", id="pip-width"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s), S3Destination(
-        storage_configuration=StorageConfiguration.from_storage_configuration_arn(s, "S2", STORAGE_ARN),
-        encoder_configuration=EncoderConfiguration.from_encoder_configuration_arn(s, "E2", ENCODER_ARN))]),
-                 "T/C: destinations must have at most one S3Destination, got: 2", id="two-s3"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
-        s3_destination(s, target_segment_duration=cdk.Duration.minutes(cdk.Token.as_number(cdk.Aws.ACCOUNT_ID)))]),
-                 "T/C: a Duration made from a deploy-time value must use Duration.seconds(), "
-                 "got: Duration.minutes(<token>)", id="duration-token-path"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[
-        s3_destination(s, thumbnail_interval=cdk.Duration.days(2))]),
-                 "T/C: destinations[0].thumbnail_interval (seconds) must be between 1 and 86400, got: 172800",
-                 id="thumbnail-interval"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
-                                       layout=GridLayout(participant_order_attribute="not ok")),
-                 "T/C: layout.participant_order_attribute must match the pattern [a-zA-Z0-9-_]*, got: 'not ok'",
-                 id="grid-attribute"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations={"s3": "x"}),
-                 "T/C: destinations must be a list of ChannelDestination or S3Destination, got: {'s3': 'x'}",
-                 id="destinations-type"),
-    pytest.param(lambda s: Composition(s, "C", stage=imported_stage(s), destinations=[s3_destination(s)],
-                                       layout={"grid": {}}),
-                 "T/C: layout must be a GridLayout or a PipLayout, got: {'grid': {}}", id="layout-type"),
-])
 def test_rule(build, message):
     expect(message, build)
 
@@ -87,31 +139,66 @@ def test_composition_properties_every_layout_option_and_both_destinations():
     st = new_stack()
     channel = ivs.CfnChannel(st, "Channel")
     composition = Composition(
-        st, "Program", stage=imported_stage(st),
-        layout=PipLayout(featured_participant_attribute="host", participant_order_attribute="order",
-                         pip_participant_attribute="guest", pip_behavior=PipBehavior.DYNAMIC,
-                         pip_position=PipPosition.TOP_LEFT, pip_offset=10, pip_width=320, pip_height=180,
-                         grid_gap=4, omit_stopped_video=True, video_fill_mode=VideoFillMode.CONTAIN),
+        st,
+        "Program",
+        stage=imported_stage(st),
+        layout=PipLayout(
+            featured_participant_attribute="host",
+            participant_order_attribute="order",
+            pip_participant_attribute="guest",
+            pip_behavior=PipBehavior.DYNAMIC,
+            pip_position=PipPosition.TOP_LEFT,
+            pip_offset=10,
+            pip_width=320,
+            pip_height=180,
+            grid_gap=4,
+            omit_stopped_video=True,
+            video_fill_mode=VideoFillMode.CONTAIN,
+        ),
         destinations=[
             ChannelDestination(channel=channel, name="live"),
-            s3_destination(st, target_segment_duration=cdk.Duration.seconds(4),
-                           thumbnail_interval=cdk.Duration.minutes(1), name="vod"),
-        ])
-    template = Template.from_stack(st)
-    template.has_resource_properties("Custom::IvsRealtimeComposition", {
-        "ServiceToken": {"Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderAsyncProviderframeworkonEvent"), "Arn"]},
-        "stageArn": STAGE_ARN,
-        "layout": {"pip": {"featuredParticipantAttribute": "host", "participantOrderAttribute": "order",
-                           "pipParticipantAttribute": "guest", "pipBehavior": "DYNAMIC", "pipPosition": "TOP_LEFT",
-                           "pipOffset": 10, "pipWidth": 320, "pipHeight": 180, "gridGap": 4,
-                           "omitStoppedVideo": True, "videoFillMode": "CONTAIN"}},
-        "destinations": [
-            {"name": "live", "channel": {"channelArn": {"Fn::GetAtt": ["Channel", "Arn"]}}},
-            {"name": "vod", "s3": {"storageConfigurationArn": STORAGE_ARN, "encoderConfigurationArns": [ENCODER_ARN],
-                                   "recordingConfiguration": {"hlsConfiguration": {"targetSegmentDurationSeconds": 4}},
-                                   "thumbnailConfigurations": [{"targetIntervalSeconds": 60}]}},
+            s3_destination(
+                st, target_segment_duration=cdk.Duration.seconds(4), thumbnail_interval=cdk.Duration.minutes(1), name="vod"
+            ),
         ],
-    })
+    )
+    template = Template.from_stack(st)
+    template.has_resource_properties(
+        "Custom::IvsRealtimeComposition",
+        {
+            "ServiceToken": {
+                "Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderAsyncProviderframeworkonEvent"), "Arn"]
+            },
+            "stageArn": STAGE_ARN,
+            "layout": {
+                "pip": {
+                    "featuredParticipantAttribute": "host",
+                    "participantOrderAttribute": "order",
+                    "pipParticipantAttribute": "guest",
+                    "pipBehavior": "DYNAMIC",
+                    "pipPosition": "TOP_LEFT",
+                    "pipOffset": 10,
+                    "pipWidth": 320,
+                    "pipHeight": 180,
+                    "gridGap": 4,
+                    "omitStoppedVideo": True,
+                    "videoFillMode": "CONTAIN",
+                }
+            },
+            "destinations": [
+                {"name": "live", "channel": {"channelArn": {"Fn::GetAtt": ["Channel", "Arn"]}}},
+                {
+                    "name": "vod",
+                    "s3": {
+                        "storageConfigurationArn": STORAGE_ARN,
+                        "encoderConfigurationArns": [ENCODER_ARN],
+                        "recordingConfiguration": {"hlsConfiguration": {"targetSegmentDurationSeconds": 4}},
+                        "thumbnailConfigurations": [{"targetIntervalSeconds": 60}],
+                    },
+                },
+            ],
+        },
+    )
     # Only compositions pay for the waiter: one state machine, polling every 5 s for 15 minutes.
     template.resource_count_is("AWS::StepFunctions::StateMachine", 1)
     assert composition.composition_arn
@@ -119,10 +206,16 @@ def test_composition_properties_every_layout_option_and_both_destinations():
 
 def test_grid_layout_and_a_stack_without_compositions_has_no_waiter():
     st = new_stack()
-    Composition(st, "C", stage=imported_stage(st), destinations=[s3_destination(st)],
-                layout=GridLayout(video_aspect_ratio=VideoAspectRatio.SQUARE, grid_gap=0))
-    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimeComposition", {
-        "layout": {"grid": {"videoAspectRatio": "SQUARE", "gridGap": 0}}})
+    Composition(
+        st,
+        "C",
+        stage=imported_stage(st),
+        destinations=[s3_destination(st)],
+        layout=GridLayout(video_aspect_ratio=VideoAspectRatio.SQUARE, grid_gap=0),
+    )
+    Template.from_stack(st).has_resource_properties(
+        "Custom::IvsRealtimeComposition", {"layout": {"grid": {"videoAspectRatio": "SQUARE", "gridGap": 0}}}
+    )
     plain = new_stack()
     Stage(plain, "Stage")
     Template.from_stack(plain).resource_count_is("AWS::StepFunctions::StateMachine", 0)
@@ -130,11 +223,13 @@ def test_grid_layout_and_a_stack_without_compositions_has_no_waiter():
 
 def test_layout_and_enum_fields_match_the_model():
     layout = rules.COMPOSITION.property_shape("layout")
-    for enum_type, shape in ((VideoFillMode, rules.shape_at(layout, "grid", "videoFillMode")),
-                             (VideoAspectRatio, rules.shape_at(layout, "grid", "videoAspectRatio")),
-                             (PipBehavior, rules.shape_at(layout, "pip", "pipBehavior")),
-                             (PipPosition, rules.shape_at(layout, "pip", "pipPosition")),
-                             (IngestProtocol, rules.INGEST_CONFIGURATION.property_shape("ingestProtocol"))):
+    for enum_type, shape in (
+        (VideoFillMode, rules.shape_at(layout, "grid", "videoFillMode")),
+        (VideoAspectRatio, rules.shape_at(layout, "grid", "videoAspectRatio")),
+        (PipBehavior, rules.shape_at(layout, "pip", "pipBehavior")),
+        (PipPosition, rules.shape_at(layout, "pip", "pipPosition")),
+        (IngestProtocol, rules.INGEST_CONFIGURATION.property_shape("ingestProtocol")),
+    ):
         assert [e.value for e in enum_type] == shape.enum
 
 
@@ -143,14 +238,23 @@ def test_more_compositions_on_a_stage_than_the_quota_are_warned_about():
     stage = Stage.from_stage_arn(st, "Stage", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")
     same_stage = Stage.from_stage_arn(st, "SameStage", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")
     for index in range(6):  # two imports of one stage count together
-        Composition(st, f"Comp{index}", stage=stage if index % 2 else same_stage,
-                    destinations=[s3_destination(st)] if index == 0 else
-                    [S3Destination(storage_configuration=st.node.find_child("Storage"),
-                                   encoder_configuration=st.node.find_child("Encoder"))])
+        Composition(
+            st,
+            f"Comp{index}",
+            stage=stage if index % 2 else same_stage,
+            destinations=[s3_destination(st)]
+            if index == 0
+            else [
+                S3Destination(
+                    storage_configuration=st.node.find_child("Storage"), encoder_configuration=st.node.find_child("Encoder")
+                )
+            ],
+        )
     assert warnings_of(st) == [
         f"this is composition 6 on {stage.node.path}: IVS allows 5 per stage (a service quota), so this one would "
         "fail to start with ServiceQuotaExceededException unless the quota was raised "
-        "[ack: constructs-ivsrt:compositionsPerStageQuota]"]
+        "[ack: constructs-ivsrt:compositionsPerStageQuota]"
+    ]
 
 
 @pytest.mark.usefixtures("provider_role")  # its calls held to the provider's own IAM policy
@@ -220,9 +324,11 @@ def test_failed_composition_fails_the_create_and_is_stopped(cfn, ivs, stage_with
         cfn.create(COMPOSITION, stage_with_recording)
     message = str(caught.value)
     assert "\n" not in message
-    assert re.fullmatch(r"Composition arn:aws:ivs:\S+:composition/\S+ is FAILED: destination program FAILED "
-                        r"\(the API reports no reason; see the 'IVS Composition State Change' event in EventBridge\)",
-                        message), message
+    assert re.fullmatch(
+        r"Composition arn:aws:ivs:\S+:composition/\S+ is FAILED: destination program FAILED "
+        r"\(the API reports no reason; see the 'IVS Composition State Change' event in EventBridge\)",
+        message,
+    ), message
     assert resources(ivs, "Composition") == []  # stopped, and so removed by the service
     # CloudFormation's rollback then deletes the failed resource: a success.
     failed_arn = message.split()[1]
@@ -248,7 +354,8 @@ def test_composition_on_a_missing_stage_fails_in_one_line(cfn, ivs, stage_with_r
     with pytest.raises(RequestFailed) as caught:
         cfn.create(COMPOSITION, missing)
     assert str(caught.value).startswith(
-        "StartComposition failed for Custom::IvsRealtimeComposition Resource: ResourceNotFoundException")
+        "StartComposition failed for Custom::IvsRealtimeComposition Resource: ResourceNotFoundException"
+    )
     assert resources(ivs, "Composition") == []
 
 
@@ -314,7 +421,8 @@ def test_composition_that_ends_before_it_is_active_fails_with_the_documented_rea
         cfn.settle(cfn.last_event, {"PhysicalResourceId": arn})
     assert str(caught.value) == (
         f"Composition {arn} is STOPPING (IVS ends a composition on its own: a minute after its start if its "
-        "stage has no participant, a minute after the last one leaves, or when a destination fails)")
+        "stage has no participant, a minute after the last one leaves, or when a destination fails)"
+    )
     assert running(ivs) == []
 
 
@@ -325,11 +433,13 @@ def test_a_composition_rule_matches_its_compositions_state_changes_only():
     st = new_stack()
     composition = Composition.from_composition_arn(st, "Program", COMPOSITION_ARN)
     composition.on_state_change("All")
-    composition.on_state_change("Failures", event_names=[CompositionStateEvent.SESSION_FAILURE,
-                                                         CompositionStateEvent.DESTINATION_FAILURE])
+    composition.on_state_change(
+        "Failures", event_names=[CompositionStateEvent.SESSION_FAILURE, CompositionStateEvent.DESTINATION_FAILURE]
+    )
     patterns = rule_patterns(st)
-    every, failures = (next(p for logical_id, p in patterns.items() if logical_id.startswith(f"Program{name}"))
-                       for name in ("All", "Failures"))
+    every, failures = (
+        next(p for logical_id, p in patterns.items() if logical_id.startswith(f"Program{name}")) for name in ("All", "Failures")
+    )
     for name in CompositionStateEvent:
         event = ivs_event("IVS Composition State Change", name.value, COMPOSITION_ARN, stage_arn=STAGE_ARN)
         assert every.matches_event(event)

@@ -16,12 +16,12 @@ import urllib.request
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
-
 from conftest import COMPOSITION, resources, stack_template
+
 from constructs_ivsrt import Composition, EncoderConfiguration, S3Destination, Stage, StorageConfiguration
 from ivsrt_local.deployer import LocalDeployer
-from ivsrt_local.stack_state import DeployError, StackState
 from ivsrt_local.endpoint import LocalIvsRealtime, checked_composition_speed
+from ivsrt_local.stack_state import DeployError, StackState
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (the users' fixture)
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
@@ -35,8 +35,12 @@ def compositions_on_one_stage(outdir, count: int) -> cdk.App:
     encoder = EncoderConfiguration(stack, "Encoder")
     stage = Stage(stack, "Stage")
     for index in range(count):
-        Composition(stack, f"Program{index}", stage=stage,
-                    destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+        Composition(
+            stack,
+            f"Program{index}",
+            stage=stage,
+            destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)],
+        )
     return app
 
 
@@ -52,6 +56,7 @@ def live(ivs) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # The endpoint's clock
 # ---------------------------------------------------------------------------------------------
+
 
 class Clock:
     def __init__(self) -> None:
@@ -122,12 +127,12 @@ def test_the_composition_clock_is_set_by_argument_control_plane_and_a_checked_sp
     for wrong in (0, -1, "fast", float("nan"), float("inf")):
         with pytest.raises(ValueError, match=r"^composition_speed must be a number above 0 \(1 is the service's pace\)"):
             checked_composition_speed(wrong)
-    request = urllib.request.Request(f"{ivs.url}/_local/compositions", method="POST",
-                                     data=json.dumps({"speed": 2, "stop_seconds": 1.5}).encode())
+    request = urllib.request.Request(
+        f"{ivs.url}/_local/compositions", method="POST", data=json.dumps({"speed": 2, "stop_seconds": 1.5}).encode()
+    )
     with urllib.request.urlopen(request) as response:
         answer = json.loads(response.read())
-    assert answer == {"start_seconds": 5.0, "stop_seconds": 1.5, "listed_after_end_seconds": 300.0,
-                      "fail_next": 0, "speed": 2.0}
+    assert answer == {"start_seconds": 5.0, "stop_seconds": 1.5, "listed_after_end_seconds": 300.0, "fail_next": 0, "speed": 2.0}
     ivs.reset()  # the speed the endpoint was started with, again
     assert ivs.state.composition_speed == 100.0 and ivs.state.compositions.stop_seconds == 5.0
 
@@ -136,8 +141,8 @@ def test_the_composition_clock_is_set_by_argument_control_plane_and_a_checked_sp
 # The handler: a Delete is complete once what it stopped has stopped
 # ---------------------------------------------------------------------------------------------
 
-def test_the_delete_of_a_cancelled_create_is_complete_only_once_what_it_stopped_has_stopped(
-        cfn, ivs, stage_with_recording):
+
+def test_the_delete_of_a_cancelled_create_is_complete_only_once_what_it_stopped_has_stopped(cfn, ivs, stage_with_recording):
     """CloudFormation cancelled the Create while the composition was starting, and rolls it back
     with a Delete of a physical id it made up: the handler finds the composition by its identity
     and stops it; the encoder configuration's Delete comes next, so the Delete must wait."""
@@ -166,12 +171,12 @@ QUOTA_FAILURE = re.compile(
     r"deployment failed and was rolled back: StartComposition failed for Custom::IvsRealtimeComposition "
     r"Program\w+: ServiceQuotaExceededException: Quota of 5 Composition resources per stage reached for "
     r"arn:aws:ivs:us-east-1:123456789012:stage/\w+ \(quota: Compositions per account and region, default 20 "
-    r"and 5 per stage; request an increase in Service Quotas\)")
+    r"and 5 per stage; request an increase in Service Quotas\)"
+)
 
 
 @pytest.mark.parametrize("starting_seconds", [5.0, 150.0], ids=["started", "still starting at the failure"])
-def test_six_compositions_on_one_stage_fail_on_the_quota_and_roll_back_completely(
-        tmp_path, handler, ivs, starting_seconds):
+def test_six_compositions_on_one_stage_fail_on_the_quota_and_roll_back_completely(tmp_path, handler, ivs, starting_seconds):
     """The sixth composition fails on the per-stage quota while the others start (or have
     started): the deploy fails in one line naming the quota; the rollback deletes every
     composition (those still starting by their identity: CloudFormation cancelled their Creates)

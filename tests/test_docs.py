@@ -22,16 +22,21 @@ def test_the_api_reference_builds_without_warnings(tmp_path):
     makefile = (ROOT / "Makefile").read_text()
     command = re.search(r"\$\(PYTHON\) -m (pdoc .*)", makefile).group(1).split()
     command[command.index("--output-directory") + 1] = str(tmp_path)
-    command[command.index("$(API_MODULES)"):] = api_modules(makefile)
-    env = {**{k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION")},
-           "PDOC_ALLOW_EXEC": "1"}
-    result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    command[command.index("$(API_MODULES)") :] = api_modules(makefile)
+    env = {**{k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION")}, "PDOC_ALLOW_EXEC": "1"}
+    result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Warn" not in result.stdout + result.stderr, result.stdout + result.stderr
     page = (tmp_path / "constructs_ivsrt.html").read_text()
-    for construct in ("Stage", "EncoderConfiguration", "StorageConfiguration", "IngestConfiguration", "PublicKey",
-                      "Composition", "ParticipantTokenVendor"):
+    for construct in (
+        "Stage",
+        "EncoderConfiguration",
+        "StorageConfiguration",
+        "IngestConfiguration",
+        "PublicKey",
+        "Composition",
+        "ParticipantTokenVendor",
+    ):
         assert f'id="{construct}"' in page
     assert "generated from the construct path" in page  # a prop's default, from its docstring
     assert (tmp_path / "ivsrt_local" / "testing.html").is_file()
@@ -54,9 +59,12 @@ def test_every_public_class_documents_itself():
 
     import constructs_ivsrt
 
-    undocumented = [name for name in constructs_ivsrt.__all__
-                    if inspect.isclass(getattr(constructs_ivsrt, name))
-                    and not (getattr(constructs_ivsrt, name).__dict__.get("__doc__") or "").strip()]
+    undocumented = [
+        name
+        for name in constructs_ivsrt.__all__
+        if inspect.isclass(getattr(constructs_ivsrt, name))
+        and not (getattr(constructs_ivsrt, name).__dict__.get("__doc__") or "").strip()
+    ]
     assert undocumented == []
 
 
@@ -64,8 +72,9 @@ def test_every_public_class_documents_itself():
 def test_every_relative_link_leads_somewhere(document):
     headings = {}
     for target in DOCS:
-        headings[target] = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-                            for h in re.findall(r"^#+ (.*)$", target.read_text(), re.M)}
+        headings[target] = {
+            re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", target.read_text(), re.M)
+        }
     for link in LINK.findall(document.read_text()):
         if re.match(r"[a-z]+:", link):
             continue  # absolute: not checked offline

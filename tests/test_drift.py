@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from conftest import COMPOSITION, ENCODER, INGEST, PUBLIC_KEY, STACK_ID, STAGE, STORAGE, Fault
+
 from ivsrt_cli import drift as cli
 from ivsrt_local.scenarios import lifecycle, make_dependencies
 from ivsrt_runtime import clients, desired
@@ -43,8 +43,9 @@ class Stacks:
 
 
 def report(stacks: Stacks, *options: str) -> tuple[int, str]:
-    args = argparse.Namespace(stacks=[], json="--json" in options, revert="--revert" in options,
-                              delete_orphans="--delete-orphans" in options)
+    args = argparse.Namespace(
+        stacks=[], json="--json" in options, revert="--revert" in options, delete_orphans="--delete-orphans" in options
+    )
     out = io.StringIO()
     return cli.execute(args, stacks, clients.ivs_client, clients.ssm_client, out), out.getvalue()
 
@@ -64,8 +65,9 @@ def client(ivs):
 
 
 def deploy_one(cfn, stacks: Stacks, resource_type: str, tags: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    deps = make_dependencies(resource_type, lambda kind, props: cfn.create(kind, props, logical_id=f"Dep{len(stacks.resources)}")
-                             ["PhysicalResourceId"])
+    deps = make_dependencies(
+        resource_type, lambda kind, props: cfn.create(kind, props, logical_id=f"Dep{len(stacks.resources)}")["PhysicalResourceId"]
+    )
     body = {**lifecycle(resource_type, deps).first, "tags": tags}
     arn = cfn.create(resource_type, body, logical_id="Subject")["PhysicalResourceId"]
     return stacks.add("Subject", resource_type, arn), body
@@ -75,8 +77,15 @@ def test_the_desired_state_is_recorded_and_removed_with_the_resource(cfn, ivs):
     arn = cfn.create(STAGE, {"name": "hall", "tags": {"team": "video"}}, logical_id="Hall")["PhysicalResourceId"]
     parameter = boto3.client("ssm", endpoint_url=ivs.url).get_parameter(Name=f"/constructs-ivsrt/desired/{STACK}/Hall")
     recorded = json.loads(parameter["Parameter"]["Value"])
-    assert recorded == {"version": 1, "type": STAGE, "arn": arn, "stackId": STACK_ID, "logicalId": "Hall",
-                        "properties": {"name": "hall"}, "tags": {"team": "video"}}
+    assert recorded == {
+        "version": 1,
+        "type": STAGE,
+        "arn": arn,
+        "stackId": STACK_ID,
+        "logicalId": "Hall",
+        "properties": {"name": "hall"},
+        "tags": {"team": "video"},
+    }
     cfn.send("Delete", STAGE, physical_id=arn, logical_id="Hall")
     assert ivs.ssm.parameters == {}
 
@@ -109,8 +118,11 @@ def test_every_kind_of_drift_on_every_type(cfn, ivs, client, resource_type):
     restore = "restore what cannot be corrected in place: cdk deploy Provider --context constructs-ivsrt:reconcile="
     assert (restore in text) == replaces
 
-    client_delete = getattr(client, f"{'stop' if resource_type == COMPOSITION else 'delete'}_{rules.noun[0].lower()}"
-                            f"{''.join('_' + c.lower() if c.isupper() else c for c in rules.noun[1:])}")
+    client_delete = getattr(
+        client,
+        f"{'stop' if resource_type == COMPOSITION else 'delete'}_{rules.noun[0].lower()}"
+        f"{''.join('_' + c.lower() if c.isupper() else c for c in rules.noun[1:])}",
+    )
     client_delete(arn=arn)
     if resource_type == COMPOSITION:
         ivs.state.compositions = type(ivs.state.compositions)(stop_seconds=0)
@@ -120,14 +132,25 @@ def test_every_kind_of_drift_on_every_type(cfn, ivs, client, resource_type):
 
 def test_revert_puts_a_stage_back_in_place(cfn, ivs, client):
     stacks = Stacks()
-    arn = stacks.add("Hall", STAGE, cfn.create(STAGE, {"name": "hall", "tags": {"team": "video"}},
-                                                logical_id="Hall")["PhysicalResourceId"])
+    arn = stacks.add(
+        "Hall", STAGE, cfn.create(STAGE, {"name": "hall", "tags": {"team": "video"}}, logical_id="Hall")["PhysicalResourceId"]
+    )
     client.update_stage(arn=arn, name="renamed")
     client.tag_resource(resourceArn=arn, tags={"extra": "1"})
     code, text = report(stacks, "--revert")
     assert code == 1 and "reverted" in text and "restore" not in text
-    assert as_json(stacks) == (0, {"stacks": [{"stack": STACK, "resources": [
-        {"logical_id": "Hall", "type": STAGE, "arn": arn, "status": "IN_SYNC", "differences": []}], "orphans": []}]})
+    assert as_json(stacks) == (
+        0,
+        {
+            "stacks": [
+                {
+                    "stack": STACK,
+                    "resources": [{"logical_id": "Hall", "type": STAGE, "arn": arn, "status": "IN_SYNC", "differences": []}],
+                    "orphans": [],
+                }
+            ]
+        },
+    )
     stage = client.get_stage(arn=arn)["stage"]
     assert stage["name"] == "hall" and "extra" not in stage["tags"]
 
@@ -141,7 +164,8 @@ def test_an_ingest_configuration_is_reverted_in_place(cfn, ivs, client):
     client.update_ingest_configuration(arn=arn, stageArn=other)
     code, document = as_json(stacks, "--revert")
     assert code == 1 and document["stacks"][0]["resources"][1]["differences"] == [
-        {"path": "stageArn", "expected": stage, "actual": other}]
+        {"path": "stageArn", "expected": stage, "actual": other}
+    ]
     assert client.get_ingest_configuration(arn=arn)["ingestConfiguration"]["stageArn"] == stage
     assert as_json(stacks)[0] == 0
 
@@ -174,20 +198,26 @@ def test_the_table(cfn, ivs, client):
     client.delete_encoder_configuration(arn=gone)
     code, text = report(stacks)
     lines = text.splitlines()
-    assert lines[:4] == [f"Stack {STACK}", "  STATUS   LOGICAL ID  TYPE                  ARN",
-                         f"  IN_SYNC  Synced      Stage                 {synced}",
-                         f"  DELETED  Gone        EncoderConfiguration  {gone}"]
+    assert lines[:4] == [
+        f"Stack {STACK}",
+        "  STATUS   LOGICAL ID  TYPE                  ARN",
+        f"  IN_SYNC  Synced      Stage                 {synced}",
+        f"  DELETED  Gone        EncoderConfiguration  {gone}",
+    ]
     assert lines[4] == "  1 in sync, 1 deleted, 0 orphan(s)"
-    assert lines[5].startswith(f"  restore what cannot be corrected in place: cdk deploy {STACK} --context "
-                               "constructs-ivsrt:reconcile=")
+    assert lines[5].startswith(
+        f"  restore what cannot be corrected in place: cdk deploy {STACK} --context constructs-ivsrt:reconcile="
+    )
 
 
 def test_a_reconcile_update_costs_one_get_when_nothing_drifted(cfn, ivs):
     props = {"name": "hall", "tags": {"team": "video"}}
     arn = cfn.create(STAGE, {**props, "reconcile": "1"}, logical_id="Hall")["PhysicalResourceId"]
     ivs.state.calls.clear()
-    assert cfn.update(STAGE, arn, {**props, "reconcile": "1"}, {**props, "reconcile": "2"},
-                      logical_id="Hall")["PhysicalResourceId"] == arn
+    assert (
+        cfn.update(STAGE, arn, {**props, "reconcile": "1"}, {**props, "reconcile": "2"}, logical_id="Hall")["PhysicalResourceId"]
+        == arn
+    )
     assert ivs.state.calls == ["GetStage"]
 
 
@@ -196,8 +226,10 @@ def test_a_reconcile_update_restores_what_was_deleted_or_replaced(cfn, ivs, clie
     arn = cfn.create(STAGE, {**props, "reconcile": "1"}, logical_id="Hall")["PhysicalResourceId"]
     client.update_stage(arn=arn, name="renamed")
     client.untag_resource(resourceArn=arn, tagKeys=["team"])
-    assert cfn.update(STAGE, arn, {**props, "reconcile": "1"}, {**props, "reconcile": "2"},
-                      logical_id="Hall")["PhysicalResourceId"] == arn  # in place
+    assert (
+        cfn.update(STAGE, arn, {**props, "reconcile": "1"}, {**props, "reconcile": "2"}, logical_id="Hall")["PhysicalResourceId"]
+        == arn
+    )  # in place
     assert client.get_stage(arn=arn)["stage"]["name"] == "hall"
     client.delete_stage(arn=arn)
     restored = cfn.update(STAGE, arn, {**props, "reconcile": "2"}, {**props, "reconcile": "3"}, logical_id="Hall")
@@ -206,14 +238,16 @@ def test_a_reconcile_update_restores_what_was_deleted_or_replaced(cfn, ivs, clie
     encoder = cfn.create(ENCODER, {"name": "e", "reconcile": "1"}, logical_id="Enc")["PhysicalResourceId"]
     with ivs.state.lock:
         ivs.state.resources[encoder]["name"] = "changed"
-    replaced = cfn.update(ENCODER, encoder, {"name": "e", "reconcile": "1"}, {"name": "e", "reconcile": "2"},
-                          logical_id="Enc")["PhysicalResourceId"]
+    replaced = cfn.update(ENCODER, encoder, {"name": "e", "reconcile": "1"}, {"name": "e", "reconcile": "2"}, logical_id="Enc")[
+        "PhysicalResourceId"
+    ]
     assert replaced != encoder and client.get_encoder_configuration(arn=replaced)["encoderConfiguration"]["name"] == "e"
 
 
 # ---------------------------------------------------------------------------------------------
 # python -m ivsrt_local drift: the runner's stacks, in a process of its own
 # ---------------------------------------------------------------------------------------------
+
 
 def two_region_app(outdir: Path) -> Path:
     """Media (us-east-1): two stages and an encoder configuration; Studio (eu-west-1): a stage."""
@@ -234,8 +268,13 @@ def two_region_app(outdir: Path) -> Path:
 def local_drift(state_dir: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # a fresh shell: no region, no keys
     env["AWS_ENDPOINT_URL_IVS_REALTIME"] = url
-    return subprocess.run([sys.executable, "-m", "ivsrt_local", "drift", "--state-dir", str(state_dir), *args],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ivsrt_local", "drift", "--state-dir", str(state_dir), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_local_drift_through_the_runner_in_two_regions(tmp_path, ivs):
@@ -247,8 +286,10 @@ def test_local_drift_through_the_runner_in_two_regions(tmp_path, ivs):
 
     state_dir = tmp_path / "state"
     deploy_stacks(select_stacks(read_assembly(two_region_app(tmp_path / "cdk.out")), []), state_dir, "us-east-1")
-    deployed = {s.stack_name: {k: r.physical_id for k, r in s.resources.items() if r.resource_type in RESOURCES}
-                for s in deployed_stacks(state_dir).values()}
+    deployed = {
+        s.stack_name: {k: r.physical_id for k, r in s.resources.items() if r.resource_type in RESOURCES}
+        for s in deployed_stacks(state_dir).values()
+    }
     media, booth = deployed["Media"], deployed["Studio"]["Booth"]
     east, west = (boto3.client("ivs-realtime", endpoint_url=ivs.url, region_name=r) for r in ("us-east-1", "eu-west-1"))
     east.update_stage(arn=media["Hall"], name="renamed")
@@ -259,17 +300,33 @@ def test_local_drift_through_the_runner_in_two_regions(tmp_path, ivs):
 
     found = local_drift(state_dir, ivs.url, "--json")
     assert found.returncode == 1, found.stderr
-    assert json.loads(found.stdout) == {"stacks": [
-        {"stack": "Media", "resources": [
-            {"logical_id": "Hall", "type": STAGE, "arn": media["Hall"], "status": "MODIFIED", "differences": [
-                {"path": "name", "expected": "hall", "actual": "renamed"},
-                {"path": "tags.team", "expected": "video", "actual": "audio"}]},
-            {"logical_id": "Hd", "type": ENCODER, "arn": media["Hd"], "status": "IN_SYNC", "differences": []},
-            {"logical_id": "Lobby", "type": STAGE, "arn": media["Lobby"], "status": "IN_SYNC", "differences": []}],
-         "orphans": [{"arn": leftover, "type": STAGE}]},
-        {"stack": "Studio", "resources": [
-            {"logical_id": "Booth", "type": STAGE, "arn": booth, "status": "DELETED", "differences": []}],
-         "orphans": []}]}
+    assert json.loads(found.stdout) == {
+        "stacks": [
+            {
+                "stack": "Media",
+                "resources": [
+                    {
+                        "logical_id": "Hall",
+                        "type": STAGE,
+                        "arn": media["Hall"],
+                        "status": "MODIFIED",
+                        "differences": [
+                            {"path": "name", "expected": "hall", "actual": "renamed"},
+                            {"path": "tags.team", "expected": "video", "actual": "audio"},
+                        ],
+                    },
+                    {"logical_id": "Hd", "type": ENCODER, "arn": media["Hd"], "status": "IN_SYNC", "differences": []},
+                    {"logical_id": "Lobby", "type": STAGE, "arn": media["Lobby"], "status": "IN_SYNC", "differences": []},
+                ],
+                "orphans": [{"arn": leftover, "type": STAGE}],
+            },
+            {
+                "stack": "Studio",
+                "resources": [{"logical_id": "Booth", "type": STAGE, "arn": booth, "status": "DELETED", "differences": []}],
+                "orphans": [],
+            },
+        ]
+    }
     assert "error" not in found.stderr
 
     corrected = local_drift(state_dir, ivs.url, "--revert", "--delete-orphans")
@@ -288,15 +345,20 @@ def test_local_drift_through_the_runner_in_two_regions(tmp_path, ivs):
     in_sync = local_drift(state_dir, ivs.url, "Media", "--json")
     assert in_sync.returncode == 0, in_sync.stderr
     assert {r["logical_id"]: r["status"] for r in json.loads(in_sync.stdout)["stacks"][0]["resources"]} == {
-        "Hall": "IN_SYNC", "Hd": "IN_SYNC", "Lobby": "IN_SYNC"}
+        "Hall": "IN_SYNC",
+        "Hd": "IN_SYNC",
+        "Lobby": "IN_SYNC",
+    }
     assert json.loads(in_sync.stdout)["stacks"][0]["orphans"] == []
     assert local_drift(state_dir, ivs.url, "--json").returncode == 1  # Booth: deleted, for a reconcile deploy
 
 
 def test_local_drift_names_what_is_not_deployed(tmp_path, ivs):
     refused = local_drift(tmp_path / "empty", ivs.url, "Nope")
-    assert (refused.returncode, refused.stderr.strip()) == (2, f"error: no deployed stack 'Nope' in {tmp_path / 'empty'}; "
-                                                               "deployed: none")
+    assert (refused.returncode, refused.stderr.strip()) == (
+        2,
+        f"error: no deployed stack 'Nope' in {tmp_path / 'empty'}; deployed: none",
+    )
     nothing = local_drift(tmp_path / "empty", ivs.url, "--json")
     assert (nothing.returncode, json.loads(nothing.stdout)) == (0, {"stacks": []})
 
@@ -335,8 +397,9 @@ def test_the_detector_observes_a_few_resources_at_once_in_their_order(cfn, ivs, 
 
     def check(concurrency: int) -> tuple[int, list[tuple[str, str]], list[str]]:
         counting, lines = InFlight(clients.ivs_client()), []
-        detector = Detector(calls.Request(get_client=lambda: counting, subject="IVS Real-Time"), ssm, lines.append,
-                            concurrency=concurrency)
+        detector = Detector(
+            calls.Request(get_client=lambda: counting, subject="IVS Real-Time"), ssm, lines.append, concurrency=concurrency
+        )
         report = detector.check(stack)
         return counting.most, [(r.logical_id, r.status) for r in report.resources], lines
 

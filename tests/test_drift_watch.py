@@ -16,8 +16,8 @@ import pytest
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk.assertions import Annotations, Match, Template
 from botocore.stub import Stubber
-
 from conftest import ENCODER, PROVIDER_STACK, STACK_ID, STAGE, TEST_ENVIRONMENT
+
 from constructs_ivsrt import DriftWatch, EncoderConfiguration, IngestConfiguration, IvsRealtimeValidationError, Stage
 from ivsrt_runtime import drift_watch as runtime
 from ivsrt_runtime import entries
@@ -36,9 +36,18 @@ def arn(rest: str) -> dict[str, Any]:
 
 
 def desired_path(suffix: str = "") -> dict[str, Any]:
-    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"},
-                              ":ssm:us-east-1:123456789012:parameter/constructs-ivsrt/desired/",
-                              {"Ref": "AWS::StackName"}] + ([suffix] if suffix else [])]}
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":ssm:us-east-1:123456789012:parameter/constructs-ivsrt/desired/",
+                {"Ref": "AWS::StackName"},
+            ]
+            + ([suffix] if suffix else []),
+        ]
+    }
 
 
 def watch_statements(stack: cdk.Stack, watch: DriftWatch) -> list[dict[str, Any]]:
@@ -56,24 +65,36 @@ def allow(actions: list[str] | str, resource: Any, **extra: Any) -> dict[str, An
 # The template
 # ---------------------------------------------------------------------------------------------
 
+
 def test_the_schedule_runs_the_function_with_its_stack_in_its_environment():
     stack = new_stack()
     watch = DriftWatch(stack, "Watch", schedule=cdk.Duration.minutes(15))
     Stage(stack, "Stage")
     template = Template.from_stack(stack)
     function_id = stack.resolve(stack.get_logical_id(watch.function.node.default_child))
-    template.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": entries.DRIFT_CHECK, "Runtime": "python3.14", "Timeout": runtime.FUNCTION_TIMEOUT_SECONDS,
-        "Environment": {"Variables": {"STACK_NAME": "Media", "DRIFT_REVERT": "false", "DRIFT_DELETE_ORPHANS": "false"}},
-    })
-    template.has_resource_properties("AWS::Events::Rule", {
-        "ScheduleExpression": "rate(15 minutes)", "State": "ENABLED",
-        "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [function_id, "Arn"]},
-                                       "RetryPolicy": {"MaximumRetryAttempts": 0}})],
-    })
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": entries.DRIFT_CHECK,
+            "Runtime": "python3.14",
+            "Timeout": runtime.FUNCTION_TIMEOUT_SECONDS,
+            "Environment": {"Variables": {"STACK_NAME": "Media", "DRIFT_REVERT": "false", "DRIFT_DELETE_ORPHANS": "false"}},
+        },
+    )
+    template.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(15 minutes)",
+            "State": "ENABLED",
+            "Targets": [
+                Match.object_like({"Arn": {"Fn::GetAtt": [function_id, "Arn"]}, "RetryPolicy": {"MaximumRetryAttempts": 0}})
+            ],
+        },
+    )
     template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 0})
-    template.has_resource_properties("AWS::Lambda::Permission", {
-        "Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com"})
+    template.has_resource_properties(
+        "AWS::Lambda::Permission", {"Action": "lambda:InvokeFunction", "Principal": "events.amazonaws.com"}
+    )
 
 
 def test_the_default_policy_reads_only_its_stack_and_its_types():
@@ -85,14 +106,17 @@ def test_the_default_policy_reads_only_its_stack_and_its_types():
     logs_id = next(k for k in Template.from_stack(stack).find_resources("AWS::Logs::LogGroup") if k.startswith("WatchLogs"))
     assert statements == [
         allow(["logs:CreateLogStream", "logs:PutLogEvents"], {"Fn::GetAtt": [logs_id, "Arn"]}),
-        allow(["cloudformation:DescribeStacks", "cloudformation:ListStackResources", "cloudformation:GetTemplate"],
-              {"Ref": "AWS::StackId"}),
+        allow(
+            ["cloudformation:DescribeStacks", "cloudformation:ListStackResources", "cloudformation:GetTemplate"],
+            {"Ref": "AWS::StackId"},
+        ),
         allow("ssm:GetParametersByPath", [desired_path(), desired_path("/*")]),
         allow("cloudwatch:PutMetricData", "*", Condition={"StringEquals": {"cloudwatch:namespace": "constructs-ivsrt/Drift"}}),
         allow("events:PutEvents", arn("events:us-east-1:123456789012:event-bus/default")),
         allow(["ivs:GetStage", "ivs:ListTagsForResource"], arn("ivs:us-east-1:123456789012:stage/*")),
-        allow(["ivs:GetEncoderConfiguration", "ivs:ListTagsForResource"],
-              arn("ivs:us-east-1:123456789012:encoder-configuration/*")),
+        allow(
+            ["ivs:GetEncoderConfiguration", "ivs:ListTagsForResource"], arn("ivs:us-east-1:123456789012:encoder-configuration/*")
+        ),
         allow(["ivs:ListStages", "ivs:ListEncoderConfigurations"], "*"),
     ]
 
@@ -103,17 +127,34 @@ def test_revert_and_delete_orphans_add_exactly_their_calls():
     stage = Stage(stack, "Stage")
     IngestConfiguration(stack, "Ingest", stage=stage)
     EncoderConfiguration(stack, "Encoder")
-    ivs = {s["Resource"]["Fn::Join"][1][-1] if isinstance(s["Resource"], dict) else s["Resource"]: s["Action"]
-           for s in watch_statements(stack, watch) if "ivs:" in json.dumps(s["Action"])}
+    ivs = {
+        s["Resource"]["Fn::Join"][1][-1] if isinstance(s["Resource"], dict) else s["Resource"]: s["Action"]
+        for s in watch_statements(stack, watch)
+        if "ivs:" in json.dumps(s["Action"])
+    }
     tags = ["ivs:ListTagsForResource", "ivs:TagResource", "ivs:UntagResource"]
     assert ivs == {
-        ":ivs:us-east-1:123456789012:stage/*": ["ivs:GetStage", "ivs:ListTagsForResource", "ivs:UpdateStage",
-                                                "ivs:TagResource", "ivs:UntagResource", "ivs:DeleteStage"],
+        ":ivs:us-east-1:123456789012:stage/*": [
+            "ivs:GetStage",
+            "ivs:ListTagsForResource",
+            "ivs:UpdateStage",
+            "ivs:TagResource",
+            "ivs:UntagResource",
+            "ivs:DeleteStage",
+        ],
         ":ivs:us-east-1:123456789012:ingest-configuration/*": [
-            "ivs:GetIngestConfiguration", "ivs:ListTagsForResource", "ivs:UpdateIngestConfiguration",
-            "ivs:TagResource", "ivs:UntagResource", "ivs:DeleteIngestConfiguration"],
+            "ivs:GetIngestConfiguration",
+            "ivs:ListTagsForResource",
+            "ivs:UpdateIngestConfiguration",
+            "ivs:TagResource",
+            "ivs:UntagResource",
+            "ivs:DeleteIngestConfiguration",
+        ],
         ":ivs:us-east-1:123456789012:encoder-configuration/*": [
-            "ivs:GetEncoderConfiguration", *tags, "ivs:DeleteEncoderConfiguration"],
+            "ivs:GetEncoderConfiguration",
+            *tags,
+            "ivs:DeleteEncoderConfiguration",
+        ],
         "*": ["ivs:ListStages", "ivs:ListEncoderConfigurations", "ivs:ListIngestConfigurations"],
     }
 
@@ -133,21 +174,37 @@ def test_metrics_and_the_alarm():
     assert metric == [{"name": "StackName", "value": "Media"}]
     orphans = watch.metric_orphans(statistic="Sum")
     assert (orphans.namespace, orphans.metric_name, orphans.statistic, orphans.period.to_minutes()) == (
-        "constructs-ivsrt/Drift", "Orphans", "Sum", 30)
+        "constructs-ivsrt/Drift",
+        "Orphans",
+        "Sum",
+        30,
+    )
     assert watch.metric_drifted_resources().statistic == "Maximum"
     alarm = watch.add_drift_alarm(include_orphans=False, threshold=2)
     assert isinstance(alarm, cloudwatch.Alarm)
     watch.add_drift_alarm("Any")  # drifted + orphans
     template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "MetricName": "DriftedResources", "Namespace": "constructs-ivsrt/Drift", "Statistic": "Maximum",
-        "Period": 1800, "Threshold": 2, "EvaluationPeriods": 1, "TreatMissingData": "ignore",
-        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-        "Dimensions": [{"Name": "StackName", "Value": "Media"}],
-    })
-    template.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "Metrics": Match.array_with([Match.object_like({"Expression": "drifted + orphans", "ReturnData": True})]),
-        "Threshold": 1})
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "DriftedResources",
+            "Namespace": "constructs-ivsrt/Drift",
+            "Statistic": "Maximum",
+            "Period": 1800,
+            "Threshold": 2,
+            "EvaluationPeriods": 1,
+            "TreatMissingData": "ignore",
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Dimensions": [{"Name": "StackName", "Value": "Media"}],
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Metrics": Match.array_with([Match.object_like({"Expression": "drifted + orphans", "ReturnData": True})]),
+            "Threshold": 1,
+        },
+    )
 
 
 def test_on_drift_matches_this_stacks_events():
@@ -155,9 +212,16 @@ def test_on_drift_matches_this_stacks_events():
     watch = DriftWatch(stack, "Watch")
     Stage(stack, "Stage")
     watch.on_drift("OnDrift")
-    Template.from_stack(stack).has_resource_properties("AWS::Events::Rule", {"EventPattern": {
-        "source": ["constructs-ivsrt.drift"], "detail-type": ["IVS Real-Time Resource Drift"],
-        "detail": {"stack": ["Media"]}}})
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["constructs-ivsrt.drift"],
+                "detail-type": ["IVS Real-Time Resource Drift"],
+                "detail": {"stack": ["Media"]},
+            }
+        },
+    )
 
 
 def test_cdk_nag_finds_nothing_unacknowledged():
@@ -178,9 +242,15 @@ def test_cdk_nag_finds_nothing_unacknowledged():
 # Synth-time checks
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("schedule, shown", [(cdk.Duration.seconds(30), "30 seconds"),
-                                             (cdk.Duration.seconds(90), "1 minute 30 seconds"),
-                                             (cdk.Duration.seconds(0), "0 seconds")])
+
+@pytest.mark.parametrize(
+    "schedule, shown",
+    [
+        (cdk.Duration.seconds(30), "30 seconds"),
+        (cdk.Duration.seconds(90), "1 minute 30 seconds"),
+        (cdk.Duration.seconds(0), "0 seconds"),
+    ],
+)
 def test_the_schedule_must_be_whole_minutes(schedule, shown):
     with pytest.raises(IvsRealtimeValidationError) as caught:
         DriftWatch(new_stack(), "Watch", schedule=schedule)
@@ -192,15 +262,15 @@ def test_the_schedule_must_be_known_at_synth():
     minutes = cdk.CfnParameter(stack, "Minutes", type="Number").value_as_number
     with pytest.raises(IvsRealtimeValidationError) as caught:
         DriftWatch(stack, "Watch", schedule=cdk.Duration.minutes(minutes))
-    assert str(caught.value) == ("Media/Watch: schedule must be known at synth (it is the rule's rate), "
-                                 "got: a deploy-time value")
+    assert str(caught.value) == ("Media/Watch: schedule must be known at synth (it is the rule's rate), got: a deploy-time value")
 
 
 def test_wrong_types_name_the_prop():
     with pytest.raises(IvsRealtimeValidationError) as caught:
         DriftWatch(new_stack(), "Watch", revert="yes", delete_orphans=1)  # type: ignore[arg-type]
-    assert str(caught.value) == ("Media/Watch: revert must be true or false, got: 'yes'\n"
-                                 "Media/Watch: delete_orphans must be true or false, got: 1")
+    assert str(caught.value) == (
+        "Media/Watch: revert must be true or false, got: 'yes'\nMedia/Watch: delete_orphans must be true or false, got: 1"
+    )
     with pytest.raises(IvsRealtimeValidationError, match=r"^Media/Watch: schedule must be a Duration, got: 60"):
         DriftWatch(new_stack(), "Watch", schedule=60)  # type: ignore[arg-type]
 
@@ -209,13 +279,16 @@ def test_the_alarms_threshold_and_periods():
     watch = DriftWatch(new_stack(), "Watch")
     with pytest.raises(IvsRealtimeValidationError) as caught:
         watch.add_drift_alarm(threshold=0, evaluation_periods=0)
-    assert str(caught.value) == ("Media/Watch/DriftAlarm: threshold must be a whole number, at least 1, got: 0\n"
-                                 "Media/Watch/DriftAlarm: evaluation_periods must be a whole number, at least 1, got: 0")
+    assert str(caught.value) == (
+        "Media/Watch/DriftAlarm: threshold must be a whole number, at least 1, got: 0\n"
+        "Media/Watch/DriftAlarm: evaluation_periods must be a whole number, at least 1, got: 0"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # The function, against the local endpoint
 # ---------------------------------------------------------------------------------------------
+
 
 class Published:
     """CloudWatch and EventBridge clients that answer locally (botocore's Stubber, which checks
@@ -244,14 +317,20 @@ class Published:
     def metrics(self) -> dict[str, float]:
         [(name, params)] = [c for c in self.calls if c[0] == "PutMetricData"]
         assert params["Namespace"] == "constructs-ivsrt/Drift"
-        assert all(d["Dimensions"] == [{"Name": "StackName", "Value": PROVIDER_STACK}] and d["Unit"] == "Count"
-                   for d in params["MetricData"])
+        assert all(
+            d["Dimensions"] == [{"Name": "StackName", "Value": PROVIDER_STACK}] and d["Unit"] == "Count"
+            for d in params["MetricData"]
+        )
         return {d["MetricName"]: d["Value"] for d in params["MetricData"]}
 
     def events_sent(self) -> list[dict[str, Any]]:
         entries_sent = [e for name, params in self.calls if name == "PutEvents" for e in params["Entries"]]
-        assert all(e["Source"] == "constructs-ivsrt.drift" and e["DetailType"] == "IVS Real-Time Resource Drift"
-                   and e["Resources"] == [json.loads(e["Detail"])["arn"]] for e in entries_sent)
+        assert all(
+            e["Source"] == "constructs-ivsrt.drift"
+            and e["DetailType"] == "IVS Real-Time Resource Drift"
+            and e["Resources"] == [json.loads(e["Detail"])["arn"]]
+            for e in entries_sent
+        )
         return [json.loads(e["Detail"]) for e in entries_sent]
 
 
@@ -297,10 +376,10 @@ class OneStack:
 def run(source: OneStack, published: Published, **settings: bool) -> dict[str, Any]:
     from ivsrt_runtime import clients
 
-    using = runtime.Clients(ivs=clients.ivs_client, ssm=clients.ssm_client,
-                            cloudwatch=lambda: published.cloudwatch, events=lambda: published.events)
-    return runtime.run(runtime.Settings(PROVIDER_STACK, **settings), deadline=time.monotonic() + 60,
-                       source=source, using=using)
+    using = runtime.Clients(
+        ivs=clients.ivs_client, ssm=clients.ssm_client, cloudwatch=lambda: published.cloudwatch, events=lambda: published.events
+    )
+    return runtime.run(runtime.Settings(PROVIDER_STACK, **settings), deadline=time.monotonic() + 60, source=source, using=using)
 
 
 def test_the_function_reports_reverts_and_publishes_held_to_its_role(cfn, ivs, watch_principal, enforce):
@@ -309,8 +388,9 @@ def test_the_function_reports_reverts_and_publishes_held_to_its_role(cfn, ivs, w
     hall = cfn.create(STAGE, {"name": "hall", "tags": {"team": "video"}}, logical_id="Hall")["PhysicalResourceId"]
     lobby = cfn.create(STAGE, {"name": "lobby"}, logical_id="Lobby")["PhysicalResourceId"]
     encoder = cfn.create(ENCODER, {"name": "hd"}, logical_id="Hd")["PhysicalResourceId"]
-    source = OneStack(StackResource("Hall", STAGE, hall), StackResource("Lobby", STAGE, lobby),
-                      StackResource("Hd", ENCODER, encoder))
+    source = OneStack(
+        StackResource("Hall", STAGE, hall), StackResource("Lobby", STAGE, lobby), StackResource("Hd", ENCODER, encoder)
+    )
     client.update_stage(arn=hall, name="renamed")  # out of band
     client.tag_resource(resourceArn=hall, tags={"team": "audio"})
     client.delete_encoder_configuration(arn=encoder)
@@ -325,22 +405,50 @@ def test_the_function_reports_reverts_and_publishes_held_to_its_role(cfn, ivs, w
     restore = details[encoder]["restore"]
     assert restore.startswith(f"cdk deploy {PROVIDER_STACK} --context constructs-ivsrt:reconcile=")
     assert details == {
-        hall: {"stack": PROVIDER_STACK, "stack_id": STACK_ID, "logical_id": "Hall", "type": STAGE, "arn": hall,
-               "status": "MODIFIED", "outcome": "reverted", "restore": restore, "differences": [
-                   {"path": "name", "expected": "hall", "actual": "renamed", "in_place": True},
-                   {"path": "tags.team", "expected": "video", "actual": "audio", "in_place": True}]},
-        encoder: {"stack": PROVIDER_STACK, "stack_id": STACK_ID, "logical_id": "Hd", "type": ENCODER, "arn": encoder,
-                  "status": "DELETED", "outcome": "not reverted: deleted (see the restore command)", "restore": restore,
-                  "differences": []},
-        leftover: {"stack": PROVIDER_STACK, "stack_id": STACK_ID, "logical_id": None, "type": STAGE, "arn": leftover,
-                   "status": "ORPHAN", "outcome": "deleted", "restore": "", "differences": []},
+        hall: {
+            "stack": PROVIDER_STACK,
+            "stack_id": STACK_ID,
+            "logical_id": "Hall",
+            "type": STAGE,
+            "arn": hall,
+            "status": "MODIFIED",
+            "outcome": "reverted",
+            "restore": restore,
+            "differences": [
+                {"path": "name", "expected": "hall", "actual": "renamed", "in_place": True},
+                {"path": "tags.team", "expected": "video", "actual": "audio", "in_place": True},
+            ],
+        },
+        encoder: {
+            "stack": PROVIDER_STACK,
+            "stack_id": STACK_ID,
+            "logical_id": "Hd",
+            "type": ENCODER,
+            "arn": encoder,
+            "status": "DELETED",
+            "outcome": "not reverted: deleted (see the restore command)",
+            "restore": restore,
+            "differences": [],
+        },
+        leftover: {
+            "stack": PROVIDER_STACK,
+            "stack_id": STACK_ID,
+            "logical_id": None,
+            "type": STAGE,
+            "arn": leftover,
+            "status": "ORPHAN",
+            "outcome": "deleted",
+            "restore": "",
+            "differences": [],
+        },
     }
     stage = client.get_stage(arn=hall)["stage"]
     assert stage["name"] == "hall" and stage["tags"]["team"] == "video"
     assert sorted(r["arn"] for r in ivs.state.snapshot() if r["_noun"] == "Stage") == sorted([hall, lobby])
     # Every IVS call was allowed by the role: the endpoint refused none (else the run had failed).
     assert {"GetStage", "ListStages", "ListEncoderConfigurations", "UpdateStage", "TagResource", "DeleteStage"} <= set(
-        ivs.state.calls)
+        ivs.state.calls
+    )
 
     published = Published()
     assert run(source, published, revert=True)["drifted"] == 1  # the deleted encoder is left to the restore command
@@ -370,8 +478,12 @@ def test_the_role_without_revert_cannot_correct(cfn, ivs, enforce):
     watch = DriftWatch(stack, "Watch")
     Stage(stack, "Stage")
     template = app.synth().get_stack_by_name(PROVIDER_STACK).template
-    principal = function_principal(template, stack.resolve(stack.get_logical_id(watch.function.node.default_child)),
-                                   Resolver(StackState(PROVIDER_STACK, "us-east-1")).resolve, ACCOUNT_ID)
+    principal = function_principal(
+        template,
+        stack.resolve(stack.get_logical_id(watch.function.node.default_child)),
+        Resolver(StackState(PROVIDER_STACK, "us-east-1")).resolve,
+        ACCOUNT_ID,
+    )
     hall = cfn.create(STAGE, {"name": "hall"}, logical_id="Hall")["PhysicalResourceId"]
     boto3.client("ivs-realtime", endpoint_url=ivs.url).update_stage(arn=hall, name="renamed")
     enforce(ivs, principal)

@@ -6,17 +6,21 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
-
 from conftest import Fault, resources
-from ivsrt_runtime import rules
+
 from ivsrt_local.endpoint import LocalIvsRealtime, RateLimits
 from ivsrt_local.resource_types import TYPES
+from ivsrt_runtime import rules
 
 
 @pytest.fixture
 def client(ivs):
-    return boto3.client("ivs-realtime", endpoint_url=ivs.url, region_name="eu-central-1",
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    return boto3.client(
+        "ivs-realtime",
+        endpoint_url=ivs.url,
+        region_name="eu-central-1",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
 
 
 def error_of(call, **params):
@@ -60,8 +64,9 @@ def test_what_botocore_would_refuse_is_refused_on_the_wire_too(ivs):
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{ivs.url}/CreateEncoderConfiguration", method="POST",
-                                     data=json.dumps({"video": {"width": 1280.0}}).encode())
+    request = urllib.request.Request(
+        f"{ivs.url}/CreateEncoderConfiguration", method="POST", data=json.dumps({"video": {"width": 1280.0}}).encode()
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request)
     assert caught.value.code == 400
@@ -79,8 +84,10 @@ def test_storage_in_use_is_a_conflict(client):
 
 def test_stage_with_unknown_storage_is_rejected(client):
     missing = "arn:aws:ivs:eu-central-1:123456789012:storage-configuration/nope"
-    assert error_of(client.create_stage, autoParticipantRecordingConfiguration={"storageConfigurationArn": missing})[0] \
+    assert (
+        error_of(client.create_stage, autoParticipantRecordingConfiguration={"storageConfigurationArn": missing})[0]
         == "ValidationException"
+    )
 
 
 def test_quota():
@@ -115,8 +122,9 @@ def test_control_plane_over_http(ivs):
     import json
     import urllib.request
 
-    request = urllib.request.Request(f"{ivs.url}/_local/faults", method="POST",
-                                     data=json.dumps([{"kind": "server_error", "operation": "ListStages"}]).encode())
+    request = urllib.request.Request(
+        f"{ivs.url}/_local/faults", method="POST", data=json.dumps([{"kind": "server_error", "operation": "ListStages"}]).encode()
+    )
     assert json.load(urllib.request.urlopen(request))["faults"][0]["kind"] == "server_error"
     state = json.load(urllib.request.urlopen(f"{ivs.url}/_local/state"))
     assert state == {"resources": [], "calls": [], "throttled": {}}
@@ -130,12 +138,24 @@ class FrozenClock:
         return self.now
 
 
-@pytest.mark.parametrize("operation, rate", [
-    ("CreateStage", 5), ("GetStage", 5), ("ListStages", 5), ("DeleteStage", 5), ("StartComposition", 5),
-    ("TagResource", 10), ("UntagResource", 10), ("ListTagsForResource", 10),
-    ("ImportPublicKey", 3), ("GetPublicKey", 3), ("ListPublicKeys", 3), ("DeletePublicKey", 3),
-    ("CreateParticipantToken", 50),
-])
+@pytest.mark.parametrize(
+    "operation, rate",
+    [
+        ("CreateStage", 5),
+        ("GetStage", 5),
+        ("ListStages", 5),
+        ("DeleteStage", 5),
+        ("StartComposition", 5),
+        ("TagResource", 10),
+        ("UntagResource", 10),
+        ("ListTagsForResource", 10),
+        ("ImportPublicKey", 3),
+        ("GetPublicKey", 3),
+        ("ListPublicKeys", 3),
+        ("DeletePublicKey", 3),
+        ("CreateParticipantToken", 50),
+    ],
+)
 def test_each_operation_has_a_bucket_of_its_documented_rate(operation, rate):
     """One second's worth at once, then one more per 1/rate seconds; other operations unaffected."""
     clock = FrozenClock()
@@ -179,10 +199,18 @@ def test_resource_quotas_are_the_services_defaults(client, ivs):
     for index in range(5):
         client.create_storage_configuration(s3={"bucketName": f"b-{index}"})
     code, message = error_of(client.create_storage_configuration, s3={"bucketName": "b-6"})
-    assert (code, message) == ("ServiceQuotaExceededException",
-                               "Quota of 5 StorageConfiguration resources per account and region reached")
-    assert LocalIvsRealtime().state.quotas == {"Stage": 1000, "EncoderConfiguration": 20, "StorageConfiguration": 5,
-                                               "IngestConfiguration": 100, "PublicKey": 3, "Composition": 20}
+    assert (code, message) == (
+        "ServiceQuotaExceededException",
+        "Quota of 5 StorageConfiguration resources per account and region reached",
+    )
+    assert LocalIvsRealtime().state.quotas == {
+        "Stage": 1000,
+        "EncoderConfiguration": 20,
+        "StorageConfiguration": 5,
+        "IngestConfiguration": 100,
+        "PublicKey": 3,
+        "Composition": 20,
+    }
 
 
 def test_a_stage_holds_at_most_five_compositions(client, ivs):

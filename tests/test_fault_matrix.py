@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable
 
 import pytest
-
 from conftest import IDENTITY_TAG, Fault, resources
+
 from ivsrt_local.endpoint import CompositionTimings
 from ivsrt_local.scenarios import DEPENDENCIES, TYPES, lifecycle, make_dependencies
 from ivsrt_runtime.provider import ANSWER_MARGIN_SECONDS
@@ -94,21 +94,27 @@ def scenarios(rt: str, deps: dict[str, str] | None = None) -> dict[str, Scenario
     table = {
         "Create": Scenario(rules.create_operation, lambda cfn: {}, lambda cfn, ids: create_v1(cfn)),
         "Update in place": Scenario(
-            rules.update_operation or "TagResource", create_v1,
+            rules.update_operation or "TagResource",
+            create_v1,
             lambda cfn, ids: {**ids, "v2": cfn.update(rt, ids["v1"], v1(rt), in_place(rt))["PhysicalResourceId"]},
-            rollback=lambda cfn, ids: cfn.update(rt, ids["v1"], in_place(rt), v1(rt))),
+            rollback=lambda cfn, ids: cfn.update(rt, ids["v1"], in_place(rt), v1(rt)),
+        ),
         "Rollback update": Scenario(
-            rules.list_operation if replaces else rules.update_operation, set_up_replaced, roll_back,
+            rules.list_operation if replaces else rules.update_operation,
+            set_up_replaced,
+            roll_back,
             cleanup=delete_after_rollback,
             # A failed rollback leaves the stack UPDATE_ROLLBACK_FAILED; CloudFormation's "continue
             # rollback" sends the same request again.
             rollback=lambda cfn, ids: delete_after_rollback(cfn, roll_back(cfn, ids)),
-            failure_restores=False),
+            failure_restores=False,
+        ),
         "Delete": Scenario(rules.delete_operation, create_v1, lambda cfn, ids: cfn.delete(rt, ids["v1"], v1(rt)) and ids),
     }
     if replaces:
         table["Update with replacement"] = Scenario(
-            rules.create_operation, create_v1, update_to_v2, cleanup=delete_replaced, rollback=roll_back_update)
+            rules.create_operation, create_v1, update_to_v2, cleanup=delete_replaced, rollback=roll_back_update
+        )
     if rules.settling is not None:
         table.update(in_flight_scenarios(rt, v1, deps))
     return table
@@ -149,14 +155,29 @@ def in_flight_scenarios(rt: str, v1: Callable[[str], dict[str, Any]], deps: dict
 
     return {
         "Delete while starting": Scenario(
-            "GetComposition", start, lambda cfn, ids: delete_by_arn(cfn, ids) or ids,
-            rollback=delete_by_arn, failure_restores=False, compositions=STILL_STARTING),
+            "GetComposition",
+            start,
+            lambda cfn, ids: delete_by_arn(cfn, ids) or ids,
+            rollback=delete_by_arn,
+            failure_restores=False,
+            compositions=STILL_STARTING,
+        ),
         "Delete of a cancelled create": Scenario(
-            "ListCompositions", start, lambda cfn, ids: delete_cancelled(cfn, ids) or ids,
-            rollback=delete_cancelled, failure_restores=False, compositions=STILL_STARTING),
+            "ListCompositions",
+            start,
+            lambda cfn, ids: delete_cancelled(cfn, ids) or ids,
+            rollback=delete_cancelled,
+            failure_restores=False,
+            compositions=STILL_STARTING,
+        ),
         "Rollback, compositions starting": Scenario(
-            "StopComposition", lambda cfn: start(cfn, programs), lambda cfn, ids: roll_back_all(cfn, ids) or ids,
-            rollback=roll_back_all, failure_restores=False, compositions=STILL_STARTING),
+            "StopComposition",
+            lambda cfn: start(cfn, programs),
+            lambda cfn, ids: roll_back_all(cfn, ids) or ids,
+            rollback=roll_back_all,
+            failure_restores=False,
+            compositions=STILL_STARTING,
+        ),
     }
 
 
@@ -202,7 +223,8 @@ def run(cfn, ivs, rt: str, request_type: str, fault_name: str | None) -> tuple[l
     with ivs.state.lock:
         ivs.state.resources.clear()
     scenario = scenarios(rt, make_dependencies(rt, lambda kind, props: cfn.create(kind, props)["PhysicalResourceId"]))[
-        request_type]
+        request_type
+    ]
     ivs.state.compositions = CompositionTimings(**dict(scenario.compositions))
     fault = FAULTS[fault_name](scenario.fault_operation) if fault_name else None
     ids = scenario.setup(cfn)
@@ -235,8 +257,15 @@ def test_fault_matrix(cfn, ivs, resource_type, request_type, fault_name):
     extra = Counter(after) - Counter(wanted)
     missing = Counter(wanted) - Counter(after)
     leaked = len(after) > len(wanted)
-    MATRIX_RESULTS.append({"type": NOUN[resource_type], "request": request_type, "fault": fault_name,
-                           "leaked": leaked, "wrong": bool(extra or missing) and not leaked})
+    MATRIX_RESULTS.append(
+        {
+            "type": NOUN[resource_type],
+            "request": request_type,
+            "fault": fault_name,
+            "leaked": leaked,
+            "wrong": bool(extra or missing) and not leaked,
+        }
+    )
     if permanent:
         assert error is not None and "\n" not in error and "AccessDeniedException" in error
     else:
@@ -249,12 +278,14 @@ def summary_lines() -> list[str]:
         return []
     leaked = sum(r["leaked"] for r in MATRIX_RESULTS)
     wrong = sum(r["wrong"] for r in MATRIX_RESULTS)
-    lines = ["fault matrix (resource type x request type x fault, real handler, local endpoint)",
-             f"  scenarios run: {len(MATRIX_RESULTS)}   with a leaked or duplicated resource: {leaked}   "
-             f"with a wrong final state: {wrong}"]
+    lines = [
+        "fault matrix (resource type x request type x fault, real handler, local endpoint)",
+        f"  scenarios run: {len(MATRIX_RESULTS)}   with a leaked or duplicated resource: {leaked}   "
+        f"with a wrong final state: {wrong}",
+    ]
     faults = list(FAULTS)
     lines.append("  " + f"{'':<50}" + "".join(f"{f:<20}" for f in faults))
-    for (noun, request) in dict.fromkeys((r["type"], r["request"]) for r in MATRIX_RESULTS):
+    for noun, request in dict.fromkeys((r["type"], r["request"]) for r in MATRIX_RESULTS):
         cells = []
         for fault in faults:
             found = [r for r in MATRIX_RESULTS if (r["type"], r["request"], r["fault"]) == (noun, request, fault)]

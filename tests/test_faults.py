@@ -6,12 +6,13 @@ import logging
 import re
 
 import pytest
-
 from conftest import ENCODER, STAGE, STORAGE, Fault, resources
 
-PROPS = {STAGE: {"name": "s", "tags": {"a": "1"}},
-         ENCODER: {"name": "e", "video": {"width": 640, "height": 360}},
-         STORAGE: {"name": "r", "s3": {"bucketName": "bucket-x"}}}
+PROPS = {
+    STAGE: {"name": "s", "tags": {"a": "1"}},
+    ENCODER: {"name": "e", "video": {"width": 640, "height": 360}},
+    STORAGE: {"name": "r", "s3": {"bucketName": "bucket-x"}},
+}
 CREATE = {STAGE: "CreateStage", ENCODER: "CreateEncoderConfiguration", STORAGE: "CreateStorageConfiguration"}
 
 
@@ -64,12 +65,21 @@ def test_a_create_whose_answer_was_lost_is_adopted(cfn, ivs):
     assert [r["arn"] for r in resources(ivs)] == [arn]
 
 
-@pytest.mark.parametrize("kind, said", [
-    ("throttle", r"ThrottlingException: Rate exceeded \(injected\) \(throttled for \d+ s, until the function's "
-                 r"deadline; IVS Real-Time allows 5 CreateStage calls per second per account and region\)$"),
-    ("server_error", r"InternalServerException: Internal failure \(injected\) \(retried for \d+ s, until the "
-                     r"function's deadline\)$"),
-])
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        (
+            "throttle",
+            r"ThrottlingException: Rate exceeded \(injected\) \(throttled for \d+ s, until the function's "
+            r"deadline; IVS Real-Time allows 5 CreateStage calls per second per account and region\)$",
+        ),
+        (
+            "server_error",
+            r"InternalServerException: Internal failure \(injected\) \(retried for \d+ s, until the "
+            r"function's deadline\)$",
+        ),
+    ],
+)
 def test_retries_end_at_the_deadline_in_one_line(cfn, ivs, handler, kind, said):
     """Retries are bounded by time, not a count: the function's time left minus the answer margin."""
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 2
@@ -90,10 +100,17 @@ def test_an_ambiguous_failure_at_the_deadline_looks_once_more(cfn, ivs, handler)
     assert [r["arn"] for r in resources(ivs)] == [arn]
 
 
-@pytest.mark.parametrize("operation, request_type", [
-    ("ListStages", "adoption search"), ("GetStage", "adoption search"), ("UntagResource", "Update"),
-    ("TagResource", "Update"), ("UpdateStage", "Update"), ("DeleteStage", "Delete"),
-])
+@pytest.mark.parametrize(
+    "operation, request_type",
+    [
+        ("ListStages", "adoption search"),
+        ("GetStage", "adoption search"),
+        ("UntagResource", "Update"),
+        ("TagResource", "Update"),
+        ("UpdateStage", "Update"),
+        ("DeleteStage", "Delete"),
+    ],
+)
 def test_every_call_retries_throttling(cfn, ivs, operation, request_type):
     """Not only Create: the search's Lists and Gets, updates, tags and deletes ride out throttling."""
     if request_type == "adoption search":
@@ -116,7 +133,8 @@ def test_permanent_error_is_one_line_without_traceback(cfn, ivs, code):
     message = str(caught.value)
     quota = " (quota: Stages per account and region, default 1000; request an increase in Service Quotas)"
     assert message == f"CreateStage failed for {STAGE} MyStage: {code}: {code} (injected)" + (
-        quota if code == "ServiceQuotaExceededException" else "")
+        quota if code == "ServiceQuotaExceededException" else ""
+    )
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # `raise ... from None`
     assert ivs.state.calls.count("CreateStage") == 1  # not retried
     assert resources(ivs) == []

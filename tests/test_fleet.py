@@ -10,14 +10,14 @@ responses) are printed at the end of the session; the targets live in ``python -
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from collections import Counter
-from typing import Any
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
-
 from conftest import resources, user_tags
+
 from ivsrt_local.deployer import LocalDeployer
 from ivsrt_local.stack_state import StackState
 from sample import fleet
@@ -34,8 +34,10 @@ def _phase(ivs: Any, name: str, run: Callable[[], Any]) -> list[Any]:
     throttled = sum(ivs.rate_limits.throttled.values()) - throttled
     accepted = len(ivs.state.calls) - calls - throttled
     floor = STAGES / 5  # CreateStage, GetStage and DeleteStage: 5 per second each
-    FIGURES.append(f"  {name:<11} {seconds:6.1f} s = {seconds / floor:.2f} x the rate floor ({floor:.0f} s); "
-                   f"{accepted} calls accepted, {throttled} throttled")
+    FIGURES.append(
+        f"  {name:<11} {seconds:6.1f} s = {seconds / floor:.2f} x the rate floor ({floor:.0f} s); "
+        f"{accepted} calls accepted, {throttled} throttled"
+    )
     return changes
 
 

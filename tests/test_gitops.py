@@ -37,19 +37,32 @@ def load_workflow() -> dict[str, Any]:
 
 def run_scripts(workflow: dict[str, Any]) -> dict[str, str]:
     """Every `run:` script, by `job/step name`."""
-    return {f"{job_id}/{step.get('name') or index}": step["run"]
-            for job_id, job in workflow["jobs"].items()
-            for index, step in enumerate(job["steps"]) if "run" in step}
+    return {
+        f"{job_id}/{step.get('name') or index}": step["run"]
+        for job_id, job in workflow["jobs"].items()
+        for index, step in enumerate(job["steps"])
+        if "run" in step
+    }
 
 
 def check_schema(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True, env=OFFLINE, timeout=60)
+    return subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        env=OFFLINE,
+        timeout=60,
+    )
 
 
 def shellcheck(script: str, shell: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "shellcheck"), "--shell", shell, "--severity", "style", "-"], input=script,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(BIN / "shellcheck"), "--shell", shell, "--severity", "style", "-"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 # The workflow
@@ -102,8 +115,11 @@ def test_the_workflow_asks_for_the_least_and_pins_each_action():
         credentials = [step for step in job["steps"] if step.get("uses", "").startswith("aws-actions/")]
         assert len(credentials) == 1, job_id
         assert credentials[0]["with"]["role-to-assume"] == f"${{{{ vars.AWS_{job_id.upper()}_ROLE_ARN }}}}"
-        assert all(step["with"]["persist-credentials"] is False for step in job["steps"]
-                   if step.get("uses", "").startswith("actions/checkout@")), job_id
+        assert all(
+            step["with"]["persist-credentials"] is False
+            for step in job["steps"]
+            if step.get("uses", "").startswith("actions/checkout@")
+        ), job_id
         assert job["timeout-minutes"] <= 60
 
 
@@ -117,7 +133,7 @@ def test_the_workflow_plans_pull_requests_deploys_merges_and_checks_drift_nightl
     assert "cdk diff --app cdk.out --method template" in scripts["plan/cdk diff"]
     assert "ivsrt plan --deployed --new cdk.out --markdown --fail-on-replace > plan.md" in scripts["plan/ivsrt plan"]
     comment = scripts["plan/Comment on the pull request"]
-    assert "gh pr comment \"$PR\" --edit-last --body-file comment.md" in comment
+    assert 'gh pr comment "$PR" --edit-last --body-file comment.md' in comment
 
     deploy = jobs["deploy"]
     assert "github.event_name == 'push'" in deploy["if"]
@@ -152,7 +168,10 @@ def gate(tmp_path):
     fakes = tmp_path / "bin"
     fakes.mkdir()
     calls = tmp_path / "ivsrt-calls"
-    fake_command(fakes, "aws", """
+    fake_command(
+        fakes,
+        "aws",
+        """
 stack=$4
 if [[ " $DENIED " == *" $stack "* ]]; then
   echo "An error occurred (AccessDenied) when calling the DescribeStacks operation: no" >&2
@@ -161,14 +180,19 @@ fi
 if [[ " $DEPLOYED " == *" $stack "* ]]; then echo '{"Stacks": []}'; exit 0; fi
 echo "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id $stack does not exist" >&2
 exit 254
-""")
+""",
+    )
     fake_command(fakes, "ivsrt", f'echo "$*" >> {calls}\nexit "${{DRIFT_EXIT:-0}}"\n')
 
     def run(*args: str, deployed: str = "", denied: str = "", drift_exit: int = 0) -> tuple[int, list[str], str]:
-        env = {**os.environ, "PATH": f"{fakes}:{os.environ['PATH']}", "DEPLOYED": deployed, "DENIED": denied,
-               "DRIFT_EXIT": str(drift_exit)}
-        result = subprocess.run([shutil.which("bash"), str(GATE), *args], capture_output=True, text=True, env=env,
-                                timeout=30)
+        env = {
+            **os.environ,
+            "PATH": f"{fakes}:{os.environ['PATH']}",
+            "DEPLOYED": deployed,
+            "DENIED": denied,
+            "DRIFT_EXIT": str(drift_exit),
+        }
+        result = subprocess.run([shutil.which("bash"), str(GATE), *args], capture_output=True, text=True, env=env, timeout=30)
         made = calls.read_text().splitlines() if calls.exists() else []
         calls.unlink(missing_ok=True)
         return result.returncode, made, result.stderr
@@ -225,7 +249,11 @@ def test_the_pipeline_stage_runs_the_drift_gate_then_the_plan_before_deploying(p
     (resource,) = template.find_resources("AWS::CodePipeline::Pipeline").values()
     stages = {stage["Name"]: stage["Actions"] for stage in resource["Properties"]["Stages"]}
     assert [(action["Name"], action["RunOrder"]) for action in stages["Prod"]] == [
-        ("DriftGate", 1), ("Plan", 2), ("Media.Prepare", 3), ("Media.Deploy", 4)]
+        ("DriftGate", 1),
+        ("Plan", 2),
+        ("Media.Prepare", 3),
+        ("Media.Deploy", 4),
+    ]
     assert stages["Source"][0]["ActionTypeId"]["Provider"] == "CodeStarSourceConnection"
 
 
@@ -241,21 +269,26 @@ def test_the_drift_gate_fails_the_stage_on_drift(pipeline):
 def policy_of(template: Template, project_id: str) -> list[dict[str, Any]]:
     """The statements of the policies on the project's service role."""
     role = template.find_resources("AWS::CodeBuild::Project")[project_id]["Properties"]["ServiceRole"]["Fn::GetAtt"][0]
-    return [statement for policy in template.find_resources("AWS::IAM::Policy").values()
-            if {"Ref": role} in policy["Properties"]["Roles"]
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def grants(template: Template, project_id: str) -> dict[str, Any]:
     """Each action the project's role may take, with its resources."""
-    return {action: resolved(statement["Resource"]) for statement in policy_of(template, project_id)
-            for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])}
+    return {
+        action: resolved(statement["Resource"])
+        for statement in policy_of(template, project_id)
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
 
 
 def reads(granted: dict[str, Any]) -> dict[str, Any]:
     """The grants for what the example's steps call (the rest every CDK Pipelines step gets)."""
-    return {action: resource for action, resource in granted.items()
-            if action.split(":")[0] in ("cloudformation", "ssm", "ivs")}
+    return {action: resource for action, resource in granted.items() if action.split(":")[0] in ("cloudformation", "ssm", "ivs")}
 
 
 def resolved(resource: Any) -> Any:
@@ -286,12 +319,14 @@ def test_the_drift_gate_can_read_and_nothing_more(pipeline):
         "cloudformation:GetTemplate": stack,
         "cloudformation:ListStacks": "*",
         "ssm:GetParametersByPath": [parameters, parameters + "/*"],
-        **{f"ivs:{operation}": "*" for rules in RESOURCES.values()
-           for operation in (rules.get_operation, rules.list_operation)},
+        **{f"ivs:{operation}": "*" for rules in RESOURCES.values() for operation in (rules.get_operation, rules.list_operation)},
         "ivs:ListTagsForResource": "*",
     }
-    assert not [action for action in statements if action.split(":")[0] not in (
-        "cloudformation", "ssm", "ivs", "logs", "codebuild", "s3", "kms")]
+    assert not [
+        action
+        for action in statements
+        if action.split(":")[0] not in ("cloudformation", "ssm", "ivs", "logs", "codebuild", "s3", "kms")
+    ]
     assert not [action for action in statements if action.split(":")[1] in ("*", "Put*", "Delete*")]
 
 
@@ -300,9 +335,9 @@ def test_the_plan_step_reads_the_synthesized_stage(pipeline):
     _, template, outdir = pipeline
     project_id, spec = project_of(template, ["ivsrt plan --deployed --new cdk.out/assembly-Prod Prod-Media"])
     stack = "arn:aws:cloudformation:us-east-1:111111111111:stack/Prod-Media/*"
-    assert reads(grants(template, project_id)) == {"cloudformation:DescribeStacks": stack,
-                                                   "cloudformation:GetTemplate": stack}
+    assert reads(grants(template, project_id)) == {"cloudformation:DescribeStacks": stack, "cloudformation:GetTemplate": stack}
     assembly = outdir / "assembly-Prod"
     assert ivsrt(["plan", "--old", str(assembly), "--new", str(assembly), "Prod-Media", "--json"]) == 0
     Template.from_json(json.loads(next(assembly.glob("*.template.json")).read_text())).resource_count_is(
-        "Custom::IvsRealtimeStage", 3)
+        "Custom::IvsRealtimeStage", 3
+    )

@@ -8,8 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from conftest import COMPOSITION, ENCODER, INGEST, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, STAGE, STORAGE, Fault
+
 from constructs_ivsrt._provider import DESIRED_STATE_ACTIONS, HANDLER_ACTIONS, LIST_ACTIONS, handler_actions, list_actions
 from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import RESOURCES
@@ -55,11 +55,15 @@ def test_policy_covers_every_call_of_the_newer_types(cfn, ivs):
     encoder = cfn.create(ENCODER, {"name": "e"})["PhysicalResourceId"]
     recording = [{"s3": {"storageConfigurationArn": storage, "encoderConfigurationArns": [encoder]}}]
     bodies = {
-        INGEST: ({"name": "i", "stageArn": stage, "userId": "a", "ingestProtocol": "RTMPS"},
-                 {"name": "i", "stageArn": stage, "userId": "b", "ingestProtocol": "RTMPS"}),
+        INGEST: (
+            {"name": "i", "stageArn": stage, "userId": "a", "ingestProtocol": "RTMPS"},
+            {"name": "i", "stageArn": stage, "userId": "b", "ingestProtocol": "RTMPS"},
+        ),
         PUBLIC_KEY: ({"name": "k", "publicKeyMaterial": P384_KEY_A}, {"name": "k", "publicKeyMaterial": P384_KEY_B}),
-        COMPOSITION: ({"stageArn": stage, "destinations": recording, "layout": {"grid": {}}},
-                      {"stageArn": stage, "destinations": recording, "layout": {"pip": {}}}),
+        COMPOSITION: (
+            {"stageArn": stage, "destinations": recording, "layout": {"grid": {}}},
+            {"stageArn": stage, "destinations": recording, "layout": {"pip": {}}},
+        ),
     }
     for resource_type, (v1, v2) in bodies.items():
         rules = RESOURCES[resource_type]
@@ -73,6 +77,12 @@ def test_policy_covers_every_call_of_the_newer_types(cfn, ivs):
         cfn.delete(resource_type, first)
         allowed = {action.split(":", 1)[1] for action in handler_actions(rules) + list_actions(rules)}
         called = set(ivs.state.calls)
-        assert {rules.create_operation, rules.get_operation, rules.delete_operation, rules.list_operation,
-                "TagResource", "UntagResource"} <= called  # every path ran
+        assert {
+            rules.create_operation,
+            rules.get_operation,
+            rules.delete_operation,
+            rules.list_operation,
+            "TagResource",
+            "UntagResource",
+        } <= called  # every path ran
         assert called - allowed == set(), resource_type

@@ -7,34 +7,52 @@ import re
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Match, Template
+from conftest import INGEST, STAGE, Fault, arns, make, only, resources, tag_list, user_tags
+from synth import ENV, STAGE_ARN, expect, logical_id_of, new_stack
 
-from conftest import Fault, INGEST, STAGE, arns, make, only, resources, tag_list, user_tags
 from constructs_ivsrt import IngestConfiguration, IngestProtocol, Stage
 from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import INGEST_CONFIGURATION
-from synth import ENV, STAGE_ARN, expect, logical_id_of, new_stack
-
 
 STREAM_KEY = re.compile(INGEST_CONFIGURATION.resource_shape.members["streamKey"].metadata["pattern"])
 
 
-@pytest.mark.parametrize("build, message", [
-    pytest.param(lambda s: IngestConfiguration(s, "I", ingest_protocol=IngestProtocol.RTMP),
-                 "T/I: insecure_ingest must be true when ingest_protocol is RTMP, got: None", id="rtmp-insecure"),
-    pytest.param(lambda s: IngestConfiguration(s, "I", ingest_protocol="SRT"),
-                 "T/I: ingest_protocol must be one of RTMP, RTMPS, got: 'SRT'", id="protocol"),
-    pytest.param(lambda s: IngestConfiguration(s, "I", user_id="u" * 129),
-                 f"T/I: user_id must have at most 128 characters, got: '{'u' * 129}'", id="user-id"),
-    pytest.param(lambda s: IngestConfiguration(s, "I", ingest_configuration_name="a b"),
-                 "T/I: ingest_configuration_name must match the pattern [a-zA-Z0-9-_]*, got: 'a b'", id="ingest-name"),
-    pytest.param(lambda s: IngestConfiguration.from_ingest_configuration_arn(s, "X", STAGE_ARN),
-                 "T/X: ingest_configuration_arn must match the pattern "
-                 "arn:aws:ivs:[a-z0-9-]+:[0-9]+:ingest-configuration/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'",
-                 id="ingest-arn"),
-    pytest.param(lambda s: IngestConfiguration(s, "I", attributes={"bio": "é" * 600}),
-                 "T/I: attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1203 bytes",
-                 id="ingest-attributes-1kb"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        pytest.param(
+            lambda s: IngestConfiguration(s, "I", ingest_protocol=IngestProtocol.RTMP),
+            "T/I: insecure_ingest must be true when ingest_protocol is RTMP, got: None",
+            id="rtmp-insecure",
+        ),
+        pytest.param(
+            lambda s: IngestConfiguration(s, "I", ingest_protocol="SRT"),
+            "T/I: ingest_protocol must be one of RTMP, RTMPS, got: 'SRT'",
+            id="protocol",
+        ),
+        pytest.param(
+            lambda s: IngestConfiguration(s, "I", user_id="u" * 129),
+            f"T/I: user_id must have at most 128 characters, got: '{'u' * 129}'",
+            id="user-id",
+        ),
+        pytest.param(
+            lambda s: IngestConfiguration(s, "I", ingest_configuration_name="a b"),
+            "T/I: ingest_configuration_name must match the pattern [a-zA-Z0-9-_]*, got: 'a b'",
+            id="ingest-name",
+        ),
+        pytest.param(
+            lambda s: IngestConfiguration.from_ingest_configuration_arn(s, "X", STAGE_ARN),
+            "T/X: ingest_configuration_arn must match the pattern "
+            "arn:aws:ivs:[a-z0-9-]+:[0-9]+:ingest-configuration/[a-zA-Z0-9-]+, got: '" + STAGE_ARN + "'",
+            id="ingest-arn",
+        ),
+        pytest.param(
+            lambda s: IngestConfiguration(s, "I", attributes={"bio": "é" * 600}),
+            "T/I: attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1203 bytes",
+            id="ingest-attributes-1kb",
+        ),
+    ],
+)
 def test_rule(build, message):
     expect(message, build)
 
@@ -42,14 +60,23 @@ def test_rule(build, message):
 def test_ingest_configuration_properties_and_secret_attribute():
     st = new_stack()
     stage = Stage(st, "Stage")
-    ingest = IngestConfiguration(st, "Studio", stage=stage, user_id="enc-1", attributes={"role": "studio"},
-                                 redundant_ingest=True, tags={"team": "live"})
+    ingest = IngestConfiguration(
+        st, "Studio", stage=stage, user_id="enc-1", attributes={"role": "studio"}, redundant_ingest=True, tags={"team": "live"}
+    )
     key_output = cdk.CfnOutput(st, "Key", value=ingest.participant_id)
     template = Template.from_stack(st)
-    template.has_resource_properties("Custom::IvsRealtimeIngestConfiguration", {
-        "name": ingest.ingest_configuration_name, "stageArn": {"Ref": Match.string_like_regexp("^Stage")}, "userId": "enc-1",
-        "attributes": {"role": "studio"}, "ingestProtocol": "RTMPS", "redundantIngest": True, "tags": tag_list({"team": "live"}),
-    })
+    template.has_resource_properties(
+        "Custom::IvsRealtimeIngestConfiguration",
+        {
+            "name": ingest.ingest_configuration_name,
+            "stageArn": {"Ref": Match.string_like_regexp("^Stage")},
+            "userId": "enc-1",
+            "attributes": {"role": "studio"},
+            "ingestProtocol": "RTMPS",
+            "redundantIngest": True,
+            "tags": tag_list({"team": "live"}),
+        },
+    )
     logical_id = logical_id_of(st, ingest)
     assert "deleteOptions" not in template.to_json()["Resources"][logical_id]["Properties"]
     assert st.resolve(key_output.value) == {"Fn::GetAtt": [logical_id, "ParticipantId"]}
@@ -61,8 +88,7 @@ def test_ingest_configuration_properties_and_secret_attribute():
 def test_force_delete_is_a_delete_option_of_the_resource():
     st = new_stack()
     IngestConfiguration(st, "Studio", force_delete=True)
-    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimeIngestConfiguration",
-                                                    {"deleteOptions": {"force": True}})
+    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimeIngestConfiguration", {"deleteOptions": {"force": True}})
 
 
 def test_stream_key_goes_into_a_secret_but_not_into_an_output():
@@ -71,8 +97,9 @@ def test_stream_key_goes_into_a_secret_but_not_into_an_output():
     st = new_stack()
     ingest = IngestConfiguration(st, "Studio", stage=Stage(st, "Stage"))
     secretsmanager.Secret(st, "Key", secret_string_value=ingest.stream_key)
-    Template.from_stack(st).has_resource_properties("AWS::SecretsManager::Secret", {
-        "SecretString": {"Fn::GetAtt": [logical_id_of(st, ingest), "StreamKey"]}})
+    Template.from_stack(st).has_resource_properties(
+        "AWS::SecretsManager::Secret", {"SecretString": {"Fn::GetAtt": [logical_id_of(st, ingest), "StreamKey"]}}
+    )
     # With checkSecretUsage (set in cdk.json), CDK refuses a SecretValue used as plain text.
     app = cdk.App(context={"@aws-cdk/core:checkSecretUsage": True})
     leaky = cdk.Stack(app, "Leaky", env=ENV)
@@ -84,8 +111,14 @@ def test_stream_key_goes_into_a_secret_but_not_into_an_output():
 @pytest.mark.usefixtures("provider_role")  # its calls held to the provider's own IAM policy
 def test_ingest_configuration_lifecycle(cfn, ivs):
     stage_a, stage_b = make(cfn, STAGE, {"name": "a"}), make(cfn, STAGE, {"name": "b"})
-    v1 = {"name": "studio", "stageArn": stage_a, "userId": "encoder-1", "attributes": {"role": "studio"},
-          "ingestProtocol": "RTMPS", "tags": {"team": "live"}}
+    v1 = {
+        "name": "studio",
+        "stageArn": stage_a,
+        "userId": "encoder-1",
+        "attributes": {"role": "studio"},
+        "ingestProtocol": "RTMPS",
+        "tags": {"team": "live"},
+    }
     created = cfn.create(INGEST, v1)
     arn = created["PhysicalResourceId"]
     ingest = only(ivs, "IngestConfiguration")
@@ -150,8 +183,11 @@ def test_an_ingest_configuration_being_published_to_is_deleted_only_with_force(c
     arn = make(cfn, INGEST, props)
     ivs.state.set_publishing(arn)
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
-    with pytest.raises(RequestFailed, match=r"ConflictException: .* a participant is publishing "
-                                                r"\(gave up after \d+s; force_delete=True disconnects the publisher\)"):
+    with pytest.raises(
+        RequestFailed,
+        match=r"ConflictException: .* a participant is publishing "
+        r"\(gave up after \d+s; force_delete=True disconnects the publisher\)",
+    ):
         cfn.delete(INGEST, arn, props)
     assert arns(ivs, "IngestConfiguration") == [arn]
     cfn.delete(INGEST, arn, {**props, "deleteOptions": {"force": "true"}})  # CloudFormation's string

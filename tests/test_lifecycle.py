@@ -7,8 +7,8 @@ state is compared with what should be there: nothing leaked, tags exact.
 from __future__ import annotations
 
 import pytest
+from conftest import ENCODER, STAGE, STORAGE, Fault, make_storage, only, resources, user_tags
 
-from conftest import ENCODER, Fault, STAGE, STORAGE, make_storage, only, resources, user_tags
 from ivsrt_local.scenarios import lifecycle
 from ivsrt_runtime.rules import RESOURCES
 
@@ -20,16 +20,15 @@ pytestmark = pytest.mark.usefixtures("provider_role")
 # ---------------------------------------------------------------------------------------------
 
 
-
-
-
-@pytest.mark.parametrize("resource_type, props", [
-    (ENCODER, {"name": "e"}), (STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})])
+@pytest.mark.parametrize(
+    "resource_type, props", [(ENCODER, {"name": "e"}), (STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})]
+)
 def test_tag_only_update_of_a_configuration_is_the_tag_calls_alone(cfn, ivs, resource_type, props):
     created = cfn.create(resource_type, {**props, "tags": {"a": "1", "b": "2"}})
     ivs.state.calls.clear()
-    updated = cfn.update(resource_type, created["PhysicalResourceId"], {**props, "tags": {"a": "1", "b": "2"}},
-                         {**props, "tags": {"a": "9"}})
+    updated = cfn.update(
+        resource_type, created["PhysicalResourceId"], {**props, "tags": {"a": "1", "b": "2"}}, {**props, "tags": {"a": "9"}}
+    )
     assert ivs.state.calls == ["UntagResource", "TagResource"]
     assert updated["Data"] == created["Data"]  # what Fn::GetAtt reads is the same as after a Get
 
@@ -46,6 +45,7 @@ def test_unchanged_update_only_reads(cfn, ivs):
 # ---------------------------------------------------------------------------------------------
 # Encoder and storage configurations: name and body replace, tags do not.
 # ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("resource_type", [ENCODER, STORAGE], ids=["encoder-configuration", "storage-configuration"])
 def test_replacing_type_lifecycle(cfn, ivs, resource_type):
@@ -128,8 +128,11 @@ def test_same_name_different_request_is_not_adopted(cfn, ivs):
 
 
 def test_happy_path_create_is_one_call(cfn, ivs):
-    for resource_type, props in ((STAGE, {"name": "s"}), (ENCODER, {"name": "e"}),
-                                 (STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})):
+    for resource_type, props in (
+        (STAGE, {"name": "s"}),
+        (ENCODER, {"name": "e"}),
+        (STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}}),
+    ):
         ivs.state.calls.clear()
         cfn.create(resource_type, {**props, "tags": {"a": "1"}})
         assert len(ivs.state.calls) == 1, ivs.state.calls
@@ -147,7 +150,10 @@ def test_service_token_change_is_not_a_change(cfn, ivs, handler):
     props = {"name": "x", "s3": {"bucketName": "b-1"}}
     arn = cfn.create(STORAGE, props)["PhysicalResourceId"]
     event = {
-        "RequestType": "Update", "ResourceType": STORAGE, "LogicalResourceId": "R", "PhysicalResourceId": arn,
+        "RequestType": "Update",
+        "ResourceType": STORAGE,
+        "LogicalResourceId": "R",
+        "PhysicalResourceId": arn,
         "ResourceProperties": {"ServiceToken": "new-token", **props},
         "OldResourceProperties": {"ServiceToken": "old-token", **props},
     }
@@ -159,11 +165,15 @@ def test_service_token_change_is_not_a_change(cfn, ivs, handler):
 # Delete edge cases.
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("physical_id", [
-    "",
-    "IvsRealtimeStage-create-failed",
-    "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/abc",  # another type's ARN
-])
+
+@pytest.mark.parametrize(
+    "physical_id",
+    [
+        "",
+        "IvsRealtimeStage-create-failed",
+        "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/abc",  # another type's ARN
+    ],
+)
 def test_delete_of_an_id_we_never_made_deletes_nothing(cfn, ivs, physical_id):
     """One List (was it a cancelled Create of this stack resource's?), then success."""
     kept = cfn.create(STAGE, {"name": "s"}, logical_id="Other")["PhysicalResourceId"]
@@ -184,10 +194,6 @@ def test_update_of_resource_deleted_outside_cloudformation_fails_in_one_line(cfn
     assert message.startswith(f"UpdateStage failed for {STAGE} Resource ({arn}): ResourceNotFoundException")
 
 
-
-
-
-
 def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
     """Lists are paged (100 per page): the resource to find is on the second page."""
     from ivsrt_runtime.calls import RequestFailed
@@ -201,8 +207,9 @@ def test_adoption_and_the_in_use_diagnosis_read_every_page(cfn, ivs, handler):
     ivs.rate_limits.reset(scale=0)
     ivs.state.calls.clear()
     ivs.inject(Fault("drop_after_success", "CreateStage"))
-    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {
-        "storageConfigurationArn": storage}})["PhysicalResourceId"]
+    stage = cfn.create(STAGE, {"name": "s", "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage}})[
+        "PhysicalResourceId"
+    ]
     assert len(resources(ivs, "Stage")) == 101 and ivs.state.calls.count("ListStages") == 2
     cfn.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 0.5  # give up on the conflict at once
     with pytest.raises(RequestFailed, match=f"still used by {stage}"):

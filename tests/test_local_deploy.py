@@ -9,14 +9,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
-
 from conftest import Fault, resources, stack_template, user_tags
+
 from constructs_ivsrt import (
     AutoParticipantRecording,
     EncoderConfiguration,
@@ -33,16 +33,29 @@ from ivsrt_local.stack_state import DeployError, StackState
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
 
 
-def synth(tmp_path, version: str, *, width: int = 1280, stage_name: str = "live", encoder: bool = True,
-          retain_stage: bool = False, tag: str = "a", recording: bool = True,
-          tags_on: dict[str, dict[str, str]] | None = None):
+def synth(
+    tmp_path,
+    version: str,
+    *,
+    width: int = 1280,
+    stage_name: str = "live",
+    encoder: bool = True,
+    retain_stage: bool = False,
+    tag: str = "a",
+    recording: bool = True,
+    tags_on: dict[str, dict[str, str]] | None = None,
+):
     outdir = tmp_path / version
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, "Runner", env=ENV)
     storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
-    Stage(stack, "Stage", stage_name=stage_name,
-          auto_participant_recording=AutoParticipantRecording(storage_configuration=storage) if recording else None,
-          removal_policy=cdk.RemovalPolicy.RETAIN if retain_stage else cdk.RemovalPolicy.DESTROY)
+    Stage(
+        stack,
+        "Stage",
+        stage_name=stage_name,
+        auto_participant_recording=AutoParticipantRecording(storage_configuration=storage) if recording else None,
+        removal_policy=cdk.RemovalPolicy.RETAIN if retain_stage else cdk.RemovalPolicy.DESTROY,
+    )
     for construct_id, tags in (tags_on or {}).items():
         for key, value in tags.items():
             cdk.Tags.of(stack.node.find_child(construct_id)).add(key, value)
@@ -130,10 +143,15 @@ def test_a_failed_deploy_rollback_keeps_a_retained_resource_and_deletes_the_rest
 def test_a_failed_rollback_leaves_a_state_that_says_what_exists(tmp_path, deployer, ivs):
     """The rollback's delete of the encoder configuration fails: it stays in the stack's record,
     the stage rolled back before it does not, and destroy then removes what is left."""
-    ivs.inject(Fault("error", "CreateStorageConfiguration", code="AccessDeniedException"),
-               Fault("error", "DeleteEncoderConfiguration", code="AccessDeniedException"))
-    with pytest.raises(DeployError, match=r"failed \(CreateStorageConfiguration .*\) and so did its rollback: "
-                                          r"DeleteEncoderConfiguration failed"):
+    ivs.inject(
+        Fault("error", "CreateStorageConfiguration", code="AccessDeniedException"),
+        Fault("error", "DeleteEncoderConfiguration", code="AccessDeniedException"),
+    )
+    with pytest.raises(
+        DeployError,
+        match=r"failed \(CreateStorageConfiguration .*\) and so did its rollback: "
+        r"DeleteEncoderConfiguration failed",
+    ):
         deployer.deploy(synth(tmp_path, "v1", recording=False))
     assert [r.resource_type for r in deployer.state.resources.values()] == ["Custom::IvsRealtimeEncoderConfiguration"]
     assert [r["_noun"] for r in resources(ivs)] == ["EncoderConfiguration"]
@@ -211,9 +229,11 @@ def test_removed_resource_is_deleted(tmp_path, deployer, ivs):
 def test_retained_resource_survives_destroy(tmp_path, deployer, ivs):
     deployer.deploy(synth(tmp_path, "v1", retain_stage=True, recording=False))
     actions = {c.resource_type: c.action for c in deployer.destroy()}
-    assert actions == {"Custom::IvsRealtimeStage": "retain",
-                       "Custom::IvsRealtimeEncoderConfiguration": "delete",
-                       "Custom::IvsRealtimeStorageConfiguration": "delete"}
+    assert actions == {
+        "Custom::IvsRealtimeStage": "retain",
+        "Custom::IvsRealtimeEncoderConfiguration": "delete",
+        "Custom::IvsRealtimeStorageConfiguration": "delete",
+    }
     assert [r["_noun"] for r in resources(ivs)] == ["Stage"]
 
 
@@ -221,8 +241,11 @@ def test_storage_used_by_a_retained_stage_cannot_be_destroyed(tmp_path, deployer
     """As on AWS: the service refuses (ConflictException), and says so in one line."""
     deployer.deploy(synth(tmp_path, "v1", retain_stage=True))
     deployer.framework.timeout_seconds = handler.ANSWER_MARGIN_SECONDS + 3
-    with pytest.raises(DeployError, match=r"^destroy failed at Storage: DeleteStorageConfiguration failed "
-                                          r".*ConflictException: .* is in use by arn:aws:ivs:.*:stage/"):
+    with pytest.raises(
+        DeployError,
+        match=r"^destroy failed at Storage: DeleteStorageConfiguration failed "
+        r".*ConflictException: .* is in use by arn:aws:ivs:.*:stage/",
+    ):
         deployer.destroy()
     # What could not be deleted stays in the stack's record, so destroy can be run again.
     assert any(r.resource_type == "Custom::IvsRealtimeStorageConfiguration" for r in deployer.state.resources.values())
@@ -244,8 +267,12 @@ def synth_composition(tmp_path, version: str, *, width: int, composition: bool):
     stage = Stage(stack, "Stage")
     encoder = EncoderConfiguration(stack, "Encoder", video=Video(width=width, height=720))
     if composition:
-        Composition(stack, "Program", stage=stage,
-                    destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+        Composition(
+            stack,
+            "Program",
+            stage=stage,
+            destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)],
+        )
     app.synth()
     return stack_template(outdir, "Runner")
 
@@ -257,7 +284,9 @@ def test_cleanup_deletes_in_reverse_dependency_order_of_the_old_stack(tmp_path, 
     deployer.deploy(synth_composition(tmp_path, "v2", width=640, composition=False))
     cleanup = [c for c in deployer.changes if c.action in ("delete", "delete-failed")]
     assert [(c.action, c.resource_type) for c in cleanup] == [
-        ("delete", "Custom::IvsRealtimeComposition"), ("delete", "Custom::IvsRealtimeEncoderConfiguration")]
+        ("delete", "Custom::IvsRealtimeComposition"),
+        ("delete", "Custom::IvsRealtimeEncoderConfiguration"),
+    ]
     live = [r for r in resources(ivs) if r.get("state") != "STOPPED"]
     assert sorted(r["_noun"] for r in live) == ["EncoderConfiguration", "Stage", "StorageConfiguration"]
     assert live_video(ivs) == 640
@@ -279,7 +308,8 @@ def test_no_value_removes_the_property(deployer):
     from ivsrt_local.resolver import Resolver
 
     resolved = Resolver(deployer.state).resolve(
-        {"name": {"Ref": "AWS::NoValue"}, "items": ["a", {"Ref": "AWS::NoValue"}], "kept": "x"})
+        {"name": {"Ref": "AWS::NoValue"}, "items": ["a", {"Ref": "AWS::NoValue"}], "kept": "x"}
+    )
     assert resolved == {"items": ["a"], "kept": "x"}
 
 
@@ -316,11 +346,15 @@ class RecordingHandler:
 
 
 # Three independent stages, and an ingest configuration on the first.
-FAN_OUT = {"Resources": {
-    **{f"Stage{i}": {"Type": "Custom::IvsRealtimeStage", "Properties": {"name": f"s{i}"}} for i in range(3)},
-    "Ingest": {"Type": "Custom::IvsRealtimeIngestConfiguration",
-               "Properties": {"stageArn": {"Fn::GetAtt": ["Stage0", "Arn"]}}},
-}}
+FAN_OUT = {
+    "Resources": {
+        **{f"Stage{i}": {"Type": "Custom::IvsRealtimeStage", "Properties": {"name": f"s{i}"}} for i in range(3)},
+        "Ingest": {
+            "Type": "Custom::IvsRealtimeIngestConfiguration",
+            "Properties": {"stageArn": {"Fn::GetAtt": ["Stage0", "Arn"]}},
+        },
+    }
+}
 
 
 def test_every_ready_resource_starts_at_once_and_dependents_wait():
@@ -349,8 +383,14 @@ def test_progress_is_printed_while_events_are_in_flight(monkeypatch):
     deployer = LocalDeployer(StackState("Runner", "us-east-1"), RecordingHandler(seconds=0.2), progress=lines.append)
     deployer.deploy(FAN_OUT)
     # Never more than three in flight here (the ingest configuration waits for its stage): named.
-    assert lines and all(re.fullmatch(r"  deploy: \d/4 done, [1-3] in flight \((Ingest|Stage\d)(, Stage\d)*\), "
-                                      r"0 failed \(\d+ s\)", line) for line in lines), lines
+    assert lines and all(
+        re.fullmatch(
+            r"  deploy: \d/4 done, [1-3] in flight \((Ingest|Stage\d)(, Stage\d)*\), "
+            r"0 failed \(\d+ s\)",
+            line,
+        )
+        for line in lines
+    ), lines
 
 
 class EnvironmentSeen(RecordingHandler):
@@ -433,8 +473,10 @@ def test_creates_cancelled_by_a_failure_are_rolled_back_by_their_identity(tmp_pa
     """The encoder configuration fails while the stage's Create is still in flight: CloudFormation
     cancels that Create and rolls it back with a Delete of a physical id it made up; the handler
     finds what the Create made by its identity tag and deletes it."""
-    ivs.inject(Fault("latency", "CreateStage", seconds=2.0),  # still in flight when the failure comes
-               Fault("error", "CreateEncoderConfiguration", code="AccessDeniedException"))
+    ivs.inject(
+        Fault("latency", "CreateStage", seconds=2.0),  # still in flight when the failure comes
+        Fault("error", "CreateEncoderConfiguration", code="AccessDeniedException"),
+    )
     with pytest.raises(DeployError, match="rolled back: CreateEncoderConfiguration failed"):
         deployer.deploy(synth(tmp_path, "v1", recording=False))
     assert resources(ivs) == [] and deployer.state.resources == {}
@@ -446,6 +488,7 @@ def test_creates_cancelled_by_a_failure_are_rolled_back_by_their_identity(tmp_pa
 # The runner for any app, from the command line: several stacks, cross-stack references, the
 # stack's own region, no AWS variables set, a private state file, one line for a mistake.
 # ---------------------------------------------------------------------------------------------
+
 
 def two_stack_app(outdir) -> None:
     app = cdk.App(outdir=str(outdir))
@@ -461,8 +504,9 @@ def run_cli(*args: str, cwd, endpoint_url: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # a fresh shell: no region, no keys
     env["AWS_ENDPOINT_URL_IVS_REALTIME"] = endpoint_url
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the activated venv (Node 24)
-    return subprocess.run([sys.executable, "-m", "ivsrt_local", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ivsrt_local", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -479,25 +523,32 @@ def test_the_runner_deploys_and_destroys_any_app_from_the_command_line(tmp_path,
 
     refused = run_cli("destroy", "Media", cwd=tmp_path, endpoint_url=ivs.url)
     assert refused.returncode == 1 and refused.stderr.strip() == (
-        "error: stack Media cannot be destroyed: Studio still imports its exports")
+        "error: stack Media cannot be destroyed: Studio still imports its exports"
+    )
     destroyed = run_cli("destroy", cwd=tmp_path, endpoint_url=ivs.url)
     assert destroyed.returncode == 0, destroyed.stderr
     assert destroyed.stdout.index("== Studio") < destroyed.stdout.index("== Media")
     assert resources(ivs) == []
 
 
-@pytest.mark.parametrize("args, said", [
-    (("deploy", "Nope"), "error: no stack 'Nope' in the assembly; stacks: Media, Studio"),
-    (("deploy", "--assembly", "missing"), "error: no cloud assembly at missing (run `cdk synth` first, or pass --assembly)"),
-    (("destroy", "Nope"), "error: no deployed stack 'Nope' in .local-deploy; deployed: none"),
-    (("deploy", "--endpoint-is-dead"), "error: nothing answers at AWS_ENDPOINT_URL_IVS_REALTIME=http://127.0.0.1:9 "
-                                       "([Errno 111] Connection refused)"),
-])
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (("deploy", "Nope"), "error: no stack 'Nope' in the assembly; stacks: Media, Studio"),
+        (("deploy", "--assembly", "missing"), "error: no cloud assembly at missing (run `cdk synth` first, or pass --assembly)"),
+        (("destroy", "Nope"), "error: no deployed stack 'Nope' in .local-deploy; deployed: none"),
+        (
+            ("deploy", "--endpoint-is-dead"),
+            "error: nothing answers at AWS_ENDPOINT_URL_IVS_REALTIME=http://127.0.0.1:9 ([Errno 111] Connection refused)",
+        ),
+    ],
+)
 def test_a_users_mistake_is_one_line(tmp_path, ivs, args, said):
     two_stack_app(tmp_path / "cdk.out")
     dead = "--endpoint-is-dead" in args
-    result = run_cli(*(a for a in args if a != "--endpoint-is-dead"), cwd=tmp_path,
-                     endpoint_url="http://127.0.0.1:9" if dead else ivs.url)
+    result = run_cli(
+        *(a for a in args if a != "--endpoint-is-dead"), cwd=tmp_path, endpoint_url="http://127.0.0.1:9" if dead else ivs.url
+    )
     assert (result.returncode, result.stderr.strip()) == (1, said)
 
 
@@ -511,14 +562,19 @@ def test_the_runner_reads_stages_list_parameters_substitutions_and_same_named_st
         stack = cdk.Stack(stage, "Video", stack_name="Video")
         media = cdk.CfnParameter(stack, "Media", type="CommaDelimitedList", default="AUDIO_ONLY")
         storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
-        Stage(stack, "Stage", auto_participant_recording=AutoParticipantRecording(
-            storage_configuration=storage, media_types=media.value_as_list))
+        Stage(
+            stack,
+            "Stage",
+            auto_participant_recording=AutoParticipantRecording(storage_configuration=storage, media_types=media.value_as_list),
+        )
         cdk.Tags.of(stack).add("where", cdk.Fn.sub("${AWS::Region}-${AWS::StackName}"))
     app.synth()
     deployed = run_cli("deploy", cwd=tmp_path, endpoint_url=ivs.url)
     assert deployed.returncode == 0, deployed.stderr
-    stages = sorted((r["arn"].split(":")[3], r["autoParticipantRecordingConfiguration"]["mediaTypes"], user_tags(r)["where"])
-                    for r in resources(ivs, "Stage"))
+    stages = sorted(
+        (r["arn"].split(":")[3], r["autoParticipantRecordingConfiguration"]["mediaTypes"], user_tags(r)["where"])
+        for r in resources(ivs, "Stage")
+    )
     assert stages == [("eu-west-1", ["AUDIO_ONLY"], "eu-west-1-Video"), ("us-east-1", ["AUDIO_ONLY"], "us-east-1-Video")]
     assert run_cli("destroy", "Video", cwd=tmp_path, endpoint_url=ivs.url).returncode == 0
     assert resources(ivs) == []

@@ -9,12 +9,11 @@ import os
 import aws_cdk as cdk
 import boto3
 import pytest
+from aws_cdk import aws_lambda as lambda_
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from aws_cdk import aws_lambda as lambda_
-
 from conftest import STAGE, STORAGE
+
 from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
 from ivsrt_local.iam import (
     ALLOWED,
@@ -36,59 +35,122 @@ def allow(actions, resources="*", **more) -> Statement:
     return Statement.from_json({"Effect": "Allow", "Action": actions, "Resource": resources, **more})
 
 
-@pytest.mark.parametrize("statements, action, resource, decision", [
-    ([allow("ivs:Get*")], "ivs:GetStage", STAGE_ARN, ALLOWED),
-    ([allow("IVS:getstage")], "ivs:GetStage", STAGE_ARN, ALLOWED),  # actions: case-insensitive
-    ([allow("ivs:Get*")], "ivs:DeleteStage", STAGE_ARN, IMPLICIT_DENY),
-    ([allow("ivs:GetStage", "arn:aws:ivs:*:*:stage/*")], "ivs:GetStage", STAGE_ARN, ALLOWED),
-    ([allow("ivs:GetStage", "arn:aws:ivs:*:*:stage/*")], "ivs:GetStage",
-     "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/AbCd", IMPLICIT_DENY),
-    ([allow("ivs:GetStage", "arn:aws:ivs:*:*:stage/abcd")], "ivs:GetStage", STAGE_ARN, IMPLICIT_DENY),  # case-sensitive
-    ([allow("ivs:GetStage", "arn:aws:ivs:us-*:*:stage/Ab?d")], "ivs:GetStage", STAGE_ARN, ALLOWED),
-    # A wildcard covers one part of the ARN: the region part's * does not reach into the account.
-    ([allow("ivs:GetStage", "arn:aws:ivs:*:stage/*")], "ivs:GetStage", STAGE_ARN, IMPLICIT_DENY),
-    ([allow("ivs:*"), Statement.from_json({"Effect": "Deny", "Action": "ivs:DeleteStage", "Resource": "*"})],
-     "ivs:DeleteStage", STAGE_ARN, EXPLICIT_DENY),
-    ([Statement.from_json({"Effect": "Allow", "NotAction": "ivs:Delete*", "Resource": "*"})],
-     "ivs:DeleteStage", STAGE_ARN, IMPLICIT_DENY),
-    ([Statement.from_json({"Effect": "Allow", "NotAction": "ivs:Delete*", "Resource": "*"})],
-     "kms:Sign", "arn:aws:kms:us-east-1:123456789012:key/k", ALLOWED),
-    ([Statement.from_json({"Effect": "Allow", "Action": "ivs:*", "NotResource": STAGE_ARN})],
-     "ivs:GetStage", STAGE_ARN, IMPLICIT_DENY),
-], ids=["action-wildcard", "action-case", "other-action", "resource-wildcard", "other-type", "resource-case",
-        "question-mark", "wildcard-stays-in-its-part", "explicit-deny-wins", "not-action", "not-action-elsewhere",
-        "not-resource"])
+@pytest.mark.parametrize(
+    "statements, action, resource, decision",
+    [
+        ([allow("ivs:Get*")], "ivs:GetStage", STAGE_ARN, ALLOWED),
+        ([allow("IVS:getstage")], "ivs:GetStage", STAGE_ARN, ALLOWED),  # actions: case-insensitive
+        ([allow("ivs:Get*")], "ivs:DeleteStage", STAGE_ARN, IMPLICIT_DENY),
+        ([allow("ivs:GetStage", "arn:aws:ivs:*:*:stage/*")], "ivs:GetStage", STAGE_ARN, ALLOWED),
+        (
+            [allow("ivs:GetStage", "arn:aws:ivs:*:*:stage/*")],
+            "ivs:GetStage",
+            "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/AbCd",
+            IMPLICIT_DENY,
+        ),
+        ([allow("ivs:GetStage", "arn:aws:ivs:*:*:stage/abcd")], "ivs:GetStage", STAGE_ARN, IMPLICIT_DENY),  # case-sensitive
+        ([allow("ivs:GetStage", "arn:aws:ivs:us-*:*:stage/Ab?d")], "ivs:GetStage", STAGE_ARN, ALLOWED),
+        # A wildcard covers one part of the ARN: the region part's * does not reach into the account.
+        ([allow("ivs:GetStage", "arn:aws:ivs:*:stage/*")], "ivs:GetStage", STAGE_ARN, IMPLICIT_DENY),
+        (
+            [allow("ivs:*"), Statement.from_json({"Effect": "Deny", "Action": "ivs:DeleteStage", "Resource": "*"})],
+            "ivs:DeleteStage",
+            STAGE_ARN,
+            EXPLICIT_DENY,
+        ),
+        (
+            [Statement.from_json({"Effect": "Allow", "NotAction": "ivs:Delete*", "Resource": "*"})],
+            "ivs:DeleteStage",
+            STAGE_ARN,
+            IMPLICIT_DENY,
+        ),
+        (
+            [Statement.from_json({"Effect": "Allow", "NotAction": "ivs:Delete*", "Resource": "*"})],
+            "kms:Sign",
+            "arn:aws:kms:us-east-1:123456789012:key/k",
+            ALLOWED,
+        ),
+        (
+            [Statement.from_json({"Effect": "Allow", "Action": "ivs:*", "NotResource": STAGE_ARN})],
+            "ivs:GetStage",
+            STAGE_ARN,
+            IMPLICIT_DENY,
+        ),
+    ],
+    ids=[
+        "action-wildcard",
+        "action-case",
+        "other-action",
+        "resource-wildcard",
+        "other-type",
+        "resource-case",
+        "question-mark",
+        "wildcard-stays-in-its-part",
+        "explicit-deny-wins",
+        "not-action",
+        "not-action-elsewhere",
+        "not-resource",
+    ],
+)
 def test_actions_and_resources_match_as_iam_matches_them(statements, action, resource, decision):
     assert decide(statements, action, resource, {}) == decision
 
 
-@pytest.mark.parametrize("condition, context, decision", [
-    ({"StringEquals": {"aws:ResourceTag/team": "live"}}, {"aws:resourcetag/team": "live"}, ALLOWED),
-    ({"StringEquals": {"aws:ResourceTag/team": "live"}}, {"aws:resourcetag/team": "vod"}, IMPLICIT_DENY),
-    # A key missing from the request: a plain operator is false, a negated one or ...IfExists true.
-    ({"StringEquals": {"aws:ResourceTag/team": "live"}}, {}, IMPLICIT_DENY),
-    ({"StringNotEquals": {"aws:ResourceTag/team": "live"}}, {}, ALLOWED),
-    ({"StringEqualsIfExists": {"aws:ResourceTag/team": "live"}}, {}, ALLOWED),
-    ({"Null": {"aws:RequestTag/team": "false"}}, {}, IMPLICIT_DENY),
-    ({"StringLike": {"aws:RequestedRegion": ["eu-*", "us-*"]}}, {"aws:requestedregion": "us-east-1"}, ALLOWED),
-    ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}}, {"aws:tagkeys": ["team"]}, ALLOWED),
-    ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}}, {"aws:tagkeys": ["team", "cost"]}, IMPLICIT_DENY),
-    ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["team"]}}, {"aws:tagkeys": ["cost"]}, IMPLICIT_DENY),
-], ids=["equal", "unequal", "missing-key", "missing-key-negated", "if-exists", "null", "like-any-of",
-        "for-all-values", "for-all-values-one-outside", "for-any-value"])
+@pytest.mark.parametrize(
+    "condition, context, decision",
+    [
+        ({"StringEquals": {"aws:ResourceTag/team": "live"}}, {"aws:resourcetag/team": "live"}, ALLOWED),
+        ({"StringEquals": {"aws:ResourceTag/team": "live"}}, {"aws:resourcetag/team": "vod"}, IMPLICIT_DENY),
+        # A key missing from the request: a plain operator is false, a negated one or ...IfExists true.
+        ({"StringEquals": {"aws:ResourceTag/team": "live"}}, {}, IMPLICIT_DENY),
+        ({"StringNotEquals": {"aws:ResourceTag/team": "live"}}, {}, ALLOWED),
+        ({"StringEqualsIfExists": {"aws:ResourceTag/team": "live"}}, {}, ALLOWED),
+        ({"Null": {"aws:RequestTag/team": "false"}}, {}, IMPLICIT_DENY),
+        ({"StringLike": {"aws:RequestedRegion": ["eu-*", "us-*"]}}, {"aws:requestedregion": "us-east-1"}, ALLOWED),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}}, {"aws:tagkeys": ["team"]}, ALLOWED),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]}}, {"aws:tagkeys": ["team", "cost"]}, IMPLICIT_DENY),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": ["team"]}}, {"aws:tagkeys": ["cost"]}, IMPLICIT_DENY),
+    ],
+    ids=[
+        "equal",
+        "unequal",
+        "missing-key",
+        "missing-key-negated",
+        "if-exists",
+        "null",
+        "like-any-of",
+        "for-all-values",
+        "for-all-values-one-outside",
+        "for-any-value",
+    ],
+)
 def test_conditions_are_evaluated_as_iam_evaluates_them(condition, context, decision):
     assert decide([allow("ivs:TagResource", Condition=condition)], "ivs:TagResource", STAGE_ARN, context) == decision
 
 
 def test_a_condition_operator_it_cannot_evaluate_is_refused_when_the_policy_is_read():
     with pytest.raises(UnsupportedPolicy, match="cannot evaluate the condition operator 'IpAddress'"):
-        statements_of({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
-                                     "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}})
+        statements_of(
+            {
+                "Statement": {
+                    "Effect": "Allow",
+                    "Action": "*",
+                    "Resource": "*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+                }
+            }
+        )
 
 
 def _client(ivs, service, key):
-    return boto3.client(service, endpoint_url=ivs.url, aws_access_key_id=key, aws_secret_access_key="s",
-                        region_name="us-east-1", config=Config(retries={"total_max_attempts": 1}))
+    return boto3.client(
+        service,
+        endpoint_url=ivs.url,
+        aws_access_key_id=key,
+        aws_secret_access_key="s",
+        region_name="us-east-1",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
 
 
 def _denied(call) -> ClientError:
@@ -99,10 +161,22 @@ def _denied(call) -> ClientError:
 
 
 def test_the_endpoint_answers_a_call_outside_the_policy_as_aws_does(ivs):
-    principal = Principal(ROLE, "arn:aws:iam::123456789012:role/backend-role", statements_of({"Statement": [
-        {"Effect": "Allow", "Action": ["ivs:CreateStage", "ivs:GetStage"], "Resource": "arn:aws:ivs:us-east-1:*:stage/*"},
-        {"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"},
-    ]}))
+    principal = Principal(
+        ROLE,
+        "arn:aws:iam::123456789012:role/backend-role",
+        statements_of(
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ivs:CreateStage", "ivs:GetStage"],
+                        "Resource": "arn:aws:ivs:us-east-1:*:stage/*",
+                    },
+                    {"Effect": "Allow", "Action": "kms:CreateKey", "Resource": "*"},
+                ]
+            }
+        ),
+    )
     key = ivs.iam.enforce(principal)
     ivs_realtime, kms = _client(ivs, "ivs-realtime", key), _client(ivs, "kms", key)
     arn = ivs_realtime.create_stage(name="s")["stage"]["arn"]
@@ -111,13 +185,15 @@ def test_the_endpoint_answers_a_call_outside_the_policy_as_aws_does(ivs):
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error.response["Error"]["Message"] == (
         f"User: {ROLE} is not authorized to perform: ivs:DeleteStage on resource: {arn} "
-        "because no identity-based policy allows the ivs:DeleteStage action")
+        "because no identity-based policy allows the ivs:DeleteStage action"
+    )
     _denied(lambda: ivs_realtime.list_stages())  # a List is on "*", which the policy does not name
     key_id = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     error = _denied(lambda: kms.sign(KeyId=key_id, Message=b"m", SigningAlgorithm="ECDSA_SHA_384"))
     assert error.response["Error"]["Message"] == (
         f"User: {ROLE} is not authorized to perform: kms:Sign on resource: "
-        f"arn:aws:kms:us-east-1:123456789012:key/{key_id} because no identity-based policy allows the kms:Sign action")
+        f"arn:aws:kms:us-east-1:123456789012:key/{key_id} because no identity-based policy allows the kms:Sign action"
+    )
     # Credentials bound to no principal are not checked; nor is anything once the endpoint is reset.
     unbound = _client(ivs, "ivs-realtime", "AKIDUNBOUND")
     unbound.delete_stage(arn=arn)
@@ -128,8 +204,10 @@ def test_the_endpoint_answers_a_call_outside_the_policy_as_aws_does(ivs):
 def test_a_provider_policy_missing_an_action_fails_the_lifecycle(cfn, ivs, provider_principal):
     """What the enforced lifecycle tests (conftest.provider_role) would catch: the provider's
     policy without ivs:UntagResource, and a tag change that must untag."""
-    kept = tuple(dataclasses.replace(s, actions=tuple(a for a in s.actions or () if a != "ivs:UntagResource"))
-                 for s in provider_principal.statements)
+    kept = tuple(
+        dataclasses.replace(s, actions=tuple(a for a in s.actions or () if a != "ivs:UntagResource"))
+        for s in provider_principal.statements
+    )
     assert kept != provider_principal.statements
     ivs.iam.enforce(dataclasses.replace(provider_principal, statements=kept), os.environ["AWS_ACCESS_KEY_ID"])
     arn = cfn.create(STAGE, {"name": "s", "tags": {"a": "1"}})["PhysicalResourceId"]
@@ -142,8 +220,9 @@ def test_the_enforced_provider_may_not_touch_another_accounts_resources(cfn, ivs
     types' ARNs in its own account and region only."""
     arn = cfn.create(STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}})["PhysicalResourceId"]
     other_account = arn.replace(":123456789012:", ":210987654321:")
-    with pytest.raises(Exception, match=f"not authorized to perform: ivs:DeleteStorageConfiguration on resource: "
-                                        f"{other_account} because"):
+    with pytest.raises(
+        Exception, match=f"not authorized to perform: ivs:DeleteStorageConfiguration on resource: {other_account} because"
+    ):
         cfn.delete(STORAGE, other_account)
     cfn.delete(STORAGE, arn)
 
@@ -156,8 +235,10 @@ def test_a_backend_without_grant_sign_is_refused_by_the_local_kms(local_ivs_real
     stage = Stage(stack, "Stage")
     key = ParticipantTokenSigningKey(stack, "Signing")
     code = lambda_.Code.from_inline("def handler(event, context):\n    return None\n")
-    backend, forgetful = (lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler",
-                                           code=code) for name in ("Backend", "Forgetful"))
+    backend, forgetful = (
+        lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler", code=code)
+        for name in ("Backend", "Forgetful")
+    )
     key.grant_sign(backend)
     vendor = ParticipantTokenVendor(stack, "Vendor", stage=stage, signing_key=key)
     local_ivs_realtime.deploy(app)
@@ -176,9 +257,14 @@ def test_a_backend_without_grant_sign_is_refused_by_the_local_kms(local_ivs_real
 
     environment = local_ivs_realtime.environment_for("Live/Vendor")  # the one function inside the vendor
     assert environment["AWS_ENDPOINT_URL_KMS"] == local_ivs_realtime.endpoint.url
-    as_vendor = boto3.client("ivs-realtime", config=config, endpoint_url=environment["AWS_ENDPOINT_URL_IVS_REALTIME"],
-                             region_name=environment["AWS_REGION"], aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
-                             aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"])
+    as_vendor = boto3.client(
+        "ivs-realtime",
+        config=config,
+        endpoint_url=environment["AWS_ENDPOINT_URL_IVS_REALTIME"],
+        region_name=environment["AWS_REGION"],
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+    )
     assert as_vendor.get_stage(arn=stage_arn)["stage"]["arn"] == stage_arn
     _denied(lambda: as_vendor.create_participant_token(stageArn=stage_arn))  # it signs instead
     assert sign(local_ivs_realtime.credentials_for(vendor))["KeyId"] == key_arn

@@ -25,7 +25,10 @@ def kms(ivs):
 def key_arn(kms):
     metadata = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY", Description="tokens")["KeyMetadata"]
     assert (metadata["KeySpec"], metadata["KeyUsage"], metadata["SigningAlgorithms"]) == (
-        "ECC_NIST_P384", "SIGN_VERIFY", ["ECDSA_SHA_384"])
+        "ECC_NIST_P384",
+        "SIGN_VERIFY",
+        ["ECDSA_SHA_384"],
+    )
     assert metadata["Arn"] == f"arn:aws:kms:us-east-1:123456789012:key/{metadata['KeyId']}"
     return metadata["Arn"]
 
@@ -45,14 +48,20 @@ def test_a_raw_message_and_a_digest_are_signed_with_ecdsa_p384(kms, key_arn):
     assert kms.describe_key(KeyId=key_arn.rsplit("/", 1)[1])["KeyMetadata"]["Arn"] == key_arn
 
 
-@pytest.mark.parametrize("call, code", [
-    (lambda kms, arn: kms.sign(KeyId=arn + "0", Message=b"m", SigningAlgorithm="ECDSA_SHA_384"), "NotFoundException"),
-    (lambda kms, arn: kms.sign(KeyId=arn, Message=b"m", SigningAlgorithm="ECDSA_SHA_256"), "InvalidKeyUsageException"),
-    (lambda kms, arn: kms.sign(KeyId=arn, Message=b"short", MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_384"),
-     "ValidationException"),
-    (lambda kms, arn: kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"), "UnsupportedOperationException"),
-    (lambda kms, arn: kms.encrypt(KeyId=arn, Plaintext=b"m"), "UnsupportedOperationException"),
-], ids=["unknown-key", "other-algorithm", "short-digest", "other-key-spec", "unsupported-operation"])
+@pytest.mark.parametrize(
+    "call, code",
+    [
+        (lambda kms, arn: kms.sign(KeyId=arn + "0", Message=b"m", SigningAlgorithm="ECDSA_SHA_384"), "NotFoundException"),
+        (lambda kms, arn: kms.sign(KeyId=arn, Message=b"m", SigningAlgorithm="ECDSA_SHA_256"), "InvalidKeyUsageException"),
+        (
+            lambda kms, arn: kms.sign(KeyId=arn, Message=b"short", MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_384"),
+            "ValidationException",
+        ),
+        (lambda kms, arn: kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"), "UnsupportedOperationException"),
+        (lambda kms, arn: kms.encrypt(KeyId=arn, Plaintext=b"m"), "UnsupportedOperationException"),
+    ],
+    ids=["unknown-key", "other-algorithm", "short-digest", "other-key-spec", "unsupported-operation"],
+)
 def test_what_kms_refuses_is_refused_with_its_error_code(kms, key_arn, call, code):
     with pytest.raises(ClientError) as caught:
         call(kms, key_arn)
@@ -68,30 +77,39 @@ def _refusal(call) -> tuple[str, str]:
 def test_a_raw_message_is_at_most_4096_bytes_and_a_digest_exactly_48_as_kms_has_them(kms, key_arn):
     """KMS's limits and words: the model's 4096-byte maximum for Message (which botocore does not
     check), and a digest of the algorithm's length (SHA-384: 48 bytes)."""
+
     def sign(message: bytes, kind: str):
         return kms.sign(KeyId=key_arn, Message=message, MessageType=kind, SigningAlgorithm="ECDSA_SHA_384")
 
     assert sign(bytes(4096), "RAW")["Signature"]
     assert _refusal(lambda: sign(bytes(4097), "RAW")) == (
-        "ValidationException", "1 validation error detected: Value at 'message' failed to satisfy constraint: "
-                               "Member must have length less than or equal to 4096")
+        "ValidationException",
+        "1 validation error detected: Value at 'message' failed to satisfy constraint: "
+        "Member must have length less than or equal to 4096",
+    )
     assert sign(bytes(48), "DIGEST")["Signature"]
     for length in (32, 47, 49, 64):
         assert _refusal(lambda length=length: sign(bytes(length), "DIGEST")) == (
-            "ValidationException", "Digest is invalid length for algorithm ECDSA_SHA_384.")
+            "ValidationException",
+            "Digest is invalid length for algorithm ECDSA_SHA_384.",
+        )
 
 
 def test_a_key_scheduled_for_deletion_is_pending_deletion_and_signs_nothing(kms, key_arn):
     scheduled = kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=7)
-    assert (scheduled["KeyId"], scheduled["KeyState"], scheduled["PendingWindowInDays"]) == (
-        key_arn, "PendingDeletion", 7)
+    assert (scheduled["KeyId"], scheduled["KeyState"], scheduled["PendingWindowInDays"]) == (key_arn, "PendingDeletion", 7)
     assert (scheduled["DeletionDate"].timestamp() - time.time()) == pytest.approx(7 * 86400, abs=60)
     metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
     assert (metadata["KeyState"], metadata["Enabled"], metadata["DeletionDate"]) == (
-        "PendingDeletion", False, scheduled["DeletionDate"])
+        "PendingDeletion",
+        False,
+        scheduled["DeletionDate"],
+    )
     refused = ("KMSInvalidStateException", f"{key_arn} is pending deletion.")
-    assert _refusal(lambda: kms.sign(KeyId=key_arn, Message=bytes(48), MessageType="DIGEST",
-                                     SigningAlgorithm="ECDSA_SHA_384")) == refused
+    assert (
+        _refusal(lambda: kms.sign(KeyId=key_arn, Message=bytes(48), MessageType="DIGEST", SigningAlgorithm="ECDSA_SHA_384"))
+        == refused
+    )
     assert _refusal(lambda: kms.get_public_key(KeyId=key_arn)) == refused
     assert _refusal(lambda: kms.schedule_key_deletion(KeyId=key_arn)) == refused
 
@@ -99,6 +117,8 @@ def test_a_key_scheduled_for_deletion_is_pending_deletion_and_signs_nothing(kms,
 def test_the_waiting_period_is_7_to_30_days_and_30_by_default(kms, key_arn):
     for days in (6, 31):
         assert _refusal(lambda days=days: kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=days)) == (
-            "ValidationException", f"PendingWindowInDays must be between 7 and 30, got: {days}")
+            "ValidationException",
+            f"PendingWindowInDays must be between 7 and 30, got: {days}",
+        )
     assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"] == "Enabled"
     assert kms.schedule_key_deletion(KeyId=key_arn)["PendingWindowInDays"] == 30

@@ -64,14 +64,14 @@ def test_a_test_reads_what_was_deployed_by_construct_and_by_output(local_ivs_rea
         local_ivs_realtime.deployed(stage)
 
 
-BACKEND = '''
+BACKEND = """
 from ivsrt_runtime.signer import sign_token
 
 
 def handler(event, context):
     signed = sign_token(user_id=event["userId"])
     return {"token": signed.token}
-'''
+"""
 
 
 def test_a_functions_own_code_runs_in_a_subprocess_with_its_deployed_environment(local_ivs_realtime, tmp_path):  # noqa: F811
@@ -84,8 +84,9 @@ def test_a_functions_own_code_runs_in_a_subprocess_with_its_deployed_environment
     stack = cdk.Stack(app, "Video", env=cdk.Environment(account="123456789012", region="eu-west-1"))
     hall = Stage(stack, "Hall")
     key = ParticipantTokenSigningKey(stack, "Signing")
-    function = lambda_.Function(stack, "Backend", runtime=lambda_.Runtime.PYTHON_3_12, handler="app.handler",
-                                code=lambda_.Code.from_asset(str(backend)))
+    function = lambda_.Function(
+        stack, "Backend", runtime=lambda_.Runtime.PYTHON_3_12, handler="app.handler", code=lambda_.Code.from_asset(str(backend))
+    )
     key.add_to_function(function, stages=[hall])
     local_ivs_realtime.deploy(app)
     environment = local_ivs_realtime.environment_for(function)
@@ -94,8 +95,14 @@ def test_a_functions_own_code_runs_in_a_subprocess_with_its_deployed_environment
 
     def run() -> subprocess.CompletedProcess[str]:
         script = "import json, app; print(json.dumps(app.handler({'userId': 'ada'}, None)))"
-        return subprocess.run([sys.executable, "-c", script], cwd=backend, capture_output=True, text=True,
-                              env={**os.environ, **environment, "PYTHONPATH": str(backend)}, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=backend,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **environment, "PYTHONPATH": str(backend)},
+            timeout=120,
+        )
 
     signed = run()
     assert signed.returncode == 0, signed.stderr[-2000:]

@@ -17,9 +17,14 @@ IDS = st.one_of(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(path=st.lists(IDS, min_size=0, max_size=4), leaf=IDS, in_stage=st.booleans(),
-       stack_name=st.one_of(st.none(), st.sampled_from(["Video-Prod", "a" * 100])),
-       max_length=st.sampled_from([128, 40, 9]), separator=st.sampled_from(["-", ""]))
+@given(
+    path=st.lists(IDS, min_size=0, max_size=4),
+    leaf=IDS,
+    in_stage=st.booleans(),
+    stack_name=st.one_of(st.none(), st.sampled_from(["Video-Prod", "a" * 100])),
+    max_length=st.sampled_from([128, 40, 9]),
+    separator=st.sampled_from(["-", ""]),
+)
 # A component ending the one before it is dropped from the readable part; "Default" is dropped
 # from both parts, "Resource" from the readable part only; a long path is cut in the middle.
 @example(path=["StageStage", "Stage"], leaf="Stage", in_stage=False, stack_name=None, max_length=128, separator="-")

@@ -12,13 +12,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import P384_KEY_A
+
 from ivsrt_runtime.rules import RESOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 
-OTHER_APP = '''
+OTHER_APP = """
 import json, sys
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam, aws_ivs as ivs, aws_s3 as s3
@@ -46,7 +46,7 @@ imported.grant_read(role)
 cdk.Tags.of(app).add("owner", "consumer")
 app.synth()
 print(json.dumps({"package": constructs_ivsrt.__file__}))
-'''
+"""
 
 
 def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
@@ -57,8 +57,13 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     constructs_ivsrt can only come from the wheel.
     """
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT),
-                    str(ROOT / "ivsrt_local")], check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(ROOT), str(ROOT / "ivsrt_local")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     wheel = next(wheels.glob("constructs_ivsrt-*.whl"))
     harness = next(wheels.glob("constructs_ivsrt_local-*.whl"))
     version = wheel.name.split("-")[1]
@@ -68,9 +73,13 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     assert harness.name.startswith(f"constructs_ivsrt_local-{version}-")
     shipped = zipfile.ZipFile(wheel).namelist()
     assert "constructs_ivsrt/py.typed" in shipped  # type checkers read its annotations
-    assert {"ivsrt_runtime/rules.py", "ivsrt_runtime/models/ivs-realtime/2020-07-14/service-2.json",
-            "constructs_ivsrt/_lambda/handler.py", "constructs_ivsrt/_lambda/token_vendor.py",
-            "constructs_ivsrt/_lambda/drift_watch.py"} <= set(shipped)
+    assert {
+        "ivsrt_runtime/rules.py",
+        "ivsrt_runtime/models/ivs-realtime/2020-07-14/service-2.json",
+        "constructs_ivsrt/_lambda/handler.py",
+        "constructs_ivsrt/_lambda/token_vendor.py",
+        "constructs_ivsrt/_lambda/drift_watch.py",
+    } <= set(shipped)
     # The local harness is a distribution of its own (the [local] extra), and the runtime ships once.
     assert not [name for name in shipped if name.startswith(("ivsrt_local/", "constructs_ivsrt/local/", "tests/"))]
     assert not [name for name in shipped if name.startswith("constructs_ivsrt/_lambda/ivsrt_runtime/")]
@@ -78,11 +87,22 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     (site / "borrowed-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel), str(harness)],
-                   check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel), str(harness)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     app_dir = tmp_path / "consumer"
     app_dir.mkdir()
@@ -99,8 +119,11 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     types = {r["Type"] for r in template["Resources"].values()}
     assert set(RESOURCES) <= types  # every construct
     assert {"AWS::StepFunctions::StateMachine", "AWS::Lambda::Function"} <= types
-    handler = next(r for r in template["Resources"].values()
-                   if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.on_event")
+    handler = next(
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "handler.on_event"
+    )
     asset = app_dir / "cdk.out" / f"asset.{handler['Properties']['Code']['S3Key'].split('.')[0]}"
     assert (asset / "handler.py").is_file()
     assert (asset / "ivsrt_runtime" / "models" / "ivs-realtime" / "2020-07-14" / "service-2.json").is_file()
@@ -110,8 +133,14 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
     (staged,) = (tmp_path / "cache" / "constructs-ivsrt").glob("lambda-*")
     assert _differences(filecmp.dircmp(staged, ROOT / "lambda", ignore=["__pycache__"])) == []
     # The harness from its wheel: the CLI runs, and is the installed copy.
-    cli = subprocess.run([str(python), "-c", "import ivsrt_local.__main__ as m, sys; print(m.__file__); m.main(['--help'])"],
-                         cwd=app_dir, env=env, capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [str(python), "-c", "import ivsrt_local.__main__ as m, sys; print(m.__file__); m.main(['--help'])"],
+        cwd=app_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 0 and "deploy" in cli.stdout, cli.stderr[-2000:]
     assert venv in Path(cli.stdout.splitlines()[0]).parents
 
@@ -131,8 +160,12 @@ def test_synth_is_byte_identical_across_processes(tmp_path):
     outputs = []
     for seed in ("1", "2"):
         out = tmp_path / f"synth-{seed}"
-        env = {**os.environ, "PYTHONHASHSEED": seed, "CDK_OUTDIR": str(out),
-               "CDK_CONTEXT_JSON": json.dumps(json.loads((ROOT / "cdk.json").read_text())["context"])}
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": seed,
+            "CDK_OUTDIR": str(out),
+            "CDK_CONTEXT_JSON": json.dumps(json.loads((ROOT / "cdk.json").read_text())["context"]),
+        }
         subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
         outputs.append(out)
     first = sorted(p.relative_to(outputs[0]) for p in outputs[0].rglob("*") if p.is_file())
@@ -142,7 +175,7 @@ def test_synth_is_byte_identical_across_processes(tmp_path):
     assert different == []
 
 
-DIFFED_APP = '''
+DIFFED_APP = """
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from constructs_ivsrt import AutoParticipantRecording, EncoderConfiguration, Stage, StorageConfiguration, Video
@@ -154,7 +187,7 @@ Stage(stack, "Stage", stage_name=app.node.try_get_context("stageName") or "one",
 EncoderConfiguration(stack, "Encoder", video=Video(width=640, height=360))
 cdk.Tags.of(app).add("team", "video")
 app.synth()
-'''
+"""
 
 
 @pytest.mark.slow
@@ -163,12 +196,30 @@ def test_cdk_diff_of_a_prop_change_touches_only_that_resource(tmp_path):
     (tmp_path / "app.py").write_text(DIFFED_APP)
     cli = str(ROOT / "node_modules" / ".bin" / "cdk")
     app = f"{sys.executable} app.py"
-    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     subprocess.run([cli, "synth", "--quiet", "--no-notices", "--app", app, "-o", "before"], check=True, **run)
-    diff = subprocess.run([cli, "diff", "--no-notices", "--app", app, "-c", "stageName=two", "-o", "after",
-                           "--template", "before/Diffed.template.json"], **run)
+    diff = subprocess.run(
+        [
+            cli,
+            "diff",
+            "--no-notices",
+            "--app",
+            app,
+            "-c",
+            "stageName=two",
+            "-o",
+            "after",
+            "--template",
+            "before/Diffed.template.json",
+        ],
+        **run,
+    )
     output = diff.stdout + diff.stderr
     changed = [line for line in output.splitlines() if line.startswith(("[~]", "[+]", "[-]"))]
     assert changed == ["[~] Custom::IvsRealtimeStage Stage Stage"], output

@@ -14,16 +14,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 from botocore.exceptions import ClientError
 from cdk_nag import AwsSolutionsChecks
+from synth import new_stack
 
 from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
 from ivsrt_runtime.signing import sign_participant_token
-from synth import new_stack
 
 
 def _statements(template: Template, policy_prefix: str) -> list[dict]:
-    return [statement for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
-            if logical_id.startswith(policy_prefix) for statement in policy["Properties"]["PolicyDocument"]["Statement"]]
+    return [
+        statement
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if logical_id.startswith(policy_prefix)
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def test_the_key_is_p384_for_signing_and_the_provider_may_read_its_public_half_only():
@@ -32,14 +36,13 @@ def test_the_key_is_p384_for_signing_and_the_provider_may_read_its_public_half_o
     template = Template.from_stack(st)
     template.has_resource_properties("AWS::KMS::Key", {"KeySpec": "ECC_NIST_P384", "KeyUsage": "SIGN_VERIFY"})
     key_id = st.get_logical_id(key.key.node.default_child)
-    template.has_resource_properties("Custom::IvsRealtimePublicKey", {
-        "name": "token-signer", "kmsKeyArn": {"Fn::GetAtt": [key_id, "Arn"]},
-        "publicKeyMaterial": Match.absent()})
+    template.has_resource_properties(
+        "Custom::IvsRealtimePublicKey",
+        {"name": "token-signer", "kmsKeyArn": {"Fn::GetAtt": [key_id, "Arn"]}, "publicKeyMaterial": Match.absent()},
+    )
     kms_statements = [s for s in _statements(template, "IvsRealtimeProviderOnEventRole") if "kms" in json.dumps(s)]
-    assert kms_statements == [{"Action": "kms:GetPublicKey", "Effect": "Allow",
-                               "Resource": {"Fn::GetAtt": [key_id, "Arn"]}}]
-    assert st.resolve(key.public_key_arn) == {"Ref": st.get_logical_id(
-        key.node.find_child("PublicKey"))}
+    assert kms_statements == [{"Action": "kms:GetPublicKey", "Effect": "Allow", "Resource": {"Fn::GetAtt": [key_id, "Arn"]}}]
+    assert st.resolve(key.public_key_arn) == {"Ref": st.get_logical_id(key.node.find_child("PublicKey"))}
 
 
 def test_grant_sign_and_a_signing_vendor_never_create_participant_tokens():
@@ -55,9 +58,19 @@ def test_grant_sign_and_a_signing_vendor_never_create_participant_tokens():
     assert "kms:Sign" in actions and "ivs:GetStage" in actions
     assert "ivs:CreateParticipantToken" not in json.dumps(actions)
     assert [s["Action"] for s in _statements(template, "BackendDefaultPolicy")] == ["kms:Sign"]
-    template.has_resource_properties("AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({
-        "TOKEN_SIGNING_KEY_ARN": {"Fn::GetAtt": [st.get_logical_id(key.key.node.default_child), "Arn"]},
-        "TOKEN_PUBLIC_KEY_ARN": Match.any_value()})}})
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Environment": {
+                "Variables": Match.object_like(
+                    {
+                        "TOKEN_SIGNING_KEY_ARN": {"Fn::GetAtt": [st.get_logical_id(key.key.node.default_child), "Arn"]},
+                        "TOKEN_PUBLIC_KEY_ARN": Match.any_value(),
+                    }
+                )
+            }
+        },
+    )
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_in_the_signing_key():
@@ -76,15 +89,24 @@ def test_the_runner_deploys_the_key_and_its_public_half_and_tokens_it_signs_admi
     ParticipantTokenSigningKey(stack, "Signer", public_key_name="signer")
     changes = local_ivs_realtime.deploy(app)
     assert sorted((c.action, c.resource_type) for c in changes["Live"]) == [
-        ("create", "AWS::KMS::Key"), ("create", "Custom::IvsRealtimePublicKey"), ("create", "Custom::IvsRealtimeStage")]
+        ("create", "AWS::KMS::Key"),
+        ("create", "Custom::IvsRealtimePublicKey"),
+        ("create", "Custom::IvsRealtimeStage"),
+    ]
     endpoint = local_ivs_realtime.endpoint
     (key_arn,) = endpoint.kms.keys
     (public_key,) = local_ivs_realtime.resources("PublicKey")
     (live,) = local_ivs_realtime.resources("Stage")
     kms = boto3.client("kms", endpoint_url=endpoint.url, region_name="eu-west-1")
-    signed = sign_participant_token(kms, key_id=key_arn, public_key_arn=public_key["arn"], stage_arn=live["arn"],
-                                    whip_url=live["endpoints"]["whip"], events_url=live["endpoints"]["events"],
-                                    user_id="ada")
+    signed = sign_participant_token(
+        kms,
+        key_id=key_arn,
+        public_key_arn=public_key["arn"],
+        stage_arn=live["arn"],
+        whip_url=live["endpoints"]["whip"],
+        events_url=live["endpoints"]["events"],
+        user_id="ada",
+    )
     assert endpoint.join(live["arn"], signed.token)["userId"] == "ada"
     assert stage.stage_name == "show"
     local_ivs_realtime.destroy()
@@ -92,10 +114,15 @@ def test_the_runner_deploys_the_key_and_its_public_half_and_tokens_it_signs_admi
     # As on AWS: CloudFormation schedules the KMS key's deletion (30 days), and it signs no more.
     assert kms.describe_key(KeyId=key_arn)["KeyMetadata"]["KeyState"] == "PendingDeletion"
     with pytest.raises(ClientError) as caught:
-        sign_participant_token(kms, key_id=key_arn, public_key_arn=public_key["arn"], stage_arn=live["arn"],
-                               whip_url=live["endpoints"]["whip"], events_url=live["endpoints"]["events"])
-    assert caught.value.response["Error"] == {"Code": "KMSInvalidStateException",
-                                              "Message": f"{key_arn} is pending deletion."}
+        sign_participant_token(
+            kms,
+            key_id=key_arn,
+            public_key_arn=public_key["arn"],
+            stage_arn=live["arn"],
+            whip_url=live["endpoints"]["whip"],
+            events_url=live["endpoints"]["events"],
+        )
+    assert caught.value.response["Error"] == {"Code": "KMSInvalidStateException", "Message": f"{key_arn} is pending deletion."}
 
 
 def test_a_retained_signing_key_stays_enabled_after_destroy(local_ivs_realtime, tmp_path):  # noqa: F811

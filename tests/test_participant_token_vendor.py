@@ -9,11 +9,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
-
-from conftest import Fault, STAGE
-from constructs_ivsrt import ParticipantTokenCapability, ParticipantTokenVendor, Stage
+from conftest import STAGE, Fault
 from synth import expect, imported_stage, new_stack
 
+from constructs_ivsrt import ParticipantTokenCapability, ParticipantTokenVendor, Stage
 
 STAGE_ARN_MISSING = "arn:aws:ivs:us-east-1:123456789012:stage/gone"
 
@@ -34,9 +33,15 @@ def test_direct_invoke_mints_a_token_with_the_deployments_settings(vendor, ivs):
     assert set(answer) == {"token", "participantId", "userId", "expirationTime"}
     minted = ivs.state.tokens[answer["token"]]  # the token the service minted, with the deployment's settings
     assert (minted["stageArn"], minted["duration"], minted["capabilities"]) == (
-        os.environ["STAGE_ARN"], 120, ["PUBLISH", "SUBSCRIBE"])
+        os.environ["STAGE_ARN"],
+        120,
+        ["PUBLISH", "SUBSCRIBE"],
+    )
     assert (minted["userId"], minted["attributes"], minted["participantId"]) == (
-        "alice", {"displayName": "Alice"}, answer["participantId"])
+        "alice",
+        {"displayName": "Alice"},
+        answer["participantId"],
+    )
     assert answer["userId"] == "alice"
     assert ivs.state.calls[-1] == "CreateParticipantToken"
 
@@ -47,12 +52,15 @@ def test_http_invoke_answers_json_and_never_caches(vendor, ivs):
     assert ivs.state.tokens[json.loads(answer["body"])["token"]]["userId"] == "bob"
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"userId": "x", "duration": 20160}, "request may set only userId, attributes, got: duration"),
-    ({"capabilities": ["PUBLISH"]}, "request may set only userId, attributes, got: capabilities"),
-    ({"userId": "u" * 129}, "request.userId must have at most 128 characters"),
-    ({"attributes": ["not", "a", "map"]}, "request.attributes must be a map"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"userId": "x", "duration": 20160}, "request may set only userId, attributes, got: duration"),
+        ({"capabilities": ["PUBLISH"]}, "request may set only userId, attributes, got: capabilities"),
+        ({"userId": "u" * 129}, "request.userId must have at most 128 characters"),
+        ({"attributes": ["not", "a", "map"]}, "request.attributes must be a map"),
+    ],
+)
 def test_a_caller_cannot_choose_what_the_deployment_fixes_or_break_the_model(vendor, ivs, body, message):
     calls = len(ivs.state.calls)
     answer = vendor.create_token({"body": json.dumps(body)})
@@ -91,12 +99,15 @@ def test_expiration_time_is_iso_8601(vendor):
     assert datetime.fromisoformat(expires).tzinfo is not None
 
 
-@pytest.mark.parametrize("event, message", [
-    (None, "request must be a JSON object, got: NoneType"),
-    (42, "request must be a JSON object, got: int"),
-    ({"body": "not json"}, "body must be JSON"),
-    ({"body": "[1]"}, "body must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        (None, "request must be a JSON object, got: NoneType"),
+        (42, "request must be a JSON object, got: int"),
+        ({"body": "not json"}, "body must be JSON"),
+        ({"body": "[1]"}, "body must be a JSON object"),
+    ],
+)
 def test_malformed_requests_are_one_line_errors(vendor, event, message):
     if isinstance(event, dict):
         assert json.loads(vendor.create_token(event)["body"]) == {"message": message}
@@ -153,7 +164,8 @@ def test_attributes_over_the_documented_1_kb_are_a_400(vendor, ivs):
     answer = vendor.create_token(http_api_event({"attributes": {"bio": "x" * 1100}}))
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["message"] == (
-        "request.attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1103 bytes")
+        "request.attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1103 bytes"
+    )
 
 
 def test_values_the_service_refuses_are_a_400_not_a_502(vendor, ivs):
@@ -164,22 +176,41 @@ def test_values_the_service_refuses_are_a_400_not_a_502(vendor, ivs):
     assert json.loads(answer["body"]) == {"message": "the service refused the request's values"}
 
 
-@pytest.mark.parametrize("build, message", [
-    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), allowed_attribute_keys="displayName"),
-                 "T/V: allowed_attribute_keys must be a list of str, got: 'displayName'",
-                 id="attribute-keys-string"),
-    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.days(15)),
-                 "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600", id="token-duration"),
-    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),
-                 "T/V: token_duration (minutes) must be a whole number, got: 1.5", id="token-duration-whole"),
-    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=[]),
-                 "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: []", id="no-capability"),
-    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=["PUBLISH", "PUBLISH"]),
-                 "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: ['PUBLISH', 'PUBLISH']",
-                 id="capability-twice"),
-    pytest.param(lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), user_id_claim=" "),
-                 "T/V: user_id_claim must be a claim name, got: ' '", id="user-id-claim"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), allowed_attribute_keys="displayName"),
+            "T/V: allowed_attribute_keys must be a list of str, got: 'displayName'",
+            id="attribute-keys-string",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.days(15)),
+            "T/V: token_duration (minutes) must be between 1 and 20160, got: 21600",
+            id="token-duration",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), token_duration=cdk.Duration.seconds(90)),
+            "T/V: token_duration (minutes) must be a whole number, got: 1.5",
+            id="token-duration-whole",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=[]),
+            "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: []",
+            id="no-capability",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), capabilities=["PUBLISH", "PUBLISH"]),
+            "T/V: capabilities must name PUBLISH and/or SUBSCRIBE, each at most once, got: ['PUBLISH', 'PUBLISH']",
+            id="capability-twice",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), user_id_claim=" "),
+            "T/V: user_id_claim must be a claim name, got: ' '",
+            id="user-id-claim",
+        ),
+    ],
+)
 def test_rule(build, message):
     expect(message, build)
 
@@ -187,19 +218,46 @@ def test_rule(build, message):
 def test_token_vendor_function_is_granted_only_token_creation_on_its_stage():
     st = new_stack()
     stage = Stage(st, "Stage")
-    vendor = ParticipantTokenVendor(st, "Tokens", stage=stage, token_duration=cdk.Duration.minutes(90),
-                                    capabilities=[ParticipantTokenCapability.SUBSCRIBE], user_id_claim="sub")
+    vendor = ParticipantTokenVendor(
+        st,
+        "Tokens",
+        stage=stage,
+        token_duration=cdk.Duration.minutes(90),
+        capabilities=[ParticipantTokenCapability.SUBSCRIBE],
+        user_id_claim="sub",
+    )
     backend = iam.Role(st, "Backend", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     vendor.grant_invoke(backend)
     template = Template.from_stack(st)
-    template.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "token_vendor.create_token",
-        "Environment": {"Variables": {"STAGE_ARN": {"Ref": Match.string_like_regexp("^Stage")},
-                                      "TOKEN_DURATION_MINUTES": "90", "TOKEN_CAPABILITIES": "SUBSCRIBE",
-                                      "TOKEN_USER_ID_CLAIM": "sub"}}})
-    template.has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": Match.array_with([
-            {"Action": "ivs:CreateParticipantToken", "Effect": "Allow",
-             "Resource": {"Ref": Match.string_like_regexp("^Stage")}}])},
-        "Roles": [{"Ref": Match.string_like_regexp("^TokensRole")}]})
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Handler": "token_vendor.create_token",
+            "Environment": {
+                "Variables": {
+                    "STAGE_ARN": {"Ref": Match.string_like_regexp("^Stage")},
+                    "TOKEN_DURATION_MINUTES": "90",
+                    "TOKEN_CAPABILITIES": "SUBSCRIBE",
+                    "TOKEN_USER_ID_CLAIM": "sub",
+                }
+            },
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": "ivs:CreateParticipantToken",
+                            "Effect": "Allow",
+                            "Resource": {"Ref": Match.string_like_regexp("^Stage")},
+                        }
+                    ]
+                )
+            },
+            "Roles": [{"Ref": Match.string_like_regexp("^TokensRole")}],
+        },
+    )
     assert vendor.token_grant.success

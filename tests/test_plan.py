@@ -52,10 +52,10 @@ def synth_media(outdir: Path, *, v2: bool) -> Path:
     storage = StorageConfiguration(stack, "Storage", bucket=s3.Bucket(stack, "Bucket"))
     cdk.Tags.of(storage).add("cost-centre", "b" if v2 else "a")
     stage = Stage(stack, "Stage", stage_name="all-hands" if v2 else "town-hall")
-    encoder = EncoderConfiguration(stack, "Encoder", video=Video(width=1280, height=720,
-                                                                  bitrate=3_000_000 if v2 else 2_500_000))
-    Composition(stack, "Program", stage=stage,
-                destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)])
+    encoder = EncoderConfiguration(stack, "Encoder", video=Video(width=1280, height=720, bitrate=3_000_000 if v2 else 2_500_000))
+    Composition(
+        stack, "Program", stage=stage, destinations=[S3Destination(storage_configuration=storage, encoder_configuration=encoder)]
+    )
     IngestConfiguration(stack, "Studio", stage=stage)
     Stage(stack, "Backstage" if v2 else "Lobby")
     app.synth()
@@ -69,8 +69,9 @@ def assemblies(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def by_id(changes) -> dict[str, tuple[str, list[str]]]:
-    return {c.logical_id: (c.action, [p.name + (f" via {','.join(p.via)}" if p.via else "") for p in c.properties])
-            for c in changes}
+    return {
+        c.logical_id: (c.action, [p.name + (f" via {','.join(p.via)}" if p.via else "") for p in c.properties]) for c in changes
+    }
 
 
 def test_two_synths(assemblies):
@@ -91,7 +92,9 @@ def test_two_synths(assemblies):
 
 def test_the_markdown_for_a_pull_request(assemblies):
     old, new = assemblies
-    assert render_markdown(plan_stacks(read_stacks(new).values(), assembly_templates(old))) == """\
+    assert (
+        render_markdown(plan_stacks(read_stacks(new).values(), assembly_templates(old)))
+        == """\
 ### IVS Real-Time plan: `Media`
 
 1 to create, 2 to update in place, 2 to REPLACE (new ARN), 1 to delete, 1 unchanged.
@@ -107,6 +110,7 @@ def test_the_markdown_for_a_pull_request(assemblies):
 
 REPLACE: a new resource with a new ARN is made; CloudFormation deletes the old one once the deployment has succeeded.
 """
+    )
 
 
 def test_the_guide_shows_this_very_plan(assemblies):
@@ -120,7 +124,8 @@ def test_a_stack_not_deployed_is_all_creates_and_the_same_synth_no_changes(assem
     old, new = assemblies
     assert ivsrt(["plan", "--old", str(old), "--new", str(old)]) == 0
     assert capsys.readouterr().out == (
-        "Media: 0 to create, 0 to update in place, 0 to REPLACE (new ARN), 0 to delete, 6 unchanged\n")
+        "Media: 0 to create, 0 to update in place, 0 to REPLACE (new ARN), 0 to delete, 6 unchanged\n"
+    )
     [plan] = plan_stacks(read_stacks(new).values(), lambda stack: None)
     assert not plan.deployed and {c.action for c in plan.changes} == {"create"} and plan.count("create") == 6
 
@@ -128,7 +133,9 @@ def test_a_stack_not_deployed_is_all_creates_and_the_same_synth_no_changes(assem
 def test_the_text_table_and_the_exit_codes(assemblies, capsys):
     old, new = assemblies
     assert ivsrt(["plan", "--old", str(old), "--new", str(new), "Media"]) == 0
-    assert capsys.readouterr().out == """\
+    assert (
+        capsys.readouterr().out
+        == """\
 Media: 1 to create, 2 to update in place, 2 to REPLACE (new ARN), 1 to delete, 1 unchanged
   REPLACE  Encoder    EncoderConfiguration  video
   REPLACE  Program    Composition           destinations (via Encoder replaced)
@@ -137,6 +144,7 @@ Media: 1 to create, 2 to update in place, 2 to REPLACE (new ARN), 1 to delete, 1
   create   Backstage  Stage
   delete   Lobby      Stage
 """
+    )
     assert ivsrt(["plan", "--old", str(old), "--new", str(new), "--fail-on-replace", "--json"]) == 1
     counts = json.loads(capsys.readouterr().out)["stacks"][0]["counts"]
     assert counts == {"create": 1, "update": 2, "replace": 2, "delete": 1, "none": 1}
@@ -152,9 +160,12 @@ TOKEN = {"Fn::GetAtt": ["ProviderOnEvent", "Arn"]}
 
 
 def template(**resources) -> dict:
-    return {"Resources": {logical_id: {"Type": f"Custom::IvsRealtime{kind}", "Properties": {"ServiceToken": TOKEN, **props},
-                                       **policies}
-                          for logical_id, (kind, props, policies) in resources.items()}}
+    return {
+        "Resources": {
+            logical_id: {"Type": f"Custom::IvsRealtime{kind}", "Properties": {"ServiceToken": TOKEN, **props}, **policies}
+            for logical_id, (kind, props, policies) in resources.items()
+        }
+    }
 
 
 def one(kind: str, old: dict, new: dict, old_policies=None, new_policies=None) -> ResourceChange:
@@ -162,32 +173,55 @@ def one(kind: str, old: dict, new: dict, old_policies=None, new_policies=None) -
     return change
 
 
-@pytest.mark.parametrize("kind, old, new, action, names", [
-    # CloudFormation sends every scalar as a string: the same value either way.
-    ("EncoderConfiguration", {"video": {"bitrate": 2500000}}, {"video": {"bitrate": "2500000"}}, "none", []),
-    ("Stage", {}, {"ServiceToken": "another function"}, "none", []),  # not the resource's
-    ("Stage", {"tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]},
-     {"tags": [{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "1"}]}, "none", []),  # a map: order is no change
-    ("Stage", {"tags": [{"Key": "a", "Value": "1"}]}, {"tags": [{"Key": "a", "Value": "2"}]}, "update", ["tags"]),
-    ("Composition", {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/A"}, {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/B"},
-     "replace", ["stageArn"]),
-    ("IngestConfiguration", {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/A"},
-     {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/B", "deleteOptions": {"force": "true"}},
-     "update", ["stageArn", "deleteOptions"]),  # how it is deleted is no reason to replace it
-    ("IngestConfiguration", {"deleteOptions": {"force": True}}, {"deleteOptions": {"force": "true"}}, "none", []),
-    ("IngestConfiguration", {"stageArn": "A", "userId": "a"}, {"stageArn": "B", "userId": "b", "insecureIngest": "true"},
-     "replace", ["insecureIngest", "userId"]),  # only those that force it; stageArn alone would be in place
-    ("PublicKey", {"kmsKeyArn": {"Ref": "KeyA"}}, {"kmsKeyArn": {"Ref": "KeyB"}}, "replace", ["kmsKeyArn"]),
-    ("Stage", {"name": {"Ref": "AWS::StackName"}}, {"name": {"Ref": "AWS::StackName"}}, "none", []),
-])
+@pytest.mark.parametrize(
+    "kind, old, new, action, names",
+    [
+        # CloudFormation sends every scalar as a string: the same value either way.
+        ("EncoderConfiguration", {"video": {"bitrate": 2500000}}, {"video": {"bitrate": "2500000"}}, "none", []),
+        ("Stage", {}, {"ServiceToken": "another function"}, "none", []),  # not the resource's
+        (
+            "Stage",
+            {"tags": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]},
+            {"tags": [{"Key": "b", "Value": "2"}, {"Key": "a", "Value": "1"}]},
+            "none",
+            [],
+        ),  # a map: order is no change
+        ("Stage", {"tags": [{"Key": "a", "Value": "1"}]}, {"tags": [{"Key": "a", "Value": "2"}]}, "update", ["tags"]),
+        (
+            "Composition",
+            {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/A"},
+            {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/B"},
+            "replace",
+            ["stageArn"],
+        ),
+        (
+            "IngestConfiguration",
+            {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/A"},
+            {"stageArn": "arn:aws:ivs:eu-west-1:1:stage/B", "deleteOptions": {"force": "true"}},
+            "update",
+            ["stageArn", "deleteOptions"],
+        ),  # how it is deleted is no reason to replace it
+        ("IngestConfiguration", {"deleteOptions": {"force": True}}, {"deleteOptions": {"force": "true"}}, "none", []),
+        (
+            "IngestConfiguration",
+            {"stageArn": "A", "userId": "a"},
+            {"stageArn": "B", "userId": "b", "insecureIngest": "true"},
+            "replace",
+            ["insecureIngest", "userId"],
+        ),  # only those that force it; stageArn alone would be in place
+        ("PublicKey", {"kmsKeyArn": {"Ref": "KeyA"}}, {"kmsKeyArn": {"Ref": "KeyB"}}, "replace", ["kmsKeyArn"]),
+        ("Stage", {"name": {"Ref": "AWS::StackName"}}, {"name": {"Ref": "AWS::StackName"}}, "none", []),
+    ],
+)
 def test_what_changes_and_what_replaces(kind, old, new, action, names):
     change = one(kind, old, new)
     assert (change.action, [p.name for p in change.properties]) == (action, names)
 
 
 def test_a_kept_original_and_a_kept_deletion_are_said():
-    replaced = one("EncoderConfiguration", {"video": {"width": 1}}, {"video": {"width": 2}},
-                   new_policies={"UpdateReplacePolicy": "Retain"})
+    replaced = one(
+        "EncoderConfiguration", {"video": {"width": 1}}, {"video": {"width": 2}}, new_policies={"UpdateReplacePolicy": "Retain"}
+    )
     assert replaced.kept == "UpdateReplacePolicy: Retain"
     [deleted] = plan_template(template(R=("Stage", {}, {"DeletionPolicy": "RetainExceptOnCreate"})), template())
     assert (deleted.action, deleted.kept) == ("delete", "DeletionPolicy: RetainExceptOnCreate")
@@ -195,29 +229,48 @@ def test_a_kept_original_and_a_kept_deletion_are_said():
 
 def test_a_reference_changes_only_through_a_replaced_resource():
     """Fn::GetAtt and Fn::Sub count as references too; a chain of replacements is followed."""
+
     def app(bitrate: int, name: str) -> dict:
         return template(
             Encoder=("EncoderConfiguration", {"video": {"bitrate": bitrate}}, {}),
             Stage=("Stage", {"name": name}, {}),
-            Program=("Composition", {"stageArn": {"Fn::GetAtt": ["Stage", "Arn"]},
-                                     "destinations": [{"s3": {"encoderConfigurationArns": [{"Ref": "Encoder"}]}}]}, {}),
-            Studio=("IngestConfiguration", {"stageArn": {"Ref": "Stage"},
-                                            "attributes": {"program": {"Fn::Sub": "${Program.Arn}"}}}, {}),
+            Program=(
+                "Composition",
+                {
+                    "stageArn": {"Fn::GetAtt": ["Stage", "Arn"]},
+                    "destinations": [{"s3": {"encoderConfigurationArns": [{"Ref": "Encoder"}]}}],
+                },
+                {},
+            ),
+            Studio=(
+                "IngestConfiguration",
+                {"stageArn": {"Ref": "Stage"}, "attributes": {"program": {"Fn::Sub": "${Program.Arn}"}}},
+                {},
+            ),
         )
+
     changes = plan_template(app(1, "a"), app(2, "b"))
-    assert by_id(changes) == {"Encoder": ("replace", ["video"]), "Program": ("replace", ["destinations via Encoder"]),
-                              "Studio": ("replace", ["attributes via Program"]), "Stage": ("update", ["name"])}
-    assert changes[2] == ResourceChange("Studio", "Custom::IvsRealtimeIngestConfiguration", "replace",
-                                        (PropertyChange("attributes", ("Program",)),))
+    assert by_id(changes) == {
+        "Encoder": ("replace", ["video"]),
+        "Program": ("replace", ["destinations via Encoder"]),
+        "Studio": ("replace", ["attributes via Program"]),
+        "Stage": ("update", ["name"]),
+    }
+    assert changes[2] == ResourceChange(
+        "Studio", "Custom::IvsRealtimeIngestConfiguration", "replace", (PropertyChange("attributes", ("Program",)),)
+    )
 
 
 def test_a_logical_id_of_another_type_is_a_delete_and_a_create():
     changes = plan_template(template(R=("Stage", {}, {})), template(R=("EncoderConfiguration", {}, {})))
     assert [(c.action, c.resource_type) for c in changes] == [
-        ("create", "Custom::IvsRealtimeEncoderConfiguration"), ("delete", "Custom::IvsRealtimeStage")]
+        ("create", "Custom::IvsRealtimeEncoderConfiguration"),
+        ("delete", "Custom::IvsRealtimeStage"),
+    ]
 
 
 # --- the deployed stack: CloudFormation's GetTemplate -------------------------------------------
+
 
 def test_the_deployed_template_is_cloudformations(assemblies):
     old, new = assemblies
@@ -244,15 +297,23 @@ class FakeCloudFormation(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         if form.get("StackName") == ["Media"]:
-            status, body = 200, (
-                '<GetTemplateResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><GetTemplateResult>'
-                f"<TemplateBody>{escape(self.TEMPLATE)}</TemplateBody></GetTemplateResult>"
-                "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetTemplateResponse>")
+            status, body = (
+                200,
+                (
+                    '<GetTemplateResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><GetTemplateResult>'
+                    f"<TemplateBody>{escape(self.TEMPLATE)}</TemplateBody></GetTemplateResult>"
+                    "<ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></GetTemplateResponse>"
+                ),
+            )
         else:
-            status, body = 400, (
-                '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type>'
-                "<Code>ValidationError</Code><Message>Stack with id Other does not exist</Message></Error>"
-                "<RequestId>2</RequestId></ErrorResponse>")
+            status, body = (
+                400,
+                (
+                    '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type>'
+                    "<Code>ValidationError</Code><Message>Stack with id Other does not exist</Message></Error>"
+                    "<RequestId>2</RequestId></ErrorResponse>"
+                ),
+            )
         self.send_response(status)
         self.send_header("Content-Type", "text/xml")
         self.send_header("Content-Length", str(len(body.encode())))
@@ -272,8 +333,13 @@ def test_the_command_against_a_deployed_stack_in_a_pull_request(assemblies):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         env = {**os.environ, "AWS_ENDPOINT_URL_CLOUDFORMATION": f"http://127.0.0.1:{server.server_port}"}
-        done = subprocess.run([sys.executable, "-m", "ivsrt_cli.main", "plan", "--deployed", "--new", str(new),
-                               "--markdown", "--fail-on-replace"], env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "ivsrt_cli.main", "plan", "--deployed", "--new", str(new), "--markdown", "--fail-on-replace"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         server.shutdown()
     assert (done.returncode, done.stderr) == (1, "")
@@ -281,6 +347,7 @@ def test_the_command_against_a_deployed_stack_in_a_pull_request(assemblies):
 
 
 # --- locally: the runner's state ------------------------------------------------------------------
+
 
 def test_the_local_plan_reads_what_the_runner_deployed(assemblies, ivs, handler, tmp_path, capsys):
     from ivsrt_local.__main__ import main as ivsrt_local
@@ -302,4 +369,5 @@ def test_the_local_plan_reads_what_the_runner_deployed(assemblies, ivs, handler,
     assert exited.value.code == 2
     assert capsys.readouterr().err == (
         f"python -m ivsrt_local plan: error: the state of stack Media ({tmp_path / 'Media.json'}) records no template "
-        "(a runner before `plan` deployed it): deploy it once more\n")
+        "(a runner before `plan` deployed it): deploy it once more\n"
+    )

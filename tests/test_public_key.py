@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
-
 import pytest
 from aws_cdk.assertions import Template
-
 from conftest import P256_KEY, P384_KEY_A, P384_KEY_B, PUBLIC_KEY, arns, only, resources, user_tags
+from synth import expect, logical_id_of, new_stack
+
 from constructs_ivsrt import PublicKey
 from ivsrt_runtime import rules
 from ivsrt_runtime.calls import RequestFailed
-from synth import expect, logical_id_of, new_stack
 
 
-@pytest.mark.parametrize("build, message", [
-    pytest.param(lambda s: PublicKey(s, "K", public_key_material="ssh-ed25519 AAAA"),
-                 "T/K: public_key_material must match the pattern "
-                 + rules.PUBLIC_KEY.property_shape("publicKeyMaterial").metadata["pattern"] + ", got: 'ssh-ed25519 AAAA'",
-                 id="pem-armour"),
-    pytest.param(lambda s: PublicKey(s, "K", public_key_material=P256_KEY),
-                 "T/K: public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
-                 "ES384-signed tokens, got: a 91-byte key of another type or curve", id="pem-curve"),
-    pytest.param(lambda s: PublicKey(s, "K", public_key_material=P384_KEY_A.replace("MHYw", "M!Yw")),
-                 "T/K: public_key_material must match the pattern "
-                 + rules.PUBLIC_KEY.property_shape("publicKeyMaterial").metadata["pattern"] + ", got: "
-                 + repr(P384_KEY_A.replace("MHYw", "M!Yw")), id="pem-base64"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        pytest.param(
+            lambda s: PublicKey(s, "K", public_key_material="ssh-ed25519 AAAA"),
+            "T/K: public_key_material must match the pattern "
+            + rules.PUBLIC_KEY.property_shape("publicKeyMaterial").metadata["pattern"]
+            + ", got: 'ssh-ed25519 AAAA'",
+            id="pem-armour",
+        ),
+        pytest.param(
+            lambda s: PublicKey(s, "K", public_key_material=P256_KEY),
+            "T/K: public_key_material must be an ECDSA P-384 (secp384r1) public key, as IVS verifies "
+            "ES384-signed tokens, got: a 91-byte key of another type or curve",
+            id="pem-curve",
+        ),
+        pytest.param(
+            lambda s: PublicKey(s, "K", public_key_material=P384_KEY_A.replace("MHYw", "M!Yw")),
+            "T/K: public_key_material must match the pattern "
+            + rules.PUBLIC_KEY.property_shape("publicKeyMaterial").metadata["pattern"]
+            + ", got: "
+            + repr(P384_KEY_A.replace("MHYw", "M!Yw")),
+            id="pem-base64",
+        ),
+    ],
+)
 def test_rule(build, message):
     expect(message, build)
 
@@ -33,8 +45,9 @@ def test_rule(build, message):
 def test_public_key_properties_and_fingerprint():
     st = new_stack()
     key = PublicKey(st, "Signer", public_key_material=P384_KEY_A, public_key_name="signer")
-    Template.from_stack(st).has_resource_properties("Custom::IvsRealtimePublicKey", {
-        "name": "signer", "publicKeyMaterial": P384_KEY_A})
+    Template.from_stack(st).has_resource_properties(
+        "Custom::IvsRealtimePublicKey", {"name": "signer", "publicKeyMaterial": P384_KEY_A}
+    )
     assert st.resolve(key.fingerprint) == {"Fn::GetAtt": [logical_id_of(st, key), "Fingerprint"]}
 
 

@@ -38,7 +38,11 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
         (clone / installed).symlink_to(ROOT / installed)
     result = subprocess.run(
         ["make", "-o", ".venv/.installed", "-o", "node_modules/.installed", readme_commands()[0].split()[1]],
-        cwd=clone, capture_output=True, text=True, timeout=600, env={**os.environ},
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -54,8 +58,7 @@ def test_first_command_does_the_main_job_in_a_clean_clone(tmp_path):
     after_destroy = out.split(f"== destroy: {managed} change(s)")[1]
     assert after_destroy.count("  delete   ") == managed
     # The composition is stopped, and IVS lists a stopped one for a few minutes.
-    assert "-- at the endpoint: 0 live resource(s), 1 stopped composition(s), listed until IVS deletes them" \
-        in after_destroy
+    assert "-- at the endpoint: 0 live resource(s), 1 stopped composition(s), listed until IVS deletes them" in after_destroy
 
 
 def test_the_quick_start_synthesizes(tmp_path):
@@ -82,7 +85,7 @@ def test_the_guides_token_api_example_synthesizes():
     exec(example, {"stack": stack})  # noqa: S102 - our own README's code
     template = Template.from_stack(stack)
     template.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {"AuthorizerType": "JWT"})
-    template.has_resource_properties("AWS::ApiGatewayV2::Route", {
-        "RouteKey": "POST /token", "AuthorizationType": "JWT"})
-    template.has_resource_properties("AWS::Lambda::Function", {
-        "Environment": {"Variables": Match.object_like({"TOKEN_USER_ID_CLAIM": "sub"})}})
+    template.has_resource_properties("AWS::ApiGatewayV2::Route", {"RouteKey": "POST /token", "AuthorizationType": "JWT"})
+    template.has_resource_properties(
+        "AWS::Lambda::Function", {"Environment": {"Variables": Match.object_like({"TOKEN_USER_ID_CLAIM": "sub"})}}
+    )

@@ -12,8 +12,8 @@ import aws_cdk as cdk
 import boto3
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
-
 from conftest import resources, stack_template, user_tags
+
 from constructs_ivsrt import (
     EncoderConfiguration,
     IngestConfiguration,
@@ -27,12 +27,17 @@ from ivsrt_local.stack_state import StackState
 
 ENV = cdk.Environment(account="123456789012", region="us-east-1")
 TOKEN = "20261205T155815Z"
-MANAGED = ("Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration",
-           "Custom::IvsRealtimeStorageConfiguration", "Custom::IvsRealtimeIngestConfiguration")
+MANAGED = (
+    "Custom::IvsRealtimeStage",
+    "Custom::IvsRealtimeEncoderConfiguration",
+    "Custom::IvsRealtimeStorageConfiguration",
+    "Custom::IvsRealtimeIngestConfiguration",
+)
 
 
-def app_with(context: dict[str, Any] | None = None, *, outdir: Path | None = None, on_deploy: bool = False,
-             width: int = 1280) -> tuple[cdk.App, cdk.Stack]:
+def app_with(
+    context: dict[str, Any] | None = None, *, outdir: Path | None = None, on_deploy: bool = False, width: int = 1280
+) -> tuple[cdk.App, cdk.Stack]:
     app = cdk.App(context=context or {}, **({"outdir": str(outdir)} if outdir else {}))
     stack = cdk.Stack(app, "Media", env=ENV)
     stage = Stage(stack, "Hall", stage_name="hall", tags={"team": "video"})
@@ -46,8 +51,11 @@ def app_with(context: dict[str, Any] | None = None, *, outdir: Path | None = Non
 
 def reconcile_values(stack: cdk.Stack) -> dict[str, Any]:
     template = Template.from_stack(stack).to_json()
-    return {logical_id: resource["Properties"].get("reconcile")
-            for logical_id, resource in template["Resources"].items() if resource["Type"] in MANAGED}
+    return {
+        logical_id: resource["Properties"].get("reconcile")
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] in MANAGED
+    }
 
 
 def test_without_the_context_no_resource_has_the_property():
@@ -69,9 +77,11 @@ def test_the_restore_token_goes_to_every_managed_resource():
 
 
 def test_reconcile_on_deploy_is_new_on_every_synth():
-    for make in (lambda: app_with({"constructs-ivsrt:reconcile-on-deploy": "true"})[1],  # --context: a string
-                 lambda: app_with({"constructs-ivsrt:reconcile-on-deploy": True})[1],  # cdk.json: a boolean
-                 lambda: app_with(on_deploy=True)[1]):  # one stack
+    for make in (
+        lambda: app_with({"constructs-ivsrt:reconcile-on-deploy": "true"})[1],  # --context: a string
+        lambda: app_with({"constructs-ivsrt:reconcile-on-deploy": True})[1],  # cdk.json: a boolean
+        lambda: app_with(on_deploy=True)[1],
+    ):  # one stack
         first, second = reconcile_values(make()), reconcile_values(make())
         assert len(set(first.values())) == 1 and None not in first.values()
         assert set(first.values()) != set(second.values())
@@ -84,8 +94,7 @@ def test_reconcile_on_deploy_is_per_stack_and_the_token_wins():
     Stage(off, "Hall")
     IvsRealtimeProvider.of(on).reconcile_on_deploy()
     assert reconcile_values(on)["Hall"] is not None and reconcile_values(off)["Hall"] is None
-    _, stack = app_with({"constructs-ivsrt:reconcile": TOKEN, "constructs-ivsrt:reconcile-on-deploy": "true"},
-                        on_deploy=True)
+    _, stack = app_with({"constructs-ivsrt:reconcile": TOKEN, "constructs-ivsrt:reconcile-on-deploy": "true"}, on_deploy=True)
     assert set(reconcile_values(stack).values()) == {TOKEN}
     _, stack = app_with({"constructs-ivsrt:reconcile-on-deploy": "false"})
     assert set(reconcile_values(stack).values()) == {None}
@@ -94,6 +103,7 @@ def test_reconcile_on_deploy_is_per_stack_and_the_token_wins():
 # ---------------------------------------------------------------------------------------------
 # Through the runner: CloudFormation sends each resource an Update in which only reconcile changed
 # ---------------------------------------------------------------------------------------------
+
 
 def synth(tmp_path: Path, version: str, **options: Any) -> dict[str, Any]:
     app, _ = app_with(outdir=tmp_path / version, **options)
@@ -138,8 +148,7 @@ def test_reconcile_on_deploy_corrects_drift_and_costs_one_get_when_nothing_drift
     changes = deployer.deploy(synth(tmp_path, "v3", on_deploy=True))
     assert sorted(c.action for c in changes) == ["update"] * 4
     # Nothing drifted: one Get per resource, and the desired state written again (one PutParameter).
-    assert sorted(ivs.state.calls) == ["GetEncoderConfiguration", "GetIngestConfiguration", "GetStage",
-                                       "GetStorageConfiguration"]
+    assert sorted(ivs.state.calls) == ["GetEncoderConfiguration", "GetIngestConfiguration", "GetStage", "GetStorageConfiguration"]
     assert ivs.ssm.calls == ["ssm:PutParameter"] * 4
     assert {r.physical_id for r in deployer.state.resources.values()} == set(arns.values())
 

@@ -18,6 +18,7 @@ from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Match, Template
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from synth import warnings_of as all_warnings_of
 
 from constructs_ivsrt import (
     AutoParticipantRecording,
@@ -31,13 +32,12 @@ from constructs_ivsrt import (
     StageDashboard,
     StorageConfiguration,
 )
-from ivsrt_local.cross_region import READER_TYPE
 from ivsrt_local.assembly import read_assembly, select_stacks
+from ivsrt_local.cross_region import READER_TYPE
 from ivsrt_local.deploy import deploy_stacks
-from ivsrt_local.stack_state import DeployError
 from ivsrt_local.endpoint import RateLimits
+from ivsrt_local.stack_state import DeployError
 from ivsrt_local.testing import LocalDeployment
-from synth import warnings_of as all_warnings_of
 
 US = cdk.Environment(account="111122223333", region="us-east-1")
 EU = cdk.Environment(account="444455556666", region="eu-west-1")
@@ -61,6 +61,7 @@ def error(build: Any) -> str:
 
 # -- imports and metrics ------------------------------------------------------------------------
 
+
 def test_an_import_takes_its_region_and_account_from_its_arn():
     hall = Stage.from_stage_arn(stack(), "Hall", HALL_ARN)
     assert (hall.env.region, hall.env.account) == ("us-east-1", "111122223333")
@@ -80,8 +81,9 @@ def test_an_imported_stages_metrics_carry_its_region_and_account():
 
 def test_an_alarm_in_another_region_than_its_stage_is_refused_by_cdk():
     hall = Stage.from_stage_arn(stack(), "Hall", HALL_ARN)
-    with pytest.raises(Exception, match="Cannot create an Alarm in region 'eu-west-1' based on metric 'Publishers' "
-                                        "in 'us-east-1'"):
+    with pytest.raises(
+        Exception, match="Cannot create an Alarm in region 'eu-west-1' based on metric 'Publishers' in 'us-east-1'"
+    ):
         hall.metric_publishers().create_alarm(cdk.Stack.of(hall), "Alarm", threshold=1, evaluation_periods=1)
 
 
@@ -97,9 +99,13 @@ def test_a_dashboard_graphs_each_stage_where_it_is():
     widgets = dashboard_widgets(eu)
     assert [w["properties"]["title"] for w in widgets][:2] == [
         "Account: concurrent publishers and subscriptions (us-east-1 (account 111122223333))",
-        "Account: concurrent publishers and subscriptions (eu-west-1 (account 444455556666))"]
-    where = {(w["properties"]["title"], metric[1]): (metric[-1]["region"], metric[-1]["accountId"])
-             for w in widgets for metric in w["properties"]["metrics"]}
+        "Account: concurrent publishers and subscriptions (eu-west-1 (account 444455556666))",
+    ]
+    where = {
+        (w["properties"]["title"], metric[1]): (metric[-1]["region"], metric[-1]["accountId"])
+        for w in widgets
+        for metric in w["properties"]["metrics"]
+    }
     assert where[("Hall: participants", "Publishers")] == ("us-east-1", "111122223333")
     assert where[("Hall: bitrate (bits/s)", "SubscribeBitrate")] == ("us-east-1", "111122223333")
     assert where[("Local: participants", "Publishers")] == ("eu-west-1", "444455556666")
@@ -115,23 +121,43 @@ def test_a_dashboard_of_stages_in_one_place_keeps_one_account_graph():
 
 # -- event rules --------------------------------------------------------------------------------
 
-RULE_ADVICE = ("instead import the {kind} by ARN in a stack of us-east-1 (account 111122223333), make the rule there, "
-               "and forward the events to this stack's bus with a targets.EventBus target")
+RULE_ADVICE = (
+    "instead import the {kind} by ARN in a stack of us-east-1 (account 111122223333), make the rule there, "
+    "and forward the events to this stack's bus with a targets.EventBus target"
+)
 
 
-@pytest.mark.parametrize("make, path, method, kind", [
-    (lambda s: Stage.from_stage_arn(s, "Hall", HALL_ARN).on_stage_update("Published"),
-     "Eu/Hall/Published", "on_stage_update", "stage"),
-    (lambda s: Stage.from_stage_arn(s, "Hall", HALL_ARN).on_participant_recording_state_change("Recorded"),
-     "Eu/Hall/Recorded", "on_participant_recording_state_change", "stage"),
-    (lambda s: Composition.from_composition_arn(s, "Show", "arn:aws:ivs:us-east-1:111122223333:composition/AbCd")
-     .on_state_change("Ended"), "Eu/Show/Ended", "on_state_change", "composition"),
-])
+@pytest.mark.parametrize(
+    "make, path, method, kind",
+    [
+        (
+            lambda s: Stage.from_stage_arn(s, "Hall", HALL_ARN).on_stage_update("Published"),
+            "Eu/Hall/Published",
+            "on_stage_update",
+            "stage",
+        ),
+        (
+            lambda s: Stage.from_stage_arn(s, "Hall", HALL_ARN).on_participant_recording_state_change("Recorded"),
+            "Eu/Hall/Recorded",
+            "on_participant_recording_state_change",
+            "stage",
+        ),
+        (
+            lambda s: Composition.from_composition_arn(
+                s, "Show", "arn:aws:ivs:us-east-1:111122223333:composition/AbCd"
+            ).on_state_change("Ended"),
+            "Eu/Show/Ended",
+            "on_state_change",
+            "composition",
+        ),
+    ],
+)
 def test_an_event_rule_for_a_resource_in_another_region_fails_synth_naming_both(make, path, method, kind):
     assert error(lambda: make(stack())) == (
         f"{path}: {method} must make its rule in the {kind}'s region and account, where IVS sends its events (the "
         f"default bus there), got: the {kind} in us-east-1 (account 111122223333), this stack in eu-west-1 "
-        f"(account 444455556666); " + RULE_ADVICE.format(kind=kind))
+        f"(account 444455556666); " + RULE_ADVICE.format(kind=kind)
+    )
 
 
 def test_an_event_rule_for_a_stage_of_another_account_in_the_same_region_fails_too():
@@ -147,9 +173,13 @@ def test_the_documented_forwarding_synthesizes_a_rule_in_the_stages_region():
     eu_bus = events.EventBus.from_event_bus_arn(eu, "Default", "arn:aws:events:eu-west-1:444455556666:event-bus/default")
     forward: Any = targets.EventBus(eu_bus)  # an IRuleTarget (jsii's parameter names trip pyright's protocol check)
     Stage.from_stage_arn(us, "Hall", HALL_ARN).on_stage_update("Forward", target=forward)
-    Template.from_stack(us).has_resource_properties("AWS::Events::Rule", {
-        "EventPattern": {"source": ["aws.ivs"], "resources": [HALL_ARN]},
-        "Targets": [Match.object_like({"Arn": "arn:aws:events:eu-west-1:444455556666:event-bus/default"})]})
+    Template.from_stack(us).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {"source": ["aws.ivs"], "resources": [HALL_ARN]},
+            "Targets": [Match.object_like({"Arn": "arn:aws:events:eu-west-1:444455556666:event-bus/default"})],
+        },
+    )
     assert warnings_of(us) == []
 
 
@@ -160,7 +190,8 @@ def test_a_rule_whose_place_is_known_only_at_deploy_time_warns():
         "Published: on_stage_update cannot check that its rule is in the stage's region and account (one is known only "
         "at deploy time), got: the stage in us-east-1 (account 111122223333), this stack in <deploy-time value> "
         "(account <deploy-time value>); IVS sends the events only to the default bus there, so a rule elsewhere never "
-        "fires [ack: constructs-ivsrt:eventRulePlaceNotChecked]"]
+        "fires [ack: constructs-ivsrt:eventRulePlaceNotChecked]"
+    ]
 
 
 def test_a_rule_for_a_managed_stage_is_where_the_stage_is_and_says_nothing():
@@ -171,14 +202,17 @@ def test_a_rule_for_a_managed_stage_is_where_the_stage_is_and_says_nothing():
 
 # -- resources IVS needs in one region -----------------------------------------------------------
 
+
 def storage_in(st: cdk.Stack, region: str, id: str = "Storage") -> Any:
     return StorageConfiguration.from_storage_configuration_arn(
-        st, id, f"arn:aws:ivs:{region}:444455556666:storage-configuration/AbCd")
+        st, id, f"arn:aws:ivs:{region}:444455556666:storage-configuration/AbCd"
+    )
 
 
 def encoder_in(st: cdk.Stack, region: str) -> Any:
     return EncoderConfiguration.from_encoder_configuration_arn(
-        st, "Encoder", f"arn:aws:ivs:{region}:444455556666:encoder-configuration/AbCd")
+        st, "Encoder", f"arn:aws:ivs:{region}:444455556666:encoder-configuration/AbCd"
+    )
 
 
 def test_a_stage_recording_to_storage_in_another_region_fails_synth_naming_both():
@@ -186,17 +220,20 @@ def test_a_stage_recording_to_storage_in_another_region_fails_synth_naming_both(
     recording = AutoParticipantRecording(storage_configuration=storage_in(eu, "us-west-2"))
     assert error(lambda: Stage(eu, "Stage", auto_participant_recording=recording)) == (
         "Eu/Stage: auto_participant_recording.storage_configuration must be in the stage's region eu-west-1 (IVS "
-        "records a stage only to a storage configuration of its region), got: 'us-west-2' (Eu/Storage)")
+        "records a stage only to a storage configuration of its region), got: 'us-west-2' (Eu/Storage)"
+    )
 
 
 def test_a_stage_recording_to_a_storage_configuration_of_a_stack_in_another_region_fails_too():
     app = cdk.App()
     west = stack(cdk.Environment(account="444455556666", region="us-west-2"), "West", app=app)
     from aws_cdk import aws_s3 as s3
+
     storage = StorageConfiguration(west, "Storage", bucket=s3.Bucket(west, "Bucket"))
     eu = stack(app=app)
-    message = error(lambda: Stage(eu, "Stage", auto_participant_recording=AutoParticipantRecording(
-        storage_configuration=storage)))
+    message = error(
+        lambda: Stage(eu, "Stage", auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    )
     assert message.endswith("got: 'us-west-2' (West/Storage)")
 
 
@@ -205,23 +242,34 @@ def test_a_composition_uses_a_stage_and_destinations_of_its_own_region():
     eu = stack(app=app)
     channel_stack = stack(US, "Channels", app=app)
     channel = ivs_l1.CfnChannel(channel_stack, "Channel")
-    destinations = [S3Destination(storage_configuration=storage_in(eu, "us-west-2"),
-                                  encoder_configuration=encoder_in(eu, "eu-west-1")),
-                    ChannelDestination(channel=channel)]
+    destinations = [
+        S3Destination(storage_configuration=storage_in(eu, "us-west-2"), encoder_configuration=encoder_in(eu, "eu-west-1")),
+        ChannelDestination(channel=channel),
+    ]
     why = "(a composition reads a stage and writes to destinations of its own region)"
-    assert error(lambda: Composition(eu, "Show", stage=Stage.from_stage_arn(eu, "Hall", HALL_ARN),
-                                     destinations=destinations)) == "\n".join([
-        f"Eu/Show: stage must be in the composition's region eu-west-1 {why}, got: 'us-east-1' (Eu/Hall)",
-        f"Eu/Show: destinations[0].storage_configuration must be in the composition's region eu-west-1 {why}, "
-        "got: 'us-west-2' (Eu/Storage)",
-        f"Eu/Show: destinations[1].channel must be in the composition's region eu-west-1 {why}, "
-        "got: 'us-east-1' (Channels/Channel)"])
+    assert error(
+        lambda: Composition(eu, "Show", stage=Stage.from_stage_arn(eu, "Hall", HALL_ARN), destinations=destinations)
+    ) == "\n".join(
+        [
+            f"Eu/Show: stage must be in the composition's region eu-west-1 {why}, got: 'us-east-1' (Eu/Hall)",
+            f"Eu/Show: destinations[0].storage_configuration must be in the composition's region eu-west-1 {why}, "
+            "got: 'us-west-2' (Eu/Storage)",
+            f"Eu/Show: destinations[1].channel must be in the composition's region eu-west-1 {why}, "
+            "got: 'us-east-1' (Channels/Channel)",
+        ]
+    )
 
 
 def test_a_channel_given_by_arn_is_checked_by_its_arns_region():
     eu = stack()
-    message = error(lambda: Composition(eu, "Show", stage=Stage(eu, "Live"), destinations=[
-        ChannelDestination(channel="arn:aws:ivs:ap-south-1:444455556666:channel/AbCd")]))
+    message = error(
+        lambda: Composition(
+            eu,
+            "Show",
+            stage=Stage(eu, "Live"),
+            destinations=[ChannelDestination(channel="arn:aws:ivs:ap-south-1:444455556666:channel/AbCd")],
+        )
+    )
     assert message.endswith("got: 'ap-south-1' (arn:aws:ivs:ap-south-1:444455556666:channel/AbCd)")
 
 
@@ -229,7 +277,8 @@ def test_an_ingest_configuration_joins_a_stage_of_its_own_region():
     eu = stack()
     assert error(lambda: IngestConfiguration(eu, "Encoder", stage=Stage.from_stage_arn(eu, "Hall", HALL_ARN))) == (
         "Eu/Encoder: stage must be in the ingest configuration's region eu-west-1 (an encoder joins a stage through "
-        "an ingest configuration of the stage's region), got: 'us-east-1' (Eu/Hall)")
+        "an ingest configuration of the stage's region), got: 'us-east-1' (Eu/Hall)"
+    )
 
 
 def test_a_cross_region_reference_warns_that_its_region_cannot_be_checked():
@@ -242,19 +291,29 @@ def test_a_cross_region_reference_warns_that_its_region_cannot_be_checked():
         "stage cannot be checked to be in the ingest configuration's region eu-west-1 (an encoder joins a stage "
         "through an ingest configuration of the stage's region): a region known only at deploy time (an env-agnostic "
         "stack, an ARN from a parameter or a cross-region reference), got: '<deploy-time value>' (Eu/Hall) "
-        "[ack: constructs-ivsrt:regionNotChecked]"]
+        "[ack: constructs-ivsrt:regionNotChecked]"
+    ]
 
 
 def test_resources_of_one_region_synthesize_without_a_word():
     for st in (stack(), stack(None, "Agnostic")):
         stage = Stage(st, "Live")
         IngestConfiguration(st, "Encoder", stage=stage)
-        Composition(st, "Show", stage=stage, destinations=[ChannelDestination(
-            channel=ivs_l1.CfnChannel(st, "Channel"), encoder_configuration=EncoderConfiguration(st, "Enc"))])
+        Composition(
+            st,
+            "Show",
+            stage=stage,
+            destinations=[
+                ChannelDestination(
+                    channel=ivs_l1.CfnChannel(st, "Channel"), encoder_configuration=EncoderConfiguration(st, "Enc")
+                )
+            ],
+        )
         assert warnings_of(st) == []
 
 
 # -- the local runner ----------------------------------------------------------------------------
+
 
 def cross_region_app(outdir: Any, us_env: cdk.Environment = US) -> cdk.App:
     """A stage in us-east-1, and one in eu-west-1 tagged with its ARN: a cross-region reference
@@ -285,13 +344,22 @@ def test_the_runner_resolves_cross_region_references(tmp_path, ivs, us_env, rend
     assert deployment.outputs("Eu")["Source"] == stages["us-east-1"]["arn"]
 
 
-@pytest.mark.parametrize("us_env, said", [
-    (US, ": Fn::GetStackOutput reads output PublishOutputRefHall56AED349 of stack Us in us-east-1, which is "
-         "not deployed (deploy it first)"),
-    (SAME_ACCOUNT_US, ": the cross-region reference /cdk/exports/Eu/Ususeast1RefHall{hash} has no value in "
-                      "eu-west-1: no deployed stack wrote it (deploy the stack it refers to first, with "
-                      "cross_region_references=True)"),
-])
+@pytest.mark.parametrize(
+    "us_env, said",
+    [
+        (
+            US,
+            ": Fn::GetStackOutput reads output PublishOutputRefHall56AED349 of stack Us in us-east-1, which is "
+            "not deployed (deploy it first)",
+        ),
+        (
+            SAME_ACCOUNT_US,
+            ": the cross-region reference /cdk/exports/Eu/Ususeast1RefHall{hash} has no value in "
+            "eu-west-1: no deployed stack wrote it (deploy the stack it refers to first, with "
+            "cross_region_references=True)",
+        ),
+    ],
+)
 def test_a_cross_region_reference_to_a_stack_not_deployed_fails_in_one_line(tmp_path, ivs, us_env, said):
     cross_region_app(tmp_path / "cdk.out", us_env)
     with pytest.raises(DeployError) as caught:
@@ -311,14 +379,20 @@ def test_a_dynamic_reference_the_runner_cannot_resolve_fails_in_one_line(tmp_pat
     assert str(caught.value).startswith("deployment failed and was rolled back: stack Eu, resource Live")
     assert str(caught.value).endswith(
         ": the dynamic reference {{resolve:ssm:/team/owner:1}} cannot be resolved by the local deploy runner (it "
-        "resolves only SSM parameters written by CDK's cross-region references of stacks it deployed, in eu-west-1)")
+        "resolves only SSM parameters written by CDK's cross-region references of stacks it deployed, in eu-west-1)"
+    )
 
 
 # -- the local endpoint ----------------------------------------------------------------------------
 
+
 def client_in(ivs: Any, region: str) -> Any:
-    return boto3.client("ivs-realtime", endpoint_url=ivs.url, region_name=region,
-                        config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    return boto3.client(
+        "ivs-realtime",
+        endpoint_url=ivs.url,
+        region_name=region,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
 
 
 def code_of(call: Any, **params: Any) -> str:
@@ -357,8 +431,10 @@ def test_resource_quotas_are_per_region(ivs):
         client = client_in(ivs, region)
         for _ in range(quota):
             client.create_storage_configuration(s3={"bucketName": "recordings"})
-    assert code_of(client_in(ivs, "us-east-1").create_storage_configuration,
-                   s3={"bucketName": "recordings"}) == "ServiceQuotaExceededException"
+    assert (
+        code_of(client_in(ivs, "us-east-1").create_storage_configuration, s3={"bucketName": "recordings"})
+        == "ServiceQuotaExceededException"
+    )
 
 
 def test_rate_quotas_are_per_region():
@@ -380,7 +456,8 @@ def test_metrics_of_a_stage_whose_region_is_known_only_at_deploy_time_warn_once(
     assert warnings_of(eu) == [
         "its region is known only at deploy time (a cross-region reference or an ARN from a parameter), so its "
         "metrics carry no region and a dashboard or alarm reads them in its own region: pass region= (and account=) "
-        "to the metric_* methods, or import it by a literal ARN [ack: constructs-ivsrt:metricRegionNotKnown]"]
+        "to the metric_* methods, or import it by a literal ARN [ack: constructs-ivsrt:metricRegionNotKnown]"
+    ]
     assert hall.metric_publishers(region="us-east-1").region == "us-east-1"
     literal = Stage.from_stage_arn(stack(None, "Agnostic", app=app), "Hall", "arn:aws:ivs:us-east-1:111122223333:stage/AbCd")
     assert literal.metric_publishers().region == "us-east-1" and warnings_of(cdk.Stack.of(literal)) == []

@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_shipped_model_is_the_model_we_build_against():
     """lambda/models must be botocore's own model (scripts/vendor_model.py refreshes it)."""
     source = Path(botocore.__file__).parent / "data" / "ivs-realtime" / "2020-07-14" / "service-2.json"
-    installed = json.loads(gzip.decompress(source.with_suffix(".json.gz").read_bytes())
-                           if source.with_suffix(".json.gz").exists() else source.read_text())
+    installed = json.loads(
+        gzip.decompress(source.with_suffix(".json.gz").read_bytes())
+        if source.with_suffix(".json.gz").exists()
+        else source.read_text()
+    )
     shipped = json.loads((rules.MODEL_DIR / "ivs-realtime" / "2020-07-14" / "service-2.json").read_text())
     assert shipped == installed
 
@@ -32,15 +35,20 @@ def test_replacement_rules_match_the_native_types():
 
 def test_conversion_follows_shape_types():
     shape = rules.STAGE.create_input
-    converted = conversion.from_cloudformation(shape, {
-        "autoParticipantRecordingConfiguration": {
-            "recordingReconnectWindowSeconds": "30", "recordParticipantReplicas": "false",
-            "thumbnailConfiguration": {"targetIntervalSeconds": "5", "storage": ["LATEST"]},
+    converted = conversion.from_cloudformation(
+        shape,
+        {
+            "autoParticipantRecordingConfiguration": {
+                "recordingReconnectWindowSeconds": "30",
+                "recordParticipantReplicas": "false",
+                "thumbnailConfiguration": {"targetIntervalSeconds": "5", "storage": ["LATEST"]},
+            },
+            "tags": {"n": "123"},  # a string map stays strings
         },
-        "tags": {"n": "123"},  # a string map stays strings
-    })
+    )
     assert converted["autoParticipantRecordingConfiguration"] == {
-        "recordingReconnectWindowSeconds": 30, "recordParticipantReplicas": False,
+        "recordingReconnectWindowSeconds": 30,
+        "recordParticipantReplicas": False,
         "thumbnailConfiguration": {"targetIntervalSeconds": 5, "storage": ["LATEST"]},
     }
     assert converted["tags"] == {"n": "123"}
@@ -63,13 +71,16 @@ def test_a_whole_float_is_a_whole_number_at_synth():
     ]
 
 
-@pytest.mark.parametrize("tags, message", [
-    ({"aws:owner": "x"}, "tags key must not start with the reserved prefix 'aws:', got: 'aws:owner'"),
-    ({"k": "v#"}, "tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'v#'"),
-    ({"": "v"}, "tags key must have at least 1 characters, got: ''"),
-    ({"k" * 129: "v"}, f"tags key must have at most 128 characters, got: {'k' * 129!r}"),
-    ({"k": "v" * 257}, f"tags['k'] must have at most 256 characters, got: {'v' * 257!r}"),
-])
+@pytest.mark.parametrize(
+    "tags, message",
+    [
+        ({"aws:owner": "x"}, "tags key must not start with the reserved prefix 'aws:', got: 'aws:owner'"),
+        ({"k": "v#"}, "tags value must contain only letters, numbers, spaces and _ . : / = + - @, got: 'v#'"),
+        ({"": "v"}, "tags key must have at least 1 characters, got: ''"),
+        ({"k" * 129: "v"}, f"tags key must have at most 128 characters, got: {'k' * 129!r}"),
+        ({"k": "v" * 257}, f"tags['k'] must have at most 256 characters, got: {'v' * 257!r}"),
+    ],
+)
 def test_tag_rules(tags, message):
     assert validation.check_tags(tags) == [message]
 

@@ -45,8 +45,19 @@ def test_the_provider_entry_imports_only_the_runtime():
 def test_the_drift_watch_entry_imports_the_detector_not_the_provider():
     modules = _entry_imports("drift_watch")
     assert {"ivsrt_runtime.drift_watch", "ivsrt_runtime.drift_check"} <= modules
-    assert not {"handler", "token_vendor", "ivsrt_runtime.provider", "ivsrt_runtime.tokens", "constructs_ivsrt",
-                "aws_cdk", "ivsrt_local", "ivsrt_cli"} & modules
+    assert (
+        not {
+            "handler",
+            "token_vendor",
+            "ivsrt_runtime.provider",
+            "ivsrt_runtime.tokens",
+            "constructs_ivsrt",
+            "aws_cdk",
+            "ivsrt_local",
+            "ivsrt_cli",
+        }
+        & modules
+    )
 
 
 def test_each_entry_constant_names_a_function_of_the_asset():
@@ -58,11 +69,14 @@ def test_each_entry_constant_names_a_function_of_the_asset():
 
     asset = lambda_asset_dir()
     assert sorted(path.name for path in asset.glob("*.py")) == sorted(entries.FILES)
-    script = ("import importlib, sys\n"
-              "for handler in sys.argv[1:]:\n"
-              "    module, function = handler.rsplit('.', 1)\n"
-              "    assert callable(getattr(importlib.import_module(module), function, None)), handler\n")
+    script = (
+        "import importlib, sys\n"
+        "for handler in sys.argv[1:]:\n"
+        "    module, function = handler.rsplit('.', 1)\n"
+        "    assert callable(getattr(importlib.import_module(module), function, None)), handler\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(asset)}
-    result = subprocess.run([sys.executable, "-c", script, *entries.HANDLERS], env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script, *entries.HANDLERS], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr

@@ -14,15 +14,22 @@ def test_no_secret_in_any_log_line_across_the_lifecycle(cfn, ivs, caplog):
     response_url = "https://cloudformation-custom-resource-response.example/secret-presigned-url"
     with caplog.at_level(logging.DEBUG):  # everything, botocore's debug output included
         storage = cfn.create(STORAGE, {"name": "r", "s3": {"bucketName": "b-1"}, "tags": {"a": "1"}})
-        stage_props = {"name": "s", "autoParticipantRecordingConfiguration": {
-            "storageConfigurationArn": storage["PhysicalResourceId"]}, "tags": {"a": "1"}}
+        stage_props = {
+            "name": "s",
+            "autoParticipantRecordingConfiguration": {"storageConfigurationArn": storage["PhysicalResourceId"]},
+            "tags": {"a": "1"},
+        }
         ivs.inject(Fault("drop_after_success", "CreateStage"), Fault("throttle", "TagResource"))
         stage = cfn.create(STAGE, stage_props)["PhysicalResourceId"]
         cfn.update(STAGE, stage, stage_props, {**stage_props, "name": "t", "tags": {"b": "2"}})
         encoder = cfn.create(ENCODER, {"name": "e"})["PhysicalResourceId"]
         replaced = cfn.update(ENCODER, encoder, {"name": "e"}, {"name": "f"})["PhysicalResourceId"]
-        for resource_type, arn in ((ENCODER, encoder), (ENCODER, replaced), (STAGE, stage),
-                                   (STORAGE, storage["PhysicalResourceId"])):
+        for resource_type, arn in (
+            (ENCODER, encoder),
+            (ENCODER, replaced),
+            (STAGE, stage),
+            (STORAGE, storage["PhysicalResourceId"]),
+        ):
             cfn.delete(resource_type, arn)
     text = "\n".join(record.getMessage() for record in caplog.records)
     assert text, "nothing was logged: the test would prove nothing"

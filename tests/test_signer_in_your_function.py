@@ -17,6 +17,7 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
+from synth import ENV, new_stack
 
 from constructs_ivsrt import IvsRealtimeValidationError, ParticipantTokenSigningKey, Stage
 from constructs_ivsrt._asset import lambda_asset_dir, signer_layer_dir
@@ -25,12 +26,14 @@ from ivsrt_local.resolver import Resolver
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
 from ivsrt_runtime import signer
 from ivsrt_runtime.signing import TokenRequestError
-from synth import ENV, new_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = Path(sys.prefix) / "lambda-floor"  # requirements-lambda-floor.txt, installed by `make install`
-FLOOR_VERSION = next(line.split("==")[1] for line in (ROOT / "requirements-lambda-floor.txt").read_text().splitlines()
-                     if line.startswith("botocore=="))
+FLOOR_VERSION = next(
+    line.split("==")[1]
+    for line in (ROOT / "requirements-lambda-floor.txt").read_text().splitlines()
+    if line.startswith("botocore==")
+)
 
 # The guide's lines: the stack's, and the function's code.
 GUIDE_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "guide.md").read_text(), re.S)
@@ -39,8 +42,9 @@ GUIDE_BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "guide.md").r
 
 
 def _python_function(scope, id: str) -> lambda_.Function:
-    return lambda_.Function(scope, id, runtime=lambda_.Runtime.PYTHON_3_12, handler="app.handler",
-                            code=lambda_.Code.from_inline(USER_CODE))
+    return lambda_.Function(
+        scope, id, runtime=lambda_.Runtime.PYTHON_3_12, handler="app.handler", code=lambda_.Code.from_inline(USER_CODE)
+    )
 
 
 def test_a_wired_function_gets_the_layer_its_environment_and_kms_sign_only():
@@ -61,13 +65,18 @@ def test_a_wired_function_gets_the_layer_its_environment_and_kms_sign_only():
     variables = api_properties["Environment"]["Variables"]
     assert variables[signer.SIGNING_KEY_ENV] == key_arn
     assert variables[signer.PUBLIC_KEY_ENV] == stack.resolve(key.public_key_arn)
-    assert variables[signer.STAGES_ENV] == stack.resolve(stack.to_json_string(
-        [{"arn": s.stage_arn, "whip": s.endpoints.whip, "events": s.endpoints.events} for s in (stage, other)]))
-    policies = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [
-        {"Ref": stack.get_logical_id(api.role.node.default_child)}]}})
+    assert variables[signer.STAGES_ENV] == stack.resolve(
+        stack.to_json_string(
+            [{"arn": s.stage_arn, "whip": s.endpoints.whip, "events": s.endpoints.events} for s in (stage, other)]
+        )
+    )
+    policies = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": stack.get_logical_id(api.role.node.default_child)}]}}
+    )
     (policy,) = policies.values()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Action": "kms:Sign", "Effect": "Allow", "Resource": key_arn}]  # no IVS permission
+        {"Action": "kms:Sign", "Effect": "Allow", "Resource": key_arn}
+    ]  # no IVS permission
 
 
 def test_the_layer_holds_ivsrt_runtime_under_python_without_bytecode_and_its_hash_is_stable():
@@ -88,21 +97,41 @@ def test_the_layer_holds_ivsrt_runtime_under_python_without_bytecode_and_its_has
             cache.rmdir()
 
 
-@pytest.mark.parametrize("wire, message", [
-    (lambda stack, key, stage: key.add_to_function(
-        lambda_.Function(stack, "Node", runtime=lambda_.Runtime.NODEJS_22_X, handler="app.handler",
-                         code=lambda_.Code.from_inline("exports.handler = 1")), stages=[stage]),
-     "T/Signer: add_to_function: function must have a Python runtime, got: nodejs22.x (T/Node)"),
-    (lambda stack, key, stage: key.add_to_function(_python_function(stack, "Api"), stages=[]),
-     "T/Signer: add_to_function: stages must name at least one stage, got: []"),
-    (lambda stack, key, stage: key.add_to_function(_python_function(stack, "Api"), stages=stage),
-     "T/Signer: add_to_function: stages must be a list of Stage, got: {stage!r}"),
-    (lambda stack, key, stage: key.add_to_function(
-        _python_function(stack, "Api"), stages=[Stage.from_stage_arn(stack, "Imported", "arn:aws:ivs:eu-west-1:"
-                                                                     "123456789012:stage/AbCd")]),
-     "T/Signer: add_to_function: stages[0] must be a Stage of this app (a token names the stage's endpoints, "
-     "which an imported stage does not have), got: an imported stage, arn:aws:ivs:eu-west-1:123456789012:stage/AbCd"),
-], ids=["node-function", "no-stage", "one-stage-not-a-list", "imported-stage"])
+@pytest.mark.parametrize(
+    "wire, message",
+    [
+        (
+            lambda stack, key, stage: key.add_to_function(
+                lambda_.Function(
+                    stack,
+                    "Node",
+                    runtime=lambda_.Runtime.NODEJS_22_X,
+                    handler="app.handler",
+                    code=lambda_.Code.from_inline("exports.handler = 1"),
+                ),
+                stages=[stage],
+            ),
+            "T/Signer: add_to_function: function must have a Python runtime, got: nodejs22.x (T/Node)",
+        ),
+        (
+            lambda stack, key, stage: key.add_to_function(_python_function(stack, "Api"), stages=[]),
+            "T/Signer: add_to_function: stages must name at least one stage, got: []",
+        ),
+        (
+            lambda stack, key, stage: key.add_to_function(_python_function(stack, "Api"), stages=stage),
+            "T/Signer: add_to_function: stages must be a list of Stage, got: {stage!r}",
+        ),
+        (
+            lambda stack, key, stage: key.add_to_function(
+                _python_function(stack, "Api"),
+                stages=[Stage.from_stage_arn(stack, "Imported", "arn:aws:ivs:eu-west-1:123456789012:stage/AbCd")],
+            ),
+            "T/Signer: add_to_function: stages[0] must be a Stage of this app (a token names the stage's endpoints, "
+            "which an imported stage does not have), got: an imported stage, arn:aws:ivs:eu-west-1:123456789012:stage/AbCd",
+        ),
+    ],
+    ids=["node-function", "no-stage", "one-stage-not-a-list", "imported-stage"],
+)
 def test_what_cannot_sign_is_refused_with_the_rule(wire, message):
     stack = new_stack()
     stage, key = Stage(stack, "Stage"), ParticipantTokenSigningKey(stack, "Signer")
@@ -119,8 +148,9 @@ def test_a_function_is_wired_once():
     first.add_to_function(api, stages=[stage])
     with pytest.raises(IvsRealtimeValidationError) as caught:
         second.add_to_function(api, stages=[stage])
-    assert str(caught.value) == ("T/Next: add_to_function: T/Api is wired to sign already (by T/Signer): "
-                                 "wire a function once, with all its stages")
+    assert str(caught.value) == (
+        "T/Next: add_to_function: T/Api is wired to sign already (by T/Signer): wire a function once, with all its stages"
+    )
 
 
 STAGE_A = "arn:aws:ivs:eu-west-1:123456789012:stage/A"
@@ -128,9 +158,11 @@ STAGE_B = "arn:aws:ivs:eu-west-1:123456789012:stage/B"
 
 
 def _environment(*stage_arns: str) -> dict[str, str]:
-    return {signer.SIGNING_KEY_ENV: "arn:aws:kms:eu-west-1:123456789012:key/k",
-            signer.PUBLIC_KEY_ENV: "arn:aws:ivs:eu-west-1:123456789012:public-key/p",
-            signer.STAGES_ENV: json.dumps([{"arn": arn, "whip": "https://w", "events": "wss://e"} for arn in stage_arns])}
+    return {
+        signer.SIGNING_KEY_ENV: "arn:aws:kms:eu-west-1:123456789012:key/k",
+        signer.PUBLIC_KEY_ENV: "arn:aws:ivs:eu-west-1:123456789012:public-key/p",
+        signer.STAGES_ENV: json.dumps([{"arn": arn, "whip": "https://w", "events": "wss://e"} for arn in stage_arns]),
+    }
 
 
 def test_sign_token_names_a_stage_of_the_function_and_says_what_is_missing():
@@ -142,10 +174,14 @@ def test_sign_token_names_a_stage_of_the_function_and_says_what_is_missing():
     assert str(caught.value) == f"stage_arn must be one of the function's stages ({STAGE_A}), got: {STAGE_B!r}"
     with pytest.raises(signer.SignerNotConfigured) as missing:
         signer.sign_token(environment={})
-    assert str(missing.value) == ("IVSRT_SIGNING_KEY_ARN is not set: wire the function with "
-                                  "ParticipantTokenSigningKey.add_to_function(function, stages=[...])")
+    assert str(missing.value) == (
+        "IVSRT_SIGNING_KEY_ARN is not set: wire the function with "
+        "ParticipantTokenSigningKey.add_to_function(function, stages=[...])"
+    )
     assert signer.stages(_environment(STAGE_A, STAGE_B)) == {
-        STAGE_A: {"whip": "https://w", "events": "wss://e"}, STAGE_B: {"whip": "https://w", "events": "wss://e"}}
+        STAGE_A: {"whip": "https://w", "events": "wss://e"},
+        STAGE_B: {"whip": "https://w", "events": "wss://e"},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,8 +201,7 @@ def _asset_dir(assembly: Path, properties: dict, code_key: str) -> Path:
     return assembly / f"asset.{properties[code_key]['S3Key'].removesuffix('.zip')}"
 
 
-def test_the_guides_function_signs_from_its_asset_under_the_oldest_boto3_and_its_token_admits(
-        local_ivs_realtime, tmp_path):  # noqa: F811
+def test_the_guides_function_signs_from_its_asset_under_the_oldest_boto3_and_its_token_admits(local_ivs_realtime, tmp_path):  # noqa: F811
     """The guide's lines as written: the stack's wiring and the function's code."""
     assert FLOOR.is_dir(), f"{FLOOR} is missing: run `make install`"
     code = tmp_path / "api"
@@ -191,12 +226,22 @@ def test_the_guides_function_signs_from_its_asset_under_the_oldest_boto3_and_its
     # As Lambda orders them: the function's code, the layers' python/, then the runtime's boto3.
     # No site-packages' .pth files (-S): the checkout's editable ivsrt_runtime is out of reach.
     site_packages = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AWS_DATA_PATH", "PYTHON"))}, **environment,
-           "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(FLOOR), site_packages]),
-           "PYTHONDONTWRITEBYTECODE": "1", "AWS_REGION": "eu-west-1",
-           "AWS_ENDPOINT_URL_KMS": local_ivs_realtime.endpoint.url}
-    result = subprocess.run([sys.executable, "-S", "-c", RUN_HANDLER, json.dumps({"userId": "ada"})],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_DATA_PATH", "PYTHON"))},
+        **environment,
+        "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(FLOOR), site_packages]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL_KMS": local_ivs_realtime.endpoint.url,
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", RUN_HANDLER, json.dumps({"userId": "ada"})],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     ran = json.loads(result.stdout)
     assert ran["versions"] == [FLOOR_VERSION, FLOOR_VERSION]

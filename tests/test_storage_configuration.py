@@ -10,30 +10,47 @@ import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
-
 from conftest import STAGE, STORAGE, make_storage, resources
-from constructs_ivsrt import IvsRealtimeValidationError, StorageConfiguration
 from synth import ENV, expect, new_stack
 
+from constructs_ivsrt import IvsRealtimeValidationError, StorageConfiguration
 
-@pytest.mark.parametrize("build, message", [
-    pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket.from_bucket_name(s, "B", "my-bucket"),
-                                                storage_configuration_name="x" * 129),
-                 f"T/Sto: storage_configuration_name must have at most 128 characters, got: '{'x' * 129}'", id="storage-name"),
-    pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket.from_bucket_name(s, "B", "Bad_Bucket")),
-                 "T/Sto: bucket.bucket_name must match the pattern [a-z0-9-.]+, got: 'Bad_Bucket'", id="bucket-name"),
-    pytest.param(lambda s: StorageConfiguration.from_storage_configuration_arn(s, "S", "arn:aws:ivs:eu-west-1:1:stage/a"),
-                 "T/S: storage_configuration_arn must match the pattern "
-                 "arn:aws:ivs:[a-z0-9-]+:[0-9]+:storage-configuration/[a-zA-Z0-9-]+, got: 'arn:aws:ivs:eu-west-1:1:stage/a'",
-                 id="storage-arn"),
-    pytest.param(lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket(s, "B", encryption=s3.BucketEncryption.KMS)),
-                 "T/Sto: bucket encryption must be SSE-S3 (BucketEncryption.S3_MANAGED): IVS cannot write to "
-                 "KMS-encrypted buckets, got: 'aws:kms'", id="bucket-kms"),
-    pytest.param(lambda s: StorageConfiguration(
-        s, "Sto", bucket=s3.Bucket(s, "B", object_ownership=s3.ObjectOwnership.OBJECT_WRITER)),
-                 "T/Sto: bucket object ownership must be BucketOwnerEnforced or BucketOwnerPreferred so recordings "
-                 "belong to the bucket owner, got: 'ObjectWriter'", id="bucket-ownership"),
-])
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        pytest.param(
+            lambda s: StorageConfiguration(
+                s, "Sto", bucket=s3.Bucket.from_bucket_name(s, "B", "my-bucket"), storage_configuration_name="x" * 129
+            ),
+            f"T/Sto: storage_configuration_name must have at most 128 characters, got: '{'x' * 129}'",
+            id="storage-name",
+        ),
+        pytest.param(
+            lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket.from_bucket_name(s, "B", "Bad_Bucket")),
+            "T/Sto: bucket.bucket_name must match the pattern [a-z0-9-.]+, got: 'Bad_Bucket'",
+            id="bucket-name",
+        ),
+        pytest.param(
+            lambda s: StorageConfiguration.from_storage_configuration_arn(s, "S", "arn:aws:ivs:eu-west-1:1:stage/a"),
+            "T/S: storage_configuration_arn must match the pattern "
+            "arn:aws:ivs:[a-z0-9-]+:[0-9]+:storage-configuration/[a-zA-Z0-9-]+, got: 'arn:aws:ivs:eu-west-1:1:stage/a'",
+            id="storage-arn",
+        ),
+        pytest.param(
+            lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket(s, "B", encryption=s3.BucketEncryption.KMS)),
+            "T/Sto: bucket encryption must be SSE-S3 (BucketEncryption.S3_MANAGED): IVS cannot write to "
+            "KMS-encrypted buckets, got: 'aws:kms'",
+            id="bucket-kms",
+        ),
+        pytest.param(
+            lambda s: StorageConfiguration(s, "Sto", bucket=s3.Bucket(s, "B", object_ownership=s3.ObjectOwnership.OBJECT_WRITER)),
+            "T/Sto: bucket object ownership must be BucketOwnerEnforced or BucketOwnerPreferred so recordings "
+            "belong to the bucket owner, got: 'ObjectWriter'",
+            id="bucket-ownership",
+        ),
+    ],
+)
 def test_rule(build, message):
     expect(message, build)
 
@@ -43,11 +60,22 @@ def test_storage_configuration_may_edit_only_its_bucket_policy():
     bucket = s3.Bucket(stack, "Bucket")
     StorageConfiguration(stack, "Storage", bucket=bucket)
     template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": Match.array_with([{
-        "Action": ["s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy"],
-        "Effect": "Allow",
-        "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^Bucket"), "Arn"]},
-    }])}})
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": ["s3:GetBucketLocation", "s3:GetBucketPolicy", "s3:PutBucketPolicy"],
+                            "Effect": "Allow",
+                            "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^Bucket"), "Arn"]},
+                        }
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_bucket_policy_carries_the_ivs_statement_and_comes_first():
@@ -55,14 +83,25 @@ def test_bucket_policy_carries_the_ivs_statement_and_comes_first():
     bucket = s3.Bucket(stack, "Bucket", enforce_ssl=True)
     StorageConfiguration(stack, "Storage", bucket=bucket)
     template = Template.from_stack(stack)
-    template.has_resource_properties("AWS::S3::BucketPolicy", {"PolicyDocument": {"Statement": Match.array_with([{
-        "Sid": "IvsRealtimeRecordingWrite",
-        "Action": "s3:PutObject",
-        "Effect": "Allow",
-        "Principal": {"Service": "ivs-composite.eu-west-1.amazonaws.com"},
-        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
-        "Resource": Match.any_value(),
-    }])}})
+    template.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Sid": "IvsRealtimeRecordingWrite",
+                            "Action": "s3:PutObject",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "ivs-composite.eu-west-1.amazonaws.com"},
+                            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+                            "Resource": Match.any_value(),
+                        }
+                    ]
+                )
+            }
+        },
+    )
     storage = next(iter(template.find_resources(STORAGE).values()))
     assert any(d.startswith("BucketPolicy") for d in storage["DependsOn"])
 

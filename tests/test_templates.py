@@ -14,10 +14,18 @@ import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Capture, Match, Template
+from conftest import P384_KEY_A, tag_list
 from constructs import Construct
+from synth import (
+    ENV,
+    new_stack,
+    recording,
+    render,
+    s3_destination,
+    warnings_of,
+)
 
 import app as sample_app
-from conftest import P384_KEY_A, tag_list
 from constructs_ivsrt import (
     AutoParticipantRecording,
     Composition,
@@ -37,18 +45,12 @@ from constructs_ivsrt._asset import lambda_asset_dir
 from constructs_ivsrt._provider import handler_actions, list_actions
 from constructs_ivsrt.participant_token_signing_key import _PublicKeyFromKms
 from ivsrt_runtime import rules
-from synth import (
-    ENV,
-    new_stack,
-    recording,
-    render,
-    s3_destination,
-    warnings_of,
-)
-
 
 STAGE, ENCODER, STORAGE = (
-    "Custom::IvsRealtimeStage", "Custom::IvsRealtimeEncoderConfiguration", "Custom::IvsRealtimeStorageConfiguration")
+    "Custom::IvsRealtimeStage",
+    "Custom::IvsRealtimeEncoderConfiguration",
+    "Custom::IvsRealtimeStorageConfiguration",
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -65,36 +67,51 @@ def sample() -> Template:
 
 def test_sample_app_stage_properties(sample):
     storage_arn = Capture()
-    sample.has_resource_properties(STAGE, {
-        "name": "town-hall",
-        "autoParticipantRecordingConfiguration": {
-            "storageConfigurationArn": {"Ref": storage_arn},
-            "mediaTypes": ["AUDIO_VIDEO"],
-            "thumbnailConfiguration": {"targetIntervalSeconds": 30, "storage": ["LATEST"]},
-            "recordingReconnectWindowSeconds": 60,
-            "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
+    sample.has_resource_properties(
+        STAGE,
+        {
+            "name": "town-hall",
+            "autoParticipantRecordingConfiguration": {
+                "storageConfigurationArn": {"Ref": storage_arn},
+                "mediaTypes": ["AUDIO_VIDEO"],
+                "thumbnailConfiguration": {"targetIntervalSeconds": 30, "storage": ["LATEST"]},
+                "recordingReconnectWindowSeconds": 60,
+                "hlsConfiguration": {"targetSegmentDurationSeconds": 6},
+            },
+            "tags": tag_list({"team": "live-events", "project": "constructs-ivsrt-sample", "environment": "test"}),
         },
-        "tags": tag_list({"team": "live-events", "project": "constructs-ivsrt-sample", "environment": "test"}),
-    })
+    )
     assert storage_arn.as_string().startswith("RecordingStorage")
 
 
 def test_sample_app_storage_and_encoder_properties(sample):
-    sample.has_resource_properties(STORAGE, {
-        "name": Match.string_like_regexp("^IvsRealtimeSample-RecordingStorage-[0-9A-F]{8}$"),
-        "s3": {"bucketName": {"Ref": Match.string_like_regexp("^Recordings")}},
-        "tags": tag_list({"project": "constructs-ivsrt-sample", "environment": "test"}),
-    })
-    sample.has_resource_properties(ENCODER, {
-        "video": {"width": 1280, "height": 720, "framerate": 30, "bitrate": 2500000},
-        "tags": tag_list({"project": "constructs-ivsrt-sample", "environment": "test"}),
-    })
+    sample.has_resource_properties(
+        STORAGE,
+        {
+            "name": Match.string_like_regexp("^IvsRealtimeSample-RecordingStorage-[0-9A-F]{8}$"),
+            "s3": {"bucketName": {"Ref": Match.string_like_regexp("^Recordings")}},
+            "tags": tag_list({"project": "constructs-ivsrt-sample", "environment": "test"}),
+        },
+    )
+    sample.has_resource_properties(
+        ENCODER,
+        {
+            "video": {"width": 1280, "height": 720, "framerate": 30, "bitrate": 2500000},
+            "tags": tag_list({"project": "constructs-ivsrt-sample", "environment": "test"}),
+        },
+    )
 
 
 def test_sample_app_outputs_the_arns_and_endpoints(sample):
     outputs = sample.find_outputs("*")
-    for name in ("StageArn", "StageWhipEndpoint", "StageEventsEndpoint", "StageRtmpsEndpoint",
-                 "StorageConfigurationArn", "EncoderConfigurationArn"):
+    for name in (
+        "StageArn",
+        "StageWhipEndpoint",
+        "StageEventsEndpoint",
+        "StageRtmpsEndpoint",
+        "StorageConfigurationArn",
+        "EncoderConfigurationArn",
+    ):
         assert name in outputs
     stage_id = outputs["StageArn"]["Value"]["Ref"]
     assert outputs["StageWhipEndpoint"]["Value"] == {"Fn::GetAtt": [stage_id, "WhipEndpoint"]}
@@ -110,8 +127,9 @@ def test_one_provider_per_stack_however_many_resources():
     EncoderConfiguration(stack, "Encoder2")
     template = Template.from_stack(stack)
     template.resource_count_is("AWS::Lambda::Function", 2)  # our handler + the framework's onEvent
-    tokens = {str(r["Properties"]["ServiceToken"]) for t in (STAGE, ENCODER, STORAGE)
-              for r in template.find_resources(t).values()}
+    tokens = {
+        str(r["Properties"]["ServiceToken"]) for t in (STAGE, ENCODER, STORAGE) for r in template.find_resources(t).values()
+    }
     assert len(tokens) == 1
     handler = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}})
     assert len(handler) == 1
@@ -124,30 +142,50 @@ def test_handler_policy_names_exactly_the_calls_it_makes():
     Stage(stack, "Stage")
     template = Template.from_stack(stack)
     actions, arns, desired_arn = Capture(), Capture(), Capture()
-    template.has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": [
-            # Its own log group only (no managed AWSLambdaBasicExecutionRole).
-            {"Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Effect": "Allow",
-             "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderOnEventLogs"), "Arn"]}},
-            # List operations take no resource ARN.
-            {"Action": "ivs:ListStages", "Effect": "Allow", "Resource": "*"},
-            # The drift detector's desired-state parameters: this stack's own path only.
-            {"Action": ["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"], "Effect": "Allow",
-             "Resource": desired_arn},
-            {"Action": actions, "Effect": "Allow", "Resource": arns},
-        ]},
-        "Roles": [{"Ref": Match.string_like_regexp("^IvsRealtimeProviderOnEventRole")}],
-    })
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    # Its own log group only (no managed AWSLambdaBasicExecutionRole).
+                    {
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Effect": "Allow",
+                        "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^IvsRealtimeProviderOnEventLogs"), "Arn"]},
+                    },
+                    # List operations take no resource ARN.
+                    {"Action": "ivs:ListStages", "Effect": "Allow", "Resource": "*"},
+                    # The drift detector's desired-state parameters: this stack's own path only.
+                    {
+                        "Action": ["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter"],
+                        "Effect": "Allow",
+                        "Resource": desired_arn,
+                    },
+                    {"Action": actions, "Effect": "Allow", "Resource": arns},
+                ]
+            },
+            "Roles": [{"Ref": Match.string_like_regexp("^IvsRealtimeProviderOnEventRole")}],
+        },
+    )
     for role in template.find_resources("AWS::IAM::Role").values():
         assert "ManagedPolicyArns" not in role["Properties"]
     assert render(arns.as_object()) == "arn:${AWS::Partition}:ivs:eu-west-1:123456789012:stage/*"
     assert render(desired_arn.as_object()) == (
-        "arn:${AWS::Partition}:ssm:eu-west-1:123456789012:parameter/constructs-ivsrt/desired/${AWS::StackName}/*")
-    assert actions.as_array() == list(handler_actions(rules.STAGE)) == [
-        "ivs:CreateStage", "ivs:GetStage", "ivs:UpdateStage", "ivs:DeleteStage", "ivs:TagResource", "ivs:UntagResource",
-    ]
+        "arn:${AWS::Partition}:ssm:eu-west-1:123456789012:parameter/constructs-ivsrt/desired/${AWS::StackName}/*"
+    )
+    assert (
+        actions.as_array()
+        == list(handler_actions(rules.STAGE))
+        == [
+            "ivs:CreateStage",
+            "ivs:GetStage",
+            "ivs:UpdateStage",
+            "ivs:DeleteStage",
+            "ivs:TagResource",
+            "ivs:UntagResource",
+        ]
+    )
     assert list_actions(rules.STAGE) == ("ivs:ListStages",)
-
 
 
 def test_custom_resources_wait_for_the_handler_policy():
@@ -163,15 +201,14 @@ def test_custom_resources_wait_for_the_handler_policy():
     assert "DependsOn" not in stage
 
 
-
-
-
-
-@pytest.mark.parametrize("factory, resource_type", [
-    (lambda s: Stage(s, "R"), STAGE),
-    (lambda s: EncoderConfiguration(s, "R"), ENCODER),
-    (lambda s: StorageConfiguration(s, "R", bucket=s3.Bucket.from_bucket_name(s, "B", "bucket-x")), STORAGE),
-])
+@pytest.mark.parametrize(
+    "factory, resource_type",
+    [
+        (lambda s: Stage(s, "R"), STAGE),
+        (lambda s: EncoderConfiguration(s, "R"), ENCODER),
+        (lambda s: StorageConfiguration(s, "R", bucket=s3.Bucket.from_bucket_name(s, "B", "bucket-x")), STORAGE),
+    ],
+)
 def test_removal_policy_defaults_to_destroy_and_can_retain(factory, resource_type):
     stack = new_stack("Test")
     factory(stack)
@@ -194,8 +231,7 @@ def test_tags_of_any_enclosing_scope_reach_every_resource(scope_of_tag):
     stack = cdk.Stack(app, "Tagged", env=ENV)
     group = Construct(stack, "Group")
     storage = StorageConfiguration(group, "Storage", bucket=s3.Bucket(stack, "Bucket"), tags={"own": "s"})
-    Stage(group, "Stage", tags={"own": "t"},
-          auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
+    Stage(group, "Stage", tags={"own": "t"}, auto_participant_recording=AutoParticipantRecording(storage_configuration=storage))
     EncoderConfiguration(group, "Encoder")
     target = {"app": app, "stack": stack, "parent": group}[scope_of_tag]
     cdk.Tags.of(target).add("cost-center", "42")
@@ -203,8 +239,6 @@ def test_tags_of_any_enclosing_scope_reach_every_resource(scope_of_tag):
     for resource_type in (STAGE, ENCODER, STORAGE):
         template.has_resource_properties(resource_type, {"tags": Match.array_with(tag_list({"cost-center": "42"}))})
     template.has_resource_properties(STAGE, {"tags": tag_list({"own": "t", "cost-center": "42"})})
-
-
 
 
 def test_tags_removed_with_tags_of_remove():
@@ -223,10 +257,6 @@ def test_generated_names_come_from_the_construct_path_and_differ_per_stack():
     assert names[0].startswith("One-Stage-")
 
 
-
-
-
-
 def test_import_by_arn_and_grants():
     stack = new_stack("Test")
     arn = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCdEf12"
@@ -237,15 +267,24 @@ def test_import_by_arn_and_grants():
     grant = stage.grant_create_participant_token(role)
     assert isinstance(grant, iam.Grant)
     encoder = EncoderConfiguration.from_encoder_configuration_arn(
-        stack, "Enc", "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/Xy")
+        stack, "Enc", "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/Xy"
+    )
     encoder.grant_read(role)
-    Template.from_stack(stack).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [
-        {"Action": "ivs:CreateParticipantToken", "Effect": "Allow", "Resource": arn},
-        {"Action": "ivs:GetEncoderConfiguration", "Effect": "Allow",
-         "Resource": "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/Xy"},
-    ]}})
-
-
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {"Action": "ivs:CreateParticipantToken", "Effect": "Allow", "Resource": arn},
+                    {
+                        "Action": "ivs:GetEncoderConfiguration",
+                        "Effect": "Allow",
+                        "Resource": "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/Xy",
+                    },
+                ]
+            }
+        },
+    )
 
 
 def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
@@ -253,7 +292,8 @@ def test_lambda_asset_hash_ignores_bytecode_caches(tmp_path):
         stack = new_stack("Test")
         Stage(stack, "S")
         functions = Template.from_stack(stack).find_resources(
-            "AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}})
+            "AWS::Lambda::Function", {"Properties": {"Handler": "handler.on_event"}}
+        )
         return next(iter(functions.values()))["Properties"]["Code"]["S3Key"]
 
     before = asset_hash()
@@ -293,9 +333,12 @@ def test_sample_template_passes_cfn_lint(sample):
 
     template = sample.to_json()
     matches = lint_all(json.dumps(template))
-    unexpected = [str(m) for m in matches
-                  if m.rule.id[0] in "EW"  # informational (I*) rules are advice, not findings
-                  and not (m.rule.id == "W3005" and template["Resources"][m.path[1]]["Type"] in CDK_MADE_DEPENDS_ON)]
+    unexpected = [
+        str(m)
+        for m in matches
+        if m.rule.id[0] in "EW"  # informational (I*) rules are advice, not findings
+        and not (m.rule.id == "W3005" and template["Resources"][m.path[1]]["Type"] in CDK_MADE_DEPENDS_ON)
+    ]
     assert unexpected == []
 
 
@@ -362,8 +405,13 @@ def test_policy_per_type_names_exactly_the_calls_and_arns():
     tagging = {"ivs:TagResource", "ivs:UntagResource"}
     assert by_segment == {
         "stage": {"ivs:CreateStage", "ivs:GetStage", "ivs:UpdateStage", "ivs:DeleteStage", "ivs:StartComposition"} | tagging,
-        "ingest-configuration": {"ivs:CreateIngestConfiguration", "ivs:GetIngestConfiguration",
-                                 "ivs:UpdateIngestConfiguration", "ivs:DeleteIngestConfiguration"} | tagging,
+        "ingest-configuration": {
+            "ivs:CreateIngestConfiguration",
+            "ivs:GetIngestConfiguration",
+            "ivs:UpdateIngestConfiguration",
+            "ivs:DeleteIngestConfiguration",
+        }
+        | tagging,
         "public-key": {"ivs:ImportPublicKey", "ivs:GetPublicKey", "ivs:DeletePublicKey"} | tagging,
         "composition": {"ivs:StartComposition", "ivs:GetComposition", "ivs:StopComposition"} | tagging,
         "encoder-configuration": {"ivs:StartComposition"},
@@ -371,8 +419,11 @@ def test_policy_per_type_names_exactly_the_calls_and_arns():
         "channel": {"ivs:StartComposition"},
     }
     lists = handler_policy["Properties"]["PolicyDocument"]["Statement"][1]
-    assert lists == {"Action": ["ivs:ListStages", "ivs:ListIngestConfigurations", "ivs:ListPublicKeys",
-                                "ivs:ListCompositions"], "Effect": "Allow", "Resource": "*"}
+    assert lists == {
+        "Action": ["ivs:ListStages", "ivs:ListIngestConfigurations", "ivs:ListPublicKeys", "ivs:ListCompositions"],
+        "Effect": "Allow",
+        "Resource": "*",
+    }
 
 
 def test_framework_functions_log_at_fatal_only():
@@ -387,16 +438,33 @@ def test_framework_functions_log_at_fatal_only():
     assert {f["Properties"]["LoggingConfig"]["ApplicationLogLevel"] for f in framework} == {"FATAL"}
 
 
-@pytest.mark.parametrize("make, grant, actions", [
-    (lambda st: IngestConfiguration.from_ingest_configuration_arn(
-        st, "I", "arn:aws:ivs:eu-west-1:123456789012:ingest-configuration/AbCd"), "grant_read", "ivs:GetIngestConfiguration"),
-    (lambda st: PublicKey.from_public_key_arn(st, "K", "arn:aws:ivs:eu-west-1:123456789012:public-key/AbCd"),
-     "grant_read", "ivs:GetPublicKey"),
-    (lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
-     "grant_read", "ivs:GetComposition"),
-    (lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
-     "grant_stop", "ivs:StopComposition"),
-])
+@pytest.mark.parametrize(
+    "make, grant, actions",
+    [
+        (
+            lambda st: IngestConfiguration.from_ingest_configuration_arn(
+                st, "I", "arn:aws:ivs:eu-west-1:123456789012:ingest-configuration/AbCd"
+            ),
+            "grant_read",
+            "ivs:GetIngestConfiguration",
+        ),
+        (
+            lambda st: PublicKey.from_public_key_arn(st, "K", "arn:aws:ivs:eu-west-1:123456789012:public-key/AbCd"),
+            "grant_read",
+            "ivs:GetPublicKey",
+        ),
+        (
+            lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
+            "grant_read",
+            "ivs:GetComposition",
+        ),
+        (
+            lambda st: Composition.from_composition_arn(st, "C", "arn:aws:ivs:eu-west-1:123456789012:composition/AbCd"),
+            "grant_stop",
+            "ivs:StopComposition",
+        ),
+    ],
+)
 def test_imports_and_grants_name_the_exact_action_and_arn(make, grant, actions):
     st = new_stack()
     imported = make(st)
@@ -404,8 +472,9 @@ def test_imports_and_grants_name_the_exact_action_and_arn(make, grant, actions):
     result = getattr(imported, grant)(role)
     assert isinstance(result, iam.Grant) and result.success
     arn = imported._arn
-    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": [{"Action": actions, "Effect": "Allow", "Resource": arn}]}})
+    Template.from_stack(st).has_resource_properties(
+        "AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{"Action": actions, "Effect": "Allow", "Resource": arn}]}}
+    )
     assert imported.env.region == "eu-west-1" and imported.env.account == "123456789012"
 
 
@@ -418,8 +487,11 @@ def test_tags_of_reach_every_new_type():
     Composition(st, "Comp", stage=stage, destinations=[s3_destination(st)])
     cdk.Tags.of(app).add("cost-center", "42")
     template = Template.from_stack(st)
-    for resource_type in ("Custom::IvsRealtimeIngestConfiguration", "Custom::IvsRealtimePublicKey",
-                          "Custom::IvsRealtimeComposition"):
+    for resource_type in (
+        "Custom::IvsRealtimeIngestConfiguration",
+        "Custom::IvsRealtimePublicKey",
+        "Custom::IvsRealtimeComposition",
+    ):
         template.has_resource_properties(resource_type, {"tags": tag_list({"cost-center": "42"})})
 
 
@@ -443,11 +515,19 @@ def test_snapshot_is_warned_about_and_means_destroy():
     Template.from_stack(st).has_resource("Custom::IvsRealtimeStage", {"DeletionPolicy": "Delete"})
     assert [w.split(" [ack:")[0] for w in warnings_of(st)] == [
         "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of it): the "
-        "resource is deleted, as with RemovalPolicy.DESTROY"]
+        "resource is deleted, as with RemovalPolicy.DESTROY"
+    ]
 
 
-MANAGED_TYPES = [Stage, EncoderConfiguration, StorageConfiguration, IngestConfiguration, PublicKey, Composition,
-                 _PublicKeyFromKms]
+MANAGED_TYPES = [
+    Stage,
+    EncoderConfiguration,
+    StorageConfiguration,
+    IngestConfiguration,
+    PublicKey,
+    Composition,
+    _PublicKeyFromKms,
+]
 
 
 @pytest.mark.parametrize("cls", MANAGED_TYPES, ids=lambda cls: cls.__name__)
@@ -473,7 +553,11 @@ def test_the_declared_props_are_the_attributes_as_given_the_name_generated():
     assert (encoder.video, encoder.encoder_configuration_name) == (video, generated)
     assert (stage.stage_name, stage.auto_participant_recording) == ("mine", None)
     assert (ingest.stage, ingest.user_id, ingest.ingest_protocol, ingest.redundant_ingest) == (
-        stage, "u", IngestProtocol.RTMPS, None)
+        stage,
+        "u",
+        IngestProtocol.RTMPS,
+        None,
+    )
 
 
 def test_grant_names_any_actions_on_the_resource():
@@ -481,9 +565,20 @@ def test_grant_names_any_actions_on_the_resource():
     stage = Stage(st, "Stage")
     role = iam.Role(st, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     stage.grant(role, "ivs:ListParticipantReplicas", "ivs:StartParticipantReplication")
-    Template.from_stack(st).has_resource_properties("AWS::IAM::Policy", {"PolicyDocument": {"Statement": [{
-        "Action": ["ivs:ListParticipantReplicas", "ivs:StartParticipantReplication"], "Effect": "Allow",
-        "Resource": {"Ref": Match.string_like_regexp("^Stage")}}]}})
+    Template.from_stack(st).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": ["ivs:ListParticipantReplicas", "ivs:StartParticipantReplication"],
+                        "Effect": "Allow",
+                        "Resource": {"Ref": Match.string_like_regexp("^Stage")},
+                    }
+                ]
+            }
+        },
+    )
 
 
 def test_an_empty_value_is_sent_as_written_but_an_empty_video_is_no_video():
@@ -495,14 +590,23 @@ def test_an_empty_value_is_sent_as_written_but_an_empty_video_is_no_video():
     EncoderConfiguration(st, "Encoder", video=Video())
     template = Template.from_stack(st)
     template.has_resource_properties("Custom::IvsRealtimeIngestConfiguration", {"attributes": {}})
-    template.has_resource_properties("Custom::IvsRealtimeStage", {
-        "autoParticipantRecordingConfiguration": {"thumbnailConfiguration": {}}})
+    template.has_resource_properties(
+        "Custom::IvsRealtimeStage", {"autoParticipantRecordingConfiguration": {"thumbnailConfiguration": {}}}
+    )
     template.has_resource_properties("Custom::IvsRealtimeEncoderConfiguration", {"video": Match.absent()})
 
 
 def test_sample_app_watches_its_stage(sample):
     sample.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    sample.has_resource_properties("AWS::CloudWatch::Alarm", {
-        "Namespace": "AWS/IVSRealTime", "MetricName": "DownloadPacketLoss", "Statistic": "Average",
-        "Threshold": 5, "EvaluationPeriods": 3, "ComparisonOperator": "GreaterThanThreshold",
-        "Dimensions": [{"Name": "Stage", "Value": Match.any_value()}]})
+    sample.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/IVSRealTime",
+            "MetricName": "DownloadPacketLoss",
+            "Statistic": "Average",
+            "Threshold": 5,
+            "EvaluationPeriods": 3,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Dimensions": [{"Name": "Stage", "Value": Match.any_value()}],
+        },
+    )

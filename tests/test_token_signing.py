@@ -14,14 +14,14 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from conftest import PUBLIC_KEY, STAGE, make
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from conftest import PUBLIC_KEY, STAGE, make
 from ivsrt_local.tokens import TokenRefused
-from ivsrt_runtime.keys import pem
 from ivsrt_runtime.calls import RequestFailed
+from ivsrt_runtime.keys import pem
 from ivsrt_runtime.rules import operation
 from ivsrt_runtime.signing import PARTICIPANT_ID, TokenRequestError, jws_signature, sign_participant_token
 
@@ -46,20 +46,39 @@ def stage(cfn):
 
 def _sign(kms, key, public_key, stage, **kw):
     arn, data = stage
-    return sign_participant_token(kms, key_id=key, public_key_arn=public_key, stage_arn=arn,
-                                  whip_url=data["WhipEndpoint"], events_url=data["EventsEndpoint"], **kw)
+    return sign_participant_token(
+        kms,
+        key_id=key,
+        public_key_arn=public_key,
+        stage_arn=arn,
+        whip_url=data["WhipEndpoint"],
+        events_url=data["EventsEndpoint"],
+        **kw,
+    )
 
 
 def test_a_signed_token_admits_its_holder_with_no_ivs_call(ivs, cfn, kms, stage):
     key, public_key = _signing_key(kms, cfn, "signer")
     calls = len(ivs.state.calls)
-    signed = _sign(kms, key, public_key, stage, user_id="ada", attributes={"displayName": "Ada"},
-                   capabilities=["SUBSCRIBE"], duration_minutes=60)
+    signed = _sign(
+        kms,
+        key,
+        public_key,
+        stage,
+        user_id="ada",
+        attributes={"displayName": "Ada"},
+        capabilities=["SUBSCRIBE"],
+        duration_minutes=60,
+    )
     assert ivs.state.calls[calls:] == ["kms:Sign"]  # no IVS call per token
     participant = ivs.join(stage[0], signed.token)
-    assert participant == {"participantId": signed.participant_id, "userId": "ada",
-                           "attributes": {"displayName": "Ada"}, "capabilities": ["SUBSCRIBE"],
-                           "expirationTime": signed.expiration_time}
+    assert participant == {
+        "participantId": signed.participant_id,
+        "userId": "ada",
+        "attributes": {"displayName": "Ada"},
+        "capabilities": ["SUBSCRIBE"],
+        "expirationTime": signed.expiration_time,
+    }
     assert signed.expiration_time - time.time() == pytest.approx(3600, abs=5)
 
 
@@ -106,29 +125,54 @@ def test_a_minted_token_admits_to_its_own_stage_only(ivs, cfn, stage):
         ivs.join(other_stage, minted["token"])
 
 
-@pytest.mark.parametrize("request_, message", [
-    ({"duration_minutes": 20161}, "duration_minutes must be between 1 and 20160, got: 20161"),
-    ({"user_id": "u" * 129}, f"user_id must have at most 128 characters, got: '{'u' * 129}'"),
-    ({"capabilities": ["ADMIN"]}, "capabilities[0] must be one of PUBLISH, SUBSCRIBE, got: 'ADMIN'"),
-    ({"capabilities": "PUBLISH"}, "capabilities must be a list, got: 'PUBLISH'"),
-    ({"attributes": {"bio": "\U0001F600" * 256}}, "attributes must have at most 1024 bytes in all (keys and values, "
-                                                  "UTF-8), got: 1027 bytes"),
-    ({"user_id": "ada\udc80"}, "user_id must be Unicode text (no lone surrogates), got: 'ada\\udc80'"),
-    # The participant id is the jti: 1 to 64 of [A-Za-z0-9-_] (the User Guide's rule).
-    ({"participant_id": "user@example.com"},
-     "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: 'user@example.com'"),
-    ({"participant_id": "p" * 65},
-     f"participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: '{'p' * 65}'"),
-    ({"participant_id": ""}, "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: ''"),
-    ({"duration_minutes": datetime.timedelta(hours=1)},
-     "duration_minutes must be a whole number of minutes, got: datetime.timedelta(seconds=3600) (a timedelta; "
-     "pass int(duration.total_seconds() // 60))"),
-    ({"duration_minutes": cdk.Duration.hours(1)},
-     "duration_minutes must be a whole number of minutes, got: a Duration (pass duration.to_minutes())"),
-    ({"duration_minutes": 1.5}, "duration_minutes must be a whole number, got: 1.5"),
-], ids=["duration", "user-id", "capability", "one-capability-string", "attributes-bytes", "lone-surrogate",
-        "participant-id-email", "participant-id-65", "participant-id-empty", "timedelta", "cdk-duration",
-        "fractional-minutes"])
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        ({"duration_minutes": 20161}, "duration_minutes must be between 1 and 20160, got: 20161"),
+        ({"user_id": "u" * 129}, f"user_id must have at most 128 characters, got: '{'u' * 129}'"),
+        ({"capabilities": ["ADMIN"]}, "capabilities[0] must be one of PUBLISH, SUBSCRIBE, got: 'ADMIN'"),
+        ({"capabilities": "PUBLISH"}, "capabilities must be a list, got: 'PUBLISH'"),
+        (
+            {"attributes": {"bio": "\U0001f600" * 256}},
+            "attributes must have at most 1024 bytes in all (keys and values, UTF-8), got: 1027 bytes",
+        ),
+        ({"user_id": "ada\udc80"}, "user_id must be Unicode text (no lone surrogates), got: 'ada\\udc80'"),
+        # The participant id is the jti: 1 to 64 of [A-Za-z0-9-_] (the User Guide's rule).
+        (
+            {"participant_id": "user@example.com"},
+            "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: 'user@example.com'",
+        ),
+        (
+            {"participant_id": "p" * 65},
+            f"participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: '{'p' * 65}'",
+        ),
+        ({"participant_id": ""}, "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: ''"),
+        (
+            {"duration_minutes": datetime.timedelta(hours=1)},
+            "duration_minutes must be a whole number of minutes, got: datetime.timedelta(seconds=3600) (a timedelta; "
+            "pass int(duration.total_seconds() // 60))",
+        ),
+        (
+            {"duration_minutes": cdk.Duration.hours(1)},
+            "duration_minutes must be a whole number of minutes, got: a Duration (pass duration.to_minutes())",
+        ),
+        ({"duration_minutes": 1.5}, "duration_minutes must be a whole number, got: 1.5"),
+    ],
+    ids=[
+        "duration",
+        "user-id",
+        "capability",
+        "one-capability-string",
+        "attributes-bytes",
+        "lone-surrogate",
+        "participant-id-email",
+        "participant-id-65",
+        "participant-id-empty",
+        "timedelta",
+        "cdk-duration",
+        "fractional-minutes",
+    ],
+)
 def test_what_create_participant_token_would_refuse_is_refused_before_signing(ivs, cfn, kms, stage, request_, message):
     key, public_key = _signing_key(kms, cfn, "signer")
     calls = len(ivs.state.calls)
@@ -145,7 +189,8 @@ def test_every_problem_is_named_at_once_by_its_parameter(ivs, cfn, kms, stage):
     assert str(caught.value).split("; ") == [
         f"user_id must have at most 128 characters, got: '{'u' * 129}'",
         "duration_minutes must be between 1 and 20160, got: 0",
-        "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: 'a b'"]
+        "participant_id must be 1 to 64 letters, digits, hyphens or underscores, got: 'a b'",
+    ]
 
 
 def test_the_participant_id_rule_is_the_models_with_one_character_at_least():
@@ -173,19 +218,22 @@ def test_attributes_at_their_limit_in_emoji_are_signed_as_a_digest_and_admitted(
     """Issue 18's case: 254 emoji (1019 UTF-8 bytes with the key) pass the 1 KB rule; with \\u
     escapes the signing input was 4710 bytes, over KMS's 4096 for a RAW message."""
     key, public_key = _signing_key(kms, cfn, "signer")
-    attributes = {"bio": "\U0001F600" * 254}
+    attributes = {"bio": "\U0001f600" * 254}
     assert sum(len(part.encode()) for part in ("bio", attributes["bio"])) == 1019
     calls = len(ivs.state.calls)
     signed = _sign(kms, key, public_key, stage, user_id="ada", attributes=attributes)
     assert ivs.state.calls[calls:] == ["kms:Sign"]
     raw, claims = _claims(signed.token)
     assert claims["attributes"] == attributes
-    assert "\U0001F600".encode() * 254 in raw and b"\\u" not in raw  # compact UTF-8, no escapes
+    assert "\U0001f600".encode() * 254 in raw and b"\\u" not in raw  # compact UTF-8, no escapes
     signing_input = signed.token.rsplit(".", 1)[0].encode()
     # What was signed before: the same claims with \\u escapes, RAW; KMS (and the endpoint) refuse it.
-    escaped = ".".join(base64.urlsafe_b64encode(json.dumps(json.loads(_unpadded(part)), separators=(",", ":"),
-                                                           sort_keys=True).encode()).rstrip(b"=").decode()
-                       for part in signed.token.split(".")[:2]).encode()
+    escaped = ".".join(
+        base64.urlsafe_b64encode(json.dumps(json.loads(_unpadded(part)), separators=(",", ":"), sort_keys=True).encode())
+        .rstrip(b"=")
+        .decode()
+        for part in signed.token.split(".")[:2]
+    ).encode()
     assert len(escaped) > 4096 >= len(signing_input)
     with pytest.raises(ClientError, match="Member must have length less than or equal to 4096"):
         kms.sign(KeyId=key, Message=escaped, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_384")
@@ -193,8 +241,11 @@ def test_attributes_at_their_limit_in_emoji_are_signed_as_a_digest_and_admitted(
     # public key KMS gives (not only the endpoint's check).
     public = serialization.load_der_public_key(kms.get_public_key(KeyId=key)["PublicKey"])
     signature = _unpadded(signed.token.rsplit(".", 1)[1])
-    public.verify(encode_dss_signature(int.from_bytes(signature[:48], "big"), int.from_bytes(signature[48:], "big")),
-                  signing_input, ec.ECDSA(hashes.SHA384()))
+    public.verify(
+        encode_dss_signature(int.from_bytes(signature[:48], "big"), int.from_bytes(signature[48:], "big")),
+        signing_input,
+        ec.ECDSA(hashes.SHA384()),
+    )
     assert ivs.join(stage[0], signed.token)["attributes"] == attributes
 
 
@@ -234,6 +285,7 @@ def test_a_der_signature_becomes_r_and_s_of_48_bytes_each():
 # ParticipantTokenSigningKey: the provider imports a KMS key's public half; the vendor signs
 # ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def kms_at_endpoint(ivs, monkeypatch, kms):
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", ivs.url)  # the handler's and the vendor's KMS client
@@ -251,11 +303,12 @@ def test_the_provider_imports_a_kms_keys_public_half(ivs, cfn, kms_at_endpoint):
     arn = created["PhysicalResourceId"]
     der = kms.get_public_key(KeyId=first)["PublicKey"]
     digest = hashlib.sha256(der).hexdigest()  # as IVS shows it: SHA-256 of the DER, colon-separated
-    assert created["Data"]["Fingerprint"] == ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    assert created["Data"]["Fingerprint"] == ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
     assert "kms:GetPublicKey" in ivs.state.calls
     # Another key is other material: the public key is replaced (a new ARN), as a new PEM would.
-    replaced = cfn.update(PUBLIC_KEY, arn, {"name": "signer", "kmsKeyArn": first},
-                          {"name": "signer", "kmsKeyArn": second})["PhysicalResourceId"]
+    replaced = cfn.update(PUBLIC_KEY, arn, {"name": "signer", "kmsKeyArn": first}, {"name": "signer", "kmsKeyArn": second})[
+        "PhysicalResourceId"
+    ]
     assert replaced != arn
     cfn.delete(PUBLIC_KEY, arn, {"name": "signer", "kmsKeyArn": first})
     calls = len(ivs.state.calls)
@@ -272,15 +325,19 @@ def test_a_missing_kms_key_fails_the_create_in_one_line(ivs, cfn, kms_at_endpoin
     assert "NotFoundException" in str(caught.value)
 
 
-def test_the_vendor_signs_with_the_key_and_never_calls_create_participant_token(ivs, cfn, kms_at_endpoint, stage,
-                                                                                monkeypatch):
+def test_the_vendor_signs_with_the_key_and_never_calls_create_participant_token(ivs, cfn, kms_at_endpoint, stage, monkeypatch):
     from ivsrt_runtime import tokens
 
     key = _new_key(kms_at_endpoint)
     public_key = make(cfn, PUBLIC_KEY, {"name": "signer", "kmsKeyArn": key})
     tokens._ENDPOINTS.clear()
-    for name, value in {"STAGE_ARN": stage[0], "TOKEN_DURATION_MINUTES": "30", "TOKEN_CAPABILITIES": "PUBLISH,SUBSCRIBE",
-                        "TOKEN_SIGNING_KEY_ARN": key, "TOKEN_PUBLIC_KEY_ARN": public_key}.items():
+    for name, value in {
+        "STAGE_ARN": stage[0],
+        "TOKEN_DURATION_MINUTES": "30",
+        "TOKEN_CAPABILITIES": "PUBLISH,SUBSCRIBE",
+        "TOKEN_SIGNING_KEY_ARN": key,
+        "TOKEN_PUBLIC_KEY_ARN": public_key,
+    }.items():
         monkeypatch.setenv(name, value)
     calls = len(ivs.state.calls)
     answers = [tokens.create_token({"userId": f"viewer-{n}"}) for n in range(3)]
@@ -288,4 +345,7 @@ def test_the_vendor_signs_with_the_key_and_never_calls_create_participant_token(
     for n, answer in enumerate(answers):
         joined = ivs.join(stage[0], answer["token"])
         assert (joined["userId"], joined["participantId"], joined["capabilities"]) == (
-            f"viewer-{n}", answer["participantId"], ["PUBLISH", "SUBSCRIBE"])
+            f"viewer-{n}",
+            answer["participantId"],
+            ["PUBLISH", "SUBSCRIBE"],
+        )

@@ -37,8 +37,11 @@ def test_the_librarys_own_modules_type_check_and_each_ignore_says_why():
     (aws/jsii#4541) and botocore's untyped descriptors; an ignore no longer needed fails too."""
     result = pyright("--outputjson", "constructs_ivsrt")
     report = json.loads(result.stdout)
-    errors = [f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']}"
-              for d in report["generalDiagnostics"] if d["severity"] == "error"]
+    errors = [
+        f"{d['file']}:{d['range']['start']['line'] + 1}: {d['message']}"
+        for d in report["generalDiagnostics"]
+        if d["severity"] == "error"
+    ]
     assert report["summary"]["filesAnalyzed"] >= 20 and not errors, "\n".join(errors)
     for path in sorted((ROOT / "constructs_ivsrt").glob("*.py")):
         lines = path.read_text().splitlines()
@@ -47,7 +50,8 @@ def test_the_librarys_own_modules_type_check_and_each_ignore_says_why():
                 assert "pyright: ignore[" in line, f"{path.name}:{number + 1}: an ignore names its rule"
                 said = line.split("pyright: ignore", 1)[1] + (lines[number - 1] if number else "")
                 assert "jsii#4541" in said or "botocore" in said or "descriptor" in said, (
-                    f"{path.name}:{number + 1}: an ignore says why, on its line or the one above")
+                    f"{path.name}:{number + 1}: an ignore says why, on its line or the one above"
+                )
 
 
 @pytest.mark.slow

@@ -17,8 +17,8 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
-
 from conftest import P384_KEY_A
+
 from constructs_ivsrt import (
     AutoParticipantRecording,
     ChannelDestination,
@@ -48,12 +48,14 @@ def new_stack() -> cdk.Stack:
 
 def storage(stack: cdk.Stack) -> Any:
     return stack.node.try_find_child("Storage") or StorageConfiguration.from_storage_configuration_arn(
-        stack, "Storage", "arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbCd")
+        stack, "Storage", "arn:aws:ivs:us-east-1:123456789012:storage-configuration/AbCd"
+    )
 
 
 def encoder(stack: cdk.Stack) -> Any:
     return stack.node.try_find_child("Encoder") or EncoderConfiguration.from_encoder_configuration_arn(
-        stack, "Encoder", "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/AbCd")
+        stack, "Encoder", "arn:aws:ivs:us-east-1:123456789012:encoder-configuration/AbCd"
+    )
 
 
 # A valid instance of each props class, and the least each construct needs.
@@ -122,8 +124,9 @@ def cases() -> list[tuple[type, str, Callable[[cdk.Stack], dict[str, Any]], Any]
     return found
 
 
-def _with(minimal: Callable[[cdk.Stack], dict[str, Any]], prop: str,
-          value: Callable[[cdk.Stack], Any]) -> Callable[[cdk.Stack], dict[str, Any]]:
+def _with(
+    minimal: Callable[[cdk.Stack], dict[str, Any]], prop: str, value: Callable[[cdk.Stack], Any]
+) -> Callable[[cdk.Stack], dict[str, Any]]:
     """The construct's minimal props with ``prop`` set to ``value`` (made in the same stack)."""
     return lambda stack: {**minimal(stack), prop: value(stack)}
 
@@ -136,22 +139,37 @@ def _is_sequence(hint: Any) -> bool:
     return any(typing.get_origin(m) is Sequence for m in _members(hint))
 
 
-def _field_cases(construct: type, minimal: Callable, prop: str, props_class: type, in_list: bool,
-                 outer: Callable[[cdk.Stack, Any], Any] | None = None, prefix: str = "") -> list[tuple]:
+def _field_cases(
+    construct: type,
+    minimal: Callable,
+    prop: str,
+    props_class: type,
+    in_list: bool,
+    outer: Callable[[cdk.Stack, Any], Any] | None = None,
+    prefix: str = "",
+) -> list[tuple]:
     """A wrong value in each field of a props class (nested props classes field by field too)."""
     found = []
     wrap = outer or (lambda s, inner: [inner] if in_list else inner)
     label = prefix or (f"{prop}[0]" if in_list else prop)
     for field, hint in _hints(props_class).items():
+
         def with_field(s: cdk.Stack, value: Any, field: str = field) -> Any:
             return wrap(s, dataclasses.replace(VALID_PROPS[props_class](s), **{field: value}))
+
         for wrong in wrong_values(hint):
-            found.append((construct, f"{label}.{field}",
-                          _with(minimal, prop, lambda s, f=with_field, w=wrong: f(s, w)), wrong))
+            found.append((construct, f"{label}.{field}", _with(minimal, prop, lambda s, f=with_field, w=wrong: f(s, w)), wrong))
         for nested in _members(hint):
             if nested in VALID_PROPS:
-                found += _field_cases(construct, minimal, prop, nested, False,
-                                      (lambda f: lambda s, inner: f(s, inner))(with_field), f"{label}.{field}")
+                found += _field_cases(
+                    construct,
+                    minimal,
+                    prop,
+                    nested,
+                    False,
+                    (lambda f: lambda s, inner: f(s, inner))(with_field),
+                    f"{label}.{field}",
+                )
     return found
 
 
@@ -187,5 +205,7 @@ def test_every_wrong_python_type_fails_synth_with_the_message():
 def summary_lines() -> list[str]:
     if not TRIED:
         return []
-    return ["wrong Python types (generated from the annotations), rejected with path/prop/type/value / tried:",
-            *(f"  {name:<24} {REJECTED[name]:>4} / {TRIED[name]}" for name in sorted(TRIED))]
+    return [
+        "wrong Python types (generated from the annotations), rejected with path/prop/type/value / tried:",
+        *(f"  {name:<24} {REJECTED[name]:>4} / {TRIED[name]}" for name in sorted(TRIED)),
+    ]

@@ -40,10 +40,10 @@ DESIRED_STATE_PATH = "/constructs-ivsrt/desired"
 GATE_SCRIPT = "scripts/ivs-drift-gate.sh"
 # The IVS Real-Time calls of the detector: a Get and a List per resource type, and the tags. Not
 # ivs:Get*, which includes IVS low-latency's GetStreamKey.
-IVS_TYPES = ("Stage", "EncoderConfiguration", "StorageConfiguration", "IngestConfiguration", "PublicKey",
-             "Composition")
-IVS_READ_ACTIONS = [f"ivs:Get{noun}" for noun in IVS_TYPES] + [f"ivs:List{noun}s" for noun in IVS_TYPES] + [
-    "ivs:ListTagsForResource"]
+IVS_TYPES = ("Stage", "EncoderConfiguration", "StorageConfiguration", "IngestConfiguration", "PublicKey", "Composition")
+IVS_READ_ACTIONS = (
+    [f"ivs:Get{noun}" for noun in IVS_TYPES] + [f"ivs:List{noun}s" for noun in IVS_TYPES] + ["ivs:ListTagsForResource"]
+)
 
 
 class MediaStack(cdk.Stack):
@@ -69,11 +69,14 @@ def detector_statements(scope: cdk.Stack, stack_name: str) -> list[iam.PolicySta
     deleted stacks), its resources' desired state in Parameter Store, and IVS's Get and List calls
     of the six types."""
     stack_arn = scope.format_arn(service="cloudformation", resource="stack", resource_name=f"{stack_name}/*")
-    parameters = scope.format_arn(service="ssm", resource="parameter",
-                                  resource_name=f"{DESIRED_STATE_PATH.lstrip('/')}/{stack_name}")
+    parameters = scope.format_arn(
+        service="ssm", resource="parameter", resource_name=f"{DESIRED_STATE_PATH.lstrip('/')}/{stack_name}"
+    )
     return [
-        iam.PolicyStatement(actions=["cloudformation:DescribeStacks", "cloudformation:ListStackResources",
-                                     "cloudformation:GetTemplate"], resources=[stack_arn]),
+        iam.PolicyStatement(
+            actions=["cloudformation:DescribeStacks", "cloudformation:ListStackResources", "cloudformation:GetTemplate"],
+            resources=[stack_arn],
+        ),
         iam.PolicyStatement(actions=["cloudformation:ListStacks"], resources=["*"]),  # no resource-level permissions
         iam.PolicyStatement(actions=["ssm:GetParametersByPath"], resources=[parameters, f"{parameters}/*"]),
         iam.PolicyStatement(actions=IVS_READ_ACTIONS, resources=["*"]),
@@ -92,8 +95,9 @@ def drift_gate(pipeline_stack: cdk.Stack, stack: cdk.Stack, source: pipelines.IF
     )
 
 
-def plan_step(pipeline_stack: cdk.Stack, stage: MediaStage, source: pipelines.IFileSetProducer,
-              synth: pipelines.ShellStep) -> pipelines.CodeBuildStep:
+def plan_step(
+    pipeline_stack: cdk.Stack, stage: MediaStage, source: pipelines.IFileSetProducer, synth: pipelines.ShellStep
+) -> pipelines.CodeBuildStep:
     """``ivsrt plan --deployed`` on the synthesized stage: create, update in place, REPLACE or
     delete for each IVS resource, in the step's log (CloudFormation's GetTemplate only)."""
     stack = stage.media
@@ -103,10 +107,14 @@ def plan_step(pipeline_stack: cdk.Stack, stage: MediaStage, source: pipelines.IF
         additional_inputs={"cdk.out": synth},  # the synth's cloud assembly, the stage's in a folder of it
         install_commands=["python3 -m pip install -r requirements.txt"],
         commands=[f"ivsrt plan --deployed --new cdk.out/{stage.artifact_id} {stack.stack_name}"],
-        role_policy_statements=[iam.PolicyStatement(
-            actions=["cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
-            resources=[pipeline_stack.format_arn(service="cloudformation", resource="stack",
-                                                 resource_name=f"{stack.stack_name}/*")])],
+        role_policy_statements=[
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
+                resources=[
+                    pipeline_stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{stack.stack_name}/*")
+                ],
+            )
+        ],
     )
 
 
@@ -118,17 +126,22 @@ def build(app: cdk.App) -> cdk.Stack:
     synth = pipelines.ShellStep(
         "Synth",
         input=source,
-        install_commands=[f"npm install --global aws-cdk@{CDK_VERSION}",
-                          "python3 -m pip install -r requirements.txt"],
+        install_commands=[f"npm install --global aws-cdk@{CDK_VERSION}", "python3 -m pip install -r requirements.txt"],
         commands=["cdk synth"],
     )
-    pipeline = pipelines.CodePipeline(pipeline_stack, "Pipeline", synth=synth, cli_version=CDK_VERSION,
-                                       cdk_assets_cli_version=CDK_ASSETS_VERSION)
+    pipeline = pipelines.CodePipeline(
+        pipeline_stack, "Pipeline", synth=synth, cli_version=CDK_VERSION, cdk_assets_cli_version=CDK_ASSETS_VERSION
+    )
     prod = MediaStage(app, "Prod", env=env)
-    pipeline.add_stage(prod, pre=pipelines.Step.sequence([
-        drift_gate(pipeline_stack, prod.media, source),
-        plan_step(pipeline_stack, prod, source, synth),
-    ]))
+    pipeline.add_stage(
+        prod,
+        pre=pipelines.Step.sequence(
+            [
+                drift_gate(pipeline_stack, prod.media, source),
+                plan_step(pipeline_stack, prod, source, synth),
+            ]
+        ),
+    )
     return pipeline_stack
 
 

@@ -47,12 +47,19 @@ def holder_of(cloudformation: Any, arn: str) -> Holder | None:
         if error.code == "ValidationError":  # "Stack for <id> does not exist"
             return None
         raise
-    return next((Holder(r["StackId"], r["StackName"], r["LogicalResourceId"]) for r in found
-                 if r.get("PhysicalResourceId") == arn and r.get("ResourceStatus") != "DELETE_COMPLETE"), None)
+    return next(
+        (
+            Holder(r["StackId"], r["StackName"], r["LogicalResourceId"])
+            for r in found
+            if r.get("PhysicalResourceId") == arn and r.get("ResourceStatus") != "DELETE_COMPLETE"
+        ),
+        None,
+    )
 
 
-def adopt(request: lifecycle.ResourceRequest, rules: ResourceRules, arn: str, params: dict[str, Any],
-          holder: HolderLookup) -> lifecycle.Result:
+def adopt(
+    request: lifecycle.ResourceRequest, rules: ResourceRules, arn: str, params: dict[str, Any], holder: HolderLookup
+) -> lifecycle.Result:
     """Take over the resource at ``arn`` for this stack resource, converged to ``params``."""
     resource = observe.read(request, rules, arn)
     if resource is None:
@@ -67,8 +74,10 @@ def adopt(request: lifecycle.ResourceRequest, rules: ResourceRules, arn: str, pa
     replacing = [d for d in differences if not d.in_place]
     if replacing:
         shown = "; ".join(f"{d.path}: wanted {_shown(d.expected)}, it has {_shown(d.actual)}" for d in replacing)
-        raise RequestFailed(f"Cannot adopt {arn} for {request.subject}: it differs in what cannot change in place "
-                            f"({shown}); make the props its values, or drop adopt_arn to create a new one")
+        raise RequestFailed(
+            f"Cannot adopt {arn} for {request.subject}: it differs in what cannot change in place "
+            f"({shown}); make the props its values, or drop adopt_arn to create a new one"
+        )
     reconcile.revert(request, rules, arn, wanted.properties, wanted.tags, differences, observed[TAGS_PROPERTY])
     call(request, "TagResource", resourceArn=arn, tags={IDENTITY_TAG: identity.tag_value})
     if any(d.member != TAGS_PROPERTY for d in differences):
@@ -82,14 +91,18 @@ def _refuse_if_held(request: lifecycle.ResourceRequest, arn: str, found: Identit
     try:
         held = holder(arn)
     except RequestFailed as error:
-        raise RequestFailed(f"Cannot adopt {arn} for {request.subject}: it carries another stack resource's identity "
-                            f"tag (owner {found.owner}), and whether that one still holds it could not be told: "
-                            f"{error}") from None
+        raise RequestFailed(
+            f"Cannot adopt {arn} for {request.subject}: it carries another stack resource's identity "
+            f"tag (owner {found.owner}), and whether that one still holds it could not be told: "
+            f"{error}"
+        ) from None
     if held is None:
         return
     if owner_digest(held.stack_id, held.logical_id) != owner_digest(request.stack_id, request.logical_id):
-        raise RequestFailed(f"Cannot adopt {arn} for {request.subject}: it belongs to {held}; remove it from that "
-                            "stack first (RemovalPolicy.RETAIN, then delete the construct there)")
+        raise RequestFailed(
+            f"Cannot adopt {arn} for {request.subject}: it belongs to {held}; remove it from that "
+            "stack first (RemovalPolicy.RETAIN, then delete the construct there)"
+        )
 
 
 def _shown(value: Any) -> str:
@@ -102,5 +115,7 @@ def may_update(old: dict[str, Any], new: dict[str, Any], physical_id: str, adopt
     wanted = new.get(adopt_property)
     if not wanted or wanted == old.get(adopt_property) or wanted == physical_id:
         return None
-    return (f"adopt_arn cannot change on a resource the stack already has ({physical_id}), got: {wanted!r}; "
-            "to adopt another resource, give it a new construct id (a new stack resource)")
+    return (
+        f"adopt_arn cannot change on a resource the stack already has ({physical_id}), got: {wanted!r}; "
+        "to adopt another resource, give it a new construct id (a new stack resource)"
+    )

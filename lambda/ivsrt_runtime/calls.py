@@ -11,15 +11,14 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
-from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
-from botocore.retries import standard
-
 from botocore.model import OperationModel, ServiceModel
+from botocore.retries import standard
 
 from ivsrt_runtime.rules import SERVICE_NAME, operation, rate_quota, service_model, snake_case
 
@@ -128,8 +127,11 @@ def _retry_context(error: Exception, model: OperationModel, attempt: int) -> sta
         # What botocore's checkers read of an HTTP response.
         http = SimpleNamespace(status_code=metadata.get("HTTPStatusCode"), headers=metadata.get("HTTPHeaders", {}))
     return standard.RetryContext(
-        attempt_number=attempt, operation_model=model, parsed_response=parsed,
-        http_response=http, caught_exception=None if isinstance(error, ClientError) else error,
+        attempt_number=attempt,
+        operation_model=model,
+        parsed_response=parsed,
+        http_response=http,
+        caught_exception=None if isinstance(error, ClientError) else error,
     )
 
 
@@ -150,11 +152,17 @@ class WaitOut:
     @staticmethod
     def delay(wait: int) -> float:
         """Seconds before asking again, the ``wait``-th time (1-based)."""
-        return min(2.0 ** wait, WAIT_OUT_CAP_SECONDS)
+        return min(2.0**wait, WAIT_OUT_CAP_SECONDS)
 
 
-def call(request: Request, operation_name: str, *, recover: Callable[[], dict[str, Any] | None] | None = None,
-         wait_out: WaitOut | None = None, **params: Any) -> dict[str, Any]:
+def call(
+    request: Request,
+    operation_name: str,
+    *,
+    recover: Callable[[], dict[str, Any] | None] | None = None,
+    wait_out: WaitOut | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     """``<operation>(**params)``, retried with jittered backoff while the failure is retryable,
     until the request's deadline; a failure becomes one line (``RequestFailed``).
 
@@ -177,8 +185,10 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
             waits, attempt = waits + 1, 0  # the retries' backoff starts over after a wait
             delay, waited = wait_out.delay(waits), time.monotonic() - started
             if waited + delay > wait_out.seconds or request.seconds_left() < delay:
-                raise RequestFailed(f"{failure.line(operation_name, request.subject)} (gave up after "
-                                    f"{waited:.0f}s{wait_out.detail()})", failure.code) from failure.error
+                raise RequestFailed(
+                    f"{failure.line(operation_name, request.subject)} (gave up after {waited:.0f}s{wait_out.detail()})",
+                    failure.code,
+                ) from failure.error
             time.sleep(delay)
             continue
         if not failure.retryable:
@@ -188,8 +198,9 @@ def call(request: Request, operation_name: str, *, recover: Callable[[], dict[st
             made = _recovered(recover) if failure.ambiguous else None  # one last look: nothing left behind
             if made is not None:
                 return made
-            raise RequestFailed(_given_up(failure, operation_name, request.subject, time.monotonic() - started),
-                                failure.code) from failure.error
+            raise RequestFailed(
+                _given_up(failure, operation_name, request.subject, time.monotonic() - started), failure.code
+            ) from failure.error
         time.sleep(delay)
         if failure.ambiguous and recover is not None:
             made = recover()
@@ -217,9 +228,11 @@ def _recovered(recover: Callable[[], dict[str, Any] | None] | None) -> dict[str,
 
 def _given_up(failure: Failure, operation_name: str, subject: str, seconds: float) -> str:
     if failure.throttled and operation_name in service_model().operation_names:
-        return (f"{failure.line(operation_name, subject)} (throttled for {seconds:.0f} s, until the function's "
-                f"deadline; IVS Real-Time allows {rate_quota(operation_name):g} {operation_name} calls per "
-                f"second per account and region)")
+        return (
+            f"{failure.line(operation_name, subject)} (throttled for {seconds:.0f} s, until the function's "
+            f"deadline; IVS Real-Time allows {rate_quota(operation_name):g} {operation_name} calls per "
+            f"second per account and region)"
+        )
     return f"{failure.line(operation_name, subject)} (retried for {seconds:.0f} s, until the function's deadline)"
 
 

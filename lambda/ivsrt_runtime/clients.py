@@ -128,8 +128,14 @@ class _ShippedModelLoader(Loader):
 
     def _reads_ours(self, type_name: str, api_version: str | None) -> bool:
         version = api_version or self.determine_latest_version(rules.SERVICE_NAME, type_name)
-        found = next((path for path in self.search_paths
-                      if self.file_loader.exists(os.path.join(path, rules.SERVICE_NAME, version, type_name))), None)
+        found = next(
+            (
+                path
+                for path in self.search_paths
+                if self.file_loader.exists(os.path.join(path, rules.SERVICE_NAME, version, type_name))
+            ),
+            None,
+        )
         return version == rules.API_VERSION and found == _MODEL_DIR
 
 

@@ -4,8 +4,8 @@ over as a string and the model says what it was; outputs become ``Data`` keys (F
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from botocore.model import Shape
 
@@ -58,8 +58,7 @@ def from_cloudformation(shape: Shape, value: Any) -> Any:
     kind = shape.type_name
     if kind == "structure" and isinstance(value, Mapping):
         return {
-            key: from_cloudformation(shape.members[key], item) if key in shape.members else item
-            for key, item in value.items()
+            key: from_cloudformation(shape.members[key], item) if key in shape.members else item for key, item in value.items()
         }
     if kind == "list" and isinstance(value, list):
         return [from_cloudformation(shape.member, item) for item in value]
@@ -76,11 +75,7 @@ def project(shape: Shape, value: Any) -> Any:
     """Only the parts of ``value`` that ``shape`` declares (used to shape API outputs)."""
     kind = shape.type_name
     if kind == "structure" and isinstance(value, Mapping):
-        return {
-            key: project(member, value[key])
-            for key, member in shape.members.items()
-            if value.get(key) is not None
-        }
+        return {key: project(member, value[key]) for key, member in shape.members.items() if value.get(key) is not None}
     if kind == "list" and isinstance(value, list):
         return [project(shape.member, item) for item in value]
     return value

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterator, Mapping
 
 from botocore.model import Shape
 
@@ -63,17 +63,26 @@ class DesiredState:
     tags: dict[str, str] = field(default_factory=dict)  # user tags (never the identity tag)
 
     def to_json(self) -> str:
-        return json.dumps({"version": FORMAT_VERSION, "type": self.resource_type, "arn": self.arn,
-                           "stackId": self.stack_id, "logicalId": self.logical_id,
-                           "properties": self.properties, "tags": self.tags}, sort_keys=True, separators=(",", ":"))
+        return json.dumps(
+            {
+                "version": FORMAT_VERSION,
+                "type": self.resource_type,
+                "arn": self.arn,
+                "stackId": self.stack_id,
+                "logicalId": self.logical_id,
+                "properties": self.properties,
+                "tags": self.tags,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str) -> DesiredState:
         value = json.loads(text)
         if value.get("version") != FORMAT_VERSION:
             raise ValueError(f"desired state format {value.get('version')!r}, this version reads {FORMAT_VERSION}")
-        return cls(value["type"], value["arn"], value["stackId"], value["logicalId"], value["properties"],
-                   value.get("tags", {}))
+        return cls(value["type"], value["arn"], value["stackId"], value["logicalId"], value["properties"], value.get("tags", {}))
 
     @property
     def stack_name(self) -> str:
@@ -112,12 +121,20 @@ def is_secret(value: Any) -> bool:
 # Parameter Store: every call through calls.call (retries under the throughput quota).
 # ---------------------------------------------------------------------------------------------
 
+
 def record(ssm: Request, state: DesiredState) -> None:
     """Write (or overwrite) the stack resource's parameter."""
     value = state.to_json()
     tier = {"Tier": "Advanced"} if len(value.encode()) > STANDARD_TIER_BYTES else {}
-    call(ssm, "PutParameter", Name=parameter_name(state.stack_name, state.logical_id), Value=value,
-         Type="String", Overwrite=True, **tier)
+    call(
+        ssm,
+        "PutParameter",
+        Name=parameter_name(state.stack_name, state.logical_id),
+        Value=value,
+        Type="String",
+        Overwrite=True,
+        **tier,
+    )
 
 
 def forget(ssm: Request, stack_id: str, logical_id: str, physical_id: str) -> None:
@@ -137,8 +154,14 @@ def forget(ssm: Request, stack_id: str, logical_id: str, physical_id: str) -> No
 def _by_path(ssm: Request, path: str, recursive: bool) -> Iterator[dict[str, Any]]:
     token = None
     while True:
-        page = call(ssm, "GetParametersByPath", Path=path, Recursive=recursive, MaxResults=PAGE_SIZE,
-                    **({"NextToken": token} if token else {}))
+        page = call(
+            ssm,
+            "GetParametersByPath",
+            Path=path,
+            Recursive=recursive,
+            MaxResults=PAGE_SIZE,
+            **({"NextToken": token} if token else {}),
+        )
         yield from page.get("Parameters", [])
         token = page.get("NextToken")
         if not token:
@@ -159,6 +182,5 @@ def read_stack(ssm: Request, stack_name: str) -> dict[str, DesiredState]:
 
 def recorded_stacks(ssm: Request) -> list[str]:
     """The names of the stacks with recorded desired states (what ``ivsrt drift`` checks by default)."""
-    names = {parameter["Name"].removeprefix(PREFIX + "/").split("/")[0]
-             for parameter in _by_path(ssm, PREFIX, recursive=True)}
+    names = {parameter["Name"].removeprefix(PREFIX + "/").split("/")[0] for parameter in _by_path(ssm, PREFIX, recursive=True)}
     return sorted(names)

@@ -11,10 +11,10 @@ scheduled function can run it too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from collections.abc import Callable, Iterable
 
 from ivsrt_runtime import desired, drift, lifecycle, observe, reconcile
 from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
@@ -80,11 +80,20 @@ class StackReport:
         return any(r.status == UNKNOWN for r in self.resources)
 
     def to_json(self) -> dict[str, Any]:
-        return {"stack": self.stack,
-                "resources": [{"logical_id": r.logical_id, "type": r.type, "arn": r.arn, "status": r.status,
-                               "differences": [{"path": d.path, "expected": d.expected, "actual": d.actual}
-                                               for d in r.differences]} for r in self.resources],
-                "orphans": [{"arn": o.arn, "type": o.type} for o in self.orphans]}
+        return {
+            "stack": self.stack,
+            "resources": [
+                {
+                    "logical_id": r.logical_id,
+                    "type": r.type,
+                    "arn": r.arn,
+                    "status": r.status,
+                    "differences": [{"path": d.path, "expected": d.expected, "actual": d.actual} for d in r.differences],
+                }
+                for r in self.resources
+            ],
+            "orphans": [{"arn": o.arn, "type": o.type} for o in self.orphans],
+        }
 
 
 # Resources observed at once. One caller keeps a Get's bucket (5 calls a second) drained only
@@ -98,8 +107,14 @@ class Detector:
     ``concurrency``: resources observed at once (each thread gets its own client from ``get_client``
     when it is ``clients.ivs_client``; 1: in the caller's thread, one after another)."""
 
-    def __init__(self, ivs: Request, ssm: Request, progress: Callable[[str], None] = lambda line: None,
-                 token: str = "", concurrency: int = CONCURRENCY) -> None:
+    def __init__(
+        self,
+        ivs: Request,
+        ssm: Request,
+        progress: Callable[[str], None] = lambda line: None,
+        token: str = "",
+        concurrency: int = CONCURRENCY,
+    ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be 1 or more, got: {concurrency}")
         self.ivs, self.ssm, self.progress, self.token = ivs, ssm, progress, token
@@ -119,8 +134,7 @@ class Detector:
             report.restore = reconcile.restore_command(stack.name, self.token)
         return report
 
-    def _each(self, resources: list[StackResource],
-              check: Callable[[StackResource], ResourceReport]) -> Iterable[ResourceReport]:
+    def _each(self, resources: list[StackResource], check: Callable[[StackResource], ResourceReport]) -> Iterable[ResourceReport]:
         """``check`` of each resource, in their order, ``concurrency`` at a time; the first failure
         is raised, and what has not started by then never starts."""
         if self.concurrency == 1 or len(resources) < 2:
@@ -145,8 +159,7 @@ class Detector:
         report.status = MODIFIED if report.differences else IN_SYNC
         return report
 
-    def orphans(self, stacks: Iterable[Stack], reports: dict[str, StackReport],
-                types: Iterable[str] | None = None) -> None:
+    def orphans(self, stacks: Iterable[Stack], reports: dict[str, StackReport], types: Iterable[str] | None = None) -> None:
         """Add to each stack's report the resources carrying one of its resources' identity that
         are not that resource (a cancelled create's, a replaced one left behind), or whose stack
         is gone; the IVS Lists once for all stacks (tags per resource only where summaries have none).
@@ -191,8 +204,15 @@ class Detector:
             rules, state = RESOURCES[resource.type], states[resource.logical_id]
             observed = observe.observe(self.ivs, rules, resource.arn) or {}
             try:
-                reconcile.revert(self.ivs, rules, resource.arn, state.properties, state.tags, resource.differences,
-                                 observed.get(TAGS_PROPERTY, {}))
+                reconcile.revert(
+                    self.ivs,
+                    rules,
+                    resource.arn,
+                    state.properties,
+                    state.tags,
+                    resource.differences,
+                    observed.get(TAGS_PROPERTY, {}),
+                )
                 resource.outcome = "reverted"
             except (RequestFailed, ValueError) as error:
                 resource.outcome = f"revert failed: {error}"
@@ -242,8 +262,12 @@ class CloudFormationStacks:
     def _deleted(self, name: str) -> list[str]:
         ids, token = [], None
         while True:
-            page = call(self.cloudformation, "ListStacks", StackStatusFilter=["DELETE_COMPLETE"],
-                        **({"NextToken": token} if token else {}))
+            page = call(
+                self.cloudformation,
+                "ListStacks",
+                StackStatusFilter=["DELETE_COMPLETE"],
+                **({"NextToken": token} if token else {}),
+            )
             ids += [s["StackId"] for s in page.get("StackSummaries", []) if s["StackName"] == name]
             token = page.get("NextToken")
             if not token:
@@ -252,8 +276,7 @@ class CloudFormationStacks:
     def _stack(self, name: str, stack_id: str, gone: bool) -> Stack:
         resources, token = [], None
         while True:
-            page = call(self.cloudformation, "ListStackResources", StackName=stack_id,
-                        **({"NextToken": token} if token else {}))
+            page = call(self.cloudformation, "ListStackResources", StackName=stack_id, **({"NextToken": token} if token else {}))
             resources += [r for r in page.get("StackResourceSummaries", []) if r["ResourceType"].startswith(MANAGED_PREFIX)]
             token = page.get("NextToken")
             if not token:
@@ -263,7 +286,17 @@ class CloudFormationStacks:
             template = call(self.cloudformation, "GetTemplate", StackName=stack_id).get("TemplateBody") or {}
             definitions = template.get("Resources", {}) if isinstance(template, dict) else {}
             retained = {k for k, v in definitions.items() if v.get("UpdateReplacePolicy") == "Retain"}
-        return Stack(name, stack_id, tuple(
-            StackResource(r["LogicalResourceId"], r["ResourceType"], r.get("PhysicalResourceId") or "",
-                          r["LogicalResourceId"] in retained or r.get("ResourceStatus") == "DELETE_SKIPPED")
-            for r in resources), gone=gone)
+        return Stack(
+            name,
+            stack_id,
+            tuple(
+                StackResource(
+                    r["LogicalResourceId"],
+                    r["ResourceType"],
+                    r.get("PhysicalResourceId") or "",
+                    r["LogicalResourceId"] in retained or r.get("ResourceStatus") == "DELETE_SKIPPED",
+                )
+                for r in resources
+            ),
+            gone=gone,
+        )

@@ -28,8 +28,17 @@ from typing import Any
 from ivsrt_runtime import clients
 from ivsrt_runtime.calls import Request, RequestFailed, call
 from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
-from ivsrt_runtime.drift_check import DELETED, MODIFIED, UNKNOWN, CloudFormationStacks, Detector, Orphan, ResourceReport, \
-    StackReport, StackSource
+from ivsrt_runtime.drift_check import (
+    DELETED,
+    MODIFIED,
+    UNKNOWN,
+    CloudFormationStacks,
+    Detector,
+    Orphan,
+    ResourceReport,
+    StackReport,
+    StackSource,
+)
 
 LOG = logging.getLogger("constructs_ivsrt.drift_watch")
 LOG.setLevel(logging.INFO)
@@ -63,8 +72,11 @@ class Settings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         environ = os.environ if environ is None else environ
-        return cls(environ[STACK_NAME_ENV], environ.get(REVERT_ENV, "false") == "true",
-                   environ.get(DELETE_ORPHANS_ENV, "false") == "true")
+        return cls(
+            environ[STACK_NAME_ENV],
+            environ.get(REVERT_ENV, "false") == "true",
+            environ.get(DELETE_ORPHANS_ENV, "false") == "true",
+        )
 
 
 @dataclass(frozen=True)
@@ -84,10 +96,10 @@ def check(event: Any, context: Any = None) -> dict[str, Any]:
     return run(Settings.from_environment(), deadline=time.monotonic() + remaining - ANSWER_MARGIN_SECONDS)
 
 
-def run(settings: Settings, *, deadline: float, source: StackSource | None = None,
-        using: Clients = Clients()) -> dict[str, Any]:
+def run(settings: Settings, *, deadline: float, source: StackSource | None = None, using: Clients = Clients()) -> dict[str, Any]:
     """Check ``settings.stack_name`` from ``source`` (default: CloudFormation), correct what the
     settings ask, publish the metrics and events; a summary of what was found and done."""
+
     def request(get_client: Callable[[], Any], subject: str) -> Request:
         return Request(get_client=get_client, subject=subject, deadline=deadline)
 
@@ -112,8 +124,14 @@ def run(settings: Settings, *, deadline: float, source: StackSource | None = Non
     put_metrics(request(using.cloudwatch, "CloudWatch"), stack.name, len(drifted), len(orphans))
     put_events(request(using.events, "EventBridge"), entries)
     unknown = [r.logical_id for r in report.resources if r.status == UNKNOWN]
-    summary = {"stack": stack.name, "resources": len(report.resources), "drifted": len(drifted),
-               "orphans": len(orphans), "unknown": unknown, "events": len(entries)}
+    summary = {
+        "stack": stack.name,
+        "resources": len(report.resources),
+        "drifted": len(drifted),
+        "orphans": len(orphans),
+        "unknown": unknown,
+        "events": len(entries),
+    }
     _log("CHECKED", **summary, outcomes={r.logical_id: r.outcome for r in report.resources if r.outcome})
     return summary
 
@@ -123,37 +141,55 @@ def event_detail(report: StackReport, stack_id: str, item: ResourceReport | Orph
     (MODIFIED, DELETED or ORPHAN), the differences, what a correction did, and the restore command."""
     resource = item if isinstance(item, ResourceReport) else None
     return {
-        "stack": report.stack, "stack_id": stack_id,
-        "logical_id": resource.logical_id if resource else None, "type": item.type, "arn": item.arn,
+        "stack": report.stack,
+        "stack_id": stack_id,
+        "logical_id": resource.logical_id if resource else None,
+        "type": item.type,
+        "arn": item.arn,
         "status": resource.status if resource else ORPHAN,
-        "differences": [{"path": d.path, "expected": d.expected, "actual": d.actual, "in_place": d.in_place}
-                        for d in (resource.differences if resource else [])],
-        "outcome": item.outcome, "restore": report.restore if resource else "",
+        "differences": [
+            {"path": d.path, "expected": d.expected, "actual": d.actual, "in_place": d.in_place}
+            for d in (resource.differences if resource else [])
+        ],
+        "outcome": item.outcome,
+        "restore": report.restore if resource else "",
     }
 
 
 def event_entry(report: StackReport, stack_id: str, item: ResourceReport | Orphan) -> dict[str, Any]:
     """One ``PutEvents`` entry (the default bus)."""
-    return {"Source": EVENT_SOURCE, "DetailType": EVENT_DETAIL_TYPE, "Resources": [item.arn],
-            "Detail": json.dumps(event_detail(report, stack_id, item), sort_keys=True)}
+    return {
+        "Source": EVENT_SOURCE,
+        "DetailType": EVENT_DETAIL_TYPE,
+        "Resources": [item.arn],
+        "Detail": json.dumps(event_detail(report, stack_id, item), sort_keys=True),
+    }
 
 
 def put_metrics(cloudwatch: Request, stack_name: str, drifted: int, orphans: int) -> None:
     dimensions = [{"Name": STACK_DIMENSION, "Value": stack_name}]
-    call(cloudwatch, "PutMetricData", Namespace=NAMESPACE, MetricData=[
-        {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
-        for name, value in ((DRIFTED_RESOURCES, drifted), (ORPHANS, orphans))])
+    call(
+        cloudwatch,
+        "PutMetricData",
+        Namespace=NAMESPACE,
+        MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": "Count"}
+            for name, value in ((DRIFTED_RESOURCES, drifted), (ORPHANS, orphans))
+        ],
+    )
 
 
 def put_events(events: Request, entries: list[dict[str, Any]]) -> None:
     """The entries, 10 a call; an entry EventBridge refuses fails the run (naming why)."""
     for start in range(0, len(entries), PUT_EVENTS_BATCH):
-        answer = call(events, "PutEvents", Entries=entries[start:start + PUT_EVENTS_BATCH])
+        answer = call(events, "PutEvents", Entries=entries[start : start + PUT_EVENTS_BATCH])
         if answer.get("FailedEntryCount"):
             failed = [e for e in answer.get("Entries", []) if e.get("ErrorCode")]
             reasons = "; ".join(sorted({f"{e['ErrorCode']}: {e.get('ErrorMessage', '')}" for e in failed}))
-            raise RequestFailed(f"PutEvents failed for {answer['FailedEntryCount']} of "
-                                f"{len(entries[start:start + PUT_EVENTS_BATCH])} drift events: {reasons}")
+            raise RequestFailed(
+                f"PutEvents failed for {answer['FailedEntryCount']} of "
+                f"{len(entries[start : start + PUT_EVENTS_BATCH])} drift events: {reasons}"
+            )
 
 
 def _log(outcome: str, **fields: Any) -> None:

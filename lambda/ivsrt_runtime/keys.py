@@ -22,7 +22,7 @@ from ivsrt_runtime.rules import KMS_KEY_PROPERTY, ResourceRules
 def pem(der: bytes) -> str:
     """A DER SubjectPublicKeyInfo as PEM, lines of 64 characters (RFC 7468)."""
     body = base64.b64encode(der).decode()
-    lines = [body[start:start + 64] for start in range(0, len(body), 64)]
+    lines = [body[start : start + 64] for start in range(0, len(body), 64)]
     return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
 
 
@@ -37,8 +37,7 @@ def fingerprint(der: bytes) -> str:
     return ":".join(f"{byte:02x}" for byte in hashlib.sha256(der).digest())
 
 
-def with_key_material(rules: ResourceRules, properties: Mapping[str, Any],
-                      kms_client: Callable[[], Any]) -> dict[str, Any]:
+def with_key_material(rules: ResourceRules, properties: Mapping[str, Any], kms_client: Callable[[], Any]) -> dict[str, Any]:
     """``properties`` with the public key material read from the KMS key they name, for a type
     whose material may come from KMS; anything else as it is."""
     key_arn = properties.get(KMS_KEY_PROPERTY)
@@ -47,6 +46,8 @@ def with_key_material(rules: ResourceRules, properties: Mapping[str, Any],
     try:
         der = kms_client().get_public_key(KeyId=key_arn)["PublicKey"]
     except (ClientError, BotoCoreError) as error:
-        raise RequestFailed(f"kms:GetPublicKey failed for {key_arn}: {error}".replace("\n", " "),
-                                code=getattr(error, "response", {}).get("Error", {}).get("Code")) from None
+        raise RequestFailed(
+            f"kms:GetPublicKey failed for {key_arn}: {error}".replace("\n", " "),
+            code=getattr(error, "response", {}).get("Error", {}).get("Code"),
+        ) from None
     return {**{k: v for k, v in properties.items() if k != KMS_KEY_PROPERTY}, rules.key_material_property: pem(der)}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Iterator, Mapping
 
 from ivsrt_runtime.calls import Request, RequestFailed, WaitOut, call, error_code
+from ivsrt_runtime.conversion import attribute_name, endpoint_attribute, from_cloudformation
 from ivsrt_runtime.rules import (
     DELETE_OPTION_PROPS,
     IDENTITY_TAG,
@@ -22,7 +23,6 @@ from ivsrt_runtime.rules import (
     Identity,
     ResourceRules,
 )
-from ivsrt_runtime.conversion import attribute_name, endpoint_attribute, from_cloudformation
 from ivsrt_runtime.validation import check, check_tags
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
@@ -55,6 +55,7 @@ class Result:
 # Pure functions: properties in, API parameters or an update plan out.
 # ---------------------------------------------------------------------------------------------
 
+
 def api_parameters(rules: ResourceRules, properties: Mapping[str, Any]) -> dict[str, Any]:
     """The Create parameters for ``properties`` (CloudFormation strings converted by the model).
 
@@ -63,11 +64,7 @@ def api_parameters(rules: ResourceRules, properties: Mapping[str, Any]) -> dict[
     """
     shape = rules.create_input
     wanted = (*rules.properties, TAGS_PROPERTY)
-    params = {
-        key: from_cloudformation(shape.members[key], properties[key])
-        for key in wanted
-        if properties.get(key) is not None
-    }
+    params = {key: from_cloudformation(shape.members[key], properties[key]) for key in wanted if properties.get(key) is not None}
     problems = check(shape, params, rules.noun)
     tags = params.get(TAGS_PROPERTY, {})
     if isinstance(tags, Mapping):  # anything else is already reported by check()
@@ -87,8 +84,9 @@ class UpdatePlan:
     replacing: tuple[str, ...] = ()  # the changed properties that force the replacement, sorted
 
 
-def analyze_update(rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any],
-                   ended: Callable[[], bool] = lambda: False) -> UpdatePlan:
+def analyze_update(
+    rules: ResourceRules, old: Mapping[str, Any], new: Mapping[str, Any], ended: Callable[[], bool] = lambda: False
+) -> UpdatePlan:
     """The one place an Update is decided: replace (a property that cannot change in place
     changed, or the resource has ``ended``: a composition the service stopped is started anew;
     asked only when nothing else replaces it, as it costs a Get), update in place, or neither
@@ -149,21 +147,29 @@ def _with_quota(error: RequestFailed, rules: ResourceRules) -> RequestFailed:
     raise_it = "request an increase in Service Quotas" if quota.adjustable else "it cannot be raised"
     return RequestFailed(
         f"{error} (quota: {quota.label} per account and region, default {quota.default}{per_stage}; {raise_it})",
-        error_code(error))
+        error_code(error),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Finding our own resources: by the identity tag, never by name.
 # ---------------------------------------------------------------------------------------------
 
-def find_own(request: ResourceRequest, rules: ResourceRules, matches: Callable[[Identity], bool],
-             name: str | None = None) -> dict[str, Any] | None:
+
+def find_own(
+    request: ResourceRequest, rules: ResourceRules, matches: Callable[[Identity], bool], name: str | None = None
+) -> dict[str, Any] | None:
     """The first live resource of this type whose identity tag ``matches``."""
     return next(own_resources(request, rules, matches, name), None)
 
 
-def own_resources(request: ResourceRequest, rules: ResourceRules, matches: Callable[[Identity], bool],
-                  name: str | None = None, stopping: bool = False) -> Iterator[dict[str, Any]]:
+def own_resources(
+    request: ResourceRequest,
+    rules: ResourceRules,
+    matches: Callable[[Identity], bool],
+    name: str | None = None,
+    stopping: bool = False,
+) -> Iterator[dict[str, Any]]:
     """The live resources of this type whose identity tag ``matches`` (List pages).
 
     Where List summaries carry no tags (ingest configurations), each candidate is read with a
@@ -188,8 +194,7 @@ def summaries(request: ResourceRequest, list_operation: str, key: str) -> Iterat
     """Every summary a List operation returns, page by page (100 at a time, the API's maximum)."""
     token = None
     while True:
-        page = call(request, list_operation, maxResults=100,
-                    **({"nextToken": token} if token else {}))
+        page = call(request, list_operation, maxResults=100, **({"nextToken": token} if token else {}))
         yield from page.get(key, [])
         token = page.get("nextToken")
         if not token:
@@ -200,8 +205,9 @@ def _get(request: ResourceRequest, rules: ResourceRules, arn: str) -> dict[str, 
     return call(request, rules.get_operation, arn=arn)[rules.response_key]
 
 
-def _create_exactly_once(request: ResourceRequest, rules: ResourceRules, params: dict[str, Any],
-                         identity: Identity) -> dict[str, Any]:
+def _create_exactly_once(
+    request: ResourceRequest, rules: ResourceRules, params: dict[str, Any], identity: Identity
+) -> dict[str, Any]:
     """Create; after an ambiguous failure, adopt what the lost attempt made before trying again.
 
     The happy path is one call, and so is every retry of a clear refusal (throttled): only a
@@ -217,9 +223,11 @@ def _create_exactly_once(request: ResourceRequest, rules: ResourceRules, params:
     if rules.idempotency_member:
         params = {**params, rules.idempotency_member: identity.idempotency_token}
     else:
+
         def recover() -> dict[str, Any] | None:
             made = find_own(request, rules, lambda found: found == identity, params.get("name"))
             return None if made is None else {rules.response_key: _get(request, rules, made["arn"])}
+
     try:
         return call(request, rules.create_operation, recover=recover, **params)[rules.response_key]
     except RequestFailed as error:
@@ -249,8 +257,13 @@ def _retag(request: ResourceRequest, arn: str, current: Mapping[str, str], wante
         call(request, "TagResource", resourceArn=arn, tags=changed)
 
 
-def replace(request: ResourceRequest, rules: ResourceRules, params: dict[str, Any],
-            current_id: str = "", previous: Mapping[str, Any] | None = None) -> Result:
+def replace(
+    request: ResourceRequest,
+    rules: ResourceRules,
+    params: dict[str, Any],
+    current_id: str = "",
+    previous: Mapping[str, Any] | None = None,
+) -> Result:
     """A new resource for new replacing properties, or one of this stack resource's that has them.
 
     A rollback sends the old properties to the replacement; the original, with exactly those
@@ -266,8 +279,7 @@ def replace(request: ResourceRequest, rules: ResourceRules, params: dict[str, An
     if rules.settling is not None and previous is not None:
         left = request.identity(rules, previous)
         _stop_orphans(request, rules, left, keep={original["arn"], current_id})
-    return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])),
-                  complete=rules.settling is None)
+    return Result(original["arn"], attributes(rules, _get(request, rules, original["arn"])), complete=rules.settling is None)
 
 
 def _stop_orphans(request: ResourceRequest, rules: ResourceRules, left: Identity, keep: set[str]) -> None:
@@ -278,19 +290,31 @@ def _stop_orphans(request: ResourceRequest, rules: ResourceRules, left: Identity
     try:
         for summary in summaries(request, rules.list_operation, rules.list_key):
             found = Identity.parse((summary.get("tags") or {}).get(IDENTITY_TAG))
-            if (found is not None and found.same_resource(left)
-                    and summary["arn"] not in keep and summary.get("state") not in rules.settling.over):
+            if (
+                found is not None
+                and found.same_resource(left)
+                and summary["arn"] not in keep
+                and summary.get("state") not in rules.settling.over
+            ):
                 _stop(request, rules, summary["arn"])
     except RequestFailed as error:
         LOG.warning(json.dumps({"outcome": "ORPHAN_STOP_FAILED", "reason": str(error)}))
 
 
-def update(request: ResourceRequest, rules: ResourceRules, physical_id: str,
-           old_properties: Mapping[str, Any], new_properties: Mapping[str, Any]) -> Result:
+def update(
+    request: ResourceRequest,
+    rules: ResourceRules,
+    physical_id: str,
+    old_properties: Mapping[str, Any],
+    new_properties: Mapping[str, Any],
+) -> Result:
     new = api_parameters(rules, new_properties)
     # Old properties were accepted once; a rollback may hand them back, so never reject them.
-    old = {key: from_cloudformation(rules.property_shape(key), value)
-           for key, value in old_properties.items() if key in rules.create_input.members}
+    old = {
+        key: from_cloudformation(rules.property_shape(key), value)
+        for key, value in old_properties.items()
+        if key in rules.create_input.members
+    }
     plan = analyze_update(rules, old, new, ended=lambda: _has_ended(request, rules, physical_id))
     if plan.replace:
         # The new resource gets a new ARN; CloudFormation then deletes the old one.
@@ -303,9 +327,11 @@ def update(request: ResourceRequest, rules: ResourceRules, physical_id: str,
         if resource is None:
             # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return
             # it: from what is known (ARN, name) when that is all of it, else from a Get.
-            resource = ({"arn": physical_id, "name": new.get("name")}
-                        if not (rules.endpoint_names or rules.extra_attributes)
-                        else _get(request, rules, physical_id))
+            resource = (
+                {"arn": physical_id, "name": new.get("name")}
+                if not (rules.endpoint_names or rules.extra_attributes)
+                else _get(request, rules, physical_id)
+            )
     except RequestFailed as error:
         if error_code(error) == NOT_FOUND:
             raise RequestFailed(f"{error} (it was deleted outside CloudFormation)") from error
@@ -325,8 +351,9 @@ def _has_ended(request: ResourceRequest, rules: ResourceRules, physical_id: str)
         raise
 
 
-def delete(request: ResourceRequest, rules: ResourceRules, physical_id: str,
-           properties: Mapping[str, Any] | None = None) -> Result:
+def delete(
+    request: ResourceRequest, rules: ResourceRules, physical_id: str, properties: Mapping[str, Any] | None = None
+) -> Result:
     """Delete; gone already: success. In use: wait (bounded), then say by what.
 
     For an asynchronous resource (a composition), Stop starts the delete and ``settle`` waits
@@ -339,8 +366,11 @@ def delete(request: ResourceRequest, rules: ResourceRules, physical_id: str,
     options = rules.delete_parameters(properties or {})
     # In use (a conflict): wait for its users to go, then say who they are. A composition's Stop
     # that meets a conflict is already stopping: no wait.
-    wait = None if rules.settling is not None else WaitOut(
-        CONFLICT, CONFLICT_WAIT_SECONDS, detail=lambda: _still_used(request, rules, physical_id, options))
+    wait = (
+        None
+        if rules.settling is not None
+        else WaitOut(CONFLICT, CONFLICT_WAIT_SECONDS, detail=lambda: _still_used(request, rules, physical_id, options))
+    )
     try:
         call(request, rules.delete_operation, wait_out=wait, arn=physical_id, **options)
     except RequestFailed as error:
@@ -365,8 +395,9 @@ def _still_used(request: ResourceRequest, rules: ResourceRules, physical_id: str
     return still
 
 
-def _delete_cancelled_create(request: ResourceRequest, rules: ResourceRules, physical_id: str,
-                             properties: Mapping[str, Any]) -> Result:
+def _delete_cancelled_create(
+    request: ResourceRequest, rules: ResourceRules, physical_id: str, properties: Mapping[str, Any]
+) -> Result:
     """When another resource fails, CloudFormation cancels the Creates still in flight and rolls
     each back with a Delete whose physical id it made up, as it never learnt the real one. What
     such a Create made carries this stack resource's identity with these properties: delete it.
@@ -381,8 +412,9 @@ def _delete_cancelled_create(request: ResourceRequest, rules: ResourceRules, phy
     return Result(physical_id, complete=all(result.complete for result in results))
 
 
-def _made_by_cancelled_create(request: ResourceRequest, rules: ResourceRules, properties: Mapping[str, Any],
-                              stopping: bool = False) -> Iterator[dict[str, Any]]:
+def _made_by_cancelled_create(
+    request: ResourceRequest, rules: ResourceRules, properties: Mapping[str, Any], stopping: bool = False
+) -> Iterator[dict[str, Any]]:
     """What a cancelled Create of ``properties`` made: this stack resource's resources with these
     immutable properties (by the identity tag; ``stopping``: those still stopping too). Nothing
     for properties no Create could have used."""
@@ -393,8 +425,9 @@ def _made_by_cancelled_create(request: ResourceRequest, rules: ResourceRules, pr
     return own_resources(request, rules, wanted.same_resource, properties.get("name"), stopping)
 
 
-def _cancelled_create_stopped(request: ResourceRequest, rules: ResourceRules, physical_id: str,
-                              properties: Mapping[str, Any]) -> Result:
+def _cancelled_create_stopped(
+    request: ResourceRequest, rules: ResourceRules, physical_id: str, properties: Mapping[str, Any]
+) -> Result:
     """is_complete of a cancelled Create's Delete: looks up the same identity again, and is
     complete once nothing it found is left but what has ended. One still starting (a Stop that
     met a conflict) is stopped again, as ``settle`` does for a Delete by ARN."""
@@ -426,8 +459,14 @@ def users_of(request: ResourceRequest, rules: ResourceRules, arn: str) -> list[s
 # Settling: is_complete for asynchronous resources (a composition starts, then becomes ACTIVE).
 # ---------------------------------------------------------------------------------------------
 
-def settle(request: ResourceRequest, rules: ResourceRules, request_type: str, physical_id: str,
-           properties: Mapping[str, Any] | None = None) -> Result:
+
+def settle(
+    request: ResourceRequest,
+    rules: ResourceRules,
+    request_type: str,
+    physical_id: str,
+    properties: Mapping[str, Any] | None = None,
+) -> Result:
     """One look at an asynchronous resource: complete, still settling, or failed (raises).
 
     Create and Update wait for ``ready`` and fail on ``failed`` (after stopping what failed, so
@@ -468,15 +507,20 @@ def settle(request: ResourceRequest, rules: ResourceRules, request_type: str, ph
 
 
 # The documented reason a composition ends on its own (StartComposition in the API reference).
-_ENDED_HINT = (" (IVS ends a composition on its own: a minute after its start if its stage has no "
-               "participant, a minute after the last one leaves, or when a destination fails)")
+_ENDED_HINT = (
+    " (IVS ends a composition on its own: a minute after its start if its stage has no "
+    "participant, a minute after the last one leaves, or when a destination fails)"
+)
 
 
 def _failure_detail(resource: Mapping[str, Any]) -> str:
     """What the API says about a failed composition: which destinations failed. It gives no
     reason; the service publishes one in the "IVS Composition State Change" EventBridge event."""
-    failed = [d.get("configuration", {}).get("name") or d.get("id", "?")
-              for d in resource.get("destinations", []) if d.get("state") == "FAILED"]
+    failed = [
+        d.get("configuration", {}).get("name") or d.get("id", "?")
+        for d in resource.get("destinations", [])
+        if d.get("state") == "FAILED"
+    ]
     where = f": destination {', '.join(failed)} FAILED" if failed else ""
     return f"{where} (the API reports no reason; see the 'IVS Composition State Change' event in EventBridge)"
 

@@ -6,8 +6,8 @@ apply only the difference, ``reconcile.py``); drift detection and reconcile-on-d
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.rules import IDENTITY_TAG, TAGS_PROPERTY, ResourceRules

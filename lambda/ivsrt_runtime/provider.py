@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Literal, TypedDict
 from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypedDict
 
 from ivsrt_runtime import adopt, calls, desired, keys, lifecycle, reconcile
 from ivsrt_runtime.clients import cloudformation_client, ivs_client, kms_client, ssm_client
@@ -25,6 +25,7 @@ from ivsrt_runtime.rules import ADOPT_ARN_PROPERTY, RESOURCES, ResourceRules
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
+
 
 class _Event(TypedDict):
     """What every event from the Provider framework carries (CloudFormation's request; its
@@ -77,8 +78,13 @@ def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: 
     properties = event.get("ResourceProperties", {})
     adopt_arn = properties.get(ADOPT_ARN_PROPERTY)
     if adopt_arn:  # take over the resource at that ARN (adopt.py): never deleted here
-        result = adopt.adopt(request, rules, adopt_arn, lifecycle.api_parameters(rules, properties),
-                             holder=lambda arn: adopt.holder_of(_cloudformation(request), arn))
+        result = adopt.adopt(
+            request,
+            rules,
+            adopt_arn,
+            lifecycle.api_parameters(rules, properties),
+            holder=lambda arn: adopt.holder_of(_cloudformation(request), arn),
+        )
         _record(request, rules, result, properties)
         return result
     result = lifecycle.create(request, rules, properties)
@@ -116,17 +122,18 @@ def _on_delete(request: lifecycle.ResourceRequest, rules: ResourceRules, event: 
 
 
 def _cloudformation(request: lifecycle.ResourceRequest) -> calls.Request:
-    return calls.Request(get_client=cloudformation_client, subject=f"the stack holding {request.subject}'s adopt_arn",
-                         deadline=request.deadline)
+    return calls.Request(
+        get_client=cloudformation_client, subject=f"the stack holding {request.subject}'s adopt_arn", deadline=request.deadline
+    )
 
 
 def _ssm(request: lifecycle.ResourceRequest) -> calls.Request:
-    return calls.Request(get_client=ssm_client, subject=f"the desired state of {request.subject}",
-                         deadline=request.deadline)
+    return calls.Request(get_client=ssm_client, subject=f"the desired state of {request.subject}", deadline=request.deadline)
 
 
-def _record(request: lifecycle.ResourceRequest, rules: ResourceRules, result: lifecycle.Result,
-            properties: Mapping[str, Any]) -> None:
+def _record(
+    request: lifecycle.ResourceRequest, rules: ResourceRules, result: lifecycle.Result, properties: Mapping[str, Any]
+) -> None:
     """Write the resource's desired state for the drift detector (``desired.py``). A failure fails
     the request: a record left stale would make ``ivsrt drift --revert`` undo this deployment.
     An event naming no stack (only a hand-made one) has nowhere to record it."""
@@ -144,8 +151,9 @@ HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, Any], li
 
 
 def _settle(request: lifecycle.ResourceRequest, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.settle(request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""),
-                            event.get("ResourceProperties", {}))
+    return lifecycle.settle(
+        request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {})
+    )
 
 
 COMPLETION_HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, ProviderEvent], lifecycle.Result]] = {
@@ -199,8 +207,9 @@ def _with_key_material(rules: ResourceRules, event: ProviderEvent) -> Any:
     return converted
 
 
-def _dispatch(handlers: Mapping[str, Callable[..., lifecycle.Result]], event: ProviderEvent,
-              context: Any) -> tuple[ResourceRules, lifecycle.Result]:
+def _dispatch(
+    handlers: Mapping[str, Callable[..., lifecycle.Result]], event: ProviderEvent, context: Any
+) -> tuple[ResourceRules, lifecycle.Result]:
     rules = RESOURCES.get(event.get("ResourceType", ""))
     handler = handlers.get(event.get("RequestType", ""))
     if rules is None or handler is None:

@@ -12,6 +12,7 @@ from typing import Any
 from ivsrt_runtime import desired as desired_state
 from ivsrt_runtime import drift, lifecycle, observe
 from ivsrt_runtime.calls import Request, call
+
 # RECONCILE_PROPERTY: the template property the constructs set from the context value
 # RECONCILE_CONTEXT; when only it changes, the Update is a reconcile (``reconcile``).
 from ivsrt_runtime.rules import RECONCILE_CONTEXT, RECONCILE_PROPERTY, TAGS_PROPERTY, ResourceRules
@@ -28,30 +29,43 @@ def in_place(differences: list[drift.Difference]) -> bool:
     return all(difference.in_place for difference in differences)
 
 
-def revert(request: Request, rules: ResourceRules, arn: str, wanted: Mapping[str, Any],
-           wanted_tags: Mapping[str, str], differences: list[drift.Difference],
-           observed_tags: Mapping[str, str]) -> None:
+def revert(
+    request: Request,
+    rules: ResourceRules,
+    arn: str,
+    wanted: Mapping[str, Any],
+    wanted_tags: Mapping[str, str],
+    differences: list[drift.Difference],
+    observed_tags: Mapping[str, str],
+) -> None:
     """Correct in-place ``differences``: one ``Update<Type>`` with the differing properties' desired
     values (a removed one in its empty form), then the tag calls."""
     members = sorted({d.member for d in differences if d.member != TAGS_PROPERTY})
     if members:
         if any(desired_state.is_secret(wanted.get(member)) for member in members):
             raise ValueError(f"{arn}: a secret is recorded by its digest only and cannot be sent back")
-        call(request, rules.update_operation, arn=arn,
-             **{member: lifecycle._cleared(wanted.get(member), rules, member) for member in members})
+        call(
+            request,
+            rules.update_operation,
+            arn=arn,
+            **{member: lifecycle._cleared(wanted.get(member), rules, member) for member in members},
+        )
     if any(d.member == TAGS_PROPERTY for d in differences):
         lifecycle._retag(request, arn, observed_tags, wanted_tags)
 
 
 def is_reconcile(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """An Update in which only the ``reconcile`` value changed (``ServiceToken`` never counts)."""
+
     def rest(properties: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in properties.items() if k not in (RECONCILE_PROPERTY, "ServiceToken")}
+
     return old.get(RECONCILE_PROPERTY) != new.get(RECONCILE_PROPERTY) and rest(old) == rest(new)
 
 
-def reconcile(request: lifecycle.ResourceRequest, rules: ResourceRules, physical_id: str,
-              params: dict[str, Any]) -> lifecycle.Result:
+def reconcile(
+    request: lifecycle.ResourceRequest, rules: ResourceRules, physical_id: str, params: dict[str, Any]
+) -> lifecycle.Result:
     """The reconcile Update (only ``reconcile`` changed): observe (one Get), then nothing when in
     sync; in-place drift corrected; a resource deleted, ended, or changed in a property that
     replaces it made anew (a new ARN, which CloudFormation follows; it then deletes the old one)."""

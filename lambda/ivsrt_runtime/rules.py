@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping
 
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -134,8 +134,7 @@ class ResourceRules:
     @property
     def operations(self) -> tuple[str, ...]:
         """Every operation the handler may call on this type (its IAM actions, List aside)."""
-        return tuple(filter(None, (self.create_operation, self.get_operation, self.update_operation,
-                                   self.delete_operation)))
+        return tuple(filter(None, (self.create_operation, self.get_operation, self.update_operation, self.delete_operation)))
 
     @property
     def arn_shape(self) -> Shape:
@@ -156,8 +155,7 @@ class ResourceRules:
     @functools.cached_property
     def idempotency_member(self) -> str | None:
         """The Create input member the model marks as an idempotency token (StartComposition's)."""
-        return next((name for name, shape in self.create_input.members.items()
-                     if shape.metadata.get("idempotencyToken")), None)
+        return next((name for name, shape in self.create_input.members.items() if shape.metadata.get("idempotencyToken")), None)
 
     @functools.cached_property
     def in_place_properties(self) -> frozenset[str]:
@@ -195,8 +193,11 @@ class ResourceRules:
     @functools.cached_property
     def secret_attributes(self) -> frozenset[str]:
         """The attributes the model marks sensitive (a stream key): sent with NoEcho, never logged."""
-        return frozenset(attribute_name(path) for path in self.extra_attributes
-                         if shape_at(self.resource_shape, *path).metadata.get("sensitive"))
+        return frozenset(
+            attribute_name(path)
+            for path in self.extra_attributes
+            if shape_at(self.resource_shape, *path).metadata.get("sensitive")
+        )
 
     @functools.cached_property
     def delete_options(self) -> tuple[str, ...]:
@@ -214,8 +215,9 @@ class ResourceRules:
         from ivsrt_runtime.validation import check
 
         members = self.delete_input.members
-        converted = {key: from_cloudformation(members[key], value)
-                     for key, value in options.items() if key in self.delete_options}
+        converted = {
+            key: from_cloudformation(members[key], value) for key, value in options.items() if key in self.delete_options
+        }
         return {key: value for key, value in converted.items() if not check(members[key], value, key)}
 
     def owns(self, physical_id: str) -> bool:
@@ -275,8 +277,12 @@ INGEST_CONFIGURATION = ResourceRules(
     properties=("name", "stageArn", "userId", "attributes", "ingestProtocol", "insecureIngest", "redundantIngest"),
     updatable=True,
     # Not "state": it changes as the encoder connects, so a deploy-time value would be stale.
-    extra_attributes=(("participantId",), ("streamKey",),
-                      ("redundantIngestCredentials", "participantId"), ("redundantIngestCredentials", "streamKey")),
+    extra_attributes=(
+        ("participantId",),
+        ("streamKey",),
+        ("redundantIngestCredentials", "participantId"),
+        ("redundantIngestCredentials", "streamKey"),
+    ),
 )
 PUBLIC_KEY = ResourceRules(
     resource_type="Custom::IvsRealtimePublicKey",
@@ -302,9 +308,10 @@ COMPOSITION = ResourceRules(
 )
 
 RESOURCES: dict[str, ResourceRules] = {
-    r.resource_type: r for r in (STAGE, ENCODER_CONFIGURATION, STORAGE_CONFIGURATION, INGEST_CONFIGURATION,
-                                  PUBLIC_KEY, COMPOSITION)
+    r.resource_type: r
+    for r in (STAGE, ENCODER_CONFIGURATION, STORAGE_CONFIGURATION, INGEST_CONFIGURATION, PUBLIC_KEY, COMPOSITION)
 }
+
 
 @dataclass(frozen=True)
 class ResourceQuota:
@@ -370,8 +377,7 @@ class Identity:
     request: str  # digest of the CloudFormation request
 
     @classmethod
-    def of(cls, rules: ResourceRules, stack_id: str, logical_id: str, request_id: str,
-           params: Mapping[str, Any]) -> Identity:
+    def of(cls, rules: ResourceRules, stack_id: str, logical_id: str, request_id: str, params: Mapping[str, Any]) -> Identity:
         immutable = {k: params.get(k) for k in sorted(rules.replacing_properties)}
         return cls(owner_digest(stack_id, logical_id), _digest(json.dumps(immutable, sort_keys=True)), _digest(request_id))
 

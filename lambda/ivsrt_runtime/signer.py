@@ -60,17 +60,23 @@ def sign_token(
     key_arn, public_key_arn = _required(SIGNING_KEY_ENV, environment), _required(PUBLIC_KEY_ENV, environment)
     endpoints = stages(environment)
     if stage_arn is None and len(endpoints) != 1:
-        raise TokenRequestError(f"stage_arn is required: the function signs for {len(endpoints)} stages "
-                                f"({', '.join(endpoints)})")
+        raise TokenRequestError(f"stage_arn is required: the function signs for {len(endpoints)} stages ({', '.join(endpoints)})")
     stage_arn = next(iter(endpoints)) if stage_arn is None else stage_arn
     if stage_arn not in endpoints:
-        raise TokenRequestError(f"stage_arn must be one of the function's stages ({', '.join(endpoints)}), "
-                                f"got: {stage_arn!r}")
+        raise TokenRequestError(f"stage_arn must be one of the function's stages ({', '.join(endpoints)}), got: {stage_arn!r}")
     return sign_participant_token(
-        _kms_client(), key_id=key_arn, public_key_arn=public_key_arn, stage_arn=stage_arn,
-        whip_url=endpoints[stage_arn]["whip"], events_url=endpoints[stage_arn]["events"], user_id=user_id,
-        attributes=attributes, capabilities=capabilities, duration_minutes=duration_minutes,
-        participant_id=participant_id)
+        _kms_client(),
+        key_id=key_arn,
+        public_key_arn=public_key_arn,
+        stage_arn=stage_arn,
+        whip_url=endpoints[stage_arn]["whip"],
+        events_url=endpoints[stage_arn]["events"],
+        user_id=user_id,
+        attributes=attributes,
+        capabilities=capabilities,
+        duration_minutes=duration_minutes,
+        participant_id=participant_id,
+    )
 
 
 def _kms_client() -> Any:
@@ -84,6 +90,7 @@ def _kms_client() -> Any:
 def _required(name: str, environment: Mapping[str, str]) -> str:
     value = environment.get(name)
     if not value:
-        raise SignerNotConfigured(f"{name} is not set: wire the function with "
-                                  "ParticipantTokenSigningKey.add_to_function(function, stages=[...])")
+        raise SignerNotConfigured(
+            f"{name} is not set: wire the function with ParticipantTokenSigningKey.add_to_function(function, stages=[...])"
+        )
     return value

@@ -59,8 +59,11 @@ PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The CreateParticipantToken member each parameter of sign_participant_token is checked as:
 # messages name the parameter a caller wrote.
 PARAMETERS: dict[tuple[str, ...], str] = {
-    ("stageArn",): "stage_arn", ("userId",): "user_id", ("attributes",): "attributes",
-    ("capabilities",): "capabilities", ("duration",): "duration_minutes",
+    ("stageArn",): "stage_arn",
+    ("userId",): "user_id",
+    ("attributes",): "attributes",
+    ("capabilities",): "capabilities",
+    ("duration",): "duration_minutes",
 }
 
 
@@ -115,8 +118,13 @@ def sign_participant_token(
     participant_id = secrets.token_urlsafe(12) if participant_id is None else participant_id
     header = {"alg": ALGORITHM, "typ": "JWT", "kid": public_key_arn}
     claims: dict[str, Any] = {
-        "exp": expires, "iat": issued, "jti": participant_id, "resource": stage_arn,
-        "topic": stage_arn.rsplit("/", 1)[-1], "events_url": events_url, "whip_url": whip_url,
+        "exp": expires,
+        "iat": issued,
+        "jti": participant_id,
+        "resource": stage_arn,
+        "topic": stage_arn.rsplit("/", 1)[-1],
+        "events_url": events_url,
+        "whip_url": whip_url,
         "capabilities": {CAPABILITY_CLAIMS[capability]: True for capability in capabilities},
         "version": TOKEN_VERSION,
     }
@@ -126,25 +134,33 @@ def sign_participant_token(
         claims["attributes"] = dict(attributes)
     signing_input = f"{_segment(header)}.{_segment(claims)}".encode()
     # ES384 is ECDSA over SHA-384 of the signing input: KMS signs that digest as it is.
-    signed = kms_client.sign(KeyId=key_id, Message=hashlib.sha384(signing_input).digest(), MessageType="DIGEST",
-                             SigningAlgorithm=KMS_SIGNING_ALGORITHM)
+    signed = kms_client.sign(
+        KeyId=key_id, Message=hashlib.sha384(signing_input).digest(), MessageType="DIGEST", SigningAlgorithm=KMS_SIGNING_ALGORITHM
+    )
     signature = _base64url(jws_signature(signed["Signature"]))
     return SignedToken(f"{signing_input.decode()}.{signature}", participant_id, expires)
 
 
-def request_problems(stage_arn: Any, user_id: Any, attributes: Any, capabilities: Any, duration_minutes: Any,
-                     participant_id: Any) -> list[str]:
+def request_problems(
+    stage_arn: Any, user_id: Any, attributes: Any, capabilities: Any, duration_minutes: Any, participant_id: Any
+) -> list[str]:
     """Every way the request breaks a rule of the token: CreateParticipantToken's (from the
     model), then the participant id's, each naming the parameter, in the parameters' order."""
-    problems = [f"{name} must be Unicode text (no lone surrogates), got: {value!r}"
-                for name, value in _texts(user_id, attributes) if not _is_utf8(value)]
+    problems = [
+        f"{name} must be Unicode text (no lone surrogates), got: {value!r}"
+        for name, value in _texts(user_id, attributes)
+        if not _is_utf8(value)
+    ]
     if problems:
         user_id = attributes = None  # said already; the model's byte counts could not encode them
     hint = _duration_hint(duration_minutes)
     if hint:
         duration_minutes = None  # said below; the model's check skips it
-    problems += check(operation("CreateParticipantToken").input_shape, _as_request(
-        stage_arn, user_id, attributes, capabilities, duration_minutes), Label("", names=PARAMETERS))
+    problems += check(
+        operation("CreateParticipantToken").input_shape,
+        _as_request(stage_arn, user_id, attributes, capabilities, duration_minutes),
+        Label("", names=PARAMETERS),
+    )
     if hint:
         problems.append(hint)
     if participant_id is not None and not (isinstance(participant_id, str) and PARTICIPANT_ID.fullmatch(participant_id)):
@@ -155,11 +171,12 @@ def request_problems(stage_arn: Any, user_id: Any, attributes: Any, capabilities
 def _duration_hint(duration_minutes: Any) -> str | None:
     """A duration object where a number of minutes is wanted: say how to get the minutes."""
     if isinstance(duration_minutes, datetime.timedelta):
-        return (f"duration_minutes must be a whole number of minutes, got: {duration_minutes!r} (a timedelta; "
-                "pass int(duration.total_seconds() // 60))")
+        return (
+            f"duration_minutes must be a whole number of minutes, got: {duration_minutes!r} (a timedelta; "
+            "pass int(duration.total_seconds() // 60))"
+        )
     if hasattr(duration_minutes, "to_minutes"):  # aws_cdk.Duration, which this package does not import
-        return ("duration_minutes must be a whole number of minutes, got: a Duration "
-                "(pass duration.to_minutes())")
+        return "duration_minutes must be a whole number of minutes, got: a Duration (pass duration.to_minutes())"
     return None
 
 
@@ -167,8 +184,9 @@ def _texts(user_id: Any, attributes: Any) -> list[tuple[str, str]]:
     """The caller's free text: the user id, the attributes' keys and values."""
     texts = [("user_id", user_id)] if isinstance(user_id, str) else []
     if isinstance(attributes, Mapping):
-        texts += [(f"attributes[{key!r}]", part) for key, value in attributes.items()
-                  for part in (key, value) if isinstance(part, str)]
+        texts += [
+            (f"attributes[{key!r}]", part) for key, value in attributes.items() for part in (key, value) if isinstance(part, str)
+        ]
     return texts
 
 
@@ -180,8 +198,9 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _as_request(stage_arn: str, user_id: str | None, attributes: Mapping[str, str] | None,
-                capabilities: Sequence[str], duration_minutes: int) -> dict[str, Any]:
+def _as_request(
+    stage_arn: str, user_id: str | None, attributes: Mapping[str, str] | None, capabilities: Sequence[str], duration_minutes: int
+) -> dict[str, Any]:
     """The token's content as CreateParticipantToken's request, for that operation's rules (in the
     order of sign_participant_token's parameters, which the messages follow)."""
     request: dict[str, Any] = {"stageArn": stage_arn}
@@ -210,7 +229,7 @@ def jws_signature(der: bytes) -> bytes:
         if der[position] != 0x02:
             raise ValueError("not a DER ECDSA signature")
         length = der[position + 1]
-        value = int.from_bytes(der[position + 2:position + 2 + length], "big")
+        value = int.from_bytes(der[position + 2 : position + 2 + length], "big")
         coordinates.append(value.to_bytes(COORDINATE_BYTES, "big"))
         position += 2 + length
     return b"".join(coordinates)

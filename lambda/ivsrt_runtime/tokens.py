@@ -17,16 +17,16 @@ import json
 import logging
 import os
 import time
-from typing import Any
 from collections.abc import Mapping
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
 from ivsrt_runtime.rules import operation
-from ivsrt_runtime.validation import check
 from ivsrt_runtime.signing import expiration_time, sign_participant_token
+from ivsrt_runtime.validation import check
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
 LOG.setLevel(logging.INFO)
@@ -104,8 +104,7 @@ def _claim(event: Mapping[str, Any], name: str) -> Any:
     """``name`` from the identity the API's authorizer established: an HTTP API's JWT claims, a
     REST API's Cognito claims, or a Lambda authorizer's context (either payload version)."""
     authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    for source in ((authorizer.get("jwt") or {}).get("claims"), authorizer.get("claims"),
-                   authorizer.get("lambda"), authorizer):
+    for source in ((authorizer.get("jwt") or {}).get("claims"), authorizer.get("claims"), authorizer.get("lambda"), authorizer):
         if isinstance(source, Mapping) and source.get(name) not in (None, ""):
             return source[name]
     return None
@@ -160,8 +159,11 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         raise
     request = Request(get_client=ivs_client, subject=params["stageArn"], deadline=time.monotonic() + RETRY_SECONDS)
     try:
-        token = _signed(request, params) if os.environ.get(SIGNING_KEY_ENV) else call(
-            request, "CreateParticipantToken", **params)["participantToken"]
+        token = (
+            _signed(request, params)
+            if os.environ.get(SIGNING_KEY_ENV)
+            else call(request, "CreateParticipantToken", **params)["participantToken"]
+        )
     except RequestFailed as error:
         LOG.error(json.dumps({"outcome": "FAILED", "reason": str(error)}))
         if http and error_code(error) == "ValidationException":
@@ -187,15 +189,26 @@ def _signed(request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
     endpoints = _stage_endpoints(request, params["stageArn"])
     try:
         signed = sign_participant_token(
-            kms_client(), key_id=os.environ[SIGNING_KEY_ENV], public_key_arn=os.environ[PUBLIC_KEY_ENV],
-            stage_arn=params["stageArn"], whip_url=endpoints["whip"], events_url=endpoints["events"],
-            user_id=params.get("userId"), attributes=params.get("attributes"), capabilities=params["capabilities"],
-            duration_minutes=params["duration"])
+            kms_client(),
+            key_id=os.environ[SIGNING_KEY_ENV],
+            public_key_arn=os.environ[PUBLIC_KEY_ENV],
+            stage_arn=params["stageArn"],
+            whip_url=endpoints["whip"],
+            events_url=endpoints["events"],
+            user_id=params.get("userId"),
+            attributes=params.get("attributes"),
+            capabilities=params["capabilities"],
+            duration_minutes=params["duration"],
+        )
     except (ClientError, BotoCoreError) as error:
         raise RequestFailed(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
     expires = expiration_time(signed.expiration_time)
-    return {"token": signed.token, "participantId": signed.participant_id, "userId": params.get("userId"),
-            "expirationTime": expires}
+    return {
+        "token": signed.token,
+        "participantId": signed.participant_id,
+        "userId": params.get("userId"),
+        "expirationTime": expires,
+    }
 
 
 _ENDPOINTS: dict[str, dict[str, str]] = {}  # stage ARN -> its endpoints, per execution environment
@@ -208,5 +221,8 @@ def _stage_endpoints(request: Request, stage_arn: str) -> dict[str, str]:
 
 
 def _http(status: int, payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
-            "body": json.dumps(payload)}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps(payload),
+    }

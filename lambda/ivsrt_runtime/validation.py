@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Iterator, Mapping
 
 from botocore.model import Shape
 
@@ -59,8 +59,17 @@ class Label:
         cut = next((n for n in range(len(self.path), 0, -1) if self.path[:n] in self.names), 0)
         text = self.names[self.path[:cut]] if cut else self.root
         for step in self.path[cut:]:
-            text += (f"[{step}]" if isinstance(step, int) else f"[{step.key!r}]" if isinstance(step, _MapEntry)
-                     else step if step == _KEY_OF_MAP else f".{step}" if text else step)
+            text += (
+                f"[{step}]"
+                if isinstance(step, int)
+                else f"[{step.key!r}]"
+                if isinstance(step, _MapEntry)
+                else step
+                if step == _KEY_OF_MAP
+                else f".{step}"
+                if text
+                else step
+            )
         return text
 
     def __format__(self, spec: str) -> str:
@@ -122,8 +131,13 @@ def _check_number(shape: Shape, value: Any, label: Label, _u: Callable) -> Itera
         return
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if (low is not None and value < low) or (high is not None and value > high):
-        bounds = (f"between {low} and {high}" if low is not None and high is not None
-                  else f"at least {low}" if low is not None else f"at most {high}")
+        bounds = (
+            f"between {low} and {high}"
+            if low is not None and high is not None
+            else f"at least {low}"
+            if low is not None
+            else f"at most {high}"
+        )
         yield f"{label} must be {bounds}, {_got(value)}"
 
 
@@ -220,7 +234,5 @@ def check_tags(tags: Mapping[str, str], label: str = "tags") -> list[str]:
             problems.append(f"{label} key must not start with the reserved prefix {prefix!r}, got: {key!r}")
         for text, what in ((key, "key"), (value, "value")):
             if isinstance(text, str) and not TAG_CHARACTERS.fullmatch(text):
-                problems.append(
-                    f"{label} {what} must contain only letters, numbers, spaces and _ . : / = + - @, got: {text!r}"
-                )
+                problems.append(f"{label} {what} must contain only letters, numbers, spaces and _ . : / = + - @, got: {text!r}")
     return problems
