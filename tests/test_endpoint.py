@@ -127,7 +127,7 @@ def test_control_plane_over_http(ivs):
     )
     assert json.load(urllib.request.urlopen(request))["faults"][0]["kind"] == "server_error"
     state = json.load(urllib.request.urlopen(f"{ivs.url}/_local/state"))
-    assert state == {"resources": [], "calls": [], "throttled": {}}
+    assert state == {"resources": [], "calls": [], "throttled": {}, "ssm_calls": []}
 
 
 class FrozenClock:
