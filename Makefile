@@ -52,6 +52,7 @@ demo: install
 # named one by one: pdoc follows a package's __all__, which lists the classes of the public API,
 # not its modules, so it would make no page per module.
 API_MODULES := constructs_ivsrt \
+	constructs_ivsrt.resource \
 	constructs_ivsrt.stage \
 	constructs_ivsrt.encoder_configuration \
 	constructs_ivsrt.storage_configuration \

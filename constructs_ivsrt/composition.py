@@ -18,11 +18,11 @@ from constructs import Construct
 
 from constructs_ivsrt._fields import SECONDS, Conversion, api, attribute, props_class
 from constructs_ivsrt._regions import check_event_rule_place, place_of, region_of_arn, require_same_region
-from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
 from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt.encoder_configuration import IEncoderConfiguration
 from constructs_ivsrt.event_rules import COMPOSITION_STATE_CHANGE, CompositionStateEvent, event_rule
+from constructs_ivsrt.resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt.stage import IStage, ThumbnailStorage
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 from ivsrt_runtime import rules

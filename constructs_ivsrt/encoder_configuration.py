@@ -10,8 +10,8 @@ from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
 from constructs_ivsrt._fields import api, props_class
-from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
+from constructs_ivsrt.resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from ivsrt_runtime import rules
 
 

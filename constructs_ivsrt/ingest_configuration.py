@@ -12,9 +12,9 @@ from constructs import Construct
 
 from constructs_ivsrt._fields import api, attribute
 from constructs_ivsrt._regions import place_of, require_same_region
-from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape
+from constructs_ivsrt.resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt.stage import IStage
 from ivsrt_runtime import rules
 

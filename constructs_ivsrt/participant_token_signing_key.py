@@ -14,10 +14,10 @@ from constructs import Construct
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
 from constructs_ivsrt._fields import api
-from constructs_ivsrt._resource import ManagedResource
 from constructs_ivsrt._types import type_problems, typed_props
 from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
 from constructs_ivsrt.public_key import PublicKeyBase
+from constructs_ivsrt.resource import ManagedResource
 from constructs_ivsrt.stage import Stage, StageBase
 from ivsrt_runtime import rules, signer
 

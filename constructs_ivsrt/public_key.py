@@ -12,9 +12,9 @@ from aws_cdk import ITaggable, RemovalPolicy
 from constructs import Construct
 
 from constructs_ivsrt._fields import api
-from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._validation import PropChecker, is_unresolved
+from constructs_ivsrt.resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from ivsrt_runtime import rules
 from ivsrt_runtime.keys import pem_body
 

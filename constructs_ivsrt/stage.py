@@ -24,7 +24,6 @@ from constructs import Construct
 
 from constructs_ivsrt._fields import SECONDS, api, attribute, props_class
 from constructs_ivsrt._regions import check_event_rule_place, metric_place, place_of, require_same_region
-from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_args, typed_props
 from constructs_ivsrt._validation import PropChecker
 from constructs_ivsrt.event_rules import (
@@ -48,6 +47,7 @@ from constructs_ivsrt.metrics import (
     named_metric,
     stage_metric,
 )
+from constructs_ivsrt.resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt.storage_configuration import IStorageConfiguration
 from ivsrt_runtime import conversion, rules
 

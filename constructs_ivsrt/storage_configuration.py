@@ -12,9 +12,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_ivsrt._fields import api, attribute
-from constructs_ivsrt._resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._validation import PropChecker
+from constructs_ivsrt.resource import IIvsRealtimeResource, IvsRealtimeResource, ManagedResource
 from ivsrt_runtime import rules
 
 # Server-side encryption IVS can write with: SSE-S3 only (KMS keys are not supported).

@@ -46,6 +46,8 @@ def test_the_api_reference_builds_without_warnings(tmp_path):
     for module in listed:
         assert (tmp_path / (module.replace(".", "/") + ".html")).is_file(), f"docs/api.md lists {module}: no page"
     assert 'id="MetricOptions"' in (tmp_path / "constructs_ivsrt" / "metrics.html").read_text()
+    # The grants every construct inherits are on its page, linked to the base that has them.
+    assert "resource.html#IvsRealtimeResource.grant_read" in (tmp_path / "constructs_ivsrt" / "stage.html").read_text()
 
 
 def api_modules(makefile: str) -> list[str]:
