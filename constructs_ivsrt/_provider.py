@@ -19,6 +19,7 @@ from constructs import Construct, IConstruct, IValidation, Node
 
 from constructs_ivsrt._functions import lambda_role, runtime_function
 from constructs_ivsrt._regions import Place
+from constructs_ivsrt._validation import IvsRealtimeValidationError
 from ivsrt_runtime import deployment, desired, entries, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
@@ -316,12 +317,27 @@ def _synth_time() -> str:
 def _reconcile_value(node: Node) -> str | None:
     """The stack's reconcile value from the context: a ``constructs-ivsrt:reconcile`` token (the
     restore command's), else the synth time when ``constructs-ivsrt:reconcile-on-deploy`` is true
-    (``--context`` passes it as the string "true"), else None: the template stays as it was."""
+    (``--context`` passes it as the string "true"), else None: the template stays as it was.
+    Any other value of ``constructs-ivsrt:reconcile-on-deploy`` than true or false fails the synth
+    (a "yes" meaning off would go unnoticed)."""
+    on_deploy = _on_deploy(node.try_get_context(rules.RECONCILE_ON_DEPLOY_CONTEXT))
     token = node.try_get_context(rules.RECONCILE_CONTEXT)
     if token is not None and str(token) != "":
         return str(token)
-    on_deploy = node.try_get_context(rules.RECONCILE_ON_DEPLOY_CONTEXT)
-    return _synth_time() if str(on_deploy).lower() == "true" else None
+    return _synth_time() if on_deploy else None
+
+
+def _on_deploy(value: Any) -> bool:
+    """The context ``constructs-ivsrt:reconcile-on-deploy``: absent or false is off, true on; a
+    boolean (cdk.json) or the string "true" / "false" in any case (``--context``)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise IvsRealtimeValidationError(
+        f"context {rules.RECONCILE_ON_DEPLOY_CONTEXT} must be true or false (a boolean, or the string "
+        f'"true" or "false"), got: {value!r}'
+    )
 
 
 @jsii.implements(IValidation)

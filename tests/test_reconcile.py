@@ -10,6 +10,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import boto3
+import pytest
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
 from conftest import resources, stack_template, user_tags
@@ -18,6 +19,7 @@ from constructs_ivsrt import (
     EncoderConfiguration,
     IngestConfiguration,
     IvsRealtimeProvider,
+    IvsRealtimeValidationError,
     Stage,
     StorageConfiguration,
     Video,
@@ -98,6 +100,23 @@ def test_reconcile_on_deploy_is_per_stack_and_the_token_wins():
     assert set(reconcile_values(stack).values()) == {TOKEN}
     _, stack = app_with({"constructs-ivsrt:reconcile-on-deploy": "false"})
     assert set(reconcile_values(stack).values()) == {None}
+    _, stack = app_with({"constructs-ivsrt:reconcile-on-deploy": False})
+    assert set(reconcile_values(stack).values()) == {None}
+    _, stack = app_with({"constructs-ivsrt:reconcile-on-deploy": "True"})
+    assert None not in reconcile_values(stack).values()
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "on", "", 1, "maybe"])
+def test_reconcile_on_deploy_takes_only_true_or_false(value):
+    """Anything else fails the synth in one line (a "yes" silently meaning off went unnoticed),
+    a restore token given as well included."""
+    for context in ({}, {"constructs-ivsrt:reconcile": TOKEN}):
+        with pytest.raises(IvsRealtimeValidationError) as caught:
+            app_with({**context, "constructs-ivsrt:reconcile-on-deploy": value})
+        assert str(caught.value) == (
+            'context constructs-ivsrt:reconcile-on-deploy must be true or false (a boolean, or the string "true" '
+            f'or "false"), got: {value!r}'
+        )
 
 
 # ---------------------------------------------------------------------------------------------
