@@ -5,9 +5,9 @@
 
 Each IVS resource of the new assembly's stacks (all, or those named by artifact id or stack name)
 against another synth (``--old``) or the deployed stack (``--deployed``: CloudFormation's
-GetTemplate with your credentials): create, update in place (which properties), REPLACE (which
-properties force it) or delete. Exit code 0: the plan is made (1 with ``--fail-on-replace`` when
-something is replaced); 2: it could not be made.
+GetTemplate with your credentials): create, adopt (``adopt_arn``: the existing ARN kept), update
+in place (which properties), REPLACE (which properties force it) or delete. Exit code 0: the plan
+is made (1 with ``--fail-on-replace`` when something is replaced); 2: it could not be made.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ properties but cannot know which of them replace it; the rules can, so this says
 Each ``Custom::IvsRealtime*`` resource, by logical id, is created, deleted, updated in place
 (the properties that change) or REPLACED (the properties that force it: the rules'
 ``replacing_properties``, decided by ``lifecycle.analyze_update``, the handler's own decision),
-or left as it is. A property whose text is the same but which refers to a resource that is
+or left as it is; one whose new template names ``adoptArn`` is adopted, not created: the resource
+at that ARN is taken over and keeps it (a changed ``adoptArn`` is shown as the handler will
+refuse it). A property whose text is the same but which refers to a resource that is
 replaced changes too (its ARN is new): "(via <logical id> replaced)". Tags never replace,
 ``ServiceToken`` is not a property of the resource, and delete options only say how it goes.
 
@@ -27,6 +29,7 @@ from ivsrt_cli.assembly import Stack, read_stacks
 from ivsrt_runtime.conversion import from_cloudformation
 from ivsrt_runtime.lifecycle import analyze_update
 from ivsrt_runtime.rules import (
+    ADOPT_ARN_PROPERTY,
     DELETE_OPTIONS_PROPERTY,
     KMS_KEY_PROPERTY,
     RESOURCES,
@@ -36,12 +39,15 @@ from ivsrt_runtime.rules import (
 SERVICE_TOKEN = "ServiceToken"
 KEEPING_POLICIES = ("Retain", "RetainExceptOnCreate")
 
-Action = Literal["create", "update", "replace", "delete", "none"]
+Action = Literal["create", "adopt", "update", "replace", "delete", "none"]
 # The order of the summary, and the order of the rows (what a reviewer must see first).
-SUMMARY_ORDER: tuple[Action, ...] = ("create", "update", "replace", "delete")
-ROW_ORDER: tuple[Action, ...] = ("replace", "update", "create", "delete", "none")
+SUMMARY_ORDER: tuple[Action, ...] = ("create", "adopt", "update", "replace", "delete")
+ROW_ORDER: tuple[Action, ...] = ("replace", "update", "create", "adopt", "delete", "none")
+# The summary leaves these out when there are none (a plan without adoptions reads as before).
+SUMMARY_IF_ANY: tuple[Action, ...] = ("adopt",)
 SUMMARY_WORDS: dict[str, str] = {
     "create": "to create",
+    "adopt": "to adopt (existing ARN kept)",
     "update": "to update in place",
     "replace": "to REPLACE (new ARN)",
     "delete": "to delete",
@@ -57,6 +63,8 @@ class PropertyChange:
     name: str
     # The replaced resources it refers to, when only they change it (its text is the same).
     via: tuple[str, ...] = ()
+    # What the handler will make of it, when that is not the change itself (a refused adoptArn).
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class ResourceChange:
     action: Action
     properties: tuple[PropertyChange, ...] = ()  # update: what changes; replace: what forces it
     kept: str = ""  # the policy that keeps the old resource (delete, replace): "DeletionPolicy: Retain"
+    adopts: str = ""  # adopt: the ARN taken over (as the template writes it)
 
     @property
     def noun(self) -> str:
@@ -85,7 +94,11 @@ class StackPlan:
 
     @property
     def summary(self) -> str:
-        counts = [f"{self.count(action)} {SUMMARY_WORDS[action]}" for action in SUMMARY_ORDER]
+        counts = [
+            f"{self.count(action)} {SUMMARY_WORDS[action]}"
+            for action in SUMMARY_ORDER
+            if action not in SUMMARY_IF_ANY or self.count(action)
+        ]
         return ", ".join(counts) + f", {self.count('none')} unchanged"
 
 
@@ -117,9 +130,9 @@ def plan_template(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> tupl
     changes: list[ResourceChange] = []
     for logical_id, definition in after.items():
         if logical_id not in before:
-            changes.append(ResourceChange(logical_id, definition["Type"], "create"))
+            changes.append(_created(logical_id, definition))
         elif before[logical_id]["Type"] != definition["Type"]:  # not an update: a resource of another type
-            changes += [_deleted(logical_id, before[logical_id]), ResourceChange(logical_id, definition["Type"], "create")]
+            changes += [_deleted(logical_id, before[logical_id]), _created(logical_id, definition)]
         else:
             changes.append(decide(logical_id))
     changes += [_deleted(logical_id, definition) for logical_id, definition in before.items() if logical_id not in after]
@@ -132,6 +145,28 @@ def _ivs_resources(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         for logical_id, definition in (template.get("Resources") or {}).items()
         if isinstance(definition, dict) and definition.get("Type") in RESOURCES
     }
+
+
+def _created(logical_id: str, definition: Mapping[str, Any]) -> ResourceChange:
+    """A new stack resource: a resource created, or, with ``adoptArn``, the one at that ARN taken
+    over (its ARN kept; the handler refuses at deploy what it cannot adopt)."""
+    adopt_arn = (definition.get("Properties") or {}).get(ADOPT_ARN_PROPERTY)
+    if adopt_arn:
+        shown = adopt_arn if isinstance(adopt_arn, str) else json.dumps(adopt_arn, sort_keys=True)
+        return ResourceChange(logical_id, definition["Type"], "adopt", adopts=shown)
+    return ResourceChange(logical_id, definition["Type"], "create")
+
+
+# What the handler answers an Update whose adoptArn names another resource (adopt.may_update).
+ADOPT_ARN_REFUSED = "refused at deploy: adopt_arn cannot change on a resource the stack already has, unless to its own ARN"
+
+
+def _note(key: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A changed property's note: an ``adoptArn`` set to another value is refused by the handler
+    (unless it names the resource the stack resource holds, which a template cannot tell)."""
+    if key == ADOPT_ARN_PROPERTY and new.get(key) and new.get(key) != old.get(key):
+        return ADOPT_ARN_REFUSED
+    return ""
 
 
 def _deleted(logical_id: str, definition: Mapping[str, Any]) -> ResourceChange:
@@ -169,7 +204,10 @@ def _updated(logical_id: str, old: Mapping[str, Any], new: Mapping[str, Any], re
         logical_id,
         new["Type"],
         action,
-        tuple(PropertyChange(_shown(rules, key, old_properties, new_properties), via.get(key, ())) for key in names),
+        tuple(
+            PropertyChange(_shown(rules, key, old_properties, new_properties), via.get(key, ()), _note(key, before, after))
+            for key in names
+        ),
         kept=f"UpdateReplacePolicy: {policy}" if update.replace and policy in KEEPING_POLICIES else "",
     )
 
@@ -300,8 +338,11 @@ def deployed_templates(client_for: Callable[[str | None], Any] | None = None) ->
 
 def _properties_text(change: ResourceChange, strong: Callable[[str], str] = str, code: Callable[[str], str] = str) -> str:
     text = ", ".join(
-        strong(p.name) + (f" (via {', '.join(map(code, p.via))} replaced)" if p.via else "") for p in change.properties
+        strong(p.name) + (f" (via {', '.join(map(code, p.via))} replaced)" if p.via else "") + (f" ({p.note})" if p.note else "")
+        for p in change.properties
     )
+    if change.adopts:
+        text = f"existing ARN kept: {code(change.adopts)}"
     if change.kept:
         kept = f"old one kept ({change.kept})" if change.action == "replace" else f"kept ({change.kept})"
         text = f"{text}; {kept}" if text else kept
@@ -315,7 +356,7 @@ def _header(plan: StackPlan) -> str:
 
 def render_text(plans: list[StackPlan]) -> str:
     lines: list[str] = []
-    labels = {"replace": "REPLACE", "update": "update", "create": "create", "delete": "delete"}
+    labels = {"replace": "REPLACE", "update": "update", "create": "create", "adopt": "adopt", "delete": "delete"}
     for plan in plans:
         lines.append(f"{_header(plan)}: {plan.summary}")
         rows = [(labels[c.action], c.logical_id, c.noun, _properties_text(c)) for c in plan.changes if c.action != "none"]
@@ -326,7 +367,13 @@ def render_text(plans: list[StackPlan]) -> str:
 
 def render_markdown(plans: list[StackPlan]) -> str:
     """A GitHub-flavoured Markdown section per stack, for a pull-request comment."""
-    labels = {"replace": "**REPLACE**", "update": "update in place", "create": "create", "delete": "delete"}
+    labels = {
+        "replace": "**REPLACE**",
+        "update": "update in place",
+        "create": "create",
+        "adopt": "adopt",
+        "delete": "delete",
+    }
     sections = []
     for plan in plans:
         lines = [
@@ -367,8 +414,12 @@ def render_json(plans: list[StackPlan]) -> str:
                                 "logicalId": c.logical_id,
                                 "resourceType": c.resource_type,
                                 "action": c.action,
-                                "properties": [{"name": p.name, "via": list(p.via)} for p in c.properties],
+                                "properties": [
+                                    {"name": p.name, "via": list(p.via), **({"note": p.note} if p.note else {})}
+                                    for p in c.properties
+                                ],
                                 **({"kept": c.kept} if c.kept else {}),
+                                **({"adoptArn": c.adopts} if c.adopts else {}),
                             }
                             for c in plan.changes
                         ],

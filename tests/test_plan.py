@@ -32,13 +32,17 @@ from constructs_ivsrt import (
 from ivsrt_cli.assembly import read_stacks
 from ivsrt_cli.main import main as ivsrt
 from ivsrt_cli.planner import (
+    ADOPT_ARN_REFUSED,
     PropertyChange,
     ResourceChange,
+    StackPlan,
     assembly_templates,
     deployed_templates,
     plan_stacks,
     plan_template,
+    render_json,
     render_markdown,
+    render_text,
 )
 
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
@@ -147,7 +151,7 @@ Media: 1 to create, 2 to update in place, 2 to REPLACE (new ARN), 1 to delete, 1
     )
     assert ivsrt(["plan", "--old", str(old), "--new", str(new), "--fail-on-replace", "--json"]) == 1
     counts = json.loads(capsys.readouterr().out)["stacks"][0]["counts"]
-    assert counts == {"create": 1, "update": 2, "replace": 2, "delete": 1, "none": 1}
+    assert counts == {"create": 1, "adopt": 0, "update": 2, "replace": 2, "delete": 1, "none": 1}
     assert ivsrt(["plan", "--old", str(old), "--new", str(new), "Nope"]) == 2
     assert capsys.readouterr().err == "ivsrt plan: error: no stack 'Nope' in the assembly; stacks: Media\n"
     assert ivsrt(["plan", "--old", str(old.parent / "missing"), "--new", str(new)]) == 2
@@ -267,6 +271,55 @@ def test_a_logical_id_of_another_type_is_a_delete_and_a_create():
         ("create", "Custom::IvsRealtimeEncoderConfiguration"),
         ("delete", "Custom::IvsRealtimeStage"),
     ]
+
+
+HELD = "arn:aws:ivs:eu-west-1:123456789012:stage/AbCdEf"
+
+
+def test_an_adoption_is_shown_as_adopt_not_create():
+    """adopt_arn takes over the resource at that ARN: the reviewer must not read "a new ARN"."""
+    old = template(Lobby=("Stage", {"name": "lobby"}, {}), Hd=("Stage", {}, {}))
+    new = template(
+        Lobby=("Stage", {"name": "lobby"}, {}),
+        Hall=("Stage", {"name": "hall", "adoptArn": HELD}, {"DeletionPolicy": "Retain"}),
+        Hd=("EncoderConfiguration", {"adoptArn": {"Ref": "HdArn"}}, {}),  # another type at the id: a delete and an adopt
+        Backstage=("Stage", {}, {}),
+    )
+    changes = plan_template(old, new)
+    assert [(c.action, c.logical_id, c.adopts) for c in changes] == [
+        ("create", "Backstage", ""),
+        ("adopt", "Hall", HELD),
+        ("adopt", "Hd", '{"Ref": "HdArn"}'),
+        ("delete", "Hd", ""),
+        ("none", "Lobby", ""),
+    ]
+    [plan] = [StackPlan("Media", "Media", True, changes)]
+    assert plan.summary == (
+        "1 to create, 2 to adopt (existing ARN kept), 0 to update in place, 0 to REPLACE (new ARN), 1 to delete, 1 unchanged"
+    )
+    assert "| adopt | `Hall` | Stage | existing ARN kept: `" + HELD + "` |" in render_markdown([plan])
+    assert f"  adopt   Hall       Stage                 existing ARN kept: {HELD}\n" in render_text([plan])
+    [hall] = [c for c in json.loads(render_json([plan]))["stacks"][0]["changes"] if c["logicalId"] == "Hall"]
+    assert (hall["action"], hall["adoptArn"]) == ("adopt", HELD)
+    # Not deployed yet: an adoption is still an adoption.
+    assert [c.action for c in plan_template(None, new) if c.logical_id == "Hall"] == ["adopt"]
+
+
+def test_a_changed_adopt_arn_is_shown_as_the_handler_will_refuse_it():
+    other = HELD.replace("AbCdEf", "Other")
+    for old_props in ({"name": "hall", "adoptArn": HELD}, {"name": "hall"}):
+        change = one("Stage", old_props, {"name": "hall", "adoptArn": other})
+        assert (change.action, change.properties) == ("update", (PropertyChange("adoptArn", (), ADOPT_ARN_REFUSED),))
+        [plan] = [StackPlan("Media", "Media", True, (change,))]
+        assert render_text([plan]).splitlines()[1] == (
+            "  update  R  Stage  adoptArn (refused at deploy: adopt_arn cannot change on a resource the stack "
+            "already has, unless to its own ARN)"
+        )
+        [shown] = json.loads(render_json([plan]))["stacks"][0]["changes"][0]["properties"]
+        assert shown == {"name": "adoptArn", "via": [], "note": ADOPT_ARN_REFUSED}
+    assert one("Stage", {"adoptArn": HELD}, {"adoptArn": HELD}).action == "none"  # set once, kept: nothing
+    removed = one("Stage", {"adoptArn": HELD}, {})  # removing it changes only the default removal policy
+    assert (removed.action, removed.properties) == ("update", (PropertyChange("adoptArn"),))
 
 
 # --- the deployed stack: CloudFormation's GetTemplate -------------------------------------------
