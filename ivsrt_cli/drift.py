@@ -86,7 +86,10 @@ def detect(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: A
 
 
 def write(args: argparse.Namespace, reports: list[Any], out: TextIO) -> int:
-    """The reports as a table (or JSON, ``--json``) on ``out``; the exit code."""
+    """The reports as a table (or JSON, ``--json``) on ``out``; the exit code. No stacks at all
+    (nothing deployed, or none with a recorded desired state) is in sync, and said on stderr."""
+    if not reports:
+        print("no deployed stacks to check", file=sys.stderr)
     if args.json:
         out.write(json.dumps({"stacks": [report.to_json() for report in reports]}, indent=2) + "\n")
     else:

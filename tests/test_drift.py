@@ -361,6 +361,9 @@ def test_local_drift_names_what_is_not_deployed(tmp_path, ivs):
     )
     nothing = local_drift(tmp_path / "empty", ivs.url, "--json")
     assert (nothing.returncode, json.loads(nothing.stdout)) == (0, {"stacks": []})
+    assert nothing.stderr == "no deployed stacks to check\n"
+    nothing = local_drift(tmp_path / "empty", ivs.url)
+    assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, "", "no deployed stacks to check\n")
 
 
 class InFlight:
