@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ivsrt_local import cloudformation
 from ivsrt_local.assembly import StackArtifact, managed, named_stacks
 from ivsrt_local.cross_region import CrossRegion, visible_in
 from ivsrt_local.deployer import Change, LocalDeployer
@@ -71,7 +72,10 @@ def deploy_stacks(
     handler: Any | None = None,
 ) -> dict[str, list[Change]]:
     """Deploy ``stacks`` one after another (in the order given: dependencies first), each with
-    the exports of the stacks deployed before it; each stack's state is saved as it ends."""
+    the exports of the stacks deployed before it; each stack's state is saved as it ends. The
+    endpoint is told every stack deployed so far first (it may have been restarted since), as
+    CloudFormation knows them all when adoption asks it who holds a resource."""
+    cloudformation.publish(deployed_stacks(state_dir).values())
     done = {}
     for stack in stacks:
         path = state_dir / f"{stack.artifact_id}.json"  # unique in the assembly, unlike a stack name

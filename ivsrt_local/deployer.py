@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ivsrt_local import cloudformation
 from ivsrt_local.assembly import dependencies, imported_names, managed
 from ivsrt_local.cross_region import CrossRegion, UnresolvedReference, written_parameters
-from ivsrt_local.endpoint import ACCOUNT_ID
 from ivsrt_local.framework import (
     FUNCTION_TIMEOUT_SECONDS,
     OperationTimedOut,
@@ -50,14 +50,23 @@ def lambda_environment(region: str) -> Iterator[None]:
     """What Lambda gives the provider function in its environment, for the time of one stack's
     deploy or destroy: the stack's region, and credentials (stand-ins, which the local endpoint
     checks against nothing, unless some are set already); the local endpoint answers KMS too,
-    unless KMS is elsewhere, and so does Parameter Store (the desired state), unless SSM is. What
-    was there before is put back after.
+    unless KMS is elsewhere, and so do Parameter Store (the desired state), unless SSM is, and
+    CloudFormation (adoption's ``DescribeStackResources``, from the stacks the runner told it),
+    unless CloudFormation is: the handler never reaches AWS from the runner. What was there
+    before is put back after.
 
     Set in the environment rather than handed to the handler: the handler is the function's own
     code, which reads them there as on Lambda (``ivsrt_runtime.clients``), and the runner runs
     that path, not one made for it. The variables are the process's, so two runners in one
     process take turns under a lock rather than overwrite each other's region."""
-    names = ("AWS_REGION", "AWS_DEFAULT_REGION", *LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SSM")
+    names = (
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        *LOCAL_CREDENTIALS,
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_ENDPOINT_URL_SSM",
+        cloudformation.ENDPOINT_ENV,
+    )
     with _LAMBDA_ENVIRONMENT, environment_kept(names):
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
         for key, value in LOCAL_CREDENTIALS.items():
@@ -65,6 +74,7 @@ def lambda_environment(region: str) -> Iterator[None]:
         if os.environ.get("AWS_ENDPOINT_URL_IVS_REALTIME"):
             os.environ.setdefault("AWS_ENDPOINT_URL_KMS", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
             os.environ.setdefault("AWS_ENDPOINT_URL_SSM", os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
+            os.environ.setdefault(cloudformation.ENDPOINT_ENV, os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"])
         yield
 
 
@@ -118,7 +128,7 @@ class LocalDeployer:
             "RequestType": request,
             "ResourceType": resource_type,
             "LogicalResourceId": logical_id,
-            "StackId": f"arn:aws:cloudformation:{self.state.region}:{ACCOUNT_ID}:stack/{self.state.stack_name}/local",
+            "StackId": cloudformation.stack_id(self.state),
             "RequestId": str(uuid.uuid4()),
             "ServiceToken": "local",
             **fields,
@@ -143,7 +153,11 @@ class LocalDeployer:
         ``concurrency``); after a failure nothing new starts, those in flight finish, and then
         everything touched is rolled back."""
         with lambda_environment(self.state.region):
-            return self._deploy(template)
+            cloudformation.publish([self.state])  # what CloudFormation lists of the stack, at the endpoint
+            try:
+                return self._deploy(template)
+            finally:
+                cloudformation.publish([self.state])
 
     def _deploy(self, template: dict[str, Any]) -> list[Change]:
         wanted = managed(template)
@@ -411,7 +425,10 @@ class LocalDeployer:
         resource leaves the state only once its delete succeeded, so a failed destroy can be run
         again."""
         with lambda_environment(self.state.region):
-            return self._destroy()
+            try:
+                return self._destroy()
+            finally:
+                cloudformation.publish([self.state])  # gone, unless something failed to go
 
     def _destroy(self) -> list[Change]:
         first = len(self.changes)

@@ -28,7 +28,9 @@ the default, 1, is the service's pace.
 This module is the transport: the HTTP server, the routing from the model, the control plane
 (``/_local/``). The state and its operations are in ``ivsrt_local.state``; the rate limits, the
 faults, the KMS calls (``ivsrt_local.kms``) and the token check (``ivsrt_local.tokens``) each in
-their own module; so are the Parameter Store calls of the desired state (``ivsrt_local.ssm``).
+their own module; so are the Parameter Store calls of the desired state (``ivsrt_local.ssm``)
+and the CloudFormation call of adoption, answered from the stacks the runner deployed
+(``ivsrt_local.cloudformation``; the runner tells them with ``POST /_local/stacks``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from typing import Any
 from botocore.validate import ParamValidator
 
 from ivsrt_local import iam, tokens
+from ivsrt_local.cloudformation import CONTENT_TYPE as QUERY_CONTENT_TYPE
+from ivsrt_local.cloudformation import LocalCloudFormation
 from ivsrt_local.errors import ApiError, error_response
 from ivsrt_local.faults import DropConnection, Fault, Faults
 from ivsrt_local.kms import TARGET_PREFIX as KMS_TARGET_PREFIX
@@ -123,6 +127,8 @@ class LocalIvsRealtime:
         self.rate_limits: RateLimits = RateLimits(default_rate_scale() if rate_scale is None else rate_scale)
         self.kms: LocalKms = LocalKms(ACCOUNT_ID)  # the signing key's operations (no rate quotas: KMS's are far higher)
         self.ssm: LocalSsm = LocalSsm(ACCOUNT_ID)  # the desired-state parameters (ivsrt_runtime.desired)
+        # The runner's stacks, which adoption asks about (DescribeStackResources; ivsrt_runtime.adopt).
+        self.cloudformation: LocalCloudFormation = LocalCloudFormation(ACCOUNT_ID)
         # Access keys bound to a function's role: their requests are held to its policies (ivsrt_local.iam).
         self.iam: iam.Enforcement = iam.Enforcement()
         self.faults: Faults = Faults()
@@ -174,6 +180,7 @@ class LocalIvsRealtime:
         with self.ssm.lock:
             self.ssm.parameters.clear()
             self.ssm.calls.clear()
+        self.cloudformation.clear()
         with self.state.lock:
             self.state.resources.clear()
             self.state.calls.clear()
@@ -209,6 +216,9 @@ class LocalIvsRealtime:
         if target.startswith(SSM_TARGET_PREFIX):
             return self.ssm.answer(target, body, headers, _region(headers), self.iam)
         parsed = urllib.parse.urlsplit(raw_path)
+        content_type = (headers.get("Content-Type") if headers is not None else None) or ""
+        if method == "POST" and parsed.path == "/" and content_type.startswith(QUERY_CONTENT_TYPE):
+            return self.cloudformation.answer(body, headers, _region(headers), self.iam)  # query protocol
         for route_method, pattern, name in self._routes:  # noqa: B007 - `name` is the route found
             match = pattern.match(parsed.path)
             if route_method == method and match:
@@ -254,7 +264,7 @@ class LocalIvsRealtime:
             return dict(self.state.resources.get(arn, {}).get("tags", {}))
 
     def handle_control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """The test/CLI control plane: state, call log, faults, reset."""
+        """The test/CLI control plane: state, call log, faults, the runner's stacks, reset."""
         action = path[len(CONTROL_PREFIX) :]
         if action == "state" and method == "GET":
             payload: Any = {
@@ -262,7 +272,12 @@ class LocalIvsRealtime:
                 "calls": list(self.state.calls),
                 "throttled": dict(self.rate_limits.throttled),
                 "ssm_calls": list(self.ssm.calls),
+                "stacks": self.cloudformation.snapshot(),
             }
+        elif action == "stacks" and method == "POST":
+            for stack in json.loads(body or b"{}").get("stacks", []):
+                self.cloudformation.put(stack)
+            payload = {"stacks": self.cloudformation.snapshot()}
         elif action == "faults" and method == "POST":
             self.inject(*(Fault(**f) for f in json.loads(body or b"[]")))
             payload = {"faults": [asdict(f) for f in self.faults.pending]}

@@ -326,6 +326,20 @@ def ssm_request(operation: str, params: Mapping[str, Any], region: str, account:
     return Request(f"ssm:{operation}", (resource,), _common_keys(region, account))
 
 
+def cloudformation_request(operation: str, params: Mapping[str, Any], region: str, account: str) -> Request:
+    """``cloudformation:<Operation>`` on the stack the request names (``StackName``: its id, or
+    ``arn:aws:cloudformation:REGION:ACCOUNT:stack/<name>/*``), else ``*`` (by physical id the
+    stack is not known in advance)."""
+    name = params.get("StackName") if isinstance(params, Mapping) else None
+    if not isinstance(name, str) or not name:
+        resource = "*"
+    elif name.startswith("arn:"):
+        resource = name
+    else:
+        resource = f"arn:aws:cloudformation:{region}:{account}:stack/{name}/*"
+    return Request(f"cloudformation:{operation}", (resource,), _common_keys(region, account))
+
+
 def _common_keys(region: str, account: str) -> dict[str, Any]:
     return {"aws:requestedregion": region, "aws:principalaccount": account, "aws:resourceaccount": account}
 

@@ -213,6 +213,7 @@ def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
                 "AWS_ENDPOINT_URL_IVS_REALTIME",
                 "AWS_ENDPOINT_URL_KMS",
                 "AWS_ENDPOINT_URL_SSM",
+                "AWS_ENDPOINT_URL_CLOUDFORMATION",
             )
         ),
         LocalIvsRealtime(composition_speed=default_composition_speed(TEST_COMPOSITION_SPEED)) as endpoint,
@@ -220,4 +221,6 @@ def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
         # The endpoint answers the KMS calls a signing key makes, too.
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = endpoint.url
         os.environ["AWS_ENDPOINT_URL_SSM"] = endpoint.url  # the provider's desired-state parameters
+        # Adoption's DescribeStackResources, answered from the stacks deployed here: never AWS.
+        os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = endpoint.url
         yield LocalDeployment(endpoint, tmp_path / "local-deploy")

@@ -49,6 +49,7 @@ def endpoint() -> LocalIvsRealtime:
         # The endpoint answers the KMS calls a signing key makes, too.
         os.environ["AWS_ENDPOINT_URL_IVS_REALTIME"] = os.environ["AWS_ENDPOINT_URL_KMS"] = server.url
         os.environ["AWS_ENDPOINT_URL_SSM"] = server.url  # the provider's desired-state parameters
+        os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = server.url  # adoption's DescribeStackResources
         yield server
 
 

@@ -5,9 +5,9 @@ resource over or refuses in one line, and through the runner: kept on destroy, m
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aws_cdk as cdk
@@ -27,8 +27,8 @@ from constructs_ivsrt import (
 )
 from ivsrt_local.deployer import LocalDeployer
 from ivsrt_local.scenarios import P384_KEY_A
-from ivsrt_local.stack_state import StackState
-from ivsrt_runtime import provider
+from ivsrt_local.stack_state import DeployError, StackState
+from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (the fixture, as users import it)
 from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.rules import owner_digest
 
@@ -107,45 +107,6 @@ def test_adopt_arn_is_checked_at_synth():
 # ---------------------------------------------------------------------------------------------
 
 
-def cloudformation_holding(holders: Callable[[str], tuple[str, str, str] | None]) -> Callable[[], Any]:
-    """A CloudFormation client whose DescribeStackResources answers from ``holders`` (arn ->
-    (stack id, stack name, logical id), or None: "Stack for ... does not exist")."""
-    client = boto3.client("cloudformation", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
-
-    def answer(params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        arn = params["body"]["PhysicalResourceId"]
-        held = holders(arn)
-        if held is None:
-            return (
-                SimpleNamespace(status_code=400, headers={}),
-                {
-                    "Error": {"Code": "ValidationError", "Message": f"Stack for {arn} does not exist"},
-                    "ResponseMetadata": {"HTTPStatusCode": 400},
-                },
-            )
-        stack_id, stack_name, logical_id = held
-        return (
-            SimpleNamespace(status_code=200, headers={}),
-            {
-                "StackResources": [
-                    {
-                        "StackId": stack_id,
-                        "StackName": stack_name,
-                        "LogicalResourceId": logical_id,
-                        "PhysicalResourceId": arn,
-                        "ResourceType": STAGE,
-                        "ResourceStatus": "CREATE_COMPLETE",
-                        "Timestamp": "2026-01-01T00:00:00Z",
-                    }
-                ],
-                "ResponseMetadata": {"HTTPStatusCode": 200},
-            },
-        )
-
-    client.meta.events.register("before-call.cloudformation.DescribeStackResources", answer)
-    return lambda: client
-
-
 @pytest.fixture
 def client(ivs):
     return boto3.client("ivs-realtime", endpoint_url=ivs.url)
@@ -178,9 +139,18 @@ def test_adopting_nothing_is_refused(cfn, ivs):
     assert str(caught.value) == f"Cannot adopt {arn} for {STAGE} Hall: no such Stage (adopt_arn)"
 
 
-def test_a_resource_another_stack_resource_holds_is_refused(cfn, ivs, client, monkeypatch):
+def test_a_resource_another_stack_resource_holds_is_refused(cfn, ivs, client):
     arn = cfn.create(STAGE, {"name": "lobby"}, logical_id="Lobby")["PhysicalResourceId"]
-    monkeypatch.setattr(provider, "cloudformation_client", cloudformation_holding(lambda _: (STACK_ID, "Provider", "Lobby")))
+    # What the runner tells the endpoint after a deploy (these events come without one): the
+    # endpoint's DescribeStackResources then lists the stage in stack Provider.
+    ivs.cloudformation.put(
+        {
+            "stackName": "Provider",
+            "stackId": STACK_ID,
+            "region": "us-east-1",
+            "resources": {"Lobby": {"physicalId": arn, "type": STAGE}},
+        }
+    )
     before = client.get_stage(arn=arn)["stage"]
     with pytest.raises(RequestFailed) as caught:
         cfn.create(STAGE, {"name": "hall", "adoptArn": arn}, logical_id="Hall")
@@ -256,10 +226,9 @@ def test_an_adopted_resource_is_kept_when_the_stack_is_destroyed(tmp_path, handl
     assert [r["arn"] for r in resources(ivs)] == [kept]
 
 
-def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, client, monkeypatch):
-    """Kept by the old stack (RETAIN) when it leaves it, adopted by the new one: same ARN."""
-    held: dict[str, tuple[str, str, str]] = {}
-    monkeypatch.setattr(provider, "cloudformation_client", cloudformation_holding(held.get))
+def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, client):
+    """Kept by the old stack (RETAIN) when it leaves it, adopted by the new one: same ARN. The
+    endpoint's DescribeStackResources answers from the stacks the runner told it."""
     old = LocalDeployer(StackState("Old", "us-east-1"), handler)
     old.deploy(
         synth_stack(
@@ -267,7 +236,6 @@ def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, cl
         )
     )
     arn = old.state.resources["Hall"].physical_id
-    held[arn] = ("arn:aws:cloudformation:us-east-1:123456789012:stack/Old/local", "Old", "Hall")
 
     new = LocalDeployer(StackState("New", "us-east-1"), handler)
     adopting = synth_stack(
@@ -277,7 +245,6 @@ def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, cl
         new.deploy(adopting)  # still the old stack's
 
     assert [c.action for c in old.deploy(synth_stack(tmp_path, "o2", "Old", lambda st: None))] == ["retain"]
-    del held[arn]  # CloudFormation no longer lists it in a stack
     new.deploy(adopting)
     assert new.state.resources["Main"].physical_id == arn
     stage = client.get_stage(arn=arn)["stage"]
@@ -286,3 +253,33 @@ def test_a_resource_moves_between_stacks_with_its_arn(tmp_path, handler, ivs, cl
         owner_digest("arn:aws:cloudformation:us-east-1:123456789012:stack/New/local", "Main") + "."
     )
     assert len(resources(ivs, "Stage")) == 1
+
+
+def test_through_the_runner_a_stage_another_stack_holds_is_refused_until_that_stack_is_gone(local_ivs_realtime, tmp_path):  # noqa: F811
+    """The new user's trial: the real handler, through real boto3, asks the local endpoint (never
+    AWS) which stack holds the ARN; the runner told it its stacks."""
+
+    def app(version: str, adopt: str | None = None) -> tuple[cdk.App, Stage, Stage | None]:
+        app = cdk.App(outdir=str(tmp_path / version))
+        lobby = Stage(cdk.Stack(app, "Media", env=ENV), "Lobby", stage_name="lobby", removal_policy=cdk.RemovalPolicy.RETAIN)
+        hall = Stage(cdk.Stack(app, "Studio", env=ENV), "Hall", stage_name="hall", adopt_arn=adopt) if adopt else None
+        return app, lobby, hall
+
+    first, lobby, _ = app("v1")
+    local_ivs_realtime.deploy(first)
+    arn = local_ivs_realtime.deployed(lobby).physical_id
+    second, _, hall = app("v2", arn)
+    started = time.monotonic()
+    with pytest.raises(DeployError) as caught:
+        local_ivs_realtime.deploy(second, ["Studio"])
+    assert time.monotonic() - started < 10  # answered at once, not retried until the function's deadline
+    assert (
+        f"Cannot adopt {arn} for {STAGE} Hall: it belongs to Lobby of stack Media; remove it from that "
+        "stack first (RemovalPolicy.RETAIN, then delete the construct there)"
+    ) in str(caught.value)
+    assert local_ivs_realtime.endpoint.cloudformation.calls == ["cloudformation:DescribeStackResources"]
+
+    assert [c.action for c in local_ivs_realtime.destroy(["Media"])["Media"]] == ["retain"]  # kept, in no stack now
+    local_ivs_realtime.deploy(second, ["Studio"])
+    assert local_ivs_realtime.deployed(hall).physical_id == arn
+    assert [r["name"] for r in local_ivs_realtime.resources("Stage")] == ["hall"]

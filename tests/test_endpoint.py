@@ -127,7 +127,7 @@ def test_control_plane_over_http(ivs):
     )
     assert json.load(urllib.request.urlopen(request))["faults"][0]["kind"] == "server_error"
     state = json.load(urllib.request.urlopen(f"{ivs.url}/_local/state"))
-    assert state == {"resources": [], "calls": [], "throttled": {}, "ssm_calls": []}
+    assert state == {"resources": [], "calls": [], "throttled": {}, "ssm_calls": [], "stacks": []}
 
 
 class FrozenClock:
@@ -225,3 +225,64 @@ def test_a_stage_holds_at_most_five_compositions(client, ivs):
     code, message = error_of(client.start_composition, stageArn=stage, destinations=destinations)
     assert (code, message) == ("ServiceQuotaExceededException", f"Quota of 5 Composition resources per stage reached for {stage}")
     client.start_composition(stageArn=other, destinations=destinations)
+
+
+def _cloudformation(ivs, region="us-east-1"):
+    return boto3.client(
+        "cloudformation", endpoint_url=ivs.url, region_name=region, config=Config(retries={"total_max_attempts": 1})
+    )
+
+
+def test_describe_stack_resources_answers_from_the_runners_stacks(ivs):
+    """Adoption's question (ivsrt_runtime.adopt.holder_of), in CloudFormation's XML, read by botocore."""
+    import json
+    import urllib.request
+
+    stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/Media/local"
+    stage = "arn:aws:ivs:us-east-1:123456789012:stage/Lobby"
+    told = {
+        "stacks": [
+            {
+                "stackName": "Media",
+                "stackId": stack_id,
+                "region": "us-east-1",
+                "resources": {"Lobby": {"physicalId": stage, "type": "Custom::IvsRealtimeStage", "status": "CREATE_COMPLETE"}},
+            }
+        ]
+    }
+    request = urllib.request.Request(f"{ivs.url}/_local/stacks", method="POST", data=json.dumps(told).encode())
+    assert json.load(urllib.request.urlopen(request))["stacks"][0]["resources"] == ["Lobby"]
+    cloudformation = _cloudformation(ivs)
+    (found,) = cloudformation.describe_stack_resources(PhysicalResourceId=stage)["StackResources"]
+    assert {k: found[k] for k in ("StackName", "StackId", "LogicalResourceId", "PhysicalResourceId", "ResourceStatus")} == {
+        "StackName": "Media",
+        "StackId": stack_id,
+        "LogicalResourceId": "Lobby",
+        "PhysicalResourceId": stage,
+        "ResourceStatus": "CREATE_COMPLETE",
+    }
+    assert found["ResourceType"] == "Custom::IvsRealtimeStage" and found["Timestamp"].year >= 2024
+    assert cloudformation.describe_stack_resources(StackName="Media")["StackResources"][0]["LogicalResourceId"] == "Lobby"
+    assert ivs.cloudformation.calls == ["cloudformation:DescribeStackResources"] * 2
+
+    def refused(call, code="ValidationError"):
+        with pytest.raises(ClientError) as caught:
+            call()
+        assert caught.value.response["Error"]["Code"] == code
+        return caught.value.response["Error"]["Message"]
+
+    other = "arn:aws:ivs:us-east-1:123456789012:stage/Kept"
+    assert refused(lambda: cloudformation.describe_stack_resources(PhysicalResourceId=other)) == (
+        f"Stack for {other} does not exist"
+    )
+    # Another region's stacks are not found there, as CloudFormation's.
+    assert refused(lambda: _cloudformation(ivs, "eu-west-1").describe_stack_resources(PhysicalResourceId=stage))
+    assert refused(lambda: cloudformation.describe_stack_resources(StackName="Gone")) == "Stack with id Gone does not exist"
+    assert "not both" in refused(lambda: cloudformation.describe_stack_resources(StackName="Media", PhysicalResourceId=stage))
+    assert refused(lambda: cloudformation.describe_stacks(), "InvalidAction")
+    # A destroyed stack (told with no resources) is gone: what it retained is in no stack.
+    told["stacks"][0]["resources"] = {}
+    urllib.request.urlopen(urllib.request.Request(f"{ivs.url}/_local/stacks", method="POST", data=json.dumps(told).encode()))
+    assert (
+        refused(lambda: cloudformation.describe_stack_resources(PhysicalResourceId=stage)) == f"Stack for {stage} does not exist"
+    )

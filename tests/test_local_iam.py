@@ -270,3 +270,25 @@ def test_a_backend_without_grant_sign_is_refused_by_the_local_kms(local_ivs_real
     assert sign(local_ivs_realtime.credentials_for(vendor))["KeyId"] == key_arn
     with pytest.raises(KeyError, match="no function at .Live/Nothing. in the app deployed last; name one of: Live/Backend"):
         local_ivs_realtime.credentials_for("Live/Nothing")
+
+
+def test_the_endpoint_holds_cloudformation_calls_to_the_policy_too(ivs):
+    """Adoption's DescribeStackResources (the provider's role has it on "*" when a stack adopts)."""
+    allowed = Principal(
+        ROLE,
+        "arn:aws:iam::123456789012:role/provider-role",
+        statements_of({"Statement": [{"Effect": "Allow", "Action": "cloudformation:DescribeStackResources", "Resource": "*"}]}),
+    )
+    stage = "arn:aws:ivs:us-east-1:123456789012:stage/Lobby"
+    with pytest.raises(ClientError) as caught:  # allowed: CloudFormation's own answer
+        _client(ivs, "cloudformation", ivs.iam.enforce(allowed)).describe_stack_resources(PhysicalResourceId=stage)
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    denied = Principal(ROLE, "arn:aws:iam::123456789012:role/backend-role", statements_of({"Statement": []}))
+    with pytest.raises(ClientError) as caught:
+        _client(ivs, "cloudformation", ivs.iam.enforce(denied)).describe_stack_resources(PhysicalResourceId=stage)
+    error = caught.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == ("AccessDenied", 403)
+    assert error["Error"]["Message"] == (
+        f"User: {ROLE} is not authorized to perform: cloudformation:DescribeStackResources on resource: * "
+        "because no identity-based policy allows the cloudformation:DescribeStackResources action"
+    )
