@@ -6,8 +6,8 @@
 #   scripts/ivs-drift-gate.sh [--json] STACK [STACK ...]
 #
 # Options go to ivsrt drift. Exit code: ivsrt drift's (0 in sync, 1 drift or orphans, 2 an error),
-# 0 when none of the stacks is deployed. Needs the AWS CLI, ivsrt (pip install constructs-ivsrt)
-# and credentials for the detector (docs/guide.md, "Drift").
+# 0 when none of the stacks is deployed. Needs the AWS CLI, ivsrt (installed with constructs-ivsrt,
+# docs/gitops.md) and credentials for the detector (docs/guide.md, "Drift"). Also the nightly check.
 set -euo pipefail
 
 options=()
