@@ -116,6 +116,18 @@ class ParticipantTokenSigningKey(Construct):
         """Allow ``kms:Sign`` with the key: whatever mints tokens (a backend, a vendor function)."""
         return self.key.grant(grantee, "kms:Sign")
 
+    def grant_revoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``ivs:RevokeConnectionToken``: whatever revokes the connection tokens this key
+        signs (``ivsrt_runtime.revocation.revoke_connection_token``). Participant tokens cannot be
+        revoked.
+
+        On resource ``*``: the request names only a token id, and which resource type (if any)
+        the Service Authorization Reference lists for this action could not be checked offline.
+        A statement on the account's public keys would be denied if the action allows no
+        resource-level permission; ``*`` is the least that works either way, and the action
+        does nothing but revoke a connection token."""
+        return iam.Grant.add_to_principal(grantee=grantee, actions=["ivs:RevokeConnectionToken"], resource_arns=["*"])
+
     def add_to_function(self, function: lambda_.Function, *, stages: Sequence[Stage]) -> iam.Grant:
         """Let your own Python ``function`` sign participant tokens for ``stages`` with this key,
         and returns its ``kms:Sign`` grant. Its code then calls::

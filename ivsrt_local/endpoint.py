@@ -169,6 +169,11 @@ class LocalIvsRealtime:
         """A participant joining ``stage_arn`` with ``token``, checked as IVS checks it (``tokens.join``)."""
         return tokens.join(self.state, stage_arn, token, now)
 
+    def connect(self, token: str, now: float | None = None) -> dict[str, Any]:
+        """A client connecting with a connection token (a ``RealTimeConnection``), checked against
+        the User Guide's schema and the revoked ids (``tokens.connect``)."""
+        return tokens.connect(self.state, token, now)
+
     def reset(self) -> None:
         """Back to a new endpoint's state: no resources, calls, tokens or faults, full rate
         buckets (at the scale set), compositions timed as by default (at the speed it was started with)."""
@@ -185,6 +190,7 @@ class LocalIvsRealtime:
             self.state.resources.clear()
             self.state.calls.clear()
             self.state.tokens.clear()
+            self.state.revoked_connection_tokens.clear()
             self.state.compositions = CompositionTimings()
             self.state.composition_speed = self._composition_speed
 
@@ -201,6 +207,7 @@ class LocalIvsRealtime:
             if resource.update_operation:
                 table[resource.update_operation] = lambda p, r, n=noun, k=key: {k: state.update(n, p, r)}
         table["CreateParticipantToken"] = lambda p, r: {"participantToken": state.participant_token(p)}
+        table["RevokeConnectionToken"] = lambda p, r: state.revoke_connection_token(p) or {}
         table["TagResource"] = lambda p, r: state.tag(p) or {}
         table["UntagResource"] = lambda p, r: state.untag(p) or {}
         table["ListTagsForResource"] = lambda p, r: {"tags": dict(state._find_any(p["resourceArn"])["tags"])}

@@ -101,6 +101,7 @@ class IvsRealtimeState:
         self.resources: dict[str, dict[str, Any]] = {}  # ARN -> resource (as the API returns it)
         self.calls: list[str] = []  # every operation received, retries included
         self.tokens: dict[str, dict[str, Any]] = {}  # participant token -> what it was minted with
+        self.revoked_connection_tokens: set[str] = set()  # RevokeConnectionToken's token ids
         self.compositions: CompositionTimings = CompositionTimings()
         self._idempotency: dict[str, str] = {}  # StartComposition token -> composition ARN
         self._ids = (f"{i:04d}" for i in itertools.count(1))
@@ -296,6 +297,12 @@ class IvsRealtimeState:
         with self.lock:
             self.tokens[token["token"]] = {**token, "stageArn": params["stageArn"]}
         return token
+
+    def revoke_connection_token(self, params: dict[str, Any]) -> None:
+        """``RevokeConnectionToken``: the id is recorded; a connection with it is refused from now on.
+        IVS answers for any well-formed id (it cannot know which ids were signed)."""
+        with self.lock:
+            self.revoked_connection_tokens.add(params["tokenId"])
 
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])

@@ -3,7 +3,9 @@
 Two kinds: a token ``CreateParticipantToken`` minted (the endpoint remembers each), and one the
 stage owner signed (an ES384 JWT, see ``ivsrt_runtime.signing``): its signature against the
 public key its header's ``kid`` names (one imported with ``ImportPublicKey``), its expiry, and
-the stage it is for (``resource`` and ``topic``). ``cryptography`` does the ECDSA.
+the stage it is for (``resource`` and ``topic``). And a connection token (a ``RealTimeConnection``'s,
+``connect``): its signature, the schema's claims, its expiry, and whether ``RevokeConnectionToken``
+revoked its id. ``cryptography`` does the ECDSA.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from ivsrt_runtime.signing import ALGORITHM, CAPABILITY_CLAIMS, COORDINATE_BYTES, TOKEN_VERSION, expiration_seconds
+from ivsrt_runtime.signing import (
+    ALGORITHM,
+    CAPABILITY_CLAIMS,
+    CONNECTION_CLAIMS,
+    CONNECTION_EVENTS_URL,
+    COORDINATE_BYTES,
+    MAX_CONNECTION_DURATION_MINUTES,
+    PARTICIPANT_ID,
+    PUBLIC_KEY_ARN,
+    TOKEN_VERSION,
+    expiration_seconds,
+)
 
 if TYPE_CHECKING:
     from ivsrt_local.state import IvsRealtimeState
@@ -55,9 +68,81 @@ def join(state: IvsRealtimeState, stage_arn: str, token: str, now: float | None 
     return {key: minted[key] for key in ("participantId", "userId", "attributes", "capabilities")} | {"expirationTime": expires}
 
 
+def connect(state: IvsRealtimeState, token: str, now: float | None = None) -> dict[str, Any]:
+    """A client connecting with a connection ``token`` (a ``RealTimeConnection``), checked as the
+    User Guide's schema has it (``check_connection_token``) and refused once its id was revoked
+    (``RevokeConnectionToken``). What the token says: its id, account, region and expiry."""
+    now = time.time() if now is None else now
+    with state.lock:
+        public_keys = {
+            arn: resource["publicKeyMaterial"] for arn, resource in state.resources.items() if resource["_noun"] == "PublicKey"
+        }
+        revoked = set(state.revoked_connection_tokens)
+    connection = check_connection_token(token, public_keys, now)
+    if connection["tokenId"] in revoked:
+        raise TokenRefused(f"the connection token {connection['tokenId']} was revoked")
+    return connection
+
+
+def check_connection_token(token: str, public_keys: Mapping[str, str], now: float) -> dict[str, Any]:
+    """What a self-signed connection ``token`` says, once its signature verifies and its claims
+    are the schema's (all of them, no other, the account and region the signing key's), or TokenRefused."""
+    header, claims = _verified(token, public_keys)
+    if header.get("typ") != "JWT":
+        raise TokenRefused(f"typ must be 'JWT', got: {header.get('typ')!r}")
+    missing = [claim for claim in CONNECTION_CLAIMS if claim not in claims]
+    if missing:
+        raise TokenRefused(f"claims missing: {', '.join(missing)}")
+    extra = sorted(set(claims) - set(CONNECTION_CLAIMS))
+    if extra:
+        raise TokenRefused(f"claims a connection token may not have: {', '.join(extra)}")
+    if claims["version"] != TOKEN_VERSION:
+        raise TokenRefused(f"version must be {TOKEN_VERSION!r}, got: {claims['version']!r}")
+    if claims["events_url"] != CONNECTION_EVENTS_URL:
+        raise TokenRefused(f"events_url must be {CONNECTION_EVENTS_URL}, got: {claims['events_url']!r}")
+    if not (isinstance(claims["jti"], str) and PARTICIPANT_ID.fullmatch(claims["jti"])):
+        raise TokenRefused(f"jti must be 1 to 64 letters, digits, hyphens or underscores, got: {claims['jti']!r}")
+    key = PUBLIC_KEY_ARN.fullmatch(header["kid"])
+    if key is None or (claims["account_id"], claims["region"]) != (key["account"], key["region"]):
+        raise TokenRefused(
+            f"account_id and region must be the signing key's ({header['kid']}), "
+            f"got: {claims['account_id']!r}, {claims['region']!r}"
+        )
+    exp, iat = claims["exp"], claims["iat"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat)):
+        raise TokenRefused(f"exp and iat must be whole seconds, got: {exp!r}, {iat!r}")
+    if exp - iat > MAX_CONNECTION_DURATION_MINUTES * 60:
+        raise TokenRefused(f"exp must be at most four weeks after iat, got: {exp - iat} s")
+    if exp <= now:
+        raise TokenRefused(f"expired at {exp} (now {int(now)})")
+    return {"tokenId": claims["jti"], "accountId": claims["account_id"], "region": claims["region"], "expirationTime": exp}
+
+
 def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str], now: float) -> dict[str, Any]:
     """The participant a self-signed ``token`` admits to ``stage_arn`` (``public_keys``: imported
     key ARN -> PEM), or TokenRefused."""
+    header, claims = _verified(token, public_keys)
+    missing = [claim for claim in REQUIRED_CLAIMS if claim not in claims]
+    if missing:
+        raise TokenRefused(f"claims missing: {', '.join(missing)}")
+    if claims["version"] != TOKEN_VERSION:
+        raise TokenRefused(f"version must be {TOKEN_VERSION!r}, got: {claims['version']!r}")
+    if claims["exp"] <= now:
+        raise TokenRefused(f"expired at {claims['exp']} (now {int(now)})")
+    if claims["resource"] != stage_arn or claims["topic"] != stage_arn.rsplit("/", 1)[-1]:
+        raise TokenRefused(f"the token is for {claims['resource']}, not {stage_arn}")
+    return {
+        "participantId": claims["jti"],
+        "userId": claims.get("user_id", ""),
+        "attributes": claims.get("attributes", {}),
+        "capabilities": [c for c, claim in CAPABILITY_CLAIMS.items() if claims["capabilities"].get(claim)],
+        "expirationTime": claims["exp"],
+    }
+
+
+def _verified(token: str, public_keys: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A self-signed token's header and claims, once its ES384 signature verifies with the
+    public key its ``kid`` names (``public_keys``: imported key ARN -> PEM), or TokenRefused."""
     try:
         header_part, claims_part, signature_part = token.split(".")
         header, claims = _decoded(header_part), _decoded(claims_part)
@@ -80,22 +165,7 @@ def check_signed_token(token: str, stage_arn: str, public_keys: Mapping[str, str
         public_key.verify(der, f"{header_part}.{claims_part}".encode(), ec.ECDSA(hashes.SHA384()))
     except InvalidSignature:
         raise TokenRefused(f"the signature does not verify with {header['kid']}") from None
-    missing = [claim for claim in REQUIRED_CLAIMS if claim not in claims]
-    if missing:
-        raise TokenRefused(f"claims missing: {', '.join(missing)}")
-    if claims["version"] != TOKEN_VERSION:
-        raise TokenRefused(f"version must be {TOKEN_VERSION!r}, got: {claims['version']!r}")
-    if claims["exp"] <= now:
-        raise TokenRefused(f"expired at {claims['exp']} (now {int(now)})")
-    if claims["resource"] != stage_arn or claims["topic"] != stage_arn.rsplit("/", 1)[-1]:
-        raise TokenRefused(f"the token is for {claims['resource']}, not {stage_arn}")
-    return {
-        "participantId": claims["jti"],
-        "userId": claims.get("user_id", ""),
-        "attributes": claims.get("attributes", {}),
-        "capabilities": [c for c, claim in CAPABILITY_CLAIMS.items() if claims["capabilities"].get(claim)],
-        "expirationTime": claims["exp"],
-    }
+    return header, claims
 
 
 def _decoded(segment: str) -> dict[str, Any]:

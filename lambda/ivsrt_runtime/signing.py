@@ -22,6 +22,13 @@ KMS is asked to sign the SHA-384 digest of the signing input (``MessageType="DIG
 is what ES384 signs: a RAW message may be at most 4096 bytes, and a token with attributes near
 their 1 KB limit is longer. The JSON is compact and UTF-8 (no ``\\u`` escapes), as short as it gets.
 
+A connection token (``sign_connection_token``) is what an application using a
+``RealTimeConnection`` needs besides participant tokens; no API creates one. Its claims, all
+mandatory and only these (the User Guide's "Connection Tokens"): ``exp`` (at most four weeks after
+``iat``), ``iat``, ``jti`` (the token id, which ``RevokeConnectionToken`` takes), ``account_id`` and
+``region`` (the public key's, from its ARN), ``events_url`` (``wss://global.events.live-video.net``)
+and ``version``. Unlike a participant token, it can be revoked (``ivsrt_runtime.revocation``).
+
 Deleting the public key in IVS invalidates every token signed with its private key; IVS keys
 do not expire. To rotate: import the new key, sign with it, and delete the old one once the
 tokens it signed have expired.
@@ -56,6 +63,14 @@ EXPIRATION_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # The participant id (the jti claim), as the IVS Real-Time User Guide's self-signed token
 # section and the model's ParticipantToken.participantId have it; the guide asks for one at least.
 PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Connection tokens (the User Guide's "Connection Tokens"): the events endpoint is global, the
+# lifetime at most four weeks; the default is a participant token's.
+CONNECTION_EVENTS_URL = "wss://global.events.live-video.net"
+MAX_CONNECTION_DURATION_MINUTES = 40320  # 4 weeks
+DEFAULT_CONNECTION_DURATION_MINUTES = DEFAULT_DURATION_MINUTES
+CONNECTION_CLAIMS = ("exp", "iat", "jti", "account_id", "region", "events_url", "version")
+# An IVS public key's ARN: the account and home region a connection token names.
+PUBLIC_KEY_ARN = re.compile(r"arn:aws[a-z-]*:ivs:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):public-key/[A-Za-z0-9]+")
 # The CreateParticipantToken member each parameter of sign_participant_token is checked as:
 # messages name the parameter a caller wrote.
 PARAMETERS: dict[tuple[str, ...], str] = {
@@ -78,6 +93,15 @@ class SignedToken:
 
     token: str
     participant_id: str
+    expiration_time: int  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class SignedConnectionToken:
+    """A signed connection token: its id (the ``jti``, what ``RevokeConnectionToken`` takes) and expiry."""
+
+    token: str
+    token_id: str
     expiration_time: int  # seconds since the epoch
 
 
@@ -132,13 +156,72 @@ def sign_participant_token(
         claims["user_id"] = user_id
     if attributes:
         claims["attributes"] = dict(attributes)
-    signing_input = f"{_segment(header)}.{_segment(claims)}".encode()
     # ES384 is ECDSA over SHA-384 of the signing input: KMS signs that digest as it is.
+    return SignedToken(_signed_jwt(kms_client, key_id, header, claims), participant_id, expires)
+
+
+def sign_connection_token(
+    kms_client: Any,
+    *,
+    key_id: str,
+    public_key_arn: str,
+    duration_minutes: int = DEFAULT_CONNECTION_DURATION_MINUTES,
+    token_id: str | None = None,
+    now: float | None = None,
+) -> SignedConnectionToken:
+    """A connection token (for a ``RealTimeConnection``), signed by KMS key ``key_id``
+    (ECC_NIST_P384), whose public half IVS holds as ``public_key_arn``: the token's account and
+    region are that key's. ``duration_minutes``: 1 to 40320 (four weeks); ``token_id``: random
+    unless given. One ``kms:Sign`` call; no IVS call. What breaks a rule is refused before KMS is asked."""
+    problems = connection_request_problems(public_key_arn, duration_minutes, token_id)
+    if problems:
+        raise TokenRequestError("; ".join(problems))
+    arn = PUBLIC_KEY_ARN.fullmatch(public_key_arn)
+    assert arn is not None
+    issued = int(time.time() if now is None else now)
+    expires = issued + int(duration_minutes) * 60
+    token_id = secrets.token_urlsafe(12) if token_id is None else token_id
+    header = {"alg": ALGORITHM, "typ": "JWT", "kid": public_key_arn}
+    claims: dict[str, Any] = {
+        "exp": expires,
+        "iat": issued,
+        "jti": token_id,
+        "account_id": arn["account"],
+        "region": arn["region"],
+        "events_url": CONNECTION_EVENTS_URL,
+        "version": TOKEN_VERSION,
+    }
+    return SignedConnectionToken(_signed_jwt(kms_client, key_id, header, claims), token_id, expires)
+
+
+def connection_request_problems(public_key_arn: Any, duration_minutes: Any, token_id: Any) -> list[str]:
+    """Every way a connection token request breaks a rule, each naming the parameter."""
+    problems = []
+    if not (isinstance(public_key_arn, str) and PUBLIC_KEY_ARN.fullmatch(public_key_arn)):
+        problems.append(
+            f"public_key_arn must be an IVS public key's ARN (arn:aws:ivs:REGION:ACCOUNT:public-key/ID), got: {public_key_arn!r}"
+        )
+    hint = _duration_hint(duration_minutes)
+    if hint:
+        problems.append(hint)
+    elif isinstance(duration_minutes, bool) or not isinstance(duration_minutes, int):
+        problems.append(f"duration_minutes must be a whole number of minutes, got: {duration_minutes!r}")
+    elif not 1 <= duration_minutes <= MAX_CONNECTION_DURATION_MINUTES:
+        problems.append(
+            f"duration_minutes must be between 1 and {MAX_CONNECTION_DURATION_MINUTES} (four weeks), got: {duration_minutes}"
+        )
+    if token_id is not None and not (isinstance(token_id, str) and PARTICIPANT_ID.fullmatch(token_id)):
+        problems.append(f"token_id must be 1 to 64 letters, digits, hyphens or underscores, got: {token_id!r}")
+    return problems
+
+
+def _signed_jwt(kms_client: Any, key_id: str, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+    """The compact JWS of ``claims``: KMS signs the SHA-384 digest of the signing input (ES384)."""
+    signing_input = f"{_segment(header)}.{_segment(claims)}".encode()
     signed = kms_client.sign(
         KeyId=key_id, Message=hashlib.sha384(signing_input).digest(), MessageType="DIGEST", SigningAlgorithm=KMS_SIGNING_ALGORITHM
     )
-    signature = _base64url(jws_signature(signed["Signature"]))
-    return SignedToken(f"{signing_input.decode()}.{signature}", participant_id, expires)
+    return f"{signing_input.decode()}.{_base64url(jws_signature(signed['Signature']))}"
 
 
 def request_problems(
