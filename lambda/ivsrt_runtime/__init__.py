@@ -6,7 +6,8 @@
   and botocore. ``deployment``: the function's settings (its timeout); ``entries``: the Lambda
   ``Handler`` settings.
 - ``calls``: the call engine: one API call, retried under the rate quotas until the deadline.
-- ``lifecycle``: create, update, delete and settle of any type, driven by its rules.
+- ``lifecycle``: create, update and delete of any type, driven by its rules; ``settling``: the
+  ``is_complete`` look at an asynchronous one (a composition starting or stopping).
 - ``clients``: the one IVS Real-Time (and KMS) client, per execution environment.
 - ``provider``: the custom-resource provider's ``on_event`` / ``is_complete``; ``keys``: a
   signing key's public half, read from KMS.

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypedDict
 
-from ivsrt_runtime import adopt, calls, desired, keys, lifecycle, reconcile
+from ivsrt_runtime import adopt, calls, desired, keys, lifecycle, reconcile, settling
 from ivsrt_runtime.clients import cloudformation_client, ivs_client, kms_client, ssm_client
 from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
 from ivsrt_runtime.rules import ADOPT_ARN_PROPERTY, RESOURCES, ResourceRules
@@ -151,7 +151,7 @@ HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, Any], li
 
 
 def _settle(request: lifecycle.ResourceRequest, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
-    return lifecycle.settle(
+    return settling.settle(
         request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {})
     )
 
