@@ -137,10 +137,8 @@ def sign_participant_token(
     problems = request_problems(stage_arn, user_id, attributes, capabilities, duration_minutes, participant_id)
     if problems:
         raise TokenRequestError("; ".join(problems))
-    issued = int(time.time() if now is None else now)
-    expires = issued + int(duration_minutes) * 60
-    participant_id = secrets.token_urlsafe(12) if participant_id is None else participant_id
-    header = {"alg": ALGORITHM, "typ": "JWT", "kid": public_key_arn}
+    issued, expires = _lifetime(now, duration_minutes)
+    participant_id = _new_token_id() if participant_id is None else participant_id
     claims: dict[str, Any] = {
         "exp": expires,
         "iat": issued,
@@ -157,7 +155,7 @@ def sign_participant_token(
     if attributes:
         claims["attributes"] = dict(attributes)
     # ES384 is ECDSA over SHA-384 of the signing input: KMS signs that digest as it is.
-    return SignedToken(_signed_jwt(kms_client, key_id, header, claims), participant_id, expires)
+    return SignedToken(_signed_jwt(kms_client, key_id, public_key_arn, claims), participant_id, expires)
 
 
 def sign_connection_token(
@@ -178,10 +176,8 @@ def sign_connection_token(
         raise TokenRequestError("; ".join(problems))
     arn = PUBLIC_KEY_ARN.fullmatch(public_key_arn)
     assert arn is not None
-    issued = int(time.time() if now is None else now)
-    expires = issued + int(duration_minutes) * 60
-    token_id = secrets.token_urlsafe(12) if token_id is None else token_id
-    header = {"alg": ALGORITHM, "typ": "JWT", "kid": public_key_arn}
+    issued, expires = _lifetime(now, duration_minutes)
+    token_id = _new_token_id() if token_id is None else token_id
     claims: dict[str, Any] = {
         "exp": expires,
         "iat": issued,
@@ -191,7 +187,7 @@ def sign_connection_token(
         "events_url": CONNECTION_EVENTS_URL,
         "version": TOKEN_VERSION,
     }
-    return SignedConnectionToken(_signed_jwt(kms_client, key_id, header, claims), token_id, expires)
+    return SignedConnectionToken(_signed_jwt(kms_client, key_id, public_key_arn, claims), token_id, expires)
 
 
 def connection_request_problems(public_key_arn: Any, duration_minutes: Any, token_id: Any) -> list[str]:
@@ -215,8 +211,21 @@ def connection_request_problems(public_key_arn: Any, duration_minutes: Any, toke
     return problems
 
 
-def _signed_jwt(kms_client: Any, key_id: str, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
-    """The compact JWS of ``claims``: KMS signs the SHA-384 digest of the signing input (ES384)."""
+def _lifetime(now: float | None, duration_minutes: int) -> tuple[int, int]:
+    """A token's ``iat`` and ``exp``: now (or ``now``), and ``duration_minutes`` later."""
+    issued = int(time.time() if now is None else now)
+    return issued, issued + int(duration_minutes) * 60
+
+
+def _new_token_id() -> str:
+    """A ``jti`` of 16 characters of ``[A-Za-z0-9-_]`` (the rule allows 1 to 64)."""
+    return secrets.token_urlsafe(12)
+
+
+def _signed_jwt(kms_client: Any, key_id: str, public_key_arn: str, claims: Mapping[str, Any]) -> str:
+    """The compact JWS of ``claims``, its header naming the IVS public key (``kid``): KMS signs
+    the SHA-384 digest of the signing input (ES384)."""
+    header = {"alg": ALGORITHM, "typ": "JWT", "kid": public_key_arn}
     signing_input = f"{_segment(header)}.{_segment(claims)}".encode()
     signed = kms_client.sign(
         KeyId=key_id, Message=hashlib.sha384(signing_input).digest(), MessageType="DIGEST", SigningAlgorithm=KMS_SIGNING_ALGORITHM
