@@ -78,11 +78,9 @@ def adopt(
             f"Cannot adopt {arn} for {request.subject}: it differs in what cannot change in place "
             f"({shown}); make the props its values, or drop adopt_arn to create a new one"
         )
-    reconcile.revert(request, rules, arn, wanted.properties, wanted.tags, differences, observed[TAGS_PROPERTY])
+    updated = reconcile.revert(request, rules, arn, wanted.properties, wanted.tags, differences, observed[TAGS_PROPERTY])
     call(request, "TagResource", resourceArn=arn, tags={IDENTITY_TAG: identity.tag_value})
-    if any(d.member != TAGS_PROPERTY for d in differences):
-        resource = call(request, rules.get_operation, arn=arn)[rules.response_key]  # Data after the update
-    return lifecycle.Result(arn, lifecycle.attributes(rules, resource))
+    return lifecycle.Result(arn, lifecycle.attributes(rules, updated or resource))
 
 
 def _refuse_if_held(request: lifecycle.ResourceRequest, arn: str, found: Identity, holder: HolderLookup) -> None:

@@ -37,21 +37,24 @@ def revert(
     wanted_tags: Mapping[str, str],
     differences: list[drift.Difference],
     observed_tags: Mapping[str, str],
-) -> None:
+) -> dict[str, Any] | None:
     """Correct in-place ``differences``: one ``Update<Type>`` with the differing properties' desired
-    values (a removed one in its empty form), then the tag calls."""
+    values (a removed one in its empty form), then the tag calls. The resource as the Update
+    answered it (its attributes after the change); None when only tags differed."""
     members = sorted({d.member for d in differences if d.member != TAGS_PROPERTY})
+    updated = None
     if members:
         if any(desired_state.is_secret(wanted.get(member)) for member in members):
             raise ValueError(f"{arn}: a secret is recorded by its digest only and cannot be sent back")
-        call(
+        updated = call(
             request,
             rules.update_operation,
             arn=arn,
             **{member: lifecycle._cleared(wanted.get(member), rules, member) for member in members},
-        )
+        )[rules.response_key]
     if any(d.member == TAGS_PROPERTY for d in differences):
         lifecycle._retag(request, arn, observed_tags, wanted_tags)
+    return updated
 
 
 def is_reconcile(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
@@ -75,8 +78,5 @@ def reconcile(
     differences = [] if observed is None else drift.compare(rules, wanted, observed)
     if observed is None or not in_place(differences):
         return lifecycle._create(request, rules, params)
-    if differences:
-        revert(request, rules, physical_id, wanted.properties, wanted.tags, differences, observed[TAGS_PROPERTY])
-    if any(not d.in_place or d.member != TAGS_PROPERTY for d in differences):
-        resource = call(request, rules.get_operation, arn=physical_id)[rules.response_key]  # Data after the update
-    return lifecycle.Result(physical_id, lifecycle.attributes(rules, resource))
+    updated = revert(request, rules, physical_id, wanted.properties, wanted.tags, differences, observed[TAGS_PROPERTY])
+    return lifecycle.Result(physical_id, lifecycle.attributes(rules, updated or resource))
