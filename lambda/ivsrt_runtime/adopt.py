@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivsrt_runtime import desired, drift, lifecycle, observe, reconcile
-from ivsrt_runtime.calls import RequestFailed, call
+from ivsrt_runtime.calls import NOT_FOUND, RequestFailed, call
 from ivsrt_runtime.rules import IDENTITY_TAG, TAGS_PROPERTY, Identity, ResourceRules, owner_digest
-
-NOT_FOUND = "ResourceNotFoundException"
 
 
 @dataclass(frozen=True)

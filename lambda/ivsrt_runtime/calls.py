@@ -236,5 +236,9 @@ def _given_up(failure: Failure, operation_name: str, subject: str, seconds: floa
     return f"{failure.line(operation_name, subject)} (retried for {seconds:.0f} s, until the function's deadline)"
 
 
+# The code the service answers for a resource that is not there (every module that reads one).
+NOT_FOUND = "ResourceNotFoundException"
+
+
 def error_code(error: BaseException) -> str | None:
     return getattr(error, "code", None)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivsrt_runtime.calls import Request, RequestFailed, WaitOut, call, error_code
+from ivsrt_runtime.calls import NOT_FOUND, Request, RequestFailed, WaitOut, call, error_code
 from ivsrt_runtime.conversion import attribute_name, endpoint_attribute, from_cloudformation
 from ivsrt_runtime.rules import (
     DELETE_OPTION_PROPS,
@@ -26,7 +26,6 @@ from ivsrt_runtime.rules import (
 from ivsrt_runtime.validation import check, check_tags
 
 LOG = logging.getLogger("constructs_ivsrt.handler")
-NOT_FOUND = "ResourceNotFoundException"
 CONFLICT = "ConflictException"
 QUOTA_EXCEEDED = "ServiceQuotaExceededException"
 CONFLICT_WAIT_SECONDS = 120.0  # how long a Delete waits for a resource to stop being used

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
+from ivsrt_runtime.calls import NOT_FOUND, Request, RequestFailed, call, error_code
 from ivsrt_runtime.rules import IDENTITY_TAG, TAGS_PROPERTY, ResourceRules
-
-NOT_FOUND = "ResourceNotFoundException"
 
 
 def _composition(resource: Mapping[str, Any]) -> dict[str, Any]:

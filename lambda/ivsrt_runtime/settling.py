@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ivsrt_runtime.calls import RequestFailed, error_code
+from ivsrt_runtime.calls import NOT_FOUND, RequestFailed, error_code
 from ivsrt_runtime.lifecycle import (
-    NOT_FOUND,
     ResourceRequest,
     Result,
     _cancelled_create_stopped,
