@@ -79,7 +79,7 @@ def detect(args: argparse.Namespace, source: Any, ivs_client: Any, ssm_client: A
     detector.orphans(stacks, reports)
     for stack in stacks:
         if args.revert:
-            detector.revert(reports[stack.name], stack)
+            detector.revert(reports[stack.name])
         if args.delete_orphans:
             detector.delete_orphans(reports[stack.name])
     return list(reports.values())

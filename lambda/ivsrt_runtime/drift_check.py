@@ -55,6 +55,8 @@ class ResourceReport:
     status: str
     differences: list[drift.Difference] = field(default_factory=list)
     outcome: str = ""  # what --revert did, or what it could not do
+    # The desired state it was compared with: what --revert sends back (not in the report).
+    wanted: desired.DesiredState | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -148,7 +150,7 @@ class Detector:
 
     def _check_resource(self, resource: StackResource, state: desired.DesiredState | None) -> ResourceReport:
         rules = RESOURCES[resource.resource_type]
-        report = ResourceReport(resource.logical_id, rules.resource_type, resource.physical_id, UNKNOWN)
+        report = ResourceReport(resource.logical_id, rules.resource_type, resource.physical_id, UNKNOWN, wanted=state)
         if state is None or not rules.owns(resource.physical_id):
             return report
         observed = observe.observe(self.ivs, rules, resource.physical_id)
@@ -190,9 +192,9 @@ class Detector:
                 reports[owner[0]].orphans.append(Orphan(summary["arn"], rules.resource_type))
 
     # -- corrections ------------------------------------------------------------------------------
-    def revert(self, report: StackReport, stack: Stack) -> None:
-        """Correct every MODIFIED resource whose differences are all in place."""
-        states = desired.read_stack(self.ssm, stack.name)
+    def revert(self, report: StackReport) -> None:
+        """Correct every MODIFIED resource whose differences are all in place, to the desired state
+        it was compared with; its tags are read again, so the tag calls act on them as they are."""
         for resource in report.resources:
             if resource.status != MODIFIED:
                 if resource.status == DELETED:
@@ -201,7 +203,8 @@ class Detector:
             if not reconcile.in_place(resource.differences):
                 resource.outcome = "not reverted: a property that replaces it changed (see the restore command)"
                 continue
-            rules, state = RESOURCES[resource.type], states[resource.logical_id]
+            rules, state = RESOURCES[resource.type], resource.wanted
+            assert state is not None  # MODIFIED: compared with a desired state
             observed = observe.observe(self.ivs, rules, resource.arn) or {}
             try:
                 reconcile.revert(

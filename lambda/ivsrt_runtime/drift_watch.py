@@ -117,7 +117,7 @@ def run(settings: Settings, *, deadline: float, source: StackSource | None = Non
     drifted = [r for r in report.resources if r.status in (MODIFIED, DELETED)]
     orphans = list(report.orphans)
     if settings.revert:
-        detector.revert(report, stack)
+        detector.revert(report)
     if settings.delete_orphans:
         detector.delete_orphans(report)
     entries = [event_entry(report, stack.stack_id, item) for item in [*drifted, *orphans]]
