@@ -21,9 +21,12 @@ from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shap
 from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
 from constructs_ivsrt.stage import IStage
 from ivsrt_runtime import entries, rules
-from ivsrt_runtime.signing import DEFAULT_DURATION_MINUTES
+from ivsrt_runtime.signing import DEFAULT_CONNECTION_DURATION_MINUTES, DEFAULT_DURATION_MINUTES, MAX_CONNECTION_DURATION_MINUTES
+from ivsrt_runtime.tokens import CONNECTION_DURATION_ENV
 
 DEFAULT_TOKEN_DURATION = Duration.minutes(DEFAULT_DURATION_MINUTES)  # the API's default: 12 hours
+# sign_connection_token's default, 12 hours; the User Guide allows four weeks at most.
+DEFAULT_CONNECTION_TOKEN_DURATION = Duration.minutes(DEFAULT_CONNECTION_DURATION_MINUTES)
 
 # A cast: botocore's input_shape is a descriptor of its own (see _validation.member_shape).
 _TOKEN_INPUT = typing.cast(Shape, rules.operation("CreateParticipantToken").input_shape)
@@ -44,8 +47,11 @@ class ParticipantTokenVendor(Construct):
     (``grant_invoke``) from your backend, or front it with API Gateway or a function URL and your
     own authentication: whoever can invoke it can join the stage. Behind an authorizer, set
     ``user_id_claim`` so that callers join as themselves; over HTTP it answers POST only, as JSON
-    (CORS is the API's to configure). The token is returned, never logged; the function's log
-    lines carry the participant id and outcome only.
+    (CORS is the API's to configure). Tokens are returned, never logged; the function's log
+    lines carry the participant id (and a connection token's id, to revoke it by) and outcome only.
+
+    With ``signing_key`` it signs tokens instead, and with ``connection_tokens=True`` it hands out a
+    connection token (for a client's ``RealTimeConnection``) beside each participant token.
     """
 
     @typed_props
@@ -63,6 +69,8 @@ class ParticipantTokenVendor(Construct):
         allowed_attribute_keys: Sequence[str] | None = None,
         user_id_claim: str | None = None,
         signing_key: ParticipantTokenSigningKey | None = None,
+        connection_tokens: bool = False,
+        connection_token_duration: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
         """
@@ -84,6 +92,20 @@ class ParticipantTokenVendor(Construct):
             then may not call it, and reads the stage's endpoints once per execution environment
             (``ivs:GetStage``).
             :default: - tokens come from ``CreateParticipantToken``
+        :param connection_tokens: With ``signing_key`` only: every answer also carries a connection
+            token (``connectionToken``, ``connectionTokenId`` and ``connectionTokenExpirationTime``),
+            which a client's ``RealTimeConnection`` needs beside participant tokens. It is signed by
+            the same key (one more ``kms:Sign`` per answer); no API creates one, hence no
+            connection tokens without a signing key. Unlike a participant token it can be revoked
+            by its id (``ivsrt_runtime.revocation``, ``ParticipantTokenSigningKey.grant_revoke``).
+            :default: False
+        :param connection_token_duration: How long a connection token is valid, whole minutes from
+            1 minute to four weeks. Its own prop rather than ``token_duration``: a connection
+            outlives any one stage's participant token (a client reuses it while moving between
+            stages, and asks for a new participant token at each), its maximum is four weeks
+            where a participant token's is 14 days, and it can be revoked where a participant token
+            cannot, so a longer life carries less risk. Only with ``connection_tokens``.
+            :default: Duration.hours(12) (``sign_connection_token``'s default)
         :param log_retention: How long the function's log is kept.
             :default: RetentionDays.ONE_YEAR
         """
@@ -118,7 +140,9 @@ class ParticipantTokenVendor(Construct):
             user_id_claim is None or (isinstance(user_id_claim, str) and user_id_claim.strip() != ""),
             f"user_id_claim must be a claim name, got: {user_id_claim!r}",
         )
+        self._check_connection_tokens(checker, signing_key, connection_tokens, connection_token_duration)
         checker.raise_if_any()
+        connection_minutes = whole((connection_token_duration or DEFAULT_CONNECTION_TOKEN_DURATION).to_minutes(integral=False))
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         self.function: lambda_.Function = runtime_function(
             self,
@@ -143,6 +167,7 @@ class ParticipantTokenVendor(Construct):
                     if signing_key is not None
                     else {}
                 ),
+                **({CONNECTION_DURATION_ENV: str(connection_minutes)} if connection_tokens else {}),
             },
         )
         # What lets the function mint: ivs:CreateParticipantToken on the stage, or kms:Sign with the key.
@@ -152,6 +177,44 @@ class ParticipantTokenVendor(Construct):
             self.token_grant = signing_key.grant_sign(self.function)
             stage.grant(self.function, "ivs:GetStage")
         self.stage = stage
+
+    @staticmethod
+    def _check_connection_tokens(
+        checker: PropChecker,
+        signing_key: ParticipantTokenSigningKey | None,
+        connection_tokens: bool,
+        duration: Duration | None,
+    ) -> None:
+        """Connection tokens are self-signed only, and live 1 minute to four weeks."""
+        if not isinstance(connection_tokens, bool):  # a scalar @typed_props leaves to the rules
+            checker.require(False, f"connection_tokens must be True or False, got: {connection_tokens!r}")
+            return
+        checker.require(
+            not connection_tokens or signing_key is not None,
+            "connection_tokens needs signing_key (a connection token is self-signed only: no API "
+            "creates one), got: connection_tokens=True without a signing key",
+        )
+        if duration is None:
+            return
+        checker.require(
+            connection_tokens,
+            f"connection_token_duration is used only with connection_tokens=True, got: {duration.to_human_string()} "
+            f"with connection_tokens={connection_tokens}",
+        )
+        if duration.is_unresolved():
+            checker.require(
+                False, "connection_token_duration must be known at synth (it is the function's setting), got: a deploy-time value"
+            )
+            return
+        minutes = whole(duration.to_minutes(integral=False))
+        if not isinstance(minutes, int):
+            checker.require(False, f"connection_token_duration (minutes) must be a whole number, got: {minutes}")
+        else:
+            checker.require(
+                1 <= minutes <= MAX_CONNECTION_DURATION_MINUTES,
+                f"connection_token_duration (minutes) must be between 1 and {MAX_CONNECTION_DURATION_MINUTES} "
+                f"(four weeks), got: {minutes}",
+            )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``lambda:InvokeFunction`` on the vending function: a backend that hands tokens out."""

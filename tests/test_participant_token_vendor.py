@@ -12,7 +12,8 @@ from aws_cdk.assertions import Match, Template
 from conftest import STAGE, Fault
 from synth import expect, imported_stage, new_stack
 
-from constructs_ivsrt import ParticipantTokenCapability, ParticipantTokenVendor, Stage
+from constructs_ivsrt import ParticipantTokenCapability, ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
+from ivsrt_runtime.tokens import CONNECTION_DURATION_ENV
 
 STAGE_ARN_MISSING = "arn:aws:ivs:us-east-1:123456789012:stage/gone"
 
@@ -209,10 +210,88 @@ def test_values_the_service_refuses_are_a_400_not_a_502(vendor, ivs):
             "T/V: user_id_claim must be a claim name, got: ' '",
             id="user-id-claim",
         ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), connection_tokens=True),
+            "T/V: connection_tokens needs signing_key (a connection token is self-signed only: no API creates one), "
+            "got: connection_tokens=True without a signing key",
+            id="connection-tokens-without-key",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(s, "V", stage=imported_stage(s), signing_key=_key(s), connection_tokens="yes"),
+            "T/V: connection_tokens must be True or False, got: 'yes'",
+            id="connection-tokens-not-bool",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(
+                s, "V", stage=imported_stage(s), signing_key=_key(s), connection_token_duration=cdk.Duration.hours(1)
+            ),
+            "T/V: connection_token_duration is used only with connection_tokens=True, got: 1 hour with connection_tokens=False",
+            id="connection-duration-without-connection-tokens",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(
+                s,
+                "V",
+                stage=imported_stage(s),
+                signing_key=_key(s),
+                connection_tokens=True,
+                connection_token_duration=cdk.Duration.days(29),
+            ),
+            "T/V: connection_token_duration (minutes) must be between 1 and 40320 (four weeks), got: 41760",
+            id="connection-duration-over-four-weeks",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(
+                s,
+                "V",
+                stage=imported_stage(s),
+                signing_key=_key(s),
+                connection_tokens=True,
+                connection_token_duration=cdk.Duration.seconds(90),
+            ),
+            "T/V: connection_token_duration (minutes) must be a whole number, got: 1.5",
+            id="connection-duration-whole",
+        ),
+        pytest.param(
+            lambda s: ParticipantTokenVendor(
+                s,
+                "V",
+                stage=imported_stage(s),
+                signing_key=_key(s),
+                connection_tokens=True,
+                connection_token_duration=cdk.Duration.seconds(cdk.Token.as_number(cdk.Fn.ref("Minutes"))),
+            ),
+            "T/V: connection_token_duration must be known at synth (it is the function's setting), got: a deploy-time value",
+            id="connection-duration-deploy-time",
+        ),
     ],
 )
 def test_rule(build, message):
     expect(message, build)
+
+
+def _key(scope) -> ParticipantTokenSigningKey:
+    return ParticipantTokenSigningKey(scope, "Key")
+
+
+def test_connection_tokens_are_a_setting_of_the_signing_vendor_only():
+    """On, the function's environment names the connection tokens' lifetime (12 hours unless
+    given); off, it names none and the function signs participant tokens only."""
+    st = new_stack()
+    stage, key = Stage(st, "Stage"), _key(st)
+    ParticipantTokenVendor(st, "Connecting", stage=stage, signing_key=key, connection_tokens=True)
+    ParticipantTokenVendor(
+        st, "Weekly", stage=stage, signing_key=key, connection_tokens=True, connection_token_duration=cdk.Duration.days(7)
+    )
+    ParticipantTokenVendor(st, "Plain", stage=stage, signing_key=key)
+    functions = Template.from_stack(st).find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "token_vendor.create_token"}}
+    )
+    durations = {
+        logical_id.split("Function")[0]: function["Properties"]["Environment"]["Variables"].get(CONNECTION_DURATION_ENV)
+        for logical_id, function in functions.items()
+    }
+    assert durations == {"Connecting": "720", "Weekly": str(7 * 24 * 60), "Plain": None}
 
 
 def test_token_vendor_function_is_granted_only_token_creation_on_its_stage():

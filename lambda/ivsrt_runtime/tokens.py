@@ -7,7 +7,13 @@ Gateway or a function URL (the same JSON as a POST body); authenticate callers t
 ``TOKEN_USER_ID_CLAIM`` set, an HTTP caller's user id is that claim of the identity the API's
 authorizer established, and a body may not choose one: no caller can join as someone else.
 
-The token is a bearer credential: it is returned, never logged.
+A deployment that signs its tokens (``SIGNING_KEY_ENV``) may also hand out a connection token
+(``CONNECTION_DURATION_ENV``), which a ``RealTimeConnection`` needs beside participant tokens: the
+answer then carries ``connectionToken``, its id (``connectionTokenId``, what
+``RevokeConnectionToken`` takes) and ``connectionTokenExpirationTime``.
+
+Tokens are bearer credentials: they are returned, never logged (a connection token's id is logged,
+so that it can be revoked).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
 from ivsrt_runtime.rules import operation
-from ivsrt_runtime.signing import expiration_time, sign_participant_token
+from ivsrt_runtime.signing import expiration_time, sign_connection_token, sign_participant_token
 from ivsrt_runtime.validation import check
 
 LOG = logging.getLogger("constructs_ivsrt.token_vendor")
@@ -45,7 +51,12 @@ USER_ID_CLAIM_ENV = "TOKEN_USER_ID_CLAIM"
 # no CreateParticipantToken; the KMS key, and the IVS public key that is the tokens' kid.
 SIGNING_KEY_ENV = "TOKEN_SIGNING_KEY_ARN"
 PUBLIC_KEY_ENV = "TOKEN_PUBLIC_KEY_ARN"
+# With connection tokens (ParticipantTokenVendor(connection_tokens=True), signing only): the
+# connection token's lifetime in minutes; set means every answer carries a connection token too.
+CONNECTION_DURATION_ENV = "CONNECTION_TOKEN_DURATION_MINUTES"
 REQUEST_FIELDS = ("userId", "attributes")  # what a caller may choose
+# What an answer adds with connection tokens on.
+CONNECTION_FIELDS = ("connectionToken", "connectionTokenId", "connectionTokenExpirationTime")
 # How long a throttled CreateParticipantToken (50 per second per account) is retried: a caller is
 # waiting, and API Gateway gives up after 29 s.
 RETRY_SECONDS = 5.0
@@ -159,9 +170,10 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         raise
     request = Request(get_client=ivs_client, subject=params["stageArn"], deadline=time.monotonic() + RETRY_SECONDS)
     try:
+        signing_key = _signing_key(os.environ)
         token = (
-            _signed(request, params)
-            if os.environ.get(SIGNING_KEY_ENV)
+            _signed(request, params, signing_key)
+            if signing_key is not None
             else call(request, "CreateParticipantToken", **params)["participantToken"]
         )
     except RequestFailed as error:
@@ -172,26 +184,35 @@ def create_token(event: Any, context: Any = None) -> dict[str, Any]:
         if http:  # the reason is in the log; the caller learns only that it failed
             return _http(502, {"message": "could not create a participant token"})
         raise
-    LOG.info(json.dumps({"outcome": "ISSUED", "participantId": token.get("participantId")}))
+    LOG.info(
+        json.dumps(
+            {"outcome": "ISSUED", "participantId": token.get("participantId")}
+            | ({"connectionTokenId": token["connectionTokenId"]} if "connectionTokenId" in token else {})
+        )
+    )
     expires = token.get("expirationTime")
     answer = {
         "token": token["token"],
         "participantId": token.get("participantId"),
         "userId": token.get("userId"),
         "expirationTime": expires.isoformat() if hasattr(expires, "isoformat") else str(expires or ""),
+        **{key: token[key] for key in CONNECTION_FIELDS if key in token},
     }
     return _http(200, answer) if http else answer
 
 
-def _signed(request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
+def _signed(request: Request, params: Mapping[str, Any], signing_key: tuple[str, str]) -> dict[str, Any]:
     """A token signed with the deployment's KMS key: one kms:Sign (and, once per execution
-    environment, a GetStage for the stage's endpoints, which the token names)."""
+    environment, a GetStage for the stage's endpoints, which the token names); with connection
+    tokens on, a second kms:Sign for the connection token, by the same key."""
     endpoints = _stage_endpoints(request, params["stageArn"])
+    key_arn, public_key_arn = signing_key
+    connection_minutes = os.environ.get(CONNECTION_DURATION_ENV)
     try:
         signed = sign_participant_token(
             kms_client(),
-            key_id=os.environ[SIGNING_KEY_ENV],
-            public_key_arn=os.environ[PUBLIC_KEY_ENV],
+            key_id=key_arn,
+            public_key_arn=public_key_arn,
             stage_arn=params["stageArn"],
             whip_url=endpoints["whip"],
             events_url=endpoints["events"],
@@ -200,15 +221,37 @@ def _signed(request: Request, params: Mapping[str, Any]) -> dict[str, Any]:
             capabilities=params["capabilities"],
             duration_minutes=params["duration"],
         )
+        connection = (
+            sign_connection_token(
+                kms_client(), key_id=key_arn, public_key_arn=public_key_arn, duration_minutes=int(connection_minutes)
+            )
+            if connection_minutes
+            else None
+        )
     except (ClientError, BotoCoreError) as error:
-        raise RequestFailed(f"kms:Sign failed for {os.environ[SIGNING_KEY_ENV]}: {error}") from None
-    expires = expiration_time(signed.expiration_time)
-    return {
+        raise RequestFailed(f"kms:Sign failed for {key_arn}: {error}") from None
+    answer = {
         "token": signed.token,
         "participantId": signed.participant_id,
         "userId": params.get("userId"),
-        "expirationTime": expires,
+        "expirationTime": expiration_time(signed.expiration_time),
     }
+    if connection is not None:
+        answer |= {
+            "connectionToken": connection.token,
+            "connectionTokenId": connection.token_id,
+            "connectionTokenExpirationTime": expiration_time(connection.expiration_time),
+        }
+    return answer
+
+
+def _signing_key(environment: Mapping[str, str]) -> tuple[str, str] | None:
+    """The KMS key that signs, and the ARN of its public half in IVS (the tokens' ``kid``), or
+    None when the deployment does not sign (``CreateParticipantToken`` mints): the one place the
+    vendor reads them."""
+    if not environment.get(SIGNING_KEY_ENV):
+        return None
+    return environment[SIGNING_KEY_ENV], environment[PUBLIC_KEY_ENV]
 
 
 _ENDPOINTS: dict[str, dict[str, str]] = {}  # stage ARN -> its endpoints, per execution environment
