@@ -165,9 +165,18 @@ class LocalIvsRealtime:
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def join(self, stage_arn: str, token: str, now: float | None = None) -> dict[str, Any]:
-        """A participant joining ``stage_arn`` with ``token``, checked as IVS checks it (``tokens.join``)."""
-        return tokens.join(self.state, stage_arn, token, now)
+    def join(
+        self, stage_arn: str, token: str, now: float | None = None, *, connection_token: str | None = None
+    ) -> dict[str, Any]:
+        """A participant joining ``stage_arn`` with ``token``, checked as IVS checks it, through the
+        ``RealTimeConnection`` of ``connection_token`` if given (``tokens.join``); it is then
+        connected (``connected``) until that connection token is revoked."""
+        return tokens.join(self.state, stage_arn, token, now, connection_token)
+
+    def connected(self, stage_arn: str | None = None) -> list[dict[str, Any]]:
+        """The participants ``join`` admitted that are still connected (to ``stage_arn``, or to
+        any stage), each with its ``stageArn`` and ``connectionTokenId`` (``tokens.connected``)."""
+        return tokens.connected(self.state, stage_arn)
 
     def connect(self, token: str, now: float | None = None) -> dict[str, Any]:
         """A client connecting with a connection token (a ``RealTimeConnection``), checked against
@@ -191,6 +200,7 @@ class LocalIvsRealtime:
             self.state.calls.clear()
             self.state.tokens.clear()
             self.state.revoked_connection_tokens.clear()
+            self.state.connected.clear()
             self.state.compositions = CompositionTimings()
             self.state.composition_speed = self._composition_speed
 

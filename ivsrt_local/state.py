@@ -102,6 +102,8 @@ class IvsRealtimeState:
         self.calls: list[str] = []  # every operation received, retries included
         self.tokens: dict[str, dict[str, Any]] = {}  # participant token -> what it was minted with
         self.revoked_connection_tokens: set[str] = set()  # RevokeConnectionToken's token ids
+        # (stage ARN, participant id) -> a participant connected now (ivsrt_local.tokens.join)
+        self.connected: dict[tuple[str, str], dict[str, Any]] = {}
         self.compositions: CompositionTimings = CompositionTimings()
         self._idempotency: dict[str, str] = {}  # StartComposition token -> composition ARN
         self._ids = (f"{i:04d}" for i in itertools.count(1))
@@ -299,10 +301,13 @@ class IvsRealtimeState:
         return token
 
     def revoke_connection_token(self, params: dict[str, Any]) -> None:
-        """``RevokeConnectionToken``: the id is recorded; a connection with it is refused from now on.
-        IVS answers for any well-formed id (it cannot know which ids were signed)."""
+        """``RevokeConnectionToken``: the id is recorded; a connection with it is refused from now on,
+        and the participants connected through it are disconnected. IVS answers for any
+        well-formed id (it cannot know which ids were signed)."""
         with self.lock:
             self.revoked_connection_tokens.add(params["tokenId"])
+            for key in [k for k, p in self.connected.items() if p["connectionTokenId"] == params["tokenId"]]:
+                del self.connected[key]
 
     def tag(self, params: dict[str, Any]) -> None:
         resource = self._find_any(params["resourceArn"])

@@ -6,6 +6,10 @@ public key its header's ``kid`` names (one imported with ``ImportPublicKey``), i
 the stage it is for (``resource`` and ``topic``). And a connection token (a ``RealTimeConnection``'s,
 ``connect``): its signature, the schema's claims, its expiry, and whether ``RevokeConnectionToken``
 revoked its id. ``cryptography`` does the ECDSA.
+
+A participant admitted by ``join`` is connected until ``RevokeConnectionToken`` revokes the
+connection token it joined through (``join(..., connection_token=...)``): as IVS "disconnects any
+participant currently connected with the revoked token". ``connected`` lists who is.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -38,6 +43,8 @@ from ivsrt_runtime.signing import (
 if TYPE_CHECKING:
     from ivsrt_local.state import IvsRealtimeState
 
+# A stage's ARN: the account and region a connection must be for to join it.
+PARTICIPANT_STAGE_ARN = re.compile(r"arn:aws[a-z-]*:ivs:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):stage/[A-Za-z0-9]+")
 # The claims IVS requires of a self-signed token (user_id and attributes are optional).
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "resource", "topic", "events_url", "whip_url", "capabilities", "version")
 
@@ -46,11 +53,44 @@ class TokenRefused(Exception):
     """The token does not let its holder join: why, in one line."""
 
 
-def join(state: IvsRealtimeState, stage_arn: str, token: str, now: float | None = None) -> dict[str, Any]:
+def join(
+    state: IvsRealtimeState, stage_arn: str, token: str, now: float | None = None, connection_token: str | None = None
+) -> dict[str, Any]:
     """A participant joining ``stage_arn`` with ``token``, checked as IVS checks it: a token
     ``CreateParticipantToken`` minted for this stage and not expired, or one the stage owner
-    signed (``check_signed_token``). The participant it admits, or TokenRefused."""
+    signed (``check_signed_token``). With ``connection_token``, through that ``RealTimeConnection``:
+    the connection token must connect (``connect``) and be for the stage's account and region.
+    The participant it admits, now connected (``connected``), or TokenRefused."""
     now = time.time() if now is None else now
+    connection = None if connection_token is None else connect(state, connection_token, now)
+    if connection is not None:
+        stage = PARTICIPANT_STAGE_ARN.fullmatch(stage_arn)
+        if stage is None or (stage["account"], stage["region"]) != (connection["accountId"], connection["region"]):
+            raise TokenRefused(
+                f"the connection is for account {connection['accountId']} in {connection['region']}, not the stage's: {stage_arn}"
+            )
+    participant = _admitted(state, stage_arn, token, now)
+    with state.lock:
+        if connection is not None and connection["tokenId"] in state.revoked_connection_tokens:  # revoked meanwhile
+            raise TokenRefused(f"the connection token {connection['tokenId']} was revoked")
+        state.connected[(stage_arn, participant["participantId"])] = {
+            "stageArn": stage_arn,
+            **participant,
+            "connectionTokenId": None if connection is None else connection["tokenId"],
+        }
+    return participant if connection is None else {**participant, "connectionTokenId": connection["tokenId"]}
+
+
+def connected(state: IvsRealtimeState, stage_arn: str | None = None) -> list[dict[str, Any]]:
+    """The participants connected now (to ``stage_arn``, or to any stage), in the order they
+    joined: each as ``join`` admitted it, with its ``stageArn`` and the ``connectionTokenId`` it
+    joined through (None without one). A revoked connection token's participants are gone."""
+    with state.lock:
+        return [dict(p) for p in state.connected.values() if stage_arn in (None, p["stageArn"])]
+
+
+def _admitted(state: IvsRealtimeState, stage_arn: str, token: str, now: float) -> dict[str, Any]:
+    """The participant ``token`` admits to ``stage_arn``, or TokenRefused."""
     with state.lock:
         if stage_arn not in state.resources:
             raise TokenRefused(f"no stage {stage_arn}")

@@ -5,6 +5,7 @@ against the IVS Real-Time User Guide's schema with ``cryptography`` and by the l
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import subprocess
@@ -16,19 +17,23 @@ import aws_cdk as cdk
 import boto3
 import pytest
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
 from botocore.config import Config
-from conftest import PUBLIC_KEY, make
+from conftest import PUBLIC_KEY, STAGE, make
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from synth import new_stack
 
-from constructs_ivsrt import ParticipantTokenSigningKey
+from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
+from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
 from ivsrt_local.tokens import TokenRefused
+from ivsrt_runtime.calls import RequestFailed
 from ivsrt_runtime.keys import pem
 from ivsrt_runtime.revocation import revoke_connection_token
 from ivsrt_runtime.signing import TokenRequestError, _signed_jwt, sign_connection_token
+from ivsrt_runtime.tokens import CONNECTION_DURATION_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 # The User Guide's schema ("Connection Tokens"): all mandatory, and only these.
@@ -210,3 +215,135 @@ def test_grant_revoke_allows_revoke_connection_token_only():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     assert statements == [{"Action": "ivs:RevokeConnectionToken", "Effect": "Allow", "Resource": "*"}]
+
+
+def test_revoking_a_connection_token_disconnects_the_participants_connected_with_it(ivs, kms, signing_key, cfn):
+    """IVS "disconnects any participant currently connected with the revoked token": locally, the
+    participants joined through it leave ``connected()``; the others stay."""
+    key, public_key = signing_key
+    stage = cfn.create(STAGE, {"name": "hall"})["PhysicalResourceId"]
+    client = boto3.client("ivs-realtime", endpoint_url=ivs.url, config=Config(retries={"total_max_attempts": 1}))
+
+    def participant_token(user_id: str) -> str:
+        return client.create_participant_token(stageArn=stage, userId=user_id)["participantToken"]["token"]
+
+    first, second = (sign_connection_token(kms, key_id=key, public_key_arn=public_key) for _ in range(2))
+    joined = {
+        user: ivs.join(stage, participant_token(user), connection_token=connection.token)
+        for user, connection in (("ada", first), ("bob", first), ("cy", second))
+    }
+    assert joined["ada"]["connectionTokenId"] == first.token_id
+    alone = ivs.join(stage, participant_token("dee"))  # no RealTimeConnection
+    assert [(p["userId"], p["connectionTokenId"]) for p in ivs.connected(stage)] == [
+        ("ada", first.token_id),
+        ("bob", first.token_id),
+        ("cy", second.token_id),
+        ("dee", None),
+    ]
+    revoke_connection_token(first.token_id)
+    assert [p["participantId"] for p in ivs.connected()] == [joined["cy"]["participantId"], alone["participantId"]]
+    with pytest.raises(TokenRefused, match=f"the connection token {first.token_id} was revoked"):
+        ivs.connect(first.token)
+    with pytest.raises(TokenRefused, match=f"the connection token {first.token_id} was revoked"):
+        ivs.join(stage, participant_token("eve"), connection_token=first.token)
+    assert [p["userId"] for p in ivs.connected(stage)] == ["cy", "dee"]
+    # A connection is for its account and region's stages only.
+    elsewhere = stage.replace(":us-east-1:", ":eu-west-1:")
+    with pytest.raises(TokenRefused, match="the connection is for account 123456789012 in us-east-1, not the stage's"):
+        ivs.join(elsewhere, participant_token("fay"), connection_token=second.token)
+    ivs.reset()
+    assert ivs.connected() == []
+
+
+def test_grant_revoke_lets_a_function_revoke_under_the_local_iam(local_ivs_realtime, tmp_path):  # noqa: F811
+    """Two functions at the endpoint, held to their roles' policies: the one granted grant_revoke
+    revokes; the other is refused in one line, and nothing is revoked."""
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Live", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    key = ParticipantTokenSigningKey(stack, "Signing")
+    code = lambda_.Code.from_inline("def handler(event, context):\n    return None\n")
+    revoker, other = (
+        lambda_.Function(stack, name, runtime=lambda_.Runtime.PYTHON_3_13, handler="index.handler", code=code)
+        for name in ("Revoker", "Other")
+    )
+    key.grant_revoke(revoker)
+    local_ivs_realtime.deploy(app)
+
+    def as_function(function):
+        credentials = local_ivs_realtime.credentials_for(function)
+        return lambda: boto3.client(
+            "ivs-realtime",
+            endpoint_url=local_ivs_realtime.endpoint.url,
+            config=Config(retries={"total_max_attempts": 1}),
+            **credentials,
+        )
+
+    revoke_connection_token("room-1", client=as_function(revoker))
+    assert "room-1" in local_ivs_realtime.endpoint.state.revoked_connection_tokens
+    with pytest.raises(RequestFailed) as caught:
+        revoke_connection_token("room-2", client=as_function(other))
+    message = str(caught.value)
+    assert (
+        message.startswith("RevokeConnectionToken failed for connection token room-2: AccessDeniedException")
+        and "\n" not in message
+    )
+    assert "is not authorized to perform: ivs:RevokeConnectionToken on resource: *" in message
+    assert "room-2" not in local_ivs_realtime.endpoint.state.revoked_connection_tokens
+
+
+VENDOR_SCRIPT = "import json, token_vendor; print(json.dumps(token_vendor.create_token({'userId': 'ada'}, None)))"
+
+
+def test_the_vendor_hands_out_a_connection_token_beside_the_participant_token(local_ivs_realtime, tmp_path):  # noqa: F811
+    """The real vendor function (its entry, in a fresh interpreter with its deployed environment
+    and credentials held to its role): a connection token of the guide's schema, signed by the
+    vendor's key, which the endpoint admits, and through which the participant joins."""
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Live", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    stage = Stage(stack, "Hall")
+    key = ParticipantTokenSigningKey(stack, "Signing")
+    vendor = ParticipantTokenVendor(
+        stack, "Vendor", stage=stage, signing_key=key, connection_tokens=True, connection_token_duration=cdk.Duration.days(3)
+    )
+    local_ivs_realtime.deploy(app)
+    endpoint = local_ivs_realtime.endpoint
+    environment = local_ivs_realtime.environment_for(vendor)
+    assert environment[CONNECTION_DURATION_ENV] == str(3 * 24 * 60)
+    calls = len(endpoint.state.calls)
+    run = subprocess.run(
+        [sys.executable, "-c", VENDOR_SCRIPT],
+        env={**os.environ, **environment, "PYTHONPATH": str(ROOT / "lambda")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    answer = json.loads(run.stdout.splitlines()[-1])
+    assert endpoint.state.calls[calls:] == ["GetStage", "kms:Sign", "kms:Sign"]  # one more kms:Sign, no IVS token call
+    assert set(answer) == {
+        "token",
+        "participantId",
+        "userId",
+        "expirationTime",
+        "connectionToken",
+        "connectionTokenId",
+        "connectionTokenExpirationTime",
+    }
+    key_arn = local_ivs_realtime.deployed(key).data["Arn"]
+    public_key = local_ivs_realtime.resources("PublicKey")[0]["arn"]
+    kms = boto3.client("kms", endpoint_url=endpoint.url, region_name="eu-west-1")
+    header, claims = _verified_by_schema(answer["connectionToken"], kms, key_arn)
+    assert header == {"alg": "ES384", "typ": "JWT", "kid": public_key}
+    assert set(claims) == SCHEMA_CLAIMS
+    assert (claims["jti"], claims["account_id"], claims["region"]) == (answer["connectionTokenId"], "123456789012", "eu-west-1")
+    assert (claims["events_url"], claims["version"], claims["exp"] - claims["iat"]) == (
+        "wss://global.events.live-video.net",
+        "1.0",
+        3 * 24 * 3600,
+    )
+    expires = datetime.datetime.fromisoformat(answer["connectionTokenExpirationTime"])
+    assert expires.tzinfo is not None and expires.timestamp() == claims["exp"]
+    assert endpoint.connect(answer["connectionToken"])["tokenId"] == answer["connectionTokenId"]
+    stage_arn = local_ivs_realtime.deployed(stage).physical_id
+    joined = endpoint.join(stage_arn, answer["token"], connection_token=answer["connectionToken"])
+    assert (joined["userId"], joined["connectionTokenId"]) == ("ada", answer["connectionTokenId"])
