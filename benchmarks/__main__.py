@@ -636,18 +636,23 @@ def fleet_under_rate_limits(sizes: list[int]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+# The participant_tokens section's connection token rate (self-signed only: no API creates one).
+CONNECTION_TOKENS = "connection tokens (kms:Sign)"
+
+
 def participant_tokens(count: int, workers: int) -> dict[str, Any]:
     """Tokens per second: signed by the stage owner (kms:Sign at the local endpoint, no IVS call)
-    against CreateParticipantToken, which the endpoint holds to its 50-per-second quota. Each
-    with ``workers`` threads, as a backend serving many joins at once would; the endpoint runs in
-    a process of its own."""
+    against CreateParticipantToken, which the endpoint holds to its 50-per-second quota; and
+    connection tokens (a RealTimeConnection's), self-signed only, with the same key. Each with
+    ``workers`` threads, as a backend serving many joins at once would; the endpoint runs in a
+    process of its own."""
     from concurrent.futures import ThreadPoolExecutor
 
     import boto3
     from botocore.config import Config
 
     from ivsrt_runtime.keys import pem
-    from ivsrt_runtime.signing import sign_participant_token
+    from ivsrt_runtime.signing import sign_connection_token, sign_participant_token
 
     config = Config(retries={"mode": "standard", "total_max_attempts": 20}, max_pool_connections=workers)
     with EndpointProcess() as endpoint:
@@ -671,8 +676,15 @@ def participant_tokens(count: int, workers: int) -> dict[str, Any]:
         def minted(_: int) -> str:
             return ivs.create_participant_token(stageArn=stage["arn"])["participantToken"]["token"]
 
+        def connection(_: int) -> str:
+            return sign_connection_token(kms, key_id=key, public_key_arn=public_key).token
+
         rates = {}
-        for name, make in (("self-signed (kms:Sign)", signed), ("CreateParticipantToken", minted)):
+        for name, make in (
+            ("self-signed (kms:Sign)", signed),
+            ("CreateParticipantToken", minted),
+            (CONNECTION_TOKENS, connection),
+        ):
             started = time.perf_counter()
             with ThreadPoolExecutor(workers) as pool:
                 tokens = list(pool.map(make, range(count)))
@@ -705,7 +717,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fleet-sizes", default="50,100,200,0", help="stage counts for the fleet under rate limits (0: the most one stack holds)"
     )
-    parser.add_argument("--tokens", type=int, default=1000, help="participant tokens made each way")
+    parser.add_argument("--tokens", type=int, default=1000, help="participant tokens made each way, and connection tokens")
     parser.add_argument("--token-workers", type=int, default=16, help="threads making participant tokens")
     parser.add_argument("--drift-sizes", default="100,200", help="stage counts for the drift check (benchmarks/drift.py)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to run, of: {','.join(SECTIONS)}")
@@ -852,7 +864,7 @@ def print_participant_tokens(r: dict[str, Any]) -> None:
     t = r["participant_tokens"]
     print(f"6. participant tokens: {t['tokens']} each way, {t['workers']} threads, endpoint in its own process")
     for name, rate in t["per_second"].items():
-        print(f"   {name:<26} {rate:8.1f} tokens/s")
+        print(f"   {name:<28} {rate:8.1f} tokens/s")
     print(f"   self-signed / CreateParticipantToken: {t['ratio']:.1f} (the service allows 50 CreateParticipantToken a second)")
 
 
