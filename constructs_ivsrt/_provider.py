@@ -20,7 +20,7 @@ from constructs import Construct, IConstruct, IValidation, Node
 from constructs_ivsrt._functions import lambda_role, runtime_function
 from constructs_ivsrt._regions import Place
 from constructs_ivsrt._validation import IvsRealtimeValidationError
-from ivsrt_runtime import deployment, desired, entries, rules, validation
+from ivsrt_runtime import deployment, desired, entries, key_ring, rules, validation
 
 PROVIDER_ID = "IvsRealtimeProvider"  # part of the public contract: renaming it replaces the provider
 # The provider of each scope asked (its stack's): a jsii lookup per resource adds up in stacks
@@ -103,6 +103,7 @@ class IvsRealtimeProvider(Construct):
         self._list_statement = iam.PolicyStatement(actions=[], resources=["*"])
         self._managed: set[str] = set()
         self._adopting = False
+        self._keeping_rings = False
         framework = self._framework("", is_complete=None)
         self.service_token: str = framework.service_token  # read once: every managed resource asks
         self._async_service_token: str | None = None
@@ -171,23 +172,27 @@ class IvsRealtimeProvider(Construct):
 
     def _allow_desired_state(self) -> None:
         """Let the handler write and remove its stack's desired-state parameters, and no others."""
-        arn = self._stack.format_arn(
-            service="ssm",
-            resource="parameter",
-            resource_name=f"{desired.PREFIX.strip('/')}/{Aws.STACK_NAME}/*",
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        self._allow_parameters(
+            desired.PREFIX,
+            "One desired-state parameter per managed resource, named by its logical id: the statement is "
+            "limited to this stack's own path under /constructs-ivsrt/desired/ in this account and region.",
         )
+
+    def allow_signing_key_rings(self) -> None:
+        """Let the handler keep its stack's signing key rings (``ParticipantTokenSigningKey``), and no
+        other parameters."""
+        if not self._keeping_rings:
+            self._keeping_rings = True
+            self._allow_parameters(
+                key_ring.PARAMETER_PREFIX,
+                "One parameter per signing key, named by its construct: the statement is limited to this "
+                "stack's own path under /constructs-ivsrt/signing-keys/ in this account and region.",
+            )
+
+    def _allow_parameters(self, prefix: str, reason: str) -> None:
+        arn = parameter_path_arn(self._stack, prefix)
         self.on_event_function.add_to_role_policy(iam.PolicyStatement(actions=list(DESIRED_STATE_ACTIONS), resources=[arn]))
-        _acknowledge(
-            self.role,
-            [
-                (
-                    _wildcard_finding(self._stack, arn),
-                    "One desired-state parameter per managed resource, named by its logical id: the statement is "
-                    "limited to this stack's own path under /constructs-ivsrt/desired/ in this account and region.",
-                )
-            ],
-        )
+        _acknowledge(self.role, [(_wildcard_finding(self._stack, arn), reason)])
 
     @property
     def async_service_token(self) -> str:
@@ -306,6 +311,16 @@ class IvsRealtimeProvider(Construct):
         # orders them all, instead of a DependsOn on each resource.
         provider.node.find_child("framework-onEvent").node.add_dependency(self.role)
         return provider
+
+
+def parameter_path_arn(stack: Stack, prefix: str) -> str:
+    """The ARN of every parameter under ``prefix``/<stack name>/ in the stack's account and region."""
+    return stack.format_arn(
+        service="ssm",
+        resource="parameter",
+        resource_name=f"{prefix.strip('/')}/{Aws.STACK_NAME}/*",
+        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+    )
 
 
 def _synth_time() -> str:

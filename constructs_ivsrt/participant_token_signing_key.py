@@ -1,25 +1,30 @@
-"""``ParticipantTokenSigningKey``: a KMS key that signs participant tokens, its public half in IVS."""
+"""``ParticipantTokenSigningKey``: KMS keys that sign participant and connection tokens, their
+public halves in IVS, rotated by a generation you bump."""
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jsii
-from aws_cdk import ITaggable, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, CfnResource, Duration, Fn, ITaggable, RemovalPolicy, Stack, TagManager, TagType, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
-from constructs_ivsrt._fields import api
+from constructs_ivsrt._functions import lambda_role, runtime_function
+from constructs_ivsrt._names import generated_name
+from constructs_ivsrt._provider import IvsRealtimeProvider, _acknowledge, _wildcard_finding
 from constructs_ivsrt._types import type_problems, typed_props
 from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
-from constructs_ivsrt.public_key import PublicKeyBase
-from constructs_ivsrt.resource import ManagedResource
 from constructs_ivsrt.stage import Stage, StageBase
-from ivsrt_runtime import rules, signer
+from ivsrt_runtime import entries, key_ring, signer
 
 # The stack's one layer of ivsrt_runtime for functions that sign (part of the public contract:
 # renaming it replaces the layer).
@@ -27,42 +32,47 @@ SIGNER_LAYER_ID = "IvsRealtimeSignerLayer"
 # The functions add_to_function has wired, and the path of the key each signs with (weakly, beside
 # the functions rather than in their jsii proxies' ``__dict__``).
 _wired: weakref.WeakKeyDictionary[lambda_.Function, str] = weakref.WeakKeyDictionary()
+# How often the retirement runs: a superseded public key goes at most this long after its time.
+RETIREMENT_SCHEDULE = Duration.hours(1)
 
 
 @jsii.implements(ITaggable)
-class _PublicKeyFromKms(ManagedResource, PublicKeyBase):
-    """The IVS public key whose material the provider reads from a KMS key (kms:GetPublicKey):
-    the same resource type as ``PublicKey``, named by the key's ARN instead of its PEM."""
+class _SigningKeyRing(CfnResource):
+    """The custom resource that imports each generation's public key and retires the old ones
+    (``ivsrt_runtime.key_ring``); ``Tags.of`` reaches it, and it tags the public keys."""
 
-    public_key_name: str = api("name")
+    def __init__(self, scope: Construct, id: str, *, properties: Mapping[str, Any], tags: Mapping[str, str] | None) -> None:
+        self._tags = TagManager(TagType.KEY_VALUE, key_ring.RESOURCE_TYPE, dict(tags or {}))
+        super().__init__(scope, id, type=key_ring.RESOURCE_TYPE, properties=dict(properties))
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        key: kms.Key,
-        public_key_name: str | None,
-        tags: Mapping[str, str] | None,
-        removal_policy: RemovalPolicy,
-    ) -> None:
-        self._manage(scope, id, locals(), extra={rules.KMS_KEY_PROPERTY: key.key_arn})
-        key.grant(self._provider.role, "kms:GetPublicKey")
+    @property
+    def tags(self) -> TagManager:
+        return self._tags
 
 
 class ParticipantTokenSigningKey(Construct):
-    """A KMS key (ECC_NIST_P384, SIGN_VERIFY) that signs participant tokens, and its public half
-    imported into IVS (``ImportPublicKey``), which verifies the tokens when participants join.
+    """KMS keys (ECC_NIST_P384, SIGN_VERIFY) that sign participant and connection tokens, and their
+    public halves imported into IVS (``ImportPublicKey``), which verify the tokens.
 
-    The private key never leaves KMS: tokens are signed with ``kms:Sign`` (by
+    The private keys never leave KMS: tokens are signed with ``kms:Sign`` (by
     ``ParticipantTokenVendor(..., signing_key=key)``, your own function wired with
-    ``add_to_function``, or ``ivsrt_runtime.signing.sign_participant_token``), and no IVS call is
-    made per token, so joins are not held to ``CreateParticipantToken``'s 50 calls a second.
+    ``add_to_function``, or ``ivsrt_runtime.signing``), and no IVS call is made per token, so
+    joins are not held to ``CreateParticipantToken``'s 50 calls a second.
 
-    IVS keys do not expire, and deleting the public key invalidates every token signed with it.
-    To rotate, add a second signing key, sign with it, and remove the first once its tokens have
-    expired. A new key replaces the public key (a new ARN). The account holds at most 3 public
-    keys in a region (not adjustable).
+    **Rotation** is a generation you bump (``generation=2``) and deploy: the stack makes the new
+    generation's KMS key, imports its public half, and the ring parameter that signers read
+    names it, so the vendor and wired functions sign with it within a minute, without a
+    redeploy. The previous generation's KMS key stays in the template (until the next bump) and
+    its public key until every token it can have signed has expired (``max_token_lifetime``
+    after the switch), when an hourly function deletes it. Tokens of both generations work
+    meanwhile. A generation older than the previous one leaves the template: its KMS key goes
+    to pending deletion (its public key still retires on time). The account holds at most 3
+    public keys (not adjustable): a bump that would need a fourth fails before it makes
+    anything, naming when the retiring ones go.
+
+    **A compromised key**: bump the generation and list the old one in
+    ``compromised_generations``, then deploy: its public key is deleted at once, and every token
+    it signed stops working.
     """
 
     @typed_props
@@ -71,50 +81,146 @@ class ParticipantTokenSigningKey(Construct):
         scope: Construct,
         id: str,
         *,
+        generation: int = 1,
+        compromised_generations: Sequence[int] = (),
+        max_token_lifetime: Duration | None = None,
         public_key_name: str | None = None,
         tags: Mapping[str, str] | None = None,
         removal_policy: RemovalPolicy = RemovalPolicy.DESTROY,
     ) -> None:
         """
-        :param public_key_name: The IVS public key's name (letters, digits, ``-``, ``_``; at most 128).
-            :default: - generated from the construct path
-        :param tags: Tags of the IVS public key (``Tags.of(scope)`` adds to them, and to the KMS key).
+        :param generation: The generation that signs (1, 2, ...): bump it to rotate the key.
+            :default: 1
+        :param compromised_generations: Older generations whose public keys are deleted now (their
+            tokens stop working): the emergency path for a key that leaked. :default: - none
+        :param max_token_lifetime: How long a superseded generation's public key is kept: the
+            longest token it can have signed (whole minutes, 1 minute to 4 weeks). Signers refuse
+            a longer token. :default: Duration.days(28) (a connection token's maximum; a
+            participant token's is 14 days)
+        :param public_key_name: The base of the IVS public keys' names (``<name>-g<generation>``;
+            letters, digits, ``-``, ``_``; at most 120). :default: - generated from the construct path
+        :param tags: Tags of the IVS public keys (``Tags.of(scope)`` adds to them, and to the KMS keys).
             :default: - none besides ``Tags.of``
-        :param removal_policy: What happens to both keys on stack delete: DESTROY schedules the KMS
-            key's deletion (KMS waits 30 days) and deletes the IVS public key, which ends every
-            token signed with it. :default: RemovalPolicy.DESTROY
+        :param removal_policy: What happens to the keys on stack delete: DESTROY schedules the KMS
+            keys' deletion (KMS waits 30 days) and deletes the IVS public keys, which ends every
+            token they signed. :default: RemovalPolicy.DESTROY
         """
         super().__init__(scope, id)
-        self.key: kms.Key = kms.Key(
+        lifetime_minutes = _check_props(self, generation, compromised_generations, max_token_lifetime, public_key_name)
+        self.generation: int = generation
+        self.max_token_lifetime: Duration = Duration.minutes(lifetime_minutes)
+        # The generations that may sign: the current one, and the previous one while signers switch.
+        signing = [generation] + ([generation - 1] if generation > 1 and generation - 1 not in compromised_generations else [])
+        self.keys: dict[int, kms.Key] = {number: self._kms_key(number, removal_policy) for number in signing}
+        self.key: kms.Key = self.keys[generation]
+        stack = Stack.of(self)
+        self.ring_parameter_name: str = Fn.join("/", [key_ring.PARAMETER_PREFIX, Aws.STACK_NAME, self.node.addr])
+        self.ring_parameter_arn: str = stack.format_arn(
+            service="ssm",
+            resource="parameter",
+            resource_name=Fn.join("/", [key_ring.PARAMETER_PREFIX.strip("/"), Aws.STACK_NAME, self.node.addr]),
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+        provider = IvsRealtimeProvider.of(self)
+        provider.allow_signing_key_rings()
+        self._ring = _SigningKeyRing(
             self,
-            "Key",
+            "Ring",
+            properties={
+                "ServiceToken": provider.manage(key_ring.PUBLIC_KEY),
+                key_ring.PARAMETER_NAME: self.ring_parameter_name,
+                key_ring.GENERATION: generation,
+                key_ring.KMS_KEY_ARN: self.key.key_arn,
+                key_ring.MAX_TOKEN_LIFETIME: lifetime_minutes * 60,
+                key_ring.COMPROMISED: sorted(compromised_generations),
+                key_ring.PUBLIC_KEY_NAME: public_key_name or generated_name(scope, id, max_length=MAX_NAME_LENGTH, separator="-"),
+            },
+            tags=tags,
+        )
+        self._ring.apply_removal_policy(removal_policy)
+        self.key.grant(provider.role, "kms:GetPublicKey")
+        self._retirement(stack)
+
+    def _kms_key(self, number: int, removal_policy: RemovalPolicy) -> kms.Key:
+        return kms.Key(
+            self,
+            f"KeyGeneration{number}",
             key_spec=kms.KeySpec.ECC_NIST_P384,
             key_usage=kms.KeyUsage.SIGN_VERIFY,
-            description="constructs_ivsrt: signs IVS Real-Time participant tokens",
+            description=f"constructs_ivsrt: signs IVS Real-Time tokens (generation {number})",
             removal_policy=removal_policy,
         )
-        self._public_key = _PublicKeyFromKms(
-            self, "PublicKey", key=self.key, public_key_name=public_key_name, tags=tags, removal_policy=removal_policy
+
+    def _retirement(self, stack: Stack) -> None:
+        """The hourly function that deletes the public keys whose tokens have all expired."""
+        log_group = logs.LogGroup(self, "RetirementLogs", retention=logs.RetentionDays.ONE_YEAR)
+        role = lambda_role(self, "RetirementRole", log_group)
+        self.retirement_function: lambda_.Function = runtime_function(
+            self,
+            "Retirement",
+            entry=entries.RETIRE_KEYS,
+            description="constructs_ivsrt: deletes a signing key's public keys once their tokens have expired",
+            timeout=Duration.seconds(key_ring.RETIRE_SECONDS + 30),
+            role=role,
+            log_group=log_group,
+            retry_attempts=0,  # the next scheduled run is the retry
+            environment={key_ring.PARAMETER_ENV: self.ring_parameter_name},
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[self.ring_parameter_arn])
+        )
+        public_keys = stack.format_arn(
+            service="ivs", resource="public-key", resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+        )
+        role.add_to_policy(iam.PolicyStatement(actions=["ivs:DeletePublicKey"], resources=[public_keys]))
+        _acknowledge(
+            role,
+            [
+                (
+                    _wildcard_finding(stack, public_keys),
+                    "IVS assigns public key ids at import, after this policy is made; the statement is limited "
+                    "to deleting public keys in this account and region, which the function does only for the "
+                    "generations its ring lists once their tokens have expired.",
+                )
+            ],
+        )
+        events.Rule(
+            self,
+            "RetirementSchedule",
+            schedule=events.Schedule.rate(RETIREMENT_SCHEDULE),
+            description="constructs_ivsrt: retires a signing key's superseded public keys",
+            # Function is an IFunction, and LambdaFunction an IRuleTarget, but for parameter names (jsii#4541).
+            targets=[targets.LambdaFunction(self.retirement_function, retry_attempts=0)],  # pyright: ignore[reportArgumentType]
         )
 
     @property
     def key_arn(self) -> str:
-        """The KMS key's ARN: what ``kms:Sign`` is called with."""
+        """The current generation's KMS key ARN."""
         return self.key.key_arn
 
     @property
     def public_key_arn(self) -> str:
-        """The IVS public key's ARN: a signed token's ``kid``."""
-        return self._public_key.public_key_arn
+        """The current generation's IVS public key ARN: its tokens' ``kid``."""
+        return Token.as_string(self._ring.get_att("PublicKeyArn"))
 
     @property
     def fingerprint(self) -> str:
-        """The IVS public key's fingerprint, as IVS reports it."""
-        return self._public_key._attribute("Fingerprint")
+        """The current generation's IVS public key fingerprint, as IVS reports it."""
+        return Token.as_string(self._ring.get_att("Fingerprint"))
 
     def grant_sign(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow ``kms:Sign`` with the key: whatever mints tokens (a backend, a vendor function)."""
-        return self.key.grant(grantee, "kms:Sign")
+        """Allow signing tokens: ``kms:Sign`` with the generations that may sign (the current one
+        and the previous one) and reading the ring parameter that names the current one. The
+        grant is in place before the ring switches generations (``Grant.apply_before``)."""
+        grant = self.keys[self.generation].grant(grantee, "kms:Sign")
+        for number, key in self.keys.items():
+            if number != self.generation:
+                grant = grant.combine(key.grant(grantee, "kms:Sign"))
+        grant = grant.combine(
+            iam.Grant.add_to_principal(grantee=grantee, actions=["ssm:GetParameter"], resource_arns=[self.ring_parameter_arn])
+        )
+        grant.apply_before(self._ring)
+        return grant
 
     def grant_revoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``ivs:RevokeConnectionToken``: whatever revokes the connection tokens this key
@@ -137,7 +243,8 @@ class ParticipantTokenSigningKey(Construct):
 
         The function gets the stack's signer layer (``ivsrt_runtime``, which needs only the boto3
         of Lambda's Python runtimes), the environment ``ivsrt_runtime.signer`` reads (this key's
-        ARN, the public key's ARN, each stage's ARN and endpoints) and ``grant_sign``. No IVS
+        ring parameter, which names the generation that signs; each stage's ARN and endpoints) and
+        ``grant_sign``. No IVS
         permission: a token is one ``kms:Sign`` call. Wire a function once.
 
         :param function: A Lambda function with a Python runtime.
@@ -165,8 +272,7 @@ class ParticipantTokenSigningKey(Construct):
         checker.raise_if_any()
         _wired[function] = self.node.path
         function.add_layers(_signer_layer(Stack.of(function)))
-        function.add_environment(signer.SIGNING_KEY_ENV, self.key_arn)
-        function.add_environment(signer.PUBLIC_KEY_ENV, self.public_key_arn)
+        function.add_environment(key_ring.PARAMETER_ENV, self.ring_parameter_name)
         function.add_environment(
             signer.STAGES_ENV,
             Stack.of(function).to_json_string(
@@ -204,3 +310,42 @@ def _signer_layer(stack: Stack) -> lambda_.ILayerVersion:
         code=lambda_.Code.from_asset(str(signer_layer_dir()), exclude=ASSET_EXCLUDES),
         description="constructs_ivsrt: ivsrt_runtime, to sign IVS Real-Time participant tokens",
     )
+
+
+# The public keys' names get "-g<generation>" (up to 8 characters) within the API's 128.
+MAX_NAME_LENGTH = 120
+MAX_LIFETIME_MINUTES = key_ring.LONGEST_TOKEN_SECONDS // 60
+
+
+def _check_props(
+    scope: Construct, generation: int, compromised: Sequence[int], lifetime: Duration | None, name: str | None
+) -> int:
+    """The props' rules (their types are checked already); the lifetime in whole minutes."""
+    checker = PropChecker(scope)
+    checker.require(generation >= 1, f"generation must be 1 or more, got: {generation}")
+    for number in compromised:
+        checker.require(
+            1 <= number < generation,
+            f"compromised_generations must name generations older than generation {generation}, got: {number}",
+        )
+    checker.require(
+        len(set(compromised)) == len(compromised),
+        f"compromised_generations must not repeat a generation, got: {list(compromised)}",
+    )
+    checker.require(
+        name is None or Token.is_unresolved(name) or len(name) <= MAX_NAME_LENGTH,
+        f"public_key_name must be at most {MAX_NAME_LENGTH} characters (the generation is appended), got: {name!r}",
+    )
+    minutes = MAX_LIFETIME_MINUTES
+    if lifetime is not None:
+        checker.require(not lifetime.is_unresolved(), "max_token_lifetime must be known at synth, got: a deploy-time value")
+        checker.raise_if_any()
+        exact = lifetime.to_seconds(integral=False) / 60
+        checker.require(
+            exact.is_integer() and 1 <= exact <= MAX_LIFETIME_MINUTES,
+            f"max_token_lifetime must be whole minutes from 1 minute to 28 days (the longest token IVS accepts), "
+            f"got: {lifetime.to_human_string()}",
+        )
+        minutes = int(exact)
+    checker.raise_if_any()
+    return minutes

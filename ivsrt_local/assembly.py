@@ -14,7 +14,7 @@ from ivsrt_local.cross_region import stack_outputs_read
 from ivsrt_local.graph import creation_order
 from ivsrt_local.kms import is_signing_key
 from ivsrt_local.stack_state import DeployError
-from ivsrt_runtime import rules
+from ivsrt_runtime import key_ring, rules
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,12 @@ def select_stacks(stacks: dict[str, StackArtifact], names: list[str]) -> list[St
 
 def managed(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The template's resources this runner deploys: the IVS Real-Time custom resources, and the
-    KMS keys participant-token signing keys are (their public halves are read at deploy time)."""
-    return {k: v for k, v in template.get("Resources", {}).items() if v.get("Type") in rules.RESOURCES or is_signing_key(v)}
+    KMS keys participant-token signing keys are with the ring that imports their public halves."""
+    return {
+        k: v
+        for k, v in template.get("Resources", {}).items()
+        if v.get("Type") in rules.RESOURCES or v.get("Type") == key_ring.RESOURCE_TYPE or is_signing_key(v)
+    }
 
 
 def references(value: Any) -> set[str]:

@@ -126,6 +126,7 @@ class LocalDeployment:
             "AWS_DEFAULT_REGION": region,
             "AWS_ENDPOINT_URL_IVS_REALTIME": self.endpoint.url,
             "AWS_ENDPOINT_URL_KMS": self.endpoint.url,
+            "AWS_ENDPOINT_URL_SSM": self.endpoint.url,  # a signer reads its key's ring there
         }
 
     def _function(self, function: Any) -> tuple[iam.Principal, str, dict[str, str]]:

@@ -18,6 +18,7 @@ from synth import new_stack
 
 from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
+from ivsrt_runtime import key_ring
 from ivsrt_runtime.signing import sign_participant_token
 
 
@@ -37,12 +38,18 @@ def test_the_key_is_p384_for_signing_and_the_provider_may_read_its_public_half_o
     template.has_resource_properties("AWS::KMS::Key", {"KeySpec": "ECC_NIST_P384", "KeyUsage": "SIGN_VERIFY"})
     key_id = st.get_logical_id(key.key.node.default_child)
     template.has_resource_properties(
-        "Custom::IvsRealtimePublicKey",
-        {"name": "token-signer", "kmsKeyArn": {"Fn::GetAtt": [key_id, "Arn"]}, "publicKeyMaterial": Match.absent()},
+        key_ring.RESOURCE_TYPE,
+        {
+            key_ring.PUBLIC_KEY_NAME: "token-signer",
+            key_ring.KMS_KEY_ARN: {"Fn::GetAtt": [key_id, "Arn"]},
+            key_ring.GENERATION: 1,
+            "publicKeyMaterial": Match.absent(),
+        },
     )
     kms_statements = [s for s in _statements(template, "IvsRealtimeProviderOnEventRole") if "kms" in json.dumps(s)]
     assert kms_statements == [{"Action": "kms:GetPublicKey", "Effect": "Allow", "Resource": {"Fn::GetAtt": [key_id, "Arn"]}}]
-    assert st.resolve(key.public_key_arn) == {"Ref": st.get_logical_id(key.node.find_child("PublicKey"))}
+    ring = st.get_logical_id(key.node.find_child("Ring"))
+    assert st.resolve(key.public_key_arn) == {"Fn::GetAtt": [ring, "PublicKeyArn"]}
 
 
 def test_grant_sign_and_a_signing_vendor_never_create_participant_tokens():
@@ -57,7 +64,7 @@ def test_grant_sign_and_a_signing_vendor_never_create_participant_tokens():
     actions = [statement["Action"] for statement in vendor]
     assert "kms:Sign" in actions and "ivs:GetStage" in actions
     assert "ivs:CreateParticipantToken" not in json.dumps(actions)
-    assert [s["Action"] for s in _statements(template, "BackendDefaultPolicy")] == ["kms:Sign"]
+    assert [s["Action"] for s in _statements(template, "BackendDefaultPolicy")] == ["kms:Sign", "ssm:GetParameter"]
     template.has_resource_properties(
         "AWS::Lambda::Function",
         {
@@ -90,7 +97,7 @@ def test_the_runner_deploys_the_key_and_its_public_half_and_tokens_it_signs_admi
     changes = local_ivs_realtime.deploy(app)
     assert sorted((c.action, c.resource_type) for c in changes["Live"]) == [
         ("create", "AWS::KMS::Key"),
-        ("create", "Custom::IvsRealtimePublicKey"),
+        ("create", key_ring.RESOURCE_TYPE),
         ("create", "Custom::IvsRealtimeStage"),
     ]
     endpoint = local_ivs_realtime.endpoint

@@ -24,7 +24,7 @@ from constructs_ivsrt._asset import lambda_asset_dir, signer_layer_dir
 from ivsrt_local.deploy import deployed_stacks
 from ivsrt_local.resolver import Resolver
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
-from ivsrt_runtime import signer
+from ivsrt_runtime import key_ring, signer
 from ivsrt_runtime.signing import TokenRequestError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,12 +59,13 @@ def test_a_wired_function_gets_the_layer_its_environment_and_kms_sign_only():
     template.resource_count_is("AWS::Lambda::LayerVersion", 1)  # one per stack
     layer = stack.get_logical_id(stack.node.find_child("IvsRealtimeSignerLayer").node.default_child)
     key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.key.node.default_child), "Arn"]}
+    parameter_arn = stack.resolve(key.ring_parameter_arn)
     function = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": "app.handler"}})
     api_properties = function[stack.get_logical_id(api.node.default_child)]["Properties"]
     assert api_properties["Layers"] == [{"Ref": layer}]
     variables = api_properties["Environment"]["Variables"]
-    assert variables[signer.SIGNING_KEY_ENV] == key_arn
-    assert variables[signer.PUBLIC_KEY_ENV] == stack.resolve(key.public_key_arn)
+    # The ring's parameter, not a generation's keys: a rotation does not redeploy the function.
+    assert variables[key_ring.PARAMETER_ENV] == stack.resolve(key.ring_parameter_name)
     assert variables[signer.STAGES_ENV] == stack.resolve(
         stack.to_json_string(
             [{"arn": s.stage_arn, "whip": s.endpoints.whip, "events": s.endpoints.events} for s in (stage, other)]
@@ -75,7 +76,8 @@ def test_a_wired_function_gets_the_layer_its_environment_and_kms_sign_only():
     )
     (policy,) = policies.values()
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
-        {"Action": "kms:Sign", "Effect": "Allow", "Resource": key_arn}
+        {"Action": "kms:Sign", "Effect": "Allow", "Resource": key_arn},
+        {"Action": "ssm:GetParameter", "Effect": "Allow", "Resource": parameter_arn},
     ]  # no IVS permission
 
 
@@ -159,8 +161,7 @@ STAGE_B = "arn:aws:ivs:eu-west-1:123456789012:stage/B"
 
 def _environment(*stage_arns: str) -> dict[str, str]:
     return {
-        signer.SIGNING_KEY_ENV: "arn:aws:kms:eu-west-1:123456789012:key/k",
-        signer.PUBLIC_KEY_ENV: "arn:aws:ivs:eu-west-1:123456789012:public-key/p",
+        key_ring.PARAMETER_ENV: "/constructs-ivsrt/signing-keys/Live/c8",
         signer.STAGES_ENV: json.dumps([{"arn": arn, "whip": "https://w", "events": "wss://e"} for arn in stage_arns]),
     }
 
@@ -173,9 +174,9 @@ def test_sign_token_names_a_stage_of_the_function_and_says_what_is_missing():
         signer.sign_token(STAGE_B, environment=_environment(STAGE_A))
     assert str(caught.value) == f"stage_arn must be one of the function's stages ({STAGE_A}), got: {STAGE_B!r}"
     with pytest.raises(signer.SignerNotConfigured) as missing:
-        signer.sign_token(environment={})
+        signer.sign_token(environment={signer.STAGES_ENV: _environment(STAGE_A)[signer.STAGES_ENV]})
     assert str(missing.value) == (
-        "IVSRT_SIGNING_KEY_ARN is not set: wire the function with "
+        "IVSRT_SIGNING_KEY_PARAMETER is not set: wire the function with "
         "ParticipantTokenSigningKey.add_to_function(function, stages=[...])"
     )
     assert signer.stages(_environment(STAGE_A, STAGE_B)) == {
@@ -231,8 +232,10 @@ def test_the_guides_function_signs_from_its_asset_under_the_oldest_boto3_and_its
         **environment,
         "PYTHONPATH": os.pathsep.join([str(task), str(opt / "python"), str(FLOOR), site_packages]),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "AWS_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",  # Lambda sets both
+        "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_ENDPOINT_URL_KMS": local_ivs_realtime.endpoint.url,
+        "AWS_ENDPOINT_URL_SSM": local_ivs_realtime.endpoint.url,  # the key's ring
     }
     result = subprocess.run(
         [sys.executable, "-S", "-c", RUN_HANDLER, json.dumps({"userId": "ada"})],

@@ -16,9 +16,10 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal, TypedDict
 
-from ivsrt_runtime import adopt, calls, desired, keys, lifecycle, reconcile, settling
+from ivsrt_runtime import adopt, calls, desired, key_ring, keys, lifecycle, reconcile, settling
 from ivsrt_runtime.clients import cloudformation_client, ivs_client, kms_client, ssm_client
 from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
 from ivsrt_runtime.rules import ADOPT_ARN_PROPERTY, RESOURCES, ResourceRules
@@ -174,7 +175,10 @@ def _log(event: Mapping[str, Any], outcome: str, **extra: Any) -> None:
 
 
 def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
-    """The Provider framework's onEvent: resource type -> request type -> one function."""
+    """The Provider framework's onEvent: resource type -> request type -> one function. A
+    signing key's ring (key_ring.py) is the one custom resource that is not an IVS resource."""
+    if event.get("ResourceType") == key_ring.RESOURCE_TYPE:
+        return _key_ring_event(event, context)
     rules, result = _dispatch(HANDLERS, event, context)
     response: dict[str, Any] = {"PhysicalResourceId": result.physical_id, "Data": result.data}
     if rules.secret_attributes:
@@ -207,6 +211,13 @@ def _with_key_material(rules: ResourceRules, event: ProviderEvent) -> Any:
     return converted
 
 
+def _key_ring_event(event: ProviderEvent, context: Any) -> dict[str, Any]:
+    rules = RESOURCES[key_ring.PUBLIC_KEY.resource_type]  # what its generations are
+    subject = _subject(event, rules).replace(rules.resource_type, key_ring.RESOURCE_TYPE, 1)
+    result = _guarded(event, subject, lambda: key_ring.on_event(event, replace(_request(event, rules, context), subject=subject)))
+    return {"PhysicalResourceId": result.physical_id, "Data": result.data}
+
+
 def _dispatch(
     handlers: Mapping[str, Callable[..., lifecycle.Result]], event: ProviderEvent, context: Any
 ) -> tuple[ResourceRules, lifecycle.Result]:
@@ -216,16 +227,23 @@ def _dispatch(
         reason = f"Unsupported request {event.get('RequestType')!r} for resource type {event.get('ResourceType')!r}"
         _log(event, "FAILED", reason=reason)
         raise calls.RequestFailed(reason)
+    return rules, _guarded(
+        event, _subject(event, rules), lambda: handler(_request(event, rules, context), rules, _with_key_material(rules, event))
+    )
+
+
+def _guarded(event: ProviderEvent, subject: str, work: Callable[[], lifecycle.Result]) -> lifecycle.Result:
+    """``work``, logged; whatever fails reaches CloudFormation as one line."""
     _log(event, "STARTED")
     try:
-        result = handler(_request(event, rules, context), rules, _with_key_material(rules, event))
+        result = work()
     except calls.RequestFailed as error:
         _log(event, "FAILED", reason=str(error))
         # `from None`: CloudFormation shows the message; the chained traceback adds nothing.
         raise calls.RequestFailed(str(error)) from None
     except Exception as error:  # a bug or malformed event: still one line, still logged
-        reason = f"Unexpected {type(error).__name__} handling {_subject(event, rules)}: {error}".replace("\n", " ")
+        reason = f"Unexpected {type(error).__name__} handling {subject}: {error}".replace("\n", " ")
         LOG.exception(json.dumps({"outcome": "FAILED", "reason": reason, "logicalId": event.get("LogicalResourceId")}))
         raise calls.RequestFailed(reason) from None
     _log(event, "SUCCESS" if result.complete else "IN_PROGRESS", newPhysicalId=result.physical_id)
-    return rules, result
+    return result
