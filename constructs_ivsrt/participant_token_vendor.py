@@ -20,7 +20,7 @@ from constructs_ivsrt._types import typed_props
 from constructs_ivsrt._validation import PropChecker, is_unresolved, member_shape, whole
 from constructs_ivsrt.participant_token_signing_key import ParticipantTokenSigningKey
 from constructs_ivsrt.stage import IStage
-from ivsrt_runtime import entries, rules
+from ivsrt_runtime import entries, key_ring, rules
 from ivsrt_runtime.signing import DEFAULT_CONNECTION_DURATION_MINUTES, DEFAULT_DURATION_MINUTES, MAX_CONNECTION_DURATION_MINUTES
 from ivsrt_runtime.tokens import CONNECTION_DURATION_ENV
 
@@ -143,6 +143,15 @@ class ParticipantTokenVendor(Construct):
         self._check_connection_tokens(checker, signing_key, connection_tokens, connection_token_duration)
         checker.raise_if_any()
         connection_minutes = whole((connection_token_duration or DEFAULT_CONNECTION_TOKEN_DURATION).to_minutes(integral=False))
+        if signing_key is not None:
+            # A token must not outlive what the key's ring waits for before its public key retires.
+            longest = int(signing_key.max_token_lifetime.to_minutes())
+            for label, value in (("token_duration", minutes), ("connection_token_duration", connection_minutes)):
+                checker.require(
+                    value <= longest or (label == "connection_token_duration" and not connection_tokens),
+                    f"{label} (minutes) must be at most the signing key's max_token_lifetime, {longest}, got: {value}",
+                )
+            checker.raise_if_any()
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)
         self.function: lambda_.Function = runtime_function(
             self,
@@ -162,11 +171,8 @@ class ParticipantTokenVendor(Construct):
                     else {}
                 ),
                 **({"TOKEN_USER_ID_CLAIM": user_id_claim} if user_id_claim else {}),
-                **(
-                    {"TOKEN_SIGNING_KEY_ARN": signing_key.key_arn, "TOKEN_PUBLIC_KEY_ARN": signing_key.public_key_arn}
-                    if signing_key is not None
-                    else {}
-                ),
+                # The key's ring, not a generation's keys: a rotation does not redeploy the vendor.
+                **({key_ring.PARAMETER_ENV: signing_key.ring_parameter_name} if signing_key is not None else {}),
                 **({CONNECTION_DURATION_ENV: str(connection_minutes)} if connection_tokens else {}),
             },
         )

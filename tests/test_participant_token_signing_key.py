@@ -67,16 +67,7 @@ def test_grant_sign_and_a_signing_vendor_never_create_participant_tokens():
     assert [s["Action"] for s in _statements(template, "BackendDefaultPolicy")] == ["kms:Sign", "ssm:GetParameter"]
     template.has_resource_properties(
         "AWS::Lambda::Function",
-        {
-            "Environment": {
-                "Variables": Match.object_like(
-                    {
-                        "TOKEN_SIGNING_KEY_ARN": {"Fn::GetAtt": [st.get_logical_id(key.key.node.default_child), "Arn"]},
-                        "TOKEN_PUBLIC_KEY_ARN": Match.any_value(),
-                    }
-                )
-            }
-        },
+        {"Environment": {"Variables": Match.object_like({key_ring.PARAMETER_ENV: st.resolve(key.ring_parameter_name)})}},
     )
 
 

@@ -43,7 +43,6 @@ from constructs_ivsrt import (
 )
 from constructs_ivsrt._asset import lambda_asset_dir
 from constructs_ivsrt._provider import handler_actions, list_actions
-from constructs_ivsrt.participant_token_signing_key import _PublicKeyFromKms
 from ivsrt_runtime import rules
 
 STAGE, ENCODER, STORAGE = (
@@ -526,7 +525,6 @@ MANAGED_TYPES = [
     IngestConfiguration,
     PublicKey,
     Composition,
-    _PublicKeyFromKms,
 ]
 
 

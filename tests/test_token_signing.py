@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ivsrt_local.tokens import TokenRefused
-from ivsrt_runtime.calls import RequestFailed
+from ivsrt_runtime import key_ring, signer
+from ivsrt_runtime.calls import Request, RequestFailed
 from ivsrt_runtime.keys import pem
 from ivsrt_runtime.rules import operation
 from ivsrt_runtime.signing import PARTICIPANT_ID, TokenRequestError, jws_signature, sign_participant_token
@@ -331,12 +332,16 @@ def test_the_vendor_signs_with_the_key_and_never_calls_create_participant_token(
     key = _new_key(kms_at_endpoint)
     public_key = make(cfn, PUBLIC_KEY, {"name": "signer", "kmsKeyArn": key})
     tokens._ENDPOINTS.clear()
+    monkeypatch.setattr(signer, "_RING", {})
+    # The ring a signing key's deployment writes: generation 1 signs.
+    ring = "/constructs-ivsrt/signing-keys/T/vendor"
+    ssm = Request(get_client=lambda: boto3.client("ssm", endpoint_url=ivs.url, region_name="us-east-1"), subject="ring")
+    key_ring.write(ssm, ring, key_ring.Ring(1, (key_ring.Generation(1, key, public_key),)))
     for name, value in {
         "STAGE_ARN": stage[0],
         "TOKEN_DURATION_MINUTES": "30",
         "TOKEN_CAPABILITIES": "PUBLISH,SUBSCRIBE",
-        "TOKEN_SIGNING_KEY_ARN": key,
-        "TOKEN_PUBLIC_KEY_ARN": public_key,
+        key_ring.PARAMETER_ENV: ring,
     }.items():
         monkeypatch.setenv(name, value)
     calls = len(ivs.state.calls)

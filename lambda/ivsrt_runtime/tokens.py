@@ -7,7 +7,7 @@ Gateway or a function URL (the same JSON as a POST body); authenticate callers t
 ``TOKEN_USER_ID_CLAIM`` set, an HTTP caller's user id is that claim of the identity the API's
 authorizer established, and a body may not choose one: no caller can join as someone else.
 
-A deployment that signs its tokens (``SIGNING_KEY_ENV``) may also hand out a connection token
+A deployment that signs its tokens (``key_ring.PARAMETER_ENV``) may also hand out a connection token
 (``CONNECTION_DURATION_ENV``), which a ``RealTimeConnection`` needs beside participant tokens: the
 answer then carries ``connectionToken``, its id (``connectionTokenId``, what
 ``RevokeConnectionToken`` takes) and ``connectionTokenExpirationTime``.
@@ -30,7 +30,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.clients import ivs_client, kms_client  # same endpoint variables, same model
+from ivsrt_runtime.key_ring import PARAMETER_ENV
 from ivsrt_runtime.rules import operation
+from ivsrt_runtime.signer import current_key
 from ivsrt_runtime.signing import expiration_time, sign_connection_token, sign_participant_token
 from ivsrt_runtime.validation import check
 
@@ -48,9 +50,7 @@ ALLOWED_ATTRIBUTES_ENV = "TOKEN_ALLOWED_ATTRIBUTE_KEYS"
 # of an HTTP caller; unset means the body's userId.
 USER_ID_CLAIM_ENV = "TOKEN_USER_ID_CLAIM"
 # With a signing key (ParticipantTokenVendor(signing_key=...)): tokens are signed with kms:Sign,
-# no CreateParticipantToken; the KMS key, and the IVS public key that is the tokens' kid.
-SIGNING_KEY_ENV = "TOKEN_SIGNING_KEY_ARN"
-PUBLIC_KEY_ENV = "TOKEN_PUBLIC_KEY_ARN"
+# no CreateParticipantToken, with the generation its ring's parameter (key_ring.PARAMETER_ENV) names.
 # With connection tokens (ParticipantTokenVendor(connection_tokens=True), signing only): the
 # connection token's lifetime in minutes; set means every answer carries a connection token too.
 CONNECTION_DURATION_ENV = "CONNECTION_TOKEN_DURATION_MINUTES"
@@ -246,12 +246,17 @@ def _signed(request: Request, params: Mapping[str, Any], signing_key: tuple[str,
 
 
 def _signing_key(environment: Mapping[str, str]) -> tuple[str, str] | None:
-    """The KMS key that signs, and the ARN of its public half in IVS (the tokens' ``kid``), or
-    None when the deployment does not sign (``CreateParticipantToken`` mints): the one place the
-    vendor reads them."""
-    if not environment.get(SIGNING_KEY_ENV):
+    """The KMS key that signs, and the ARN of its public half in IVS (the tokens' ``kid``), of the
+    generation the signing key's ring names now (read at most once a minute: a rotation reaches
+    the vendor without a redeploy), or None when the deployment does not sign
+    (``CreateParticipantToken`` mints): the one place the vendor reads them."""
+    if not environment.get(PARAMETER_ENV):
         return None
-    return environment[SIGNING_KEY_ENV], environment[PUBLIC_KEY_ENV]
+    try:
+        key = current_key(environment)
+    except (ClientError, BotoCoreError) as error:
+        raise RequestFailed(f"reading the signing key's ring {environment[PARAMETER_ENV]} failed: {error}") from None
+    return key.key_arn, key.public_key_arn
 
 
 _ENDPOINTS: dict[str, dict[str, str]] = {}  # stage ARN -> its endpoints, per execution environment
