@@ -11,7 +11,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 # No bytecode caches next to the Lambda code: they would change the asset hash.
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install demo test docs clean
+.PHONY: install demo test docs clean native
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -81,5 +81,14 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(PYTHON) -m pytest
 
+# The TypeScript class of native/ (TaggableCustomResource), compiled with jsii and packed where the
+# Python package loads it from. Only when native/ changes: the packed assembly is in git, so an
+# install needs no TypeScript toolchain; tests/test_native.py rebuilds it and compares.
+NATIVE_TARBALL := constructs_ivsrt/_native/_jsii/native@0.1.0.jsii.tgz
+native: $(VENV)/.requirements
+	cd native && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	mkdir -p build/native && cd native && npm pack --silent --pack-destination ../build/native
+	cp build/native/constructs-ivsrt-native-0.1.0.tgz $(NATIVE_TARBALL)
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local-deploy .pytest_cache .hypothesis build ivsrt_local/build docs/api
+	rm -rf $(VENV) node_modules native/node_modules native/lib cdk.out .local-deploy .pytest_cache .hypothesis build ivsrt_local/build docs/api
