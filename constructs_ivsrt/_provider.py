@@ -18,6 +18,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct, IConstruct, IValidation, Node
 
 from constructs_ivsrt._functions import lambda_role, runtime_function
+from constructs_ivsrt._native import SharedProperties, TaggableCustomResource
 from constructs_ivsrt._regions import Place
 from constructs_ivsrt._validation import IvsRealtimeValidationError
 from ivsrt_runtime import deployment, desired, entries, key_ring, rules, validation
@@ -94,7 +95,10 @@ class IvsRealtimeProvider(Construct):
         self.place = Place(self._stack.region, self._stack.account)
         # The reconcile value every managed resource of the stack carries (None: none), from the
         # context, read once per stack (docs/guide.md, "Drift"); reconcile_on_deploy sets it too.
-        self.reconcile: str | None = _reconcile_value(self.node)
+        self.reconcile: str | None = None
+        # What every managed resource renders besides its own properties: the reconcile value.
+        self.shared_properties = SharedProperties()
+        self._reconcile_with(_reconcile_value(self.node))
         # Own roles that may write only to their own log groups, instead of the managed
         # AWSLambdaBasicExecutionRole (logs:* on every log group).
         self._handler_logs = handler_logs = logs.LogGroup(self, "OnEventLogs", retention=logs.RetentionDays.ONE_YEAR)
@@ -128,7 +132,12 @@ class IvsRealtimeProvider(Construct):
         The context ``constructs-ivsrt:reconcile-on-deploy=true`` does the same for every stack
         of an app. A ``constructs-ivsrt:reconcile`` token, when given, is the value instead."""
         if self.reconcile is None:
-            self.reconcile = _synth_time()
+            self._reconcile_with(_synth_time())
+
+    def _reconcile_with(self, value: str | None) -> None:
+        if value is not None:
+            self.reconcile = value
+            self.shared_properties.set(rules.RECONCILE_PROPERTY, value)
 
     def manage(self, resource: Any) -> str:
         """Allow the handler the calls it makes on ``resource``'s type (once per type); returns the
@@ -370,12 +379,12 @@ class ManagedResources:
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self._tagged: list[tuple[Construct, Any]] = []
+        self._tagged: list[TaggableCustomResource] = []
         self._checks: list[Callable[[], None]] = []
 
-    def add(self, resource: Construct, rendered_tags: Any) -> None:
-        """A resource whose tags to check: ``rendered_tags``, its TagManager's (a token, read once)."""
-        self._tagged.append((resource, rendered_tags))
+    def add(self, resource: TaggableCustomResource) -> None:
+        """A resource whose tags to check."""
+        self._tagged.append(resource)
 
     def at_synth(self, check: Callable[[], None]) -> None:
         """Run ``check`` at synth, after every Aspect (``Tags.of``, removal policies)."""
@@ -384,11 +393,10 @@ class ManagedResources:
     def validate(self) -> list[str]:
         for check in self._checks:
             check()
-        # One resolve for every resource's tags (keyed: a resource without tags resolves to nothing).
-        rendered = self._stack.resolve({str(index): tags for index, (_, tags) in enumerate(self._tagged)}) or {}
+        # One message for every resource's tags.
+        rendered = TaggableCustomResource.resolved_tags_of(self._tagged) if self._tagged else []
         problems = []
-        for index, (resource, _) in enumerate(self._tagged):
-            tags = rendered.get(str(index))
+        for resource, tags in zip(self._tagged, rendered, strict=True):
             concrete = {
                 (tag["Key"] if not isinstance(tag["Key"], dict) else f"deploy-time-key-{index}"): (
                     tag["Value"] if not isinstance(tag["Value"], dict) else "deploy-time-value"

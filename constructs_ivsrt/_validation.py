@@ -60,6 +60,14 @@ class PropChecker:
         """A soft problem: recorded now, added to the construct by ``warn_on``."""
         self.warnings.append((warning_id, message))
 
+    def warnings_by_id(self) -> dict[str, str]:
+        """The warnings as a made construct takes them (``TaggableCustomResource``): one message per
+        id, those of one id joined."""
+        joined: dict[str, str] = {}
+        for warning_id, message in self.warnings:
+            joined[warning_id] = f"{joined[warning_id]}; {message}" if warning_id in joined else message
+        return joined
+
     def warn_on(self, construct: Construct) -> None:
         for warning_id, message in self.warnings:
             Annotations.of(construct).add_warning_v2(warning_id, message)

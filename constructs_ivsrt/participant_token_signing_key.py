@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-import jsii
-from aws_cdk import ArnFormat, Aws, CfnResource, Duration, Fn, ITaggable, RemovalPolicy, Stack, TagManager, TagType, Token
+from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -20,11 +18,13 @@ from constructs import Construct
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
 from constructs_ivsrt._functions import lambda_role, runtime_function
 from constructs_ivsrt._names import generated_name
+from constructs_ivsrt._native import TaggableCustomResource
 from constructs_ivsrt._provider import IvsRealtimeProvider, _acknowledge, _wildcard_finding
 from constructs_ivsrt._types import type_problems, typed_props
 from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
 from constructs_ivsrt.stage import Stage, StageBase
 from ivsrt_runtime import entries, key_ring, signer
+from ivsrt_runtime.rules import TAGS_PROPERTY
 
 # The stack's one layer of ivsrt_runtime for functions that sign (part of the public contract:
 # renaming it replaces the layer).
@@ -34,20 +34,6 @@ SIGNER_LAYER_ID = "IvsRealtimeSignerLayer"
 _wired: weakref.WeakKeyDictionary[lambda_.Function, str] = weakref.WeakKeyDictionary()
 # How often the retirement runs: a superseded public key goes at most this long after its time.
 RETIREMENT_SCHEDULE = Duration.hours(1)
-
-
-@jsii.implements(ITaggable)
-class _SigningKeyRing(CfnResource):
-    """The custom resource that imports each generation's public key and retires the old ones
-    (``ivsrt_runtime.key_ring``); ``Tags.of`` reaches it, and it tags the public keys."""
-
-    def __init__(self, scope: Construct, id: str, *, properties: Mapping[str, Any], tags: Mapping[str, str] | None) -> None:
-        self._tags = TagManager(TagType.KEY_VALUE, key_ring.RESOURCE_TYPE, dict(tags or {}))
-        super().__init__(scope, id, type=key_ring.RESOURCE_TYPE, properties=dict(properties))
-
-    @property
-    def tags(self) -> TagManager:
-        return self._tags
 
 
 class ParticipantTokenSigningKey(Construct):
@@ -123,9 +109,12 @@ class ParticipantTokenSigningKey(Construct):
         )
         provider = IvsRealtimeProvider.of(self)
         provider.allow_signing_key_rings()
-        self._ring = _SigningKeyRing(
+        # The custom resource that imports each generation's public key and retires the old ones
+        # (ivsrt_runtime.key_ring); Tags.of reaches it, and it tags the public keys.
+        self._ring = TaggableCustomResource(
             self,
             "Ring",
+            type=key_ring.RESOURCE_TYPE,
             properties={
                 "ServiceToken": provider.manage(key_ring.PUBLIC_KEY),
                 key_ring.PARAMETER_NAME: self.ring_parameter_name,
@@ -135,9 +124,10 @@ class ParticipantTokenSigningKey(Construct):
                 key_ring.COMPROMISED: sorted(compromised_generations),
                 key_ring.PUBLIC_KEY_NAME: public_key_name or generated_name(scope, id, max_length=MAX_NAME_LENGTH, separator="-"),
             },
-            tags=tags,
+            tags_property=TAGS_PROPERTY,
+            initial_tags=dict(tags or {}),
+            removal_policy=removal_policy,
         )
-        self._ring.apply_removal_policy(removal_policy)
         self.key.grant(provider.role, "kms:GetPublicKey")
         self._retirement(stack)
 

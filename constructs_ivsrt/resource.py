@@ -20,12 +20,13 @@ import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from aws_cdk import Annotations, CfnResource, IResource, RemovalPolicy, Resource, TagManager, TagType, Token
+from aws_cdk import IResource, RemovalPolicy, Resource, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct, Node
 
 from constructs_ivsrt._fields import Fields, build, labels, take_props
 from constructs_ivsrt._names import generated_name
+from constructs_ivsrt._native import TaggableCustomResource
 from constructs_ivsrt._provider import IvsRealtimeProvider
 from constructs_ivsrt._regions import Place, Relation, relation, remember_place
 from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
@@ -114,7 +115,7 @@ def _imported_class(base: type[IvsRealtimeResource]) -> type[Any]:
     )
 
 
-class ManagedResource(CfnResource, IvsRealtimeResource):
+class ManagedResource(TaggableCustomResource, IvsRealtimeResource):
     """A resource this stack creates, updates and deletes through the provider.
 
     The construct is itself the custom resource's ``CfnResource`` (type ``Custom::IvsRealtime*``,
@@ -142,7 +143,6 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
     NAME_PROP: ClassVar[str | None] = None
 
     _removal_policy: RemovalPolicy
-    _tags: TagManager
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -179,47 +179,40 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
         checker.raise_if_any()
         for name in self.FIELDS:
             setattr(self, name, props[name])
-        self._tags = TagManager(TagType.KEY_VALUE, self.RULES.resource_type, dict(props["tags"] or {}))
-        # A token for the tags as rendered at synth: read once, used by the resource and its checks.
-        self._rendered_tags: Any = self._tags.rendered_tags
-        # What CustomResource renders: ServiceToken first, then the properties as given.
+        # What CustomResource renders: ServiceToken first, then the properties as given (the
+        # stack's reconcile value is rendered after them, shared: reconcile_on_deploy may come after).
         self._properties: dict[str, Any] = {
             "ServiceToken": provider.manage(self.RULES),
             **members,
             **{k: v for k, v in {**(extra or {}), rules.ADOPT_ARN_PROPERTY: adopt_arn}.items() if v is not None},
-            rules.TAGS_PROPERTY: self._rendered_tags,
         }
-        CfnResource.__init__(self, scope, id, type=self.RULES.resource_type, properties=self._properties)
-        remember_place(self, self._place)
-        checker.warn_on(self)
         # As CustomResource applies it (DESTROY: DeletionPolicy and UpdateReplacePolicy Delete).
-        self.apply_removal_policy(
-            props["removal_policy"] or (RemovalPolicy.RETAIN if adopt_arn is not None else RemovalPolicy.DESTROY)
+        policy = props["removal_policy"] or (RemovalPolicy.RETAIN if adopt_arn is not None else RemovalPolicy.DESTROY)
+        self._removal_policy = self._kept_or_destroyed(policy, checker)
+        # One message makes the resource, its tags, removal policy and warnings (native/src/index.ts).
+        TaggableCustomResource.__init__(
+            self,
+            scope,
+            id,
+            type=self.RULES.resource_type,
+            properties=self._properties,
+            tags_property=rules.TAGS_PROPERTY,
+            initial_tags=dict(props["tags"] or {}),
+            removal_policy=self._removal_policy,
+            warnings=checker.warnings_by_id() or None,
+            shared=provider.shared_properties,
         )
+        remember_place(self, self._place)
         self._provider = provider
         if adopt_arn is not None:
             provider.allow_adoption()
-        provider.resources.add(self, self._rendered_tags)  # checked at synth, with the stack's others
+        provider.resources.add(self)  # its tags checked at synth, with the stack's others
 
     def _check_props(self, checker: PropChecker, props: Mapping[str, Any], members: Mapping[str, Any]) -> None:
         """Rules that span props (the model describes members one at a time): none by default."""
 
     def _read_arn(self) -> str:
         return self.ref
-
-    @property
-    def _cfn_properties(self) -> dict[str, Any]:
-        """The properties, tags included, as given (CfnResource would otherwise render its tags
-        from ``tags``, three reads of a Python property from Node per synth), and the stack's
-        ``reconcile`` value when it has one (read here, at synth: ``reconcile_on_deploy`` may
-        come after the resources)."""
-        reconcile = self._provider.reconcile
-        return self._properties if reconcile is None else {**self._properties, rules.RECONCILE_PROPERTY: reconcile}
-
-    @property
-    def tags(self) -> TagManager:
-        """The resource's tags; ``Tags.of(scope)`` on any scope above it adds to them."""
-        return self._tags
 
     @property
     def removal_policy(self) -> RemovalPolicy:
@@ -235,12 +228,15 @@ class ManagedResource(CfnResource, IvsRealtimeResource):
     ) -> None:
         """As ``CfnResource.apply_removal_policy`` (no policy: ``default``, else RETAIN), except
         that SNAPSHOT, which means nothing here, is DESTROY with a warning."""
-        self._removal_policy = self._kept_or_destroyed(policy or default or RemovalPolicy.RETAIN)
+        checker = PropChecker(self)
+        self._removal_policy = self._kept_or_destroyed(policy or default or RemovalPolicy.RETAIN, checker)
+        checker.warn_on(self)
         super().apply_removal_policy(self._removal_policy, apply_to_update_replace_policy=apply_to_update_replace_policy)
 
-    def _kept_or_destroyed(self, policy: RemovalPolicy) -> RemovalPolicy:
+    @staticmethod
+    def _kept_or_destroyed(policy: RemovalPolicy, checker: PropChecker) -> RemovalPolicy:
         if policy == RemovalPolicy.SNAPSHOT:
-            Annotations.of(self).add_warning_v2(
+            checker.warn(
                 "constructs-ivsrt:snapshotRemovalPolicy",
                 "RemovalPolicy.SNAPSHOT means nothing for an IVS Real-Time resource (there is no snapshot of "
                 "it): the resource is deleted, as with RemovalPolicy.DESTROY",
