@@ -190,8 +190,9 @@ def jsii_round_trips(sizes: tuple[int, int] = (10, 210)) -> dict[str, dict[str, 
 
 def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[str, float]:
     """Where a stage's synth cost comes from: ms per added stage (build + synth, one warm
-    process, ``Tags.of`` on the stack) of what ``Stage`` is made of, one layer at a time, from a
-    bare ``CfnResource`` to a taggable Python subclass, beside ``CfnStage`` and ``Stage``."""
+    process, ``Tags.of`` on the stack), one layer at a time, from a bare ``CfnResource`` to a
+    taggable Python subclass (what ``Stage`` was), and the TypeScript ``TaggableCustomResource``
+    it is now, beside ``CfnStage`` and ``Stage``."""
     import aws_cdk as cdk
     import jsii
 
@@ -223,6 +224,19 @@ def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[s
             super().__init__(scope, id, properties)
             self.apply_removal_policy(cdk.RemovalPolicy.DESTROY)
 
+    def native_layer(scope: Any, id: str, props: dict[str, Any]) -> Any:
+        """What ManagedResource is made as: tags, properties and removal policy in one message."""
+        from constructs_ivsrt._native import TaggableCustomResource
+
+        return TaggableCustomResource(
+            scope,
+            id,
+            type="Custom::Layer",
+            properties=props,
+            initial_tags={"team": "live"},
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
     properties = {
         "ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f",
         "name": "stage",
@@ -247,6 +261,7 @@ def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[s
         "+ TagManager, rendered tags": layer(WithTags),
         "+ taggable (ITaggable, 4 callbacks)": layer(Taggable),
         "+ apply_removal_policy": layer(WithRemovalPolicy),
+        "TaggableCustomResource (TypeScript)": layer(native_layer),
         "Stage": build_ours,
     }
     for build in builds.values():

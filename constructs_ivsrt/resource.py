@@ -3,13 +3,15 @@
 ``IvsRealtimeResource`` is what an import and a managed resource share: the ARN, ``grant()``
 and ``_import`` (the ``from_<type>_arn`` functions). ``ManagedResource`` adds, for a type that
 declares its ``RULES`` and its props (``FIELDS``, see _fields.py): the generated name, the
-props' validation with their own names, the custom resource, its tags (a TagManager, as
-aws-cdk-lib's ``FargateProfile`` has) and its removal policy. A construct module then holds
-its props, their docs, and what is its own.
+props' validation with their own names, the custom resource, its tags and its removal
+policy. A construct module then holds its props, their docs, and what is its own.
 
-Few jsii round trips per resource, because stacks hold hundreds of stages: the ARN is read when
-first asked for, the removal policy goes in with the custom resource, the provider is found on
-the Python side, and the synth-time checks of all of a stack's resources run in one callback
+One jsii message per resource, because stacks hold hundreds of stages (docs/design.md, "Synth
+cost"): the custom resource is a ``TaggableCustomResource`` (native/, TypeScript), made with its
+properties, tags, removal policy and warnings at once, whose TagManager and properties
+JavaScript reads at synth without calling back into Python; the ARN is read when first asked
+for, the provider is found on the Python side, the stack's reconcile value is one shared
+object, and the synth-time checks of all of a stack's resources run in one callback
 (``_provider.ManagedResources``).
 """
 
@@ -119,8 +121,9 @@ class ManagedResource(TaggableCustomResource, IvsRealtimeResource):
     """A resource this stack creates, updates and deletes through the provider.
 
     The construct is itself the custom resource's ``CfnResource`` (type ``Custom::IvsRealtime*``,
-    ``ServiceToken`` among its properties), as an L1 is: one construct per resource, which keeps
-    synth near ``CfnStage``'s (docs/design.md, "Synth cost"). Its logical id is the construct's.
+    ``ServiceToken`` among its properties), as an L1 is: one construct per resource, written in
+    TypeScript (``TaggableCustomResource``), which keeps synth at ``CfnStage``'s (docs/design.md,
+    "Synth cost"). Its logical id is the construct's.
 
     A subclass declares ``RULES`` and its props, each once, as a typed class attribute made with
     ``api(...)`` (``stage_name: str = api("name")``: the attribute users read, the API member
