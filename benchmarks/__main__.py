@@ -226,15 +226,14 @@ def synth_layers(sizes: tuple[int, int] = (20, 200), repeats: int = 5) -> dict[s
 
     def native_layer(scope: Any, id: str, props: dict[str, Any]) -> Any:
         """What ManagedResource is made as: tags, properties and removal policy in one message."""
-        from constructs_ivsrt._native import TaggableCustomResource
+        from constructs_ivsrt._native import TaggableCustomResource, TaggableCustomResourceProps
 
         return TaggableCustomResource(
             scope,
             id,
-            type="Custom::Layer",
-            properties=props,
-            initial_tags={"team": "live"},
-            removal_policy=cdk.RemovalPolicy.DESTROY,
+            TaggableCustomResourceProps(
+                type="Custom::Layer", properties=props, initial_tags={"team": "live"}, removal_policy=cdk.RemovalPolicy.DESTROY
+            ),
         )
 
     properties = {

@@ -18,7 +18,7 @@ from constructs import Construct
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
 from constructs_ivsrt._functions import lambda_role, runtime_function
 from constructs_ivsrt._names import generated_name
-from constructs_ivsrt._native import TaggableCustomResource
+from constructs_ivsrt._native import TaggableCustomResource, TaggableCustomResourceProps
 from constructs_ivsrt._provider import IvsRealtimeProvider, _acknowledge, _wildcard_finding
 from constructs_ivsrt._types import type_problems, typed_props
 from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
@@ -114,19 +114,22 @@ class ParticipantTokenSigningKey(Construct):
         self._ring = TaggableCustomResource(
             self,
             "Ring",
-            type=key_ring.RESOURCE_TYPE,
-            properties={
-                "ServiceToken": provider.manage(key_ring.PUBLIC_KEY),
-                key_ring.PARAMETER_NAME: self.ring_parameter_name,
-                key_ring.GENERATION: generation,
-                key_ring.KMS_KEY_ARN: self.key.key_arn,
-                key_ring.MAX_TOKEN_LIFETIME: lifetime_minutes * 60,
-                key_ring.COMPROMISED: sorted(compromised_generations),
-                key_ring.PUBLIC_KEY_NAME: public_key_name or generated_name(scope, id, max_length=MAX_NAME_LENGTH, separator="-"),
-            },
-            tags_property=TAGS_PROPERTY,
-            initial_tags=dict(tags or {}),
-            removal_policy=removal_policy,
+            TaggableCustomResourceProps(
+                type=key_ring.RESOURCE_TYPE,
+                properties={
+                    "ServiceToken": provider.manage(key_ring.PUBLIC_KEY),
+                    key_ring.PARAMETER_NAME: self.ring_parameter_name,
+                    key_ring.GENERATION: generation,
+                    key_ring.KMS_KEY_ARN: self.key.key_arn,
+                    key_ring.MAX_TOKEN_LIFETIME: lifetime_minutes * 60,
+                    key_ring.COMPROMISED: sorted(compromised_generations),
+                    key_ring.PUBLIC_KEY_NAME: public_key_name
+                    or generated_name(scope, id, max_length=MAX_NAME_LENGTH, separator="-"),
+                },
+                tags_property=TAGS_PROPERTY,
+                initial_tags=dict(tags or {}),
+                removal_policy=removal_policy,
+            ),
         )
         self.key.grant(provider.role, "kms:GetPublicKey")
         self._retirement(stack)

@@ -28,7 +28,7 @@ from constructs import Construct, Node
 
 from constructs_ivsrt._fields import Fields, build, labels, take_props
 from constructs_ivsrt._names import generated_name
-from constructs_ivsrt._native import TaggableCustomResource
+from constructs_ivsrt._native import TaggableCustomResource, TaggableCustomResourceProps
 from constructs_ivsrt._provider import IvsRealtimeProvider
 from constructs_ivsrt._regions import Place, Relation, relation, remember_place
 from constructs_ivsrt._validation import PropChecker, is_unresolved, on_path
@@ -197,13 +197,15 @@ class ManagedResource(TaggableCustomResource, IvsRealtimeResource):
             self,
             scope,
             id,
-            type=self.RULES.resource_type,
-            properties=self._properties,
-            tags_property=rules.TAGS_PROPERTY,
-            initial_tags=dict(props["tags"] or {}),
-            removal_policy=self._removal_policy,
-            warnings=checker.warnings_by_id() or None,
-            shared=provider.shared_properties,
+            TaggableCustomResourceProps(
+                type=self.RULES.resource_type,
+                properties=self._properties,
+                tags_property=rules.TAGS_PROPERTY,
+                initial_tags=dict(props["tags"] or {}),
+                removal_policy=self._removal_policy,
+                warnings=checker.warnings_by_id() or None,
+                shared=provider.shared_properties,
+            ),
         )
         remember_place(self, self._place)
         self._provider = provider

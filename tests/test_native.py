@@ -12,7 +12,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import jsii._kernel
 
-from constructs_ivsrt._native import SharedProperties, TaggableCustomResource
+from constructs_ivsrt._native import SharedProperties, TaggableCustomResource, TaggableCustomResourceProps
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "constructs_ivsrt" / "_native" / "_jsii" / "native@0.1.0.jsii.tgz"
@@ -44,13 +44,15 @@ def test_tags_properties_removal_policy_and_warnings_render_without_a_call_into_
     resource = TaggableCustomResource(
         stack,
         "Thing",
-        type="Custom::Thing",
-        properties={"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f", "name": "a"},
-        tags_property="tags",
-        initial_tags={"team": "live"},
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-        warnings={"test:warning": "look"},
-        shared=shared,
+        TaggableCustomResourceProps(
+            type="Custom::Thing",
+            properties={"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:f", "name": "a"},
+            tags_property="tags",
+            initial_tags={"team": "live"},
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            warnings={"test:warning": "look"},
+            shared=shared,
+        ),
     )
     shared.set("reconcile", "r1")  # after the resource: still rendered
     cdk.Tags.of(stack).add("env", "test")

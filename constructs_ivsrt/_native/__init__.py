@@ -96,28 +96,7 @@ class TaggableCustomResourceProps:
 class TaggableCustomResource(CfnResource, metaclass=jsii.JSIIMeta, jsii_type=f"{ASSEMBLY}.TaggableCustomResource"):
     """A ``CfnResource`` whose ``TagManager`` and properties live in JavaScript."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        *,
-        type: str,
-        properties: Mapping[str, typing.Any],
-        tags_property: str | None = None,
-        initial_tags: Mapping[str, typing.Any] | None = None,
-        removal_policy: RemovalPolicy | None = None,
-        warnings: Mapping[str, str] | None = None,
-        shared: SharedProperties | None = None,
-    ) -> None:
-        props = TaggableCustomResourceProps(
-            type=type,
-            properties=properties,
-            tags_property=tags_property,
-            initial_tags=initial_tags,
-            removal_policy=removal_policy,
-            warnings=warnings,
-            shared=shared,
-        )
+    def __init__(self, scope: Construct, id: str, props: TaggableCustomResourceProps) -> None:
         jsii.create(self.__class__, self, [scope, id, props])
 
     @jsii.member(jsii_name="resolvedTagsOf")
