@@ -171,11 +171,13 @@ class _Keys:
         self.monkeypatch = monkeypatch
         monkeypatch.setattr(signer, "_RING", {})  # each test's ring afresh (the name is the same)
 
-    def deploy(self, generation, **props):
-        app = cdk.App(outdir=str(self.tmp_path / f"cdk.out.{generation}.{len(props)}"))
+    def deploy(self, generation, tags=None, **props):
+        app = cdk.App(outdir=str(self.tmp_path / f"cdk.out.{generation}.{len(props)}.{len(tags or {})}"))
         stack = cdk.Stack(app, "Live", env=ENV)
         Stage(stack, "Stage", stage_name="show")
         ParticipantTokenSigningKey(stack, "Signer", generation=generation, public_key_name="signer", **props)
+        for key, value in (tags or {}).items():
+            cdk.Tags.of(stack).add(key, value)
         return self.local.deploy(app)
 
     @property
@@ -289,3 +291,15 @@ def test_a_signer_refuses_a_token_longer_than_the_rings_lifetime(local_ivs_realt
     with pytest.raises(TokenRequestError) as caught:
         signer.sign_token(user_id="ada", duration_minutes=61, environment=environment)
     assert str(caught.value) == "duration_minutes must be at most the signing key's max_token_lifetime, 60 minutes, got: 61"
+
+
+def test_tags_reach_every_generations_public_key_and_follow_a_change(local_ivs_realtime, tmp_path, monkeypatch):  # noqa: F811
+    keys = _Keys(local_ivs_realtime, tmp_path, monkeypatch)
+    keys.deploy(1, tags={"team": "live"})
+    keys.deploy(2, tags={"team": "live"})
+    keys.deploy(2, tags={"team": "video", "cost": "a"})
+
+    def user_tags(resource):
+        return {k: v for k, v in resource["tags"].items() if not k.startswith("constructs-ivsrt")}
+
+    assert [user_tags(r) for r in local_ivs_realtime.resources("PublicKey")] == [{"team": "video", "cost": "a"}] * 2

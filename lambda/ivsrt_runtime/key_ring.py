@@ -30,6 +30,7 @@ from typing import Any
 
 from ivsrt_runtime import keys, lifecycle
 from ivsrt_runtime.calls import NOT_FOUND, Request, RequestFailed, call, error_code
+from ivsrt_runtime.conversion import from_cloudformation
 from ivsrt_runtime.rules import QUOTAS, RESOURCES, TAGS_PROPERTY
 
 LOG = logging.getLogger("constructs_ivsrt.key_ring")
@@ -189,7 +190,7 @@ def on_event(event: Mapping[str, Any], request: lifecycle.ResourceRequest) -> li
     ssm = _ssm(request)
     old_name = event.get("OldResourceProperties", {}).get(PARAMETER_NAME, name)
     ring = read(ssm, old_name)
-    ring = apply(request, ssm, ring, Wanted.of(properties), properties, time.time())
+    ring = apply(request, ssm, ring, Wanted.of(properties), properties, time.time(), event.get("OldResourceProperties"))
     if old_name != name:  # the construct moved: its state moves with it
         _forget(ssm, old_name)
     return lifecycle.Result(parameter_arn(request.stack_id, name), _data(ring))
@@ -202,6 +203,7 @@ def apply(
     wanted: Wanted,
     properties: Mapping[str, Any],
     now: float,
+    old_properties: Mapping[str, Any] | None = None,
 ) -> Ring:
     """Make the ring ``wanted``: delete what goes (freeing quota first), import the wanted
     generation's public key if it is new, then write the parameter. A failure after the import
@@ -210,6 +212,7 @@ def apply(
     for generation in step.delete:
         _delete_public_key(request, generation)
     kept = step.kept
+    _retag(request, kept, old_properties, properties)
     imported = None
     if step.import_wanted:
         _check_quota(request, kept, wanted.max_token_lifetime_seconds)
@@ -242,6 +245,26 @@ def _import(request: lifecycle.ResourceRequest, wanted: Wanted, properties: Mapp
         ),
     )
     return Generation(wanted.generation, wanted.key_arn, imported.physical_id, fingerprint=imported.data.get("Fingerprint", ""))
+
+
+def _retag(
+    request: lifecycle.ResourceRequest,
+    kept: Iterable[Generation],
+    old_properties: Mapping[str, Any] | None,
+    properties: Mapping[str, Any],
+) -> None:
+    """The tags (``Tags.of``, ``tags=``) changed: the public keys that stay get them too."""
+    if old_properties is None:
+        return
+    old, new = (_tags(p) for p in (old_properties, properties))
+    if old != new:
+        for generation in kept:
+            lifecycle.retag(request, generation.public_key_arn, old, new)
+
+
+def _tags(properties: Mapping[str, Any]) -> dict[str, str]:
+    """The API's tag map from CloudFormation's ``[{"Key", "Value"}]`` list."""
+    return from_cloudformation(PUBLIC_KEY.property_shape(TAGS_PROPERTY), properties.get(TAGS_PROPERTY) or [])
 
 
 def _check_quota(request: lifecycle.ResourceRequest, kept: Iterable[Generation], lifetime: int) -> None:

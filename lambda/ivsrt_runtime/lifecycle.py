@@ -89,7 +89,7 @@ def analyze_update(
     """The one place an Update is decided: replace (a property that cannot change in place
     changed, or the resource has ``ended``: a composition the service stopped is started anew;
     asked only when nothing else replaces it, as it costs a Get), update in place, or neither
-    (tags are ``_retag``'s, which never replace)."""
+    (tags are ``retag``'s, which never replace)."""
     changed = {key for key in rules.properties if old.get(key) != new.get(key)}
     replacing = tuple(sorted(changed & rules.replacing_properties))
     replace = bool(replacing) or ended()
@@ -245,7 +245,7 @@ def _create(request: ResourceRequest, rules: ResourceRules, params: dict[str, An
     return Result(resource["arn"], attributes(rules, resource), complete=rules.settling is None)
 
 
-def _retag(request: ResourceRequest, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+def retag(request: ResourceRequest, arn: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
     """Make the user tags ``wanted``; the identity tag is left alone."""
     current = {k: v for k, v in current.items() if k != IDENTITY_TAG}
     stale = sorted(set(current) - set(wanted))
@@ -274,7 +274,7 @@ def replace(
     original = find_own(request, rules, identity.same_resource, params.get("name"))
     if original is None:
         return _create(request, rules, params)
-    _retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
+    retag(request, original["arn"], original.get("tags") or {}, params.get(TAGS_PROPERTY, {}))
     if rules.settling is not None and previous is not None:
         left = request.identity(rules, previous)
         _stop_orphans(request, rules, left, keep={original["arn"], current_id})
@@ -322,7 +322,7 @@ def update(
         resource = None
         if plan.in_place:
             resource = call(request, rules.update_operation, arn=physical_id, **plan.in_place)[rules.response_key]
-        _retag(request, physical_id, old.get(TAGS_PROPERTY, {}), new.get(TAGS_PROPERTY, {}))
+        retag(request, physical_id, old.get(TAGS_PROPERTY, {}), new.get(TAGS_PROPERTY, {}))
         if resource is None:
             # Fn::GetAtt reads the latest response's Data, so a tag-only update must still return
             # it: from what is known (ARN, name) when that is all of it, else from a Get.

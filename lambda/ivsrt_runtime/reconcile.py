@@ -53,7 +53,7 @@ def revert(
             **{member: lifecycle._cleared(wanted.get(member), rules, member) for member in members},
         )[rules.response_key]
     if any(d.member == TAGS_PROPERTY for d in differences):
-        lifecycle._retag(request, arn, observed_tags, wanted_tags)
+        lifecycle.retag(request, arn, observed_tags, wanted_tags)
     return updated
 
 
