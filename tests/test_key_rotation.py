@@ -9,7 +9,11 @@ function, tested on its own first."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import aws_cdk as cdk
 import boto3
@@ -25,6 +29,7 @@ from ivsrt_runtime.key_ring import Generation, Ring, Wanted, plan
 from ivsrt_runtime.signing import TokenRequestError, sign_participant_token
 
 FOUR_WEEKS = key_ring.LONGEST_TOKEN_SECONDS
+LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"  # the asset's entries
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
 
 # ---------------------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ class _Keys:
         app = cdk.App(outdir=str(self.tmp_path / f"cdk.out.{generation}.{len(props)}.{len(tags or {})}"))
         stack = cdk.Stack(app, "Live", env=ENV)
         Stage(stack, "Stage", stage_name="show")
-        ParticipantTokenSigningKey(stack, "Signer", generation=generation, public_key_name="signer", **props)
+        self.key = ParticipantTokenSigningKey(stack, "Signer", generation=generation, public_key_name="signer", **props)
         for key, value in (tags or {}).items():
             cdk.Tags.of(stack).add(key, value)
         return self.local.deploy(app)
@@ -210,8 +215,24 @@ class _Keys:
         return True
 
     def retire(self, days_on):
-        self.monkeypatch.setenv(key_ring.PARAMETER_ENV, self.parameter)
-        return key_ring.retire_expired(now=time.time() + days_on * 24 * 3600)
+        """The retirement function's entry, run as Lambda would (a process of its own, its
+        deployed environment and credentials: the endpoint holds it to its role's policy) with a
+        clock ``days_on`` days ahead."""
+        script = (
+            "import json, sys, signing_keys; from ivsrt_runtime import key_ring; "
+            "key_ring.time.time = lambda: float(sys.argv[1]); print(json.dumps(signing_keys.retire({})))"
+        )
+        environment = {**os.environ, **self.local.environment_for(self.key.retirement_function)}
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(time.time() + days_on * 24 * 3600)],
+            cwd=LAMBDA_DIR,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
 
     def public_keys(self):
         return sorted(r["name"] for r in self.local.resources("PublicKey"))
