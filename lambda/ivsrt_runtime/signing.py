@@ -135,14 +135,8 @@ def sign_participant_token(
     endpoints (``Stage.endpoints``, or ``GetStage``). ``participant_id``: random unless given.
     One ``kms:Sign`` call; no IVS call."""
     problems = request_problems(stage_arn, user_id, attributes, capabilities, duration_minutes, participant_id)
-    if problems:
-        raise TokenRequestError("; ".join(problems))
-    issued, expires = _lifetime(now, duration_minutes)
-    participant_id = _new_token_id() if participant_id is None else participant_id
     claims: dict[str, Any] = {
-        "exp": expires,
-        "iat": issued,
-        "jti": participant_id,
+        **_registered_claims(problems, now, duration_minutes, participant_id),
         "resource": stage_arn,
         "topic": stage_arn.rsplit("/", 1)[-1],
         "events_url": events_url,
@@ -155,7 +149,7 @@ def sign_participant_token(
     if attributes:
         claims["attributes"] = dict(attributes)
     # ES384 is ECDSA over SHA-384 of the signing input: KMS signs that digest as it is.
-    return SignedToken(_signed_jwt(kms_client, key_id, public_key_arn, claims), participant_id, expires)
+    return SignedToken(_signed_jwt(kms_client, key_id, public_key_arn, claims), claims["jti"], claims["exp"])
 
 
 def sign_connection_token(
@@ -172,22 +166,16 @@ def sign_connection_token(
     region are that key's. ``duration_minutes``: 1 to 40320 (four weeks); ``token_id``: random
     unless given. One ``kms:Sign`` call; no IVS call. What breaks a rule is refused before KMS is asked."""
     problems = connection_request_problems(public_key_arn, duration_minutes, token_id)
-    if problems:
-        raise TokenRequestError("; ".join(problems))
+    claims: dict[str, Any] = _registered_claims(problems, now, duration_minutes, token_id)
     arn = PUBLIC_KEY_ARN.fullmatch(public_key_arn)
-    assert arn is not None
-    issued, expires = _lifetime(now, duration_minutes)
-    token_id = _new_token_id() if token_id is None else token_id
-    claims: dict[str, Any] = {
-        "exp": expires,
-        "iat": issued,
-        "jti": token_id,
+    assert arn is not None  # connection_request_problems checked it
+    claims |= {
         "account_id": arn["account"],
         "region": arn["region"],
         "events_url": CONNECTION_EVENTS_URL,
         "version": TOKEN_VERSION,
     }
-    return SignedConnectionToken(_signed_jwt(kms_client, key_id, public_key_arn, claims), token_id, expires)
+    return SignedConnectionToken(_signed_jwt(kms_client, key_id, public_key_arn, claims), claims["jti"], claims["exp"])
 
 
 def connection_request_problems(public_key_arn: Any, duration_minutes: Any, token_id: Any) -> list[str]:
@@ -211,10 +199,13 @@ def connection_request_problems(public_key_arn: Any, duration_minutes: Any, toke
     return problems
 
 
-def _lifetime(now: float | None, duration_minutes: int) -> tuple[int, int]:
-    """A token's ``iat`` and ``exp``: now (or ``now``), and ``duration_minutes`` later."""
+def _registered_claims(problems: list[str], now: float | None, duration_minutes: int, token_id: str | None) -> dict[str, Any]:
+    """What every token has, once its request broke no rule (else ``TokenRequestError``, every
+    problem named): ``exp``, ``iat`` (now, or ``now``) and ``jti`` (random unless given)."""
+    if problems:
+        raise TokenRequestError("; ".join(problems))
     issued = int(time.time() if now is None else now)
-    return issued, issued + int(duration_minutes) * 60
+    return {"exp": issued + int(duration_minutes) * 60, "iat": issued, "jti": _new_token_id() if token_id is None else token_id}
 
 
 def _new_token_id() -> str:
