@@ -77,8 +77,9 @@ class ParticipantTokenSigningKey(Construct):
         """
         :param generation: The generation that signs (1, 2, ...): bump it to rotate the key.
             :default: 1
-        :param compromised_generations: Older generations whose public keys are deleted now (their
-            tokens stop working): the emergency path for a key that leaked. :default: - none
+        :param compromised_generations: Generations (not the one that signs) whose public keys are
+            deleted now (their tokens stop working): the emergency path for a key that leaked.
+            :default: - none
         :param max_token_lifetime: How long a superseded generation's public key is kept: the
             longest token it can have signed (whole minutes, 1 minute to 4 weeks). Signers refuse
             a longer token. :default: Duration.days(28) (a connection token's maximum; a
@@ -313,22 +314,30 @@ MAX_LIFETIME_MINUTES = key_ring.LONGEST_TOKEN_SECONDS // 60
 def _check_props(
     scope: Construct, generation: int, compromised: Sequence[int], lifetime: Duration | None, name: str | None
 ) -> int:
-    """The props' rules (their types are checked already); the lifetime in whole minutes."""
+    """The props' rules (@typed_props checked their types, but for a scalar's: a bool is an int to
+    Python, a str is refused here); the lifetime in whole minutes."""
     checker = PropChecker(scope)
+    if not _is_whole(generation):
+        checker.problems.append(f"generation must be a whole number (1, 2, ...), got: {generation!r}")
+        checker.raise_if_any()
     checker.require(generation >= 1, f"generation must be 1 or more, got: {generation}")
     for number in compromised:
         checker.require(
-            1 <= number < generation,
-            f"compromised_generations must name generations older than generation {generation}, got: {number}",
+            _is_whole(number) and number >= 1 and number != generation,
+            f"compromised_generations must name generations other than the one that signs (1 or more, not "
+            f"{generation}), got: {number!r}",
         )
     checker.require(
         len(set(compromised)) == len(compromised),
         f"compromised_generations must not repeat a generation, got: {list(compromised)}",
     )
-    checker.require(
-        name is None or Token.is_unresolved(name) or len(name) <= MAX_NAME_LENGTH,
-        f"public_key_name must be at most {MAX_NAME_LENGTH} characters (the generation is appended), got: {name!r}",
-    )
+    if name is not None and not Token.is_unresolved(name):
+        # The API's rule for a public key's name (the model's), with the room "-g<generation>" takes.
+        checker.check("public_key_name", name, key_ring.PUBLIC_KEY.property_shape("name"))
+        checker.require(
+            len(name) <= MAX_NAME_LENGTH,
+            f"public_key_name must be at most {MAX_NAME_LENGTH} characters (the generation is appended), got: {name!r}",
+        )
     minutes = MAX_LIFETIME_MINUTES
     if lifetime is not None:
         checker.require(not lifetime.is_unresolved(), "max_token_lifetime must be known at synth, got: a deploy-time value")
@@ -342,3 +351,7 @@ def _check_props(
         minutes = int(exact)
     checker.raise_if_any()
     return minutes
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

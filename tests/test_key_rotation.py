@@ -68,10 +68,12 @@ def test_a_compromised_generation_goes_now():
     assert step.kept == (ring.generations[0],) and step.import_wanted
 
 
-def test_a_rollback_makes_the_previous_generation_sign_again_and_drops_the_newer():
+def test_going_back_a_generation_makes_it_sign_again_and_retires_the_newer_on_time():
+    """A rollback, or a generation taken back in git: the newer generation's tokens keep working."""
     ring = _ring(Generation(1, "key-1", "pk-1", superseded_at=100), G2, current=2)
     step = plan(ring, Wanted(1, "key-1"), now=150)
-    assert step == key_ring.Step(delete=(G2,), import_wanted=False, kept=(G1,))
+    assert step == key_ring.Step(delete=(), import_wanted=False, kept=(G1, Generation(2, "key-2", "pk-2", superseded_at=150)))
+    assert plan(ring, Wanted(1, "key-1", compromised=frozenset({2})), now=150).delete == (G2,)
 
 
 def test_a_generation_whose_kms_key_changed_is_imported_again():
@@ -136,10 +138,13 @@ def test_a_compromised_previous_generation_leaves_the_template_at_once():
     ("props", "message"),
     [
         ({"generation": 0}, "T/Signer: generation must be 1 or more, got: 0"),
+        ({"generation": "2"}, "T/Signer: generation must be a whole number (1, 2, ...), got: '2'"),
+        ({"generation": True}, "T/Signer: generation must be a whole number (1, 2, ...), got: True"),
         (
             {"generation": 2, "compromised_generations": [2]},
-            "T/Signer: compromised_generations must name generations older than generation 2, got: 2",
+            "T/Signer: compromised_generations must name generations other than the one that signs (1 or more, not 2), got: 2",
         ),
+        ({"public_key_name": "my key"}, "T/Signer: public_key_name must match the pattern [a-zA-Z0-9-_]*, got: 'my key'"),
         (
             {"max_token_lifetime": cdk.Duration.days(29)},
             "T/Signer: max_token_lifetime must be whole minutes from 1 minute to 28 days (the longest token IVS "
@@ -292,8 +297,13 @@ def test_a_fourth_public_key_is_refused_before_anything_is_made(local_ivs_realti
     with pytest.raises(Exception) as caught:
         keys.deploy(4)
     message = str(caught.value)
-    assert "cannot import a new generation: the account holds 3 public keys, the quota (3, not adjustable)" in message
-    assert "generation 1 until" in message and "generation 2 until" in message
+    assert (
+        "cannot import generation 4: the account holds 3 public keys, the quota (3, not adjustable); this key holds 3: "
+        in message
+    )
+    assert "generation 1 (retires 20" in message and "generation 2 (retires 20" in message
+    assert "generation 3 (signs until this update succeeds)" in message
+    assert "The first place frees at 20" in message
     # Rolled back: generation 3 signs, the same three public keys, generation 4's KMS key pending deletion.
     generation, token = keys.sign("ada")
     assert generation == 3 and keys.joins(token)
@@ -324,3 +334,19 @@ def test_tags_reach_every_generations_public_key_and_follow_a_change(local_ivs_r
         return {k: v for k, v in resource["tags"].items() if not k.startswith("constructs-ivsrt")}
 
     assert [user_tags(r) for r in local_ivs_realtime.resources("PublicKey")] == [{"team": "video", "cost": "a"}] * 2
+
+
+def test_taking_a_generation_back_keeps_its_tokens_working_until_their_time(local_ivs_realtime, tmp_path, monkeypatch):  # noqa: F811
+    """A `git revert` of a bump: generation 1 signs again; generation 2's KMS key goes to pending
+    deletion with the template, its public key retires on time, and its tokens work until then."""
+    keys = _Keys(local_ivs_realtime, tmp_path, monkeypatch)
+    keys.deploy(1)
+    keys.deploy(2)
+    _, newer = keys.sign("ada")
+    keys.deploy(1)
+    generation, older = keys.sign("grace")
+    assert generation == 1 and keys.joins(newer) and keys.joins(older)
+    assert keys.public_keys() == ["signer-g1", "signer-g2"]
+    assert keys.kms_states() == ["Enabled", "PendingDeletion"]
+    assert keys.retire(days_on=28.01) == {"retired": [2], "generations": [1]}
+    assert not keys.joins(newer) and keys.joins(older)

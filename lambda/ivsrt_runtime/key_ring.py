@@ -150,10 +150,11 @@ class Step:
 def plan(ring: Ring | None, wanted: Wanted, now: float) -> Step:
     """A pure function: what makes ``ring`` the one ``wanted`` describes at ``now``.
 
-    A generation goes when it is compromised (now), newer than the wanted one (a rollback: its
-    KMS key is being deleted with the update that made it), its KMS key is not the one the
-    template names (replaced), or it was superseded longer ago than the longest token lifetime.
-    The generation that signed until now is superseded now."""
+    A generation goes when it is compromised (now), its KMS key is not the one the template names
+    (replaced), or it was superseded longer ago than the longest token lifetime. The generation
+    that signed until now is superseded now, a newer one too (a rollback, or a generation taken
+    back in git): the tokens it signed keep working until their time, as an older one's do; list
+    it in compromised_generations to end them at once."""
     existing = ring.generations if ring is not None else ()
     lifetime = wanted.max_token_lifetime_seconds
     delete, kept = [], []
@@ -161,7 +162,6 @@ def plan(ring: Ring | None, wanted: Wanted, now: float) -> Step:
         retires_at = generation.retires_at(lifetime)
         goes = (
             generation.number in wanted.compromised
-            or generation.number > wanted.generation
             or (generation.number == wanted.generation and generation.key_arn != wanted.key_arn)
             or (generation.number != wanted.generation and retires_at is not None and retires_at <= now)
         )
@@ -215,7 +215,7 @@ def apply(
     _retag(request, kept, old_properties, properties)
     imported = None
     if step.import_wanted:
-        _check_quota(request, kept, wanted.max_token_lifetime_seconds)
+        _check_quota(request, wanted, kept, ring.current if ring is not None else None)
         imported = _import(request, wanted, properties)
         kept = (*kept, imported)
     result = Ring(wanted.generation, tuple(sorted(kept, key=lambda g: g.number)), wanted.max_token_lifetime_seconds)
@@ -267,23 +267,35 @@ def _tags(properties: Mapping[str, Any]) -> dict[str, str]:
     return from_cloudformation(PUBLIC_KEY.property_shape(TAGS_PROPERTY), properties.get(TAGS_PROPERTY) or [])
 
 
-def _check_quota(request: lifecycle.ResourceRequest, kept: Iterable[Generation], lifetime: int) -> None:
+def _check_quota(request: lifecycle.ResourceRequest, wanted: Wanted, kept: Iterable[Generation], signing: int | None) -> None:
     """Refuse a new generation, before its import, when the account holds the quota's public keys
-    already: say which of the ring's keys hold places and when each retires."""
+    already: say which of this key's generations hold places, and when the first one frees."""
     held = sum(1 for _ in lifecycle.summaries(request, PUBLIC_KEY.list_operation, PUBLIC_KEY.list_key))
     if held < PUBLIC_KEY_QUOTA:
         return
-    retiring = [
-        f"generation {g.number} until {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(g.retires_at(lifetime) or 0))}"
-        for g in kept
-        if g.superseded_at is not None
-    ]
+    places, frees = [], []
+    for generation in kept:
+        retires = generation.retires_at(wanted.max_token_lifetime_seconds) or 0
+        if generation.number == signing:
+            places.append(f"generation {generation.number} (signs until this update succeeds)")
+        else:
+            places.append(f"generation {generation.number} (retires {_utc(retires)})")
+            frees.append(retires)
     raise RequestFailed(
-        f"{request.subject}: cannot import a new generation: the account holds {held} public keys, the quota "
-        f"({PUBLIC_KEY_QUOTA}, not adjustable); this key's retiring: {', '.join(retiring) or 'none'}. Bump the "
-        "generation after that, or list a retiring one in compromised_generations to delete it now",
+        f"{request.subject}: cannot import generation {wanted.generation}: the account holds {held} public keys, "
+        f"the quota ({PUBLIC_KEY_QUOTA}, not adjustable); this key holds {len(places)}: {', '.join(places) or 'none'}. "
+        + (
+            f"The first place frees at {_utc(min(frees))}: bump the generation then, or list a retiring generation in "
+            "compromised_generations to delete its public key (and end its tokens) now"
+            if frees
+            else "The others are not this key's: delete one of them, or use another region"
+        ),
         code="ServiceQuotaExceededException",
     )
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _delete_public_key(request: lifecycle.ResourceRequest, generation: Generation) -> None:
