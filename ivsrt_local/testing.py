@@ -224,4 +224,7 @@ def local_ivs_realtime(tmp_path: Path) -> Iterator[LocalDeployment]:
         os.environ["AWS_ENDPOINT_URL_SSM"] = endpoint.url  # the provider's desired-state parameters
         # Adoption's DescribeStackResources, answered from the stacks deployed here: never AWS.
         os.environ["AWS_ENDPOINT_URL_CLOUDFORMATION"] = endpoint.url
-        yield LocalDeployment(endpoint, tmp_path / "local-deploy")
+        deployment = LocalDeployment(endpoint, tmp_path / "local-deploy")
+        # What the test's own code calls (revoke_connection_token, ...) needs a region, as on Lambda.
+        os.environ.setdefault("AWS_DEFAULT_REGION", deployment.region)
+        yield deployment

@@ -8,6 +8,7 @@ function, tested on its own first."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -322,6 +323,10 @@ def test_a_signer_refuses_a_token_longer_than_the_rings_lifetime(local_ivs_realt
     with pytest.raises(TokenRequestError) as caught:
         signer.sign_token(user_id="ada", duration_minutes=61, environment=environment)
     assert str(caught.value) == "duration_minutes must be at most the signing key's max_token_lifetime, 60 minutes, got: 61"
+    # The default (12 hours) is capped at the key's lifetime rather than refused.
+    for signed in (signer.sign_token(user_id="ada", environment=environment), signer.sign_connection(environment=environment)):
+        claims = json.loads(base64.urlsafe_b64decode(signed.token.split(".")[1] + "=="))
+        assert claims["exp"] - claims["iat"] == 3600
 
 
 def test_tags_reach_every_generations_public_key_and_follow_a_change(local_ivs_realtime, tmp_path, monkeypatch):  # noqa: F811

@@ -108,3 +108,30 @@ def test_a_functions_own_code_runs_in_a_subprocess_with_its_deployed_environment
     assert signed.returncode == 0, signed.stderr[-2000:]
     token = json.loads(signed.stdout.splitlines()[-1])["token"]
     assert local_ivs_realtime.endpoint.join(local_ivs_realtime.deployed(hall).physical_id, token)["userId"] == "ada"
+
+
+@pytest.fixture
+def no_region(monkeypatch):
+    """A machine with no AWS configuration: no region in the environment (put back afterwards)."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_fixture_gives_a_tests_own_calls_a_region(no_region, local_ivs_realtime):  # noqa: F811
+    """docs/testing.md's revocation, in the test's process: it reaches the fixture's endpoint."""
+    from ivsrt_runtime.revocation import revoke_connection_token
+
+    revoke_connection_token("room-1")
+    assert "room-1" in local_ivs_realtime.endpoint.state.revoked_connection_tokens
+
+
+def test_a_client_that_cannot_be_made_is_a_one_line_request_failure(no_region, monkeypatch):
+    import boto3
+
+    from ivsrt_runtime.calls import Request, RequestFailed, call
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    request = Request(get_client=lambda: boto3.client("ivs-realtime"), subject="connection token room-1")
+    with pytest.raises(RequestFailed) as caught:
+        call(request, "RevokeConnectionToken", tokenId="room-1")
+    assert str(caught.value) == "RevokeConnectionToken failed for connection token room-1: You must specify a region."

@@ -171,7 +171,10 @@ def call(
     before giving up at the deadline. A throttled call is retried without it: the service did
     nothing. Other 4xx answers are not retried, but for ``wait_out``'s, which are waited out.
     """
-    client = request.client
+    try:
+        client = request.client
+    except BotoCoreError as error:  # no region, no credentials: nothing was sent
+        raise RequestFailed(f"{operation_name} failed for {request.subject}: {error}".replace("\n", " ")) from None
     method = getattr(client, snake_case(operation_name))
     model = _operation_model(client, operation_name)
     started, attempt, waits = time.monotonic(), 0, 0

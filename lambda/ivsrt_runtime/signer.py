@@ -100,12 +100,13 @@ def sign_token(
     user_id: str | None = None,
     attributes: Mapping[str, str] | None = None,
     capabilities: Sequence[str] = ("PUBLISH", "SUBSCRIBE"),
-    duration_minutes: int = DEFAULT_DURATION_MINUTES,
+    duration_minutes: int | None = None,
     participant_id: str | None = None,
     environment: Mapping[str, str] | None = None,
 ) -> SignedToken:
     """A participant token for ``stage_arn`` (default: the function's one stage), signed with the
-    function's key. The other parameters are ``sign_participant_token``'s; ``environment``
+    function's key. ``duration_minutes``: 720 (12 hours), or the key's ``max_token_lifetime`` when
+    that is shorter. The other parameters are ``sign_participant_token``'s; ``environment``
     defaults to ``os.environ``."""
     environment = os.environ if environment is None else environment
     endpoints = stages(environment)
@@ -115,7 +116,7 @@ def sign_token(
     if stage_arn not in endpoints:
         raise TokenRequestError(f"stage_arn must be one of the function's stages ({', '.join(endpoints)}), got: {stage_arn!r}")
     key = current_key(environment)
-    _check_lifetime(key, duration_minutes)
+    duration_minutes = _duration(key, duration_minutes, DEFAULT_DURATION_MINUTES)
     return sign_participant_token(
         _kms_client(),
         key_id=key.key_arn,
@@ -133,27 +134,31 @@ def sign_token(
 
 def sign_connection(
     *,
-    duration_minutes: int = DEFAULT_CONNECTION_DURATION_MINUTES,
+    duration_minutes: int | None = None,
     token_id: str | None = None,
     environment: Mapping[str, str] | None = None,
 ) -> SignedConnectionToken:
     """A connection token (a ``RealTimeConnection``'s) signed with the function's key: the
     parameters are ``sign_connection_token``'s; ``environment`` defaults to ``os.environ``."""
     key = current_key(environment)
-    _check_lifetime(key, duration_minutes)
+    duration_minutes = _duration(key, duration_minutes, DEFAULT_CONNECTION_DURATION_MINUTES)
     return sign_connection_token(
         _kms_client(), key_id=key.key_arn, public_key_arn=key.public_key_arn, duration_minutes=duration_minutes, token_id=token_id
     )
 
 
-def _check_lifetime(key: SigningKey, duration_minutes: Any) -> None:
-    """A token may not outlive what its key's ring waits for before the key retires (it would stop
+def _duration(key: SigningKey, duration_minutes: Any, default: int) -> Any:
+    """The token's lifetime: as given, or ``default`` capped at the key's ``max_token_lifetime``.
+    A token may not outlive what its key's ring waits for before the key retires (it would stop
     working early, when its public key is deleted)."""
+    if duration_minutes is None:
+        return min(default, key.max_token_lifetime_minutes)
     if isinstance(duration_minutes, int) and duration_minutes > key.max_token_lifetime_minutes:
         raise TokenRequestError(
             f"duration_minutes must be at most the signing key's max_token_lifetime, {key.max_token_lifetime_minutes} "
             f"minutes, got: {duration_minutes}"
         )
+    return duration_minutes
 
 
 def _ssm_client() -> Any:
