@@ -149,7 +149,8 @@ class ParticipantTokenVendor(Construct):
             for label, value in (("token_duration", minutes), ("connection_token_duration", connection_minutes)):
                 checker.require(
                     value <= longest or (label == "connection_token_duration" and not connection_tokens),
-                    f"{label} (minutes) must be at most the signing key's max_token_lifetime, {longest}, got: {value}",
+                    f"{label} (minutes) must be at most the max_token_lifetime of signing_key {signing_key.node.path}, "
+                    f"{longest} minutes, got: {value}",
                 )
             checker.raise_if_any()
         log_group = logs.LogGroup(self, "Logs", retention=log_retention)

@@ -22,7 +22,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from synth import expect, new_stack
 
-from constructs_ivsrt import ParticipantTokenSigningKey, Stage
+from constructs_ivsrt import ParticipantTokenSigningKey, ParticipantTokenVendor, Stage
 from ivsrt_local.testing import local_ivs_realtime  # noqa: F401  (a pytest fixture)
 from ivsrt_local.tokens import TokenRefused
 from ivsrt_runtime import key_ring, signer
@@ -355,3 +355,18 @@ def test_taking_a_generation_back_keeps_its_tokens_working_until_their_time(loca
     assert keys.kms_states() == ["Enabled", "PendingDeletion"]
     assert keys.retire(days_on=28.01) == {"retired": [2], "generations": [1]}
     assert not keys.joins(newer) and keys.joins(older)
+
+
+def test_a_vendor_may_not_hand_out_tokens_that_outlive_its_keys_lifetime():
+    def build(st):
+        key = ParticipantTokenSigningKey(st, "Signer", max_token_lifetime=cdk.Duration.hours(1))
+        ParticipantTokenVendor(
+            st, "Tokens", stage=Stage(st, "Stage"), signing_key=key, token_duration=cdk.Duration.hours(2), connection_tokens=True
+        )
+
+    expect(
+        "T/Tokens: token_duration (minutes) must be at most the max_token_lifetime of signing_key T/Signer, 60 minutes, "
+        "got: 120\nT/Tokens: connection_token_duration (minutes) must be at most the max_token_lifetime of signing_key "
+        "T/Signer, 60 minutes, got: 720",
+        build,
+    )
