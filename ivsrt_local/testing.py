@@ -29,15 +29,18 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_lambda as lambda_
 
-from ivsrt_local import iam
+from ivsrt_local import iam, invoke
 from ivsrt_local.assembly import read_assembly, select_stacks
 from ivsrt_local.deploy import cross_region_of, deploy_stacks, deployed_stacks, destroy_stacks
 from ivsrt_local.deployer import Change, environment_kept
 from ivsrt_local.endpoint import ACCOUNT_ID, TEST_COMPOSITION_SPEED, LocalIvsRealtime, default_composition_speed
+from ivsrt_local.invoke import InvocationFailed
 from ivsrt_local.kms import KEY_SPEC, KEY_USAGE
 from ivsrt_local.resolver import Resolver
 from ivsrt_local.stack_state import DeployedResource, StackState
 from ivsrt_runtime import rules
+
+__all__ = ["InvocationFailed", "LocalDeployment", "local_ivs_realtime"]
 
 
 @dataclass
@@ -107,29 +110,42 @@ class LocalDeployment:
 
             kms = boto3.client("kms", **local_ivs_realtime.credentials_for("Live/Backend"))
         """
-        principal, region, _ = self._function(function)
-        key = self.endpoint.iam.enforce(principal)
-        return {"aws_access_key_id": key, "aws_secret_access_key": "local", "region_name": region}
+        located = self._function(function)
+        key = self.endpoint.iam.enforce(located.principal)
+        return {"aws_access_key_id": key, "aws_secret_access_key": "local", "region_name": located.region}
 
     def environment_for(self, function: Any) -> dict[str, str]:
         """The environment ``function`` runs with on Lambda, for a subprocess that plays it
         (``subprocess.run(..., env={**os.environ, **env})``): its own variables, resolved against
         what was deployed (``add_to_function``'s ``IVSRT_*`` among them), ``credentials_for(function)``
         as ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``, its region, and the endpoint's URLs."""
-        principal, region, variables = self._function(function)
-        key = self.endpoint.iam.enforce(principal)
+        located = self._function(function)
+        key = self.endpoint.iam.enforce(located.principal)
         return {
-            **variables,
+            **located.variables,
             "AWS_ACCESS_KEY_ID": key,
             "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": located.region,
+            "AWS_DEFAULT_REGION": located.region,
             "AWS_ENDPOINT_URL_IVS_REALTIME": self.endpoint.url,
             "AWS_ENDPOINT_URL_KMS": self.endpoint.url,
             "AWS_ENDPOINT_URL_SSM": self.endpoint.url,  # a signer reads its key's ring there
         }
 
-    def _function(self, function: Any) -> tuple[iam.Principal, str, dict[str, str]]:
+    def invoke(self, function: Any, event: Any = None, *, now: float | None = None) -> Any:
+        """Run ``function`` of the app deployed last on ``event`` as Lambda runs it: its asset (or
+        inline code) and its layers, in a process of its own with ``environment_for(function)``;
+        its answer, or ``InvocationFailed`` with the error's last line. ``now`` (epoch seconds)
+        moves that process's clock: a scheduled function's work weeks ahead, such as a signing
+        key's retirement (``invoke(key.retirement_function, now=time.time() + 29 * 86400)``)::
+
+            answer = local_ivs_realtime.invoke(vendor.function, {"userId": "ada"})
+        """
+        located = self._function(function)
+        assert self.assembly is not None  # _function checked it
+        return invoke.run(self.assembly, located.template, located.definition, self.environment_for(function), event or {}, now)
+
+    def _function(self, function: Any) -> _Located:
         """The function (a construct path or the construct) in the app deployed last: its
         principal, with its policies resolved against its deployed stack (a stack not deployed
         resolves to the runner's stand-ins), its region, and its environment variables, resolved."""
@@ -146,7 +162,9 @@ class LocalDeployment:
         definition = artifact.template["Resources"][function_id].get("Properties", {})
         variables = resolver.resolve(definition.get("Environment", {}).get("Variables", {}))
         principal = iam.function_principal(artifact.template, function_id, resolver.resolve, ACCOUNT_ID)
-        return principal, state.region, {name: str(value) for name, value in variables.items()}
+        return _Located(
+            principal, state.region, {name: str(value) for name, value in variables.items()}, definition, artifact.template
+        )
 
     def _state(self, artifact_id: str) -> StackState:
         stacks = deployed_stacks(self.state_dir)
@@ -166,6 +184,17 @@ class LocalDeployment:
     def live_resources(self, noun: str | None = None) -> list[dict[str, Any]]:
         """``resources(noun)`` but the stopped compositions: what a destroy must leave empty."""
         return [r for r in self.resources(noun) if r.get("state") != "STOPPED"]
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A function of the app deployed last, as it was deployed."""
+
+    principal: iam.Principal  # its role, with the policies resolved
+    region: str
+    variables: dict[str, str]  # its environment, resolved
+    definition: dict[str, Any]  # its template properties
+    template: dict[str, Any]  # its stack's template
 
 
 def _function_at(app: Any, path: str) -> lambda_.CfnFunction:

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import aws_cdk as cdk
 import boto3
@@ -30,7 +26,6 @@ from ivsrt_runtime.key_ring import Generation, Ring, Wanted, plan
 from ivsrt_runtime.signing import TokenRequestError, sign_participant_token
 
 FOUR_WEEKS = key_ring.LONGEST_TOKEN_SECONDS
-LAMBDA_DIR = Path(__file__).resolve().parent.parent / "lambda"  # the asset's entries
 ENV = cdk.Environment(account="123456789012", region="eu-west-1")
 
 # ---------------------------------------------------------------------------------------------
@@ -221,24 +216,9 @@ class _Keys:
         return True
 
     def retire(self, days_on):
-        """The retirement function's entry, run as Lambda would (a process of its own, its
-        deployed environment and credentials: the endpoint holds it to its role's policy) with a
-        clock ``days_on`` days ahead."""
-        script = (
-            "import json, sys, signing_keys; from ivsrt_runtime import key_ring; "
-            "key_ring.time.time = lambda: float(sys.argv[1]); print(json.dumps(signing_keys.retire({})))"
-        )
-        environment = {**os.environ, **self.local.environment_for(self.key.retirement_function)}
-        done = subprocess.run(
-            [sys.executable, "-c", script, str(time.time() + days_on * 24 * 3600)],
-            cwd=LAMBDA_DIR,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        """The retirement function run as Lambda runs it (its asset, environment and credentials:
+        the endpoint holds it to its role's policy), with its clock ``days_on`` days ahead."""
+        return self.local.invoke(self.key.retirement_function, now=time.time() + days_on * 24 * 3600)
 
     def public_keys(self):
         return sorted(r["name"] for r in self.local.resources("PublicKey"))

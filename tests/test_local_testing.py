@@ -135,3 +135,24 @@ def test_a_client_that_cannot_be_made_is_a_one_line_request_failure(no_region, m
     with pytest.raises(RequestFailed) as caught:
         call(request, "RevokeConnectionToken", tokenId="room-1")
     assert str(caught.value) == "RevokeConnectionToken failed for connection token room-1: You must specify a region."
+
+
+def test_invoke_runs_a_deployed_function_as_lambda_does(local_ivs_realtime, tmp_path):  # noqa: F811
+    """docs/testing.md: the vendor's answer, from its synthesized asset, with its environment and
+    credentials; a handler's error is its last line."""
+    from constructs_ivsrt import ParticipantTokenVendor
+
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"))
+    stack = cdk.Stack(app, "Live", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    stage = Stage(stack, "Stage")
+    key = ParticipantTokenSigningKey(stack, "Signer")
+    vendor = ParticipantTokenVendor(stack, "Tokens", stage=stage, signing_key=key, connection_tokens=True)
+    local_ivs_realtime.deploy(app)
+    answer = local_ivs_realtime.invoke(vendor.function, {"userId": "ada"})
+    endpoint = local_ivs_realtime.endpoint
+    (live,) = local_ivs_realtime.resources("Stage")
+    joined = endpoint.join(live["arn"], answer["token"], connection_token=answer["connectionToken"])
+    assert joined["userId"] == "ada"
+    with pytest.raises(testing.InvocationFailed) as caught:
+        local_ivs_realtime.invoke("Live/Tokens", {"userId": "ada", "role": "admin"})
+    assert str(caught.value) == "ivsrt_runtime.tokens.BadRequest: request may set only userId, attributes, got: role"
