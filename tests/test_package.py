@@ -79,6 +79,8 @@ def test_wheel_installed_into_another_apps_venv_synthesizes(tmp_path):
         "constructs_ivsrt/_lambda/handler.py",
         "constructs_ivsrt/_lambda/token_vendor.py",
         "constructs_ivsrt/_lambda/drift_watch.py",
+        "constructs_ivsrt/_lambda/signing_keys.py",
+        "constructs_ivsrt/_native/_jsii/native@0.1.0.jsii.tgz",  # the TypeScript class every resource is
     } <= set(shipped)
     # The local harness is a distribution of its own (the [local] extra), and the runtime ships once.
     assert not [name for name in shipped if name.startswith(("ivsrt_local/", "constructs_ivsrt/local/", "tests/"))]
