@@ -31,12 +31,12 @@ from typing import Any
 from ivsrt_runtime import keys, lifecycle
 from ivsrt_runtime.calls import NOT_FOUND, Request, RequestFailed, call, error_code
 from ivsrt_runtime.conversion import from_cloudformation
-from ivsrt_runtime.rules import QUOTAS, RESOURCES, TAGS_PROPERTY
+from ivsrt_runtime.rules import QUOTAS, RESOURCES, SIGNING_KEY_RING_TYPE, TAGS_PROPERTY
 
 LOG = logging.getLogger("constructs_ivsrt.key_ring")
 LOG.setLevel(logging.INFO)
 
-RESOURCE_TYPE = "Custom::IvsRealtimeSigningKeyRing"
+RESOURCE_TYPE = SIGNING_KEY_RING_TYPE
 PARAMETER_PREFIX = "/constructs-ivsrt/signing-keys"
 # What signs names the ring's parameter in this variable (signer.current_key reads it).
 PARAMETER_ENV = "IVSRT_SIGNING_KEY_PARAMETER"

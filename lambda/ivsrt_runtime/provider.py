@@ -19,11 +19,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal, TypedDict
 
-from ivsrt_runtime import adopt, calls, desired, key_ring, keys, lifecycle, reconcile, settling
+from ivsrt_runtime import calls, desired, lifecycle
 from ivsrt_runtime.clients import cloudformation_client, ivs_client, kms_client, ssm_client
 from ivsrt_runtime.deployment import ANSWER_MARGIN_SECONDS
-from ivsrt_runtime.rules import ADOPT_ARN_PROPERTY, RESOURCES, ResourceRules
+from ivsrt_runtime.rules import ADOPT_ARN_PROPERTY, RESOURCES, SIGNING_KEY_RING_TYPE, ResourceRules
 
+# _LAZY: the modules of requests other than a plain Create or Delete (adopt, reconcile, settling,
+# keys, key_ring, and drift and observe behind them) are imported where they are used. A cold
+# start compiles every module it imports (the asset ships no bytecode: it would change the
+# asset's hash, and Lambda's Python is not ours to compile for), about 1 ms per 100 lines, and a
+# stack's first Create is the cold start that counts (python -m benchmarks --only cold_start).
 LOG = logging.getLogger("constructs_ivsrt.handler")
 LOG.setLevel(logging.INFO)
 
@@ -79,6 +84,8 @@ def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: 
     properties = event.get("ResourceProperties", {})
     adopt_arn = properties.get(ADOPT_ARN_PROPERTY)
     if adopt_arn:  # take over the resource at that ARN (adopt.py): never deleted here
+        from ivsrt_runtime import adopt  # imported when used (see _LAZY)
+
         result = adopt.adopt(
             request,
             rules,
@@ -100,6 +107,8 @@ def _on_create(request: lifecycle.ResourceRequest, rules: ResourceRules, event: 
 
 def _on_update(request: lifecycle.ResourceRequest, rules: ResourceRules, event: UpdateEvent) -> lifecycle.Result:
     properties, old = event.get("ResourceProperties", {}), event.get("OldResourceProperties", {})
+    from ivsrt_runtime import adopt, reconcile  # imported when used (see _LAZY)
+
     refused = adopt.may_update(old, properties, event["PhysicalResourceId"], ADOPT_ARN_PROPERTY)
     if refused is not None:
         raise calls.RequestFailed(f"{request.subject}: {refused}")
@@ -152,6 +161,8 @@ HANDLERS: dict[str, Callable[[lifecycle.ResourceRequest, ResourceRules, Any], li
 
 
 def _settle(request: lifecycle.ResourceRequest, rules: ResourceRules, event: ProviderEvent) -> lifecycle.Result:
+    from ivsrt_runtime import settling  # imported when used (see _LAZY)
+
     return settling.settle(
         request, rules, event.get("RequestType", ""), event.get("PhysicalResourceId", ""), event.get("ResourceProperties", {})
     )
@@ -177,7 +188,7 @@ def _log(event: Mapping[str, Any], outcome: str, **extra: Any) -> None:
 def on_event(event: ProviderEvent, context: Any = None) -> dict[str, Any]:
     """The Provider framework's onEvent: resource type -> request type -> one function. A
     signing key's ring (key_ring.py) is the one custom resource that is not an IVS resource."""
-    if event.get("ResourceType") == key_ring.RESOURCE_TYPE:
+    if event.get("ResourceType") == SIGNING_KEY_RING_TYPE:
         return _key_ring_event(event, context)
     rules, result = _dispatch(HANDLERS, event, context)
     response: dict[str, Any] = {"PhysicalResourceId": result.physical_id, "Data": result.data}
@@ -207,11 +218,15 @@ def _with_key_material(rules: ResourceRules, event: ProviderEvent) -> Any:
     converted = dict(event)
     for name in ("ResourceProperties", "OldResourceProperties"):
         if name in event:
+            from ivsrt_runtime import keys  # imported when used (see _LAZY)
+
             converted[name] = keys.with_key_material(rules, event[name], kms_client)  # type: ignore[literal-required]
     return converted
 
 
 def _key_ring_event(event: ProviderEvent, context: Any) -> dict[str, Any]:
+    from ivsrt_runtime import key_ring  # imported when used (see _LAZY)
+
     rules = RESOURCES[key_ring.PUBLIC_KEY.resource_type]  # what its generations are
     subject = _subject(event, rules).replace(rules.resource_type, key_ring.RESOURCE_TYPE, 1)
     result = _guarded(event, subject, lambda: key_ring.on_event(event, replace(_request(event, rules, context), subject=subject)))

@@ -232,6 +232,9 @@ class ResourceRules:
 
 
 TAGS_PROPERTY = "tags"
+# A ParticipantTokenSigningKey's ring (key_ring.py): the one custom resource the provider serves
+# that is not an IVS resource type.
+SIGNING_KEY_RING_TYPE = "Custom::IvsRealtimeSigningKeyRing"
 KMS_KEY_PROPERTY = "kmsKeyArn"  # a KMS key whose public half is the resource's key material
 DELETE_OPTIONS_PROPERTY = "deleteOptions"  # {"force": true}: see ResourceRules.delete_options
 # The construct prop that sets each delete option, and what setting it does: named in the error
