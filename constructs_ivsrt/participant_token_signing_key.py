@@ -53,8 +53,11 @@ class ParticipantTokenSigningKey(Construct):
     after the switch), when an hourly function deletes it. Tokens of both generations work
     meanwhile. A generation older than the previous one leaves the template: its KMS key goes
     to pending deletion (its public key still retires on time). The account holds at most 3
-    public keys (not adjustable): a bump that would need a fourth fails before it makes
-    anything, naming when the retiring ones go.
+    public keys (not adjustable): a bump that would need a fourth fails before the ring imports
+    anything, naming when the first retiring one goes (CloudFormation rolls the new KMS key back).
+    Going back a generation (a revert, a rollback) makes the older one sign again; the newer one
+    retires on time, as any superseded generation does (``retirement_function`` runs the
+    retirement; ``LocalDeployment.invoke`` runs it locally, weeks ahead).
 
     **A compromised key**: bump the generation and list the old one in
     ``compromised_generations``, then deploy: its public key is deleted at once, and every token
