@@ -13,8 +13,7 @@ from ivsrt_local.deployer import lambda_environment
 from ivsrt_local.endpoint import ACCOUNT_ID
 from ivsrt_local.stack_state import DeployError, StackState
 from ivsrt_runtime import clients
-from ivsrt_runtime.drift_check import Stack, StackResource
-from ivsrt_runtime.rules import RESOURCES
+from ivsrt_runtime.drift_check import MANAGED_PREFIX, Stack, StackResource
 
 
 def stack_id(state: StackState) -> str:
@@ -23,10 +22,12 @@ def stack_id(state: StackState) -> str:
 
 
 def as_stack(state: StackState) -> Stack:
+    """The stack as the detector reads it from CloudFormation: every custom resource of ours (a
+    signing key's ring among them, whose generations' public keys must not pass for its orphans)."""
     resources = tuple(
         StackResource(r.logical_id, r.resource_type, r.physical_id, r.update_replace_policy == "Retain")
         for r in state.resources.values()
-        if r.resource_type in RESOURCES
+        if r.resource_type.startswith(MANAGED_PREFIX)
     )
     return Stack(state.stack_name, stack_id(state), resources, known=frozenset(r.physical_id for r in state.superseded))
 

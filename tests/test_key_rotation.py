@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 
 import aws_cdk as cdk
@@ -350,3 +353,21 @@ def test_a_vendor_may_not_hand_out_tokens_that_outlive_its_keys_lifetime():
         "T/Signer, 60 minutes, got: 720",
         build,
     )
+
+
+def test_the_drift_detector_takes_no_generations_public_key_for_an_orphan(local_ivs_realtime, tmp_path, monkeypatch):  # noqa: F811
+    keys = _Keys(local_ivs_realtime, tmp_path, monkeypatch)
+    keys.deploy(1)
+    keys.deploy(2)  # generation 1 retiring, 2 signing: both public keys carry the ring's identity
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_ENDPOINT_URL_IVS_REALTIME"] = local_ivs_realtime.endpoint.url
+    done = subprocess.run(
+        [sys.executable, "-m", "ivsrt_local", "drift", "--state-dir", str(local_ivs_realtime.state_dir), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (stack,) = json.loads(done.stdout)["stacks"]
+    assert stack["orphans"] == [] and {r["status"] for r in stack["resources"]} == {"IN_SYNC"}
