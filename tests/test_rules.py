@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import botocore
 import pytest
 
-from ivsrt_runtime import conversion, rules, validation
+from ivsrt_runtime import clients, conversion, rules, validation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,25 @@ def test_shipped_model_is_the_model_we_build_against():
     )
     shipped = json.loads((rules.MODEL_DIR / "ivs-realtime" / "2020-07-14" / "service-2.json").read_text())
     assert shipped == installed
+
+
+def test_the_shipped_parameter_store_model_is_botocores_trimmed_to_what_the_runtime_calls():
+    """scripts/vendor_model.py writes it; the runtime's session reads it instead of the whole model."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vendor_model", ROOT / "scripts" / "vendor_model.py")
+    vendor_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vendor_model)
+    shipped = json.loads(clients.TRIMMED_SSM_MODEL.read_text())
+    assert shipped == vendor_model.trimmed_ssm()
+    assert sorted(shipped["operations"]) == sorted(clients.SSM_OPERATIONS)
+    # Every Parameter Store call in the runtime is one of them.
+    called = {
+        name
+        for path in (ROOT / "lambda" / "ivsrt_runtime").glob("*.py")
+        for name in re.findall(r'"((?:Put|Get|Delete)Parameters?(?:ByPath)?)"', path.read_text())
+    }
+    assert called <= set(clients.SSM_OPERATIONS), called
 
 
 def test_replacement_rules_match_the_native_types():

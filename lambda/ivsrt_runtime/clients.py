@@ -6,9 +6,11 @@ and its wire-level loggers kept quiet (they would log secrets at DEBUG).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from botocore.loaders import Loader
@@ -112,6 +114,14 @@ def _client(service: str, endpoint_url: str | None, attempts: int) -> Any:
     return clients[key]
 
 
+# The Parameter Store operations the runtime calls (the desired state, a signing key's ring, the
+# drift detector): the runtime's session reads a model of these alone (scripts/trim_model.py makes
+# it from botocore's), not botocore's whole ssm model.
+SSM_OPERATIONS = ("PutParameter", "GetParameter", "DeleteParameter", "GetParametersByPath")
+SSM_API_VERSION = "2014-11-06"
+TRIMMED_SSM_MODEL = Path(__file__).parent / "trimmed_models" / f"ssm-{SSM_API_VERSION}.json"
+
+
 class _ShippedModelLoader(Loader):
     """botocore's data loader, except for ivs-realtime's files while the ones it would read are
     ours (first on AWS_DATA_PATH, above): the service model is the JSON the rules already parsed,
@@ -120,6 +130,9 @@ class _ShippedModelLoader(Loader):
     boto3's."""
 
     def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+        if (service_name, type_name, api_version or SSM_API_VERSION) == ("ssm", "service-2", SSM_API_VERSION):
+            # Parameter Store: the operations the runtime calls (SSM_OPERATIONS), 1/35 of the JSON.
+            return json.loads(TRIMMED_SSM_MODEL.read_text())
         if service_name == rules.SERVICE_NAME and self._reads_ours(type_name, api_version):
             if type_name == "service-2":
                 return rules.service_description()
