@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, Literal, TypedDict
 
 from ivsrt_runtime import calls, desired, lifecycle
@@ -62,17 +61,17 @@ class DeleteEvent(_Event):
 ProviderEvent = CreateEvent | UpdateEvent | DeleteEvent
 
 
-def _subject(event: ProviderEvent, rules: ResourceRules) -> str:
+def _subject(event: ProviderEvent) -> str:
     physical = event.get("PhysicalResourceId")
-    name = f"{rules.resource_type} {event.get('LogicalResourceId', '?')}"
+    name = f"{event.get('ResourceType', '?')} {event.get('LogicalResourceId', '?')}"
     return f"{name} ({physical})" if physical else name
 
 
-def _request(event: ProviderEvent, rules: ResourceRules, context: Any) -> lifecycle.ResourceRequest:
+def _request(event: ProviderEvent, context: Any) -> lifecycle.ResourceRequest:
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else float("inf")
     return lifecycle.ResourceRequest(
         get_client=ivs_client,
-        subject=_subject(event, rules),
+        subject=_subject(event),
         stack_id=event.get("StackId", ""),
         logical_id=event.get("LogicalResourceId", ""),
         request_id=event.get("RequestId", ""),
@@ -227,9 +226,7 @@ def _with_key_material(rules: ResourceRules, event: ProviderEvent) -> Any:
 def _key_ring_event(event: ProviderEvent, context: Any) -> dict[str, Any]:
     from ivsrt_runtime import key_ring  # imported when used (see _LAZY)
 
-    rules = RESOURCES[key_ring.PUBLIC_KEY.resource_type]  # what its generations are
-    subject = _subject(event, rules).replace(rules.resource_type, key_ring.RESOURCE_TYPE, 1)
-    result = _guarded(event, subject, lambda: key_ring.on_event(event, replace(_request(event, rules, context), subject=subject)))
+    result = _guarded(event, _subject(event), lambda: key_ring.on_event(event, _request(event, context)))
     return {"PhysicalResourceId": result.physical_id, "Data": result.data}
 
 
@@ -243,7 +240,7 @@ def _dispatch(
         _log(event, "FAILED", reason=reason)
         raise calls.RequestFailed(reason)
     return rules, _guarded(
-        event, _subject(event, rules), lambda: handler(_request(event, rules, context), rules, _with_key_material(rules, event))
+        event, _subject(event), lambda: handler(_request(event, context), rules, _with_key_material(rules, event))
     )
 
 
