@@ -28,10 +28,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ivsrt_runtime import keys, lifecycle
-from ivsrt_runtime.calls import NOT_FOUND, Request, RequestFailed, call, error_code
+from ivsrt_runtime import desired, keys, lifecycle
+from ivsrt_runtime.calls import Request, RequestFailed, call, error_code
 from ivsrt_runtime.conversion import from_cloudformation
-from ivsrt_runtime.rules import QUOTAS, RESOURCES, SIGNING_KEY_RING_TYPE, TAGS_PROPERTY
+from ivsrt_runtime.rules import PUBLIC_KEY, QUOTAS, SIGNING_KEY_RING_TYPE, TAGS_PROPERTY
+from ivsrt_runtime.signing import MAX_CONNECTION_DURATION_MINUTES, expiration_time
 
 LOG = logging.getLogger("constructs_ivsrt.key_ring")
 LOG.setLevel(logging.INFO)
@@ -51,10 +52,9 @@ PARAMETER_NAME = "parameterName"
 
 # The longest a token IVS accepts can live: a connection token's four weeks (a participant
 # token's is 14 days). What a ring waits for by default before a superseded key goes.
-LONGEST_TOKEN_SECONDS = 28 * 24 * 3600
+LONGEST_TOKEN_SECONDS = MAX_CONNECTION_DURATION_MINUTES * 60
 # How long the scheduled retirement may take (its function's timeout is longer).
 RETIRE_SECONDS = 60.0
-PUBLIC_KEY = RESOURCES["Custom::IvsRealtimePublicKey"]
 PUBLIC_KEY_QUOTA = QUOTAS["PublicKey"].default
 
 
@@ -279,23 +279,19 @@ def _check_quota(request: lifecycle.ResourceRequest, wanted: Wanted, kept: Itera
         if generation.number == signing:
             places.append(f"generation {generation.number} (signs until this update succeeds)")
         else:
-            places.append(f"generation {generation.number} (retires {_utc(retires)})")
+            places.append(f"generation {generation.number} (retires {expiration_time(retires)})")
             frees.append(retires)
     raise RequestFailed(
         f"{request.subject}: cannot import generation {wanted.generation}: the account holds {held} public keys, "
         f"the quota ({PUBLIC_KEY_QUOTA}, not adjustable); this key holds {len(places)}: {', '.join(places) or 'none'}. "
         + (
-            f"The first place frees at {_utc(min(frees))}: bump the generation then, or list a retiring generation in "
+            f"The first place frees at {expiration_time(min(frees))}: bump the generation then, or list a retiring generation in "
             "compromised_generations to delete its public key (and end its tokens) now"
             if frees
             else "The others are not this key's: delete one of them, or use another region"
         ),
         code="ServiceQuotaExceededException",
     )
-
-
-def _utc(seconds: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _delete_public_key(request: lifecycle.ResourceRequest, generation: Generation) -> None:
@@ -359,7 +355,7 @@ def read(ssm: Request, name: str) -> Ring | None:
     try:
         return Ring.from_json(call(ssm, "GetParameter", Name=name)["Parameter"]["Value"])
     except RequestFailed as error:
-        if error_code(error) == "ParameterNotFound":
+        if error_code(error) == desired.NOT_FOUND:
             return None
         raise
 
@@ -372,7 +368,7 @@ def _forget(ssm: Request, name: str) -> None:
     try:
         call(ssm, "DeleteParameter", Name=name)
     except RequestFailed as error:
-        if error_code(error) not in ("ParameterNotFound", NOT_FOUND):
+        if error_code(error) != desired.NOT_FOUND:
             raise
 
 
