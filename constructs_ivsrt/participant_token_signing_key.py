@@ -23,7 +23,7 @@ from constructs_ivsrt._provider import IvsRealtimeProvider, _acknowledge, _wildc
 from constructs_ivsrt._types import type_problems, typed_props
 from constructs_ivsrt._validation import IvsRealtimeValidationError, PropChecker
 from constructs_ivsrt.stage import Stage, StageBase
-from ivsrt_runtime import entries, key_ring, signer
+from ivsrt_runtime import entries, key_ring, rules, signer
 from ivsrt_runtime.rules import TAGS_PROPERTY
 
 # The stack's one layer of ivsrt_runtime for functions that sign (part of the public contract:
@@ -121,7 +121,7 @@ class ParticipantTokenSigningKey(Construct):
             TaggableCustomResourceProps(
                 type=key_ring.RESOURCE_TYPE,
                 properties={
-                    "ServiceToken": provider.manage(key_ring.PUBLIC_KEY),
+                    "ServiceToken": provider.manage(rules.PUBLIC_KEY),
                     key_ring.PARAMETER_NAME: self.ring_parameter_name,
                     key_ring.GENERATION: generation,
                     key_ring.KMS_KEY_ARN: self.key.key_arn,
@@ -336,7 +336,7 @@ def _check_props(
     )
     if name is not None and not Token.is_unresolved(name):
         # The API's rule for a public key's name (the model's), with the room "-g<generation>" takes.
-        checker.check("public_key_name", name, key_ring.PUBLIC_KEY.property_shape("name"))
+        checker.check("public_key_name", name, rules.PUBLIC_KEY.property_shape("name"))
         checker.require(
             len(name) <= MAX_NAME_LENGTH,
             f"public_key_name must be at most {MAX_NAME_LENGTH} characters (the generation is appended), got: {name!r}",
