@@ -9,13 +9,12 @@ import jsii
 from aws_cdk import Annotations, ArnFormat, Aspects, Aws, Duration, IAspect, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
 
-from constructs_ivsrt._functions import lambda_role, runtime_function
+from constructs_ivsrt._functions import scheduled_function
 from constructs_ivsrt._provider import PROVIDER_ID, _acknowledge, _wildcard_finding, list_actions
 from constructs_ivsrt._regions import known
 from constructs_ivsrt._types import typed_props
@@ -109,31 +108,24 @@ class DriftWatch(Construct):
         self.stack_name: str = stack.stack_name
         self._period = Duration.minutes(min(int(minutes), MAX_METRIC_PERIOD_MINUTES))
 
-        log_group = logs.LogGroup(self, "Logs", retention=log_retention)
-        self.role: iam.Role = lambda_role(self, "Role", log_group)
-        self.function: lambda_.Function = runtime_function(
+        scheduled = scheduled_function(
             self,
-            "Function",
+            "",
             entry=entries.DRIFT_CHECK,
             description="constructs_ivsrt: checks this stack's IVS Real-Time resources for drift",
+            schedule=schedule,
+            rule_description=f"constructs_ivsrt: drift check of {self.stack_name}",
             timeout=Duration.seconds(runtime.FUNCTION_TIMEOUT_SECONDS),
-            role=self.role,
-            log_group=log_group,
-            retry_attempts=0,  # the next scheduled run is the retry
             environment={
                 runtime.STACK_NAME_ENV: self.stack_name,
                 runtime.REVERT_ENV: "true" if revert else "false",
                 runtime.DELETE_ORPHANS_ENV: "true" if delete_orphans else "false",
             },
+            log_retention=log_retention,
         )
-        self.rule: events.Rule = events.Rule(
-            self,
-            "Schedule",
-            schedule=events.Schedule.rate(schedule),
-            description=f"constructs_ivsrt: drift check of {self.stack_name}",
-            # Function is an IFunction, and LambdaFunction an IRuleTarget, but for parameter names (jsii#4541).
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],  # pyright: ignore[reportArgumentType]
-        )
+        self.role: iam.Role = scheduled.role
+        self.function: lambda_.Function = scheduled.function
+        self.rule: events.Rule = scheduled.rule
         self._allow_reads()
         # The IVS types are known once the whole stack is: at synth (an aspect, before the template).
         Aspects.of(self).add(_AllowManagedTypes(self))

@@ -7,16 +7,13 @@ import weakref
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Token
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from constructs_ivsrt._asset import ASSET_EXCLUDES, signer_layer_dir
-from constructs_ivsrt._functions import lambda_role, runtime_function
+from constructs_ivsrt._functions import scheduled_function
 from constructs_ivsrt._names import generated_name
 from constructs_ivsrt._native import TaggableCustomResource, TaggableCustomResourceProps
 from constructs_ivsrt._provider import IvsRealtimeProvider, _acknowledge, _wildcard_finding
@@ -150,19 +147,18 @@ class ParticipantTokenSigningKey(Construct):
 
     def _retirement(self, stack: Stack) -> None:
         """The hourly function that deletes the public keys whose tokens have all expired."""
-        log_group = logs.LogGroup(self, "RetirementLogs", retention=logs.RetentionDays.ONE_YEAR)
-        role = lambda_role(self, "RetirementRole", log_group)
-        self.retirement_function: lambda_.Function = runtime_function(
+        scheduled = scheduled_function(
             self,
             "Retirement",
             entry=entries.RETIRE_KEYS,
             description="constructs_ivsrt: deletes a signing key's public keys once their tokens have expired",
+            schedule=RETIREMENT_SCHEDULE,
+            rule_description="constructs_ivsrt: retires a signing key's superseded public keys",
             timeout=Duration.seconds(key_ring.RETIRE_SECONDS + 30),
-            role=role,
-            log_group=log_group,
-            retry_attempts=0,  # the next scheduled run is the retry
             environment={key_ring.PARAMETER_ENV: self.ring_parameter_name},
         )
+        self.retirement_function: lambda_.Function = scheduled.function
+        role = scheduled.role
         role.add_to_policy(
             iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[self.ring_parameter_arn])
         )
@@ -180,14 +176,6 @@ class ParticipantTokenSigningKey(Construct):
                     "generations its ring lists once their tokens have expired.",
                 )
             ],
-        )
-        events.Rule(
-            self,
-            "RetirementSchedule",
-            schedule=events.Schedule.rate(RETIREMENT_SCHEDULE),
-            description="constructs_ivsrt: retires a signing key's superseded public keys",
-            # Function is an IFunction, and LambdaFunction an IRuleTarget, but for parameter names (jsii#4541).
-            targets=[targets.LambdaFunction(self.retirement_function, retry_attempts=0)],  # pyright: ignore[reportArgumentType]
         )
 
     @property
