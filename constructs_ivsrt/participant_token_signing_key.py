@@ -3,6 +3,7 @@ public halves in IVS, rotated by a generation you bump."""
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Mapping, Sequence
 
@@ -197,13 +198,9 @@ class ParticipantTokenSigningKey(Construct):
         """Allow signing tokens: ``kms:Sign`` with the generations that may sign (the current one
         and the previous one) and reading the ring parameter that names the current one. The
         grant is in place before the ring switches generations (``Grant.apply_before``)."""
-        grant = self.keys[self.generation].grant(grantee, "kms:Sign")
-        for number, key in self.keys.items():
-            if number != self.generation:
-                grant = grant.combine(key.grant(grantee, "kms:Sign"))
-        grant = grant.combine(
-            iam.Grant.add_to_principal(grantee=grantee, actions=["ssm:GetParameter"], resource_arns=[self.ring_parameter_arn])
-        )
+        sign = [key.grant(grantee, "kms:Sign") for key in self.keys.values()]  # the current generation's first
+        read = iam.Grant.add_to_principal(grantee=grantee, actions=["ssm:GetParameter"], resource_arns=[self.ring_parameter_arn])
+        grant = functools.reduce(iam.Grant.combine, [*sign, read])
         grant.apply_before(self._ring)
         return grant
 

@@ -146,9 +146,12 @@ class ParticipantTokenVendor(Construct):
         if signing_key is not None:
             # A token must not outlive what the key's ring waits for before its public key retires.
             longest = int(signing_key.max_token_lifetime.to_minutes())
-            for label, value in (("token_duration", minutes), ("connection_token_duration", connection_minutes)):
+            lifetimes = {"token_duration": minutes}
+            if connection_tokens:
+                lifetimes["connection_token_duration"] = connection_minutes
+            for label, value in lifetimes.items():
                 checker.require(
-                    value <= longest or (label == "connection_token_duration" and not connection_tokens),
+                    value <= longest,
                     f"{label} (minutes) must be at most the max_token_lifetime of signing_key {signing_key.node.path}, "
                     f"{longest} minutes, got: {value}",
                 )
