@@ -88,7 +88,7 @@ class Ring:
         return json.dumps(
             {
                 "current": self.current,
-                # What signers read: the key that signs and the tokens' kid.
+                # The key that signs and the tokens' kid, first for whoever reads the parameter.
                 "keyArn": self.signing.key_arn,
                 "publicKeyArn": self.signing.public_key_arn,
                 "maxTokenLifetimeSeconds": self.max_token_lifetime_seconds,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ivsrt_runtime.key_ring import PARAMETER_ENV
+from ivsrt_runtime.key_ring import PARAMETER_ENV, Ring
 from ivsrt_runtime.signing import (
     DEFAULT_CONNECTION_DURATION_MINUTES,
     DEFAULT_DURATION_MINUTES,
@@ -41,8 +41,8 @@ from ivsrt_runtime.signing import (
     sign_participant_token,
 )
 
-# The environment add_to_function writes and this module reads (PARAMETER_ENV, the signing
-# key's ring, and these): the names both sides depend on.
+# The environment add_to_function writes and this module reads (key_ring.PARAMETER_ENV, the
+# signing key's ring, and STAGES_ENV): the names both sides depend on.
 # JSON: [{"arn": <stage ARN>, "whip": <WHIP endpoint>, "events": <events endpoint>}, ...]
 STAGES_ENV = "IVSRT_STAGES"
 # How long a read of the ring is used before it is read again: how soon a rotation reaches a
@@ -76,8 +76,9 @@ def current_key(
         cached = _RING.get(name)
     if cached is not None and now - cached[0] < RING_CACHE_SECONDS:
         return cached[1]
-    ring = json.loads((ssm_client or _ssm_client)().get_parameter(Name=name)["Parameter"]["Value"])
-    key = SigningKey(ring["keyArn"], ring["publicKeyArn"], ring["current"], ring["maxTokenLifetimeSeconds"] // 60)
+    ring = Ring.from_json((ssm_client or _ssm_client)().get_parameter(Name=name)["Parameter"]["Value"])
+    signing = ring.signing
+    key = SigningKey(signing.key_arn, signing.public_key_arn, ring.current, ring.max_token_lifetime_seconds // 60)
     with _RING_LOCK:
         _RING[name] = (now, key)
     return key
