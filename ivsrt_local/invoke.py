@@ -81,12 +81,17 @@ def _code_dir(assembly: Path, code: Mapping[str, Any], scratch: Path) -> Path:
     if "ZipFile" in code:
         (scratch / "index.py").write_text(code["ZipFile"])
         return scratch
-    return assembly / f"asset.{code['S3Key'].removesuffix('.zip')}"
+    return _asset(assembly, code)
 
 
 def _layer_python(assembly: Path, template: Mapping[str, Any], layer: Any) -> Path:
     """A layer of the same template (``{"Ref": <LayerVersion>}``): its asset's ``python/``."""
     if not (isinstance(layer, Mapping) and "Ref" in layer):
         raise ValueError(f"only layers of the same stack can be run locally, got: {layer!r}")
-    content = template["Resources"][layer["Ref"]]["Properties"]["Content"]
-    return assembly / f"asset.{content['S3Key'].removesuffix('.zip')}" / "python"
+    return _asset(assembly, template["Resources"][layer["Ref"]]["Properties"]["Content"]) / "python"
+
+
+def _asset(assembly: Path, location: Mapping[str, Any]) -> Path:
+    """A function's code or a layer's content, synthesized: cdk.out/asset.<hash>, the hash its
+    S3 key names."""
+    return assembly / f"asset.{location['S3Key'].removesuffix('.zip')}"
